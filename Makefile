@@ -1,0 +1,33 @@
+# The two commands: `make run` (the whole local stack in the foreground) and `make test`.
+.PHONY: run test lint bootstrap up format lock
+
+PYTHON_VENV := .venv/bin/python
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+run: bootstrap
+	@$(PYTHON_VENV) scripts/devstack.py run
+
+test: bootstrap
+	@$(PYTHON_VENV) scripts/devstack.py test $(PYTEST_ARGS)
+
+# Start the services and leave them running (to run single tests with .venv/bin/pytest).
+up: bootstrap
+	@$(PYTHON_VENV) scripts/devstack.py up
+
+lint: bootstrap
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy .
+	$(PYTHON_VENV) manage.py check
+	$(PYTHON_VENV) manage.py makemigrations --check --dry-run
+
+format:
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+# Re-pin requirements.lock from pyproject.toml after changing dependencies.
+lock:
+	.venv/bin/pip install -q pip-tools
+	.venv/bin/pip-compile -q --strip-extras --extra dev -o requirements.lock pyproject.toml

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class McpToolsConfig(AppConfig):
+    name = "mcp_tools"

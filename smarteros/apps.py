@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SmarterOSConfig(AppConfig):
+    name = "smarteros"
+    verbose_name = "SmarterOS platform"

@@ -1,0 +1,84 @@
+"""The topic catalog as code: every topic SmarterOS uses, with partitions and retention.
+
+Platform topics are created once; tenant topics are created per tenant as `{slug}.{name}` at
+provisioning. Each topic has a dead-letter twin `{name}.dlq` for what its consumers cannot handle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    description: str
+    partitions: int = 3
+    retention_ms: int = 7 * DAY_MS
+    compacted: bool = False
+    per_tenant: bool = False
+    extra_config: dict[str, str] = field(default_factory=dict)
+
+    def config(self) -> dict[str, str]:
+        config = {
+            "cleanup.policy": "compact" if self.compacted else "delete",
+            "retention.ms": str(-1 if self.compacted else self.retention_ms),
+        }
+        config.update(self.extra_config)
+        return config
+
+    def dead_letter(self) -> TopicSpec:
+        return TopicSpec(
+            name=f"{self.name}.dlq",
+            description=f"Dead letters of {self.name}",
+            partitions=1,
+            retention_ms=30 * DAY_MS,
+            per_tenant=self.per_tenant,
+        )
+
+
+CATALOG: tuple[TopicSpec, ...] = (
+    TopicSpec("smarteros.events", "Platform-wide domain events", retention_ms=30 * DAY_MS),
+    TopicSpec(
+        "shopify.webhooks", "Verified Shopify webhooks, keyed by resource id", per_tenant=True
+    ),
+    TopicSpec("shopify.products", "Latest product per id (cache)", compacted=True, per_tenant=True),
+    TopicSpec(
+        "shopify.inventory", "Latest inventory level per item", compacted=True, per_tenant=True
+    ),
+    TopicSpec("whatsapp.inbound", "Messages received, keyed by phone number", per_tenant=True),
+    TopicSpec("whatsapp.outbound", "Messages to send, keyed by phone number", per_tenant=True),
+    TopicSpec("n8n.automation.trigger", "Workflow triggers", per_tenant=True),
+    TopicSpec("n8n.automation.result", "Workflow results", per_tenant=True),
+    TopicSpec(
+        "mcp.agent.actions", "Every operation call, keyed by session", retention_ms=30 * DAY_MS
+    ),
+    TopicSpec("mcp.agent.telemetry", "Telemetry records for ClickHouse", retention_ms=3 * DAY_MS),
+    TopicSpec("tenant.provisioning", "Provisioning steps per tenant", retention_ms=90 * DAY_MS),
+    TopicSpec("clerk.auth.events", "Identity provider events", retention_ms=30 * DAY_MS),
+)
+
+
+def platform_topics() -> list[TopicSpec]:
+    """Every topic created once for the platform, dead-letter topics included."""
+    topics = [spec for spec in CATALOG if not spec.per_tenant]
+    return topics + [spec.dead_letter() for spec in topics]
+
+
+def tenant_topics(slug: str) -> list[TopicSpec]:
+    """The topics of one tenant, named `{slug}.{topic}`, dead-letter topics included."""
+    specs = [spec for spec in CATALOG if spec.per_tenant]
+    specs = specs + [spec.dead_letter() for spec in specs]
+    return [
+        TopicSpec(
+            name=f"{slug}.{spec.name}",
+            description=spec.description,
+            partitions=spec.partitions,
+            retention_ms=spec.retention_ms,
+            compacted=spec.compacted,
+            per_tenant=True,
+        )
+        for spec in specs
+    ]

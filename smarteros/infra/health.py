@@ -1,0 +1,60 @@
+"""Readiness of every dependency, checked concurrently with a short timeout each."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+
+from smarteros.infra import clickhouse, kafka, postgres, redis, vault
+
+CHECKS: dict[str, Callable[[float], str]] = {
+    "postgres": postgres.check,
+    "redis": redis.check,
+    "kafka": kafka.check,
+    "vault": vault.check,
+    "clickhouse": clickhouse.check,
+}
+
+
+@dataclass(frozen=True)
+class DependencyStatus:
+    name: str
+    ok: bool
+    latency_ms: float
+    detail: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "status": "up" if self.ok else "down",
+            "latency_ms": round(self.latency_ms, 1),
+            "detail": self.detail,
+        }
+
+
+def _timed(name: str, check: Callable[[float], str], timeout: float) -> DependencyStatus:
+    started = time.perf_counter()
+    try:
+        detail = check(timeout)
+        ok = True
+    except Exception as exc:  # every failure is a "down" with its reason
+        detail = f"{type(exc).__name__}: {exc}"[:300]
+        ok = False
+    return DependencyStatus(name, ok, (time.perf_counter() - started) * 1000, detail)
+
+
+def check_all(timeout: float = 2.0) -> list[DependencyStatus]:
+    """Every dependency's status; a check that overruns its timeout counts as down."""
+    pool = ThreadPoolExecutor(max_workers=len(CHECKS))
+    futures = {name: pool.submit(_timed, name, fn, timeout) for name, fn in CHECKS.items()}
+    results = []
+    for name, future in futures.items():
+        try:
+            results.append(future.result(timeout=timeout + 1.0))
+        except FutureTimeout:
+            results.append(DependencyStatus(name, False, (timeout + 1.0) * 1000, "timed out"))
+    # A check stuck past its timeout must not hold the response; its thread ends on its own.
+    pool.shutdown(wait=False, cancel_futures=True)
+    return results

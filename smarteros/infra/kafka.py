@@ -1,0 +1,46 @@
+"""Kafka API (Redpanda in production, any Kafka-API broker locally) through confluent-kafka."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+from django.conf import settings
+
+
+def client_config(**overrides: Any) -> dict[str, Any]:
+    """Base librdkafka config: bootstrap servers plus KAFKA_CLIENT_CONFIG extras."""
+    config: dict[str, Any] = {"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS}
+    for item in settings.KAFKA_CLIENT_CONFIG.split(","):
+        if "=" in item:
+            key, _, value = item.partition("=")
+            config[key.strip()] = value.strip()
+    config.update(overrides)
+    return config
+
+
+def admin_client(**overrides: Any) -> AdminClient:
+    return AdminClient(client_config(**overrides))
+
+
+@functools.cache
+def get_producer() -> Producer:
+    """The process-wide idempotent producer: ordered per partition, no duplicates on retry."""
+    return Producer(
+        client_config(
+            **{
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 5,
+                "compression.type": "lz4",
+            }
+        )
+    )
+
+
+def check(timeout: float) -> str:
+    admin = admin_client(**{"socket.connection.setup.timeout.ms": int(timeout * 1000)})
+    metadata = admin.list_topics(timeout=timeout)
+    return f"{len(metadata.brokers)} broker(s), {len(metadata.topics)} topic(s)"

@@ -1,0 +1,39 @@
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from smarteros.events.catalog import platform_topics
+from smarteros.events.topics import topics_sync
+from smarteros.infra import clickhouse, vault
+
+
+class Command(BaseCommand):
+    help = "Create Kafka topics, the Vault Transit mount and the ClickHouse database."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        steps = [
+            ("Kafka topics", self._topics),
+            ("Vault Transit mount", self._vault),
+            ("ClickHouse database", self._clickhouse),
+        ]
+        for label, step in steps:
+            try:
+                outcome = step()
+            except Exception as exc:
+                raise CommandError(f"{label}: {type(exc).__name__}: {exc}") from exc
+            self.stdout.write(f"  {label}: {outcome}")
+
+    def _topics(self) -> str:
+        changes = topics_sync(platform_topics())
+        created = [c.topic for c in changes if c.action == "created"]
+        drifted = [f"{c.topic} ({c.detail})" for c in changes if c.action == "drifted"]
+        parts = [f"{len(changes)} in catalog, {len(created)} created"]
+        if drifted:
+            parts.append("drifted: " + ", ".join(drifted))
+        return "; ".join(parts)
+
+    def _vault(self) -> str:
+        return "enabled" if vault.ensure_transit_mount() else "already enabled"
+
+    def _clickhouse(self) -> str:
+        return "created" if clickhouse.ensure_database() else "already exists"

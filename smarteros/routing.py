@@ -1,0 +1,20 @@
+"""What the ASGI app mounts beside Django: websocket routes and lifespan hooks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from channels.auth import AuthMiddlewareStack
+from channels.routing import URLRouter
+from channels.security.websocket import AllowedHostsOriginValidator
+
+websocket_urlpatterns: list[Any] = []
+
+websocket_app = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+
+
+def lifespan_hooks() -> list[Callable[[], AbstractAsyncContextManager[Any]]]:
+    """Async context managers entered at start-up and left at shut-down."""
+    return []

@@ -1,0 +1,11 @@
+from .env import env_int, env_str
+
+KAFKA_BOOTSTRAP_SERVERS = env_str("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+# Extra librdkafka settings for managed brokers, e.g.
+# "security.protocol=SASL_SSL,sasl.mechanism=PLAIN".
+KAFKA_CLIENT_CONFIG = env_str("KAFKA_CLIENT_CONFIG", "")
+KAFKA_DEFAULT_PARTITIONS = env_int("KAFKA_DEFAULT_PARTITIONS", 3, minimum=1)
+KAFKA_REPLICATION_FACTOR = env_int("KAFKA_REPLICATION_FACTOR", 1, minimum=1)
+# Tansu's group join takes about half the session timeout, so a short one keeps tests quick.
+KAFKA_SESSION_TIMEOUT_MS = env_int("KAFKA_SESSION_TIMEOUT_MS", 6000, minimum=1000)
+KAFKA_CONSUMER_GROUP_PREFIX = env_str("KAFKA_CONSUMER_GROUP_PREFIX", "smarteros")

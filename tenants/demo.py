@@ -1,0 +1,68 @@
+"""Demo data for the local stack: an operator and three tenants with stable API keys."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from tenants.models import ApiKey, Tenant
+from tenants.services import API_KEY_PREFIX, hash_api_key
+
+DEMO_TENANTS = [
+    ("acme", "Acme Corporation", Tenant.Plan.PRO),
+    ("globex", "Globex Corporation", Tenant.Plan.FREE),
+    ("initech", "Initech", Tenant.Plan.ENTERPRISE),
+]
+DEMO_OPERATOR = ("operator", "smarteros-demo")
+DEMO_KEY_NAME = "demo"
+
+
+@dataclass(frozen=True)
+class DemoData:
+    operator_username: str
+    operator_password: str
+    api_keys: dict[str, str]
+
+
+def demo_api_key(slug: str) -> str:
+    # Derived from SECRET_KEY so every run of seed_demo yields the same key without storing it.
+    digest = hmac.new(settings.SECRET_KEY.encode(), f"demo-api-key:{slug}".encode(), hashlib.sha256)
+    return API_KEY_PREFIX + base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")
+
+
+@transaction.atomic
+def demo_seed() -> DemoData:
+    """Create or repair the demo operator, tenants and keys; safe to run any number of times."""
+    username, password = DEMO_OPERATOR
+    user_model = get_user_model()
+    operator, _ = user_model.objects.get_or_create(username=username)
+    operator.is_staff = True
+    operator.is_superuser = True
+    operator.email = "operator@example.com"
+    operator.set_password(password)
+    operator.save()
+
+    keys: dict[str, str] = {}
+    for slug, name, plan in DEMO_TENANTS:
+        tenant, _ = Tenant.objects.get_or_create(
+            slug=slug, defaults={"name": name, "plan": plan, "status": Tenant.Status.ACTIVE}
+        )
+        secret = demo_api_key(slug)
+        ApiKey.objects.update_or_create(
+            key_hash=hash_api_key(secret),
+            defaults={
+                "tenant": tenant,
+                "name": DEMO_KEY_NAME,
+                "prefix": secret[: len(API_KEY_PREFIX) + 6],
+                "scopes": ["*"],
+                "revoked_at": None,
+            },
+        )
+        keys[slug] = secret
+    return DemoData(operator_username=username, operator_password=password, api_keys=keys)

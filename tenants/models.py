@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+
+# Slugs become Kafka topic prefixes ("{slug}.{topic}") and Vault key names, so they are limited
+# to characters legal in both, and short enough that every catalog topic stays under 249 chars.
+SLUG_RE = r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$"
+slug_validator = RegexValidator(
+    SLUG_RE,
+    "A tenant slug is 3-40 characters: lowercase letters, digits and hyphens, "
+    "starting with a letter and not ending with a hyphen.",
+)
+
+
+class Tenant(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        PROVISIONING = "provisioning"
+        ACTIVE = "active"
+        SUSPENDED = "suspended"
+        DELETED = "deleted"
+
+    class Plan(models.TextChoices):
+        FREE = "free"
+        PRO = "pro"
+        ENTERPRISE = "enterprise"
+
+    slug = models.CharField(max_length=40, unique=True, validators=[slug_validator])
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    plan = models.CharField(max_length=20, choices=Plan.choices, default=Plan.FREE)
+    rate_limit_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Empty means the platform default."
+    )
+    contact_email = models.EmailField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Membership(models.Model):
+    """An operator's role within one tenant. Platform admins (superusers) need none."""
+
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Tenant admin"
+        VIEWER = "viewer", "Tenant viewer"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.VIEWER)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "tenant"], name="membership_unique_user_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.tenant} ({self.role})"
+
+
+class ApiKey(models.Model):
+    """A tenant API key. Only a SHA-256 hash of the secret is stored; it is shown once."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=24, help_text="The first characters, to recognise a key.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(
+        default=list, help_text='Operation names this key may call; ["*"] means all.'
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["tenant", "created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    def allows(self, operation: str) -> bool:
+        return "*" in self.scopes or operation in self.scopes

@@ -1,0 +1,74 @@
+"""A missing or malformed setting stops start-up with a message naming it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.processes import ROOT
+
+
+def start_django(**env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SMARTEROS_"))}
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); print('started')"],
+        cwd=ROOT,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "smarteros.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_defaults_start_locally() -> None:
+    result = start_django()
+    assert result.returncode == 0, result.stderr
+    assert "started" in result.stdout
+
+
+def test_malformed_values_are_named_together() -> None:
+    result = start_django(
+        DATABASE_URL="mysql://db/smarteros",
+        KAFKA_SESSION_TIMEOUT_MS="six thousand",
+        DJANGO_DEBUG="maybe",
+        REDIS_URL="not a url",
+    )
+    assert result.returncode != 0
+    assert "started" not in result.stdout
+    for name in ("DATABASE_URL", "KAFKA_SESSION_TIMEOUT_MS", "DJANGO_DEBUG", "REDIS_URL"):
+        assert name in result.stderr
+    assert "ImproperlyConfigured" in result.stderr
+
+
+def test_production_requires_its_secrets() -> None:
+    result = start_django(SMARTEROS_ENV="production")
+    assert result.returncode != 0
+    for name in ("DJANGO_SECRET_KEY", "DATABASE_URL", "VAULT_TOKEN", "DJANGO_ALLOWED_HOSTS"):
+        assert f"{name} is required but not set" in result.stderr
+
+
+def test_production_starts_when_configured() -> None:
+    result = start_django(
+        SMARTEROS_ENV="production",
+        DJANGO_SECRET_KEY="x" * 50,
+        DATABASE_URL="postgres://app:pw@db.internal:5432/smarteros",
+        VAULT_TOKEN="token",
+        DJANGO_ALLOWED_HOSTS="smarteros.example.com",
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_dotenv_file_is_read_and_environment_wins(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from smarteros.settings.env import load_dotenv_file
+
+    env_file = tmp_path / ".env"
+    env_file.write_text('# comment\nSMARTEROS_T_ONE="from file"\nexport SMARTEROS_T_TWO=two\n')
+    os.environ["SMARTEROS_T_TWO"] = "from env"
+    try:
+        load_dotenv_file(env_file)
+        assert os.environ["SMARTEROS_T_ONE"] == "from file"
+        assert os.environ["SMARTEROS_T_TWO"] == "from env"
+    finally:
+        os.environ.pop("SMARTEROS_T_ONE", None)
+        os.environ.pop("SMARTEROS_T_TWO", None)
