@@ -332,7 +332,6 @@ def manage(*args: str, env: dict[str, str] | None = None) -> None:
 
 def stack_env() -> dict[str, str]:
     env = dict(os.environ)
-    env.setdefault("VAULT_TOKEN", VAULT_DEV_TOKEN)
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 

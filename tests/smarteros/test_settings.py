@@ -9,8 +9,15 @@ import sys
 from tests.processes import ROOT
 
 
+SETTING_NAMES = {
+    line.split("=", 1)[0]
+    for line in (ROOT / ".env.example").read_text().splitlines()
+    if "=" in line and not line.startswith("#")
+}
+
+
 def start_django(**env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SMARTEROS_"))}
+    clean = {k: v for k, v in os.environ.items() if k not in SETTING_NAMES}
     return subprocess.run(
         [sys.executable, "-c", "import django; django.setup(); print('started')"],
         cwd=ROOT,
