@@ -16,7 +16,7 @@ from django.core.asgi import get_asgi_application
 
 django_app = get_asgi_application()
 
-from smarteros.routing import lifespan_hooks, websocket_app  # noqa: E402
+from smarteros.routing import http_mounts, lifespan_hooks, websocket_app  # noqa: E402
 
 _router = ProtocolTypeRouter({"http": django_app, "websocket": websocket_app})
 
@@ -25,6 +25,12 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
         await _lifespan(receive, send)
         return
+    if scope["type"] == "http":
+        path = scope["path"]
+        for prefix, app in http_mounts():
+            if path == prefix or path.startswith(prefix + "/"):
+                await app(scope, receive, send)
+                return
     await _router(scope, receive, send)
 
 

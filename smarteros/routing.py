@@ -15,6 +15,16 @@ websocket_urlpatterns: list[Any] = []
 websocket_app = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
 
 
+def http_mounts() -> list[tuple[str, Any]]:
+    """ASGI apps served beside Django, by path prefix."""
+    from mcp_tools.http import mcp_http_app
+
+    return [("/mcp", mcp_http_app)]
+
+
 def lifespan_hooks() -> list[Callable[[], AbstractAsyncContextManager[Any]]]:
     """Async context managers entered at start-up and left at shut-down."""
-    return []
+    from mcp_tools.http import mcp_http_app
+
+    # The MCP session manager must be running before /mcp can serve a request.
+    return [mcp_http_app.lifespan]

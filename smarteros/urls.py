@@ -1,11 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from mcp_tools.rest import api
 from smarteros import views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
     path("", include("tenants.urls")),
 ]

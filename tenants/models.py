@@ -35,6 +35,9 @@ class Tenant(models.Model):
         null=True, blank=True, help_text="Empty means the platform default."
     )
     contact_email = models.EmailField(blank=True)
+    provisioning_error = models.CharField(
+        max_length=500, blank=True, help_text="The step that failed last, and why."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

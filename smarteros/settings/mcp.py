@@ -1,6 +1,12 @@
-from .env import env_int, env_list
+from .env import env_bool, env_int, env_list
 
 # Browsers may only reach /mcp from these origins (DNS-rebinding protection); clients that send
 # no Origin header (Claude Desktop, SDK clients) are not affected.
 MCP_ALLOWED_ORIGINS = env_list("MCP_ALLOWED_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000")
 RATE_LIMIT_PER_MINUTE = env_int("RATE_LIMIT_PER_MINUTE", 1000, minimum=1)
+# When Redis is unreachable: true lets requests through (default), false refuses them (429).
+RATE_LIMIT_FAIL_OPEN = env_bool("RATE_LIMIT_FAIL_OPEN", True)
+# Largest accepted operation input, in bytes of JSON.
+OPERATION_MAX_INPUT_BYTES = env_int("OPERATION_MAX_INPUT_BYTES", 262144, minimum=1024)
+# Time limit for a call to an upstream MCP server (execute_tool, list_tools).
+UPSTREAM_MCP_TIMEOUT_SECONDS = env_int("UPSTREAM_MCP_TIMEOUT_SECONDS", 15, minimum=1)

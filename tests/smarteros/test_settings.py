@@ -8,7 +8,6 @@ import sys
 
 from tests.processes import ROOT
 
-
 SETTING_NAMES = {
     line.split("=", 1)[0]
     for line in (ROOT / ".env.example").read_text().splitlines()

@@ -4,17 +4,17 @@ from django.core.management.base import BaseCommand, CommandError
 
 from smarteros.events.catalog import platform_topics
 from smarteros.events.topics import topics_sync
-from smarteros.infra import clickhouse, vault
+from smarteros.infra import vault
 
 
 class Command(BaseCommand):
-    help = "Create Kafka topics, the Vault Transit mount and the ClickHouse database."
+    help = "Create Kafka topics, the Vault Transit mount and the ClickHouse schema."
 
     def handle(self, *args: Any, **options: Any) -> None:
         steps = [
             ("Kafka topics", self._topics),
             ("Vault Transit mount", self._vault),
-            ("ClickHouse database", self._clickhouse),
+            ("ClickHouse schema", self._clickhouse),
         ]
         for label, step in steps:
             try:
@@ -36,4 +36,7 @@ class Command(BaseCommand):
         return "enabled" if vault.ensure_transit_mount() else "already enabled"
 
     def _clickhouse(self) -> str:
-        return "created" if clickhouse.ensure_database() else "already exists"
+        from telemetry.schema import clickhouse_migrate
+
+        applied = clickhouse_migrate()
+        return f"applied {', '.join(applied)}" if applied else "up to date"

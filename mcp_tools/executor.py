@@ -1,0 +1,182 @@
+"""The executor: the one path every operation call takes, whatever the surface.
+
+authenticate (done by the surface) -> permission -> rate limit -> validate input -> run in a
+transaction scoped to the tenant (RLS) -> validate output -> record telemetry -> map errors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError
+from pydantic import BaseModel, ValidationError
+
+from mcp_tools.context import OperationContext, Principal, ProgressFn
+from mcp_tools.errors import (
+    DependencyUnavailable,
+    InvalidInput,
+    OperationError,
+    PermissionDenied,
+    RateLimited,
+    UnknownOperation,
+)
+from mcp_tools.registry import Operation, get_registry
+from smarteros.context import bound, current_trace_id, new_trace_id
+from tenants.ratelimit import rate_limit_hit
+from tenants.scope import tenant_scope
+
+log = logging.getLogger(__name__)
+
+PLATFORM_SCOPE = "platform.admin"
+
+
+@dataclass
+class CallResult:
+    """The outcome of one call: `output` on success, `error` otherwise."""
+
+    operation: str
+    output: dict[str, Any] | None = None
+    error: OperationError | None = None
+    latency_ms: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def may_call(principal: Principal, op: Operation) -> bool:
+    """Whether the key's scopes allow this operation (used for listing and for calling)."""
+    scopes = principal.scopes()
+    if op.platform:
+        return PLATFORM_SCOPE in scopes
+    return "*" in scopes or op.name in scopes or op.permission in scopes
+
+
+def visible_operations(principal: Principal) -> list[Operation]:
+    return [op for op in get_registry().all() if may_call(principal, op)]
+
+
+def execute(
+    name: str,
+    arguments: dict[str, Any] | None,
+    *,
+    principal: Principal,
+    surface: str,
+    progress: ProgressFn | None = None,
+    context: OperationContext | None = None,
+) -> CallResult:
+    """Run operation `name` for `principal`; never raises an OperationError, returns it."""
+    trace_id = current_trace_id.get() or new_trace_id()
+    ctx = context or OperationContext(principal=principal, surface=surface, trace_id=trace_id)
+    ctx.progress = ctx.progress or progress
+    started = time.perf_counter()
+    raw_size = _json_size(arguments)
+    result = CallResult(operation=name)
+    op = get_registry().get(name)
+    with bound(tenant_slug=principal.tenant.slug, trace_id=ctx.trace_id):
+        try:
+            if op is None or not may_call(principal, op):
+                # An operation the key may not call is indistinguishable from a missing one.
+                raise UnknownOperation(f"unknown tool: {name}")
+            params = _validate_input(op, arguments, raw_size)
+            _check_rate_limit(principal)
+            result.output = _run(op, ctx, params)
+        except OperationError as exc:
+            result.error = exc
+        except DatabaseError as exc:
+            log.exception("database error in %s", name)
+            result.error = DependencyUnavailable(f"PostgreSQL is unavailable: {type(exc).__name__}")
+        except Exception as exc:
+            log.exception("operation %s failed", name)
+            result.error = OperationError(f"internal error in {name}: {type(exc).__name__}")
+        result.latency_ms = (time.perf_counter() - started) * 1000
+        _record(op, name, ctx, result, raw_size)
+    return result
+
+
+def _json_size(arguments: Any) -> int:
+    try:
+        return len(json.dumps(arguments or {}, separators=(",", ":")))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _validate_input(op: Operation, arguments: dict[str, Any] | None, size: int) -> BaseModel:
+    if size > settings.OPERATION_MAX_INPUT_BYTES:
+        raise InvalidInput(
+            f"input is {size} bytes; the limit is {settings.OPERATION_MAX_INPUT_BYTES} bytes"
+        )
+    if arguments is not None and not isinstance(arguments, dict):
+        raise InvalidInput("arguments must be a JSON object")
+    try:
+        return op.input_model.model_validate(arguments or {})
+    except ValidationError as exc:
+        raise InvalidInput(validation_summary(exc), details=validation_details(exc)) from None
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, object]]:
+    return [
+        {
+            "field": ".".join(str(p) for p in err["loc"]) or "(root)",
+            "rule": err["type"],
+            "message": err["msg"],
+        }
+        for err in exc.errors(include_url=False)
+    ]
+
+
+def validation_summary(exc: ValidationError) -> str:
+    parts = [f"{d['field']}: {d['message']} ({d['rule']})" for d in validation_details(exc)]
+    return "; ".join(parts)
+
+
+def _check_rate_limit(principal: Principal) -> None:
+    tenant = principal.tenant
+    decision = rate_limit_hit(tenant_slug=tenant.slug, limit=tenant.rate_limit_per_minute)
+    if not decision.allowed:
+        raise RateLimited(
+            f"rate limit of {decision.limit} requests per minute reached for tenant {tenant.slug}; "
+            f"retry after {decision.retry_after}s",
+            retry_after=decision.retry_after,
+        )
+
+
+def _run(op: Operation, ctx: OperationContext, params: BaseModel) -> dict[str, Any]:
+    with tenant_scope(ctx.tenant.pk):
+        output = op.func(ctx, params)
+    if not isinstance(output, op.output_model):
+        try:
+            output = op.output_model.model_validate(output)
+        except ValidationError as exc:
+            log.error("%s returned output that breaks its schema: %s", op.name, exc)
+            raise OperationError(f"{op.name} produced invalid output") from None
+    return output.model_dump(mode="json")
+
+
+def _record(
+    op: Operation | None, name: str, ctx: OperationContext, result: CallResult, in_bytes: int
+) -> None:
+    from telemetry.recording import operation_call_record
+
+    try:
+        operation_call_record(
+            operation=name,
+            service=op.service if op else name.split("_", 1)[0],
+            ctx=ctx,
+            status="ok" if result.ok else "error",
+            error_type=result.error.code if result.error else "",
+            latency_ms=result.latency_ms,
+            input_bytes=in_bytes,
+            output_bytes=_json_size(result.output) if result.output is not None else 0,
+        )
+    except Exception:
+        # Telemetry must never fail the call it describes.
+        log.exception("could not record telemetry for %s", name)
+
+
+__all__ = ["CallResult", "PermissionDenied", "execute", "may_call", "visible_operations"]

@@ -1,0 +1,100 @@
+"""/mcp: streamable HTTP, stateless (any replica serves any request), bearer API key per request."""
+
+from __future__ import annotations
+
+import functools
+import json
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+
+from mcp_tools.auth import bearer_token, principal_from_api_key
+from mcp_tools.context import Principal
+from mcp_tools.errors import AuthenticationFailed
+from mcp_tools.server import build_server
+
+Scope = dict[str, Any]
+
+
+def _principal_from_request(ctx: Any) -> Principal:
+    principal = ctx.request.scope.get("state", {}).get("principal") if ctx.request else None
+    if principal is None:
+        raise AuthenticationFailed("no authenticated principal for this request")
+    return principal  # type: ignore[no-any-return]
+
+
+def _security() -> TransportSecuritySettings:
+    hosts: list[str] = []
+    for host in settings.ALLOWED_HOSTS:
+        hosts += [host, f"{host}:*"]
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection="*" not in settings.ALLOWED_HOSTS,
+        allowed_hosts=hosts,
+        allowed_origins=list(settings.MCP_ALLOWED_ORIGINS),
+    )
+
+
+@functools.cache
+def session_manager(fixed_principal: Principal | None = None) -> StreamableHTTPSessionManager:
+    resolver = (lambda ctx: fixed_principal) if fixed_principal else _principal_from_request
+    server = build_server(resolver, surface="mcp-http")
+    return StreamableHTTPSessionManager(app=server, stateless=True, security_settings=_security())
+
+
+async def _send_json(
+    send: Any, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]
+) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+class McpHttpApp:
+    """ASGI app for /mcp. With `fixed_principal` (mcp_serve --transport http) no header is
+    needed: the key comes from the server's environment, for local clients that cannot send one."""
+
+    def __init__(self, fixed_principal: Principal | None = None) -> None:
+        self.fixed_principal = fixed_principal
+
+    def lifespan(self) -> AbstractAsyncContextManager[Any]:
+        return session_manager(self.fixed_principal).run()
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        principal = self.fixed_principal
+        if principal is None:
+            headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
+            try:
+                principal = await sync_to_async(principal_from_api_key, thread_sensitive=False)(
+                    bearer_token(headers.get("authorization"))
+                )
+            except AuthenticationFailed as exc:
+                await _send_json(
+                    send,
+                    401,
+                    {
+                        "jsonrpc": "2.0",
+                        "id": None,
+                        "error": {"code": -32001, "message": exc.message},
+                    },
+                    [(b"www-authenticate", b'Bearer realm="smarteros"')],
+                )
+                return
+        scope.setdefault("state", {})["principal"] = principal
+        await session_manager(self.fixed_principal).handle_request(scope, receive, send)
+
+
+mcp_http_app = McpHttpApp()

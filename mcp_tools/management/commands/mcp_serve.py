@@ -1,0 +1,76 @@
+"""Serve the tenant's MCP tools over stdio (Claude Desktop) or loopback HTTP, bound to the API
+key in SMARTEROS_API_KEY. Over stdio, stdout carries only the protocol; logs go to stderr."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import anyio
+from django.core.management.base import BaseCommand, CommandParser
+
+from mcp_tools.auth import principal_from_api_key
+from mcp_tools.context import Principal
+from mcp_tools.errors import AuthenticationFailed
+
+
+class Command(BaseCommand):
+    help = "Serve MCP over stdio (default) or HTTP for the tenant of SMARTEROS_API_KEY."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+        parser.add_argument("--host", default="127.0.0.1", help="HTTP only; loopback by default.")
+        parser.add_argument("--port", type=int, default=8765, help="HTTP only.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            principal = principal_from_api_key(os.environ.get("SMARTEROS_API_KEY"))
+        except AuthenticationFailed as exc:
+            hint = (
+                "set SMARTEROS_API_KEY to a tenant API key (manage.py seed_demo --json lists the "
+                "demo keys; manage.py mcp_config --tenant SLUG prints a ready configuration)"
+            )
+            sys.stderr.write(f"mcp_serve: {exc.message}; {hint}\n")
+            sys.exit(2)
+        sys.stderr.write(
+            f"mcp_serve: serving tenant {principal.tenant.slug} over {options['transport']}\n"
+        )
+        if options["transport"] == "stdio":
+            anyio.run(_serve_stdio, principal)
+        else:
+            _serve_http(principal, options["host"], options["port"])
+
+
+async def _serve_stdio(principal: Principal) -> None:
+    from mcp.server.stdio import stdio_server
+
+    from mcp_tools.server import build_server
+
+    server = build_server(lambda ctx: principal, surface="mcp-stdio")
+    async with stdio_server() as (read_stream, write_stream):
+        await server.run(read_stream, write_stream, server.create_initialization_options())
+
+
+def _serve_http(principal: Principal, host: str, port: int) -> None:
+    import uvicorn
+
+    from mcp_tools.http import McpHttpApp
+
+    mcp_app = McpHttpApp(fixed_principal=principal)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            async with mcp_app.lifespan():
+                while (message := await receive())["type"] != "lifespan.shutdown":
+                    if message["type"] == "lifespan.startup":
+                        await send({"type": "lifespan.startup.complete"})
+                await send({"type": "lifespan.shutdown.complete"})
+            return
+        if scope["type"] == "http" and scope["path"].rstrip("/") == "/mcp":
+            await mcp_app(scope, receive, send)
+            return
+        await send({"type": "http.response.start", "status": 404, "headers": []})
+        await send({"type": "http.response.body", "body": b"not found; MCP is at /mcp"})
+
+    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="on")

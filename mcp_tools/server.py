@@ -1,0 +1,114 @@
+"""The MCP server (official SDK, low-level `Server`) over the operation registry.
+
+The registry supplies exact schemas, and the executor validates input and output itself, so
+tools/list and tools/call here are thin. A server is built per principal: stdio binds the key from
+the environment; HTTP resolves the bearer key on every request (stateless).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import anyio.from_thread
+import mcp_types as types
+from asgiref.sync import sync_to_async
+from mcp.server import Server
+from mcp.server.context import ServerRequestContext
+from mcp.shared.exceptions import MCPError
+
+from mcp_tools.context import OperationContext, Principal
+from mcp_tools.errors import UnknownOperation
+from mcp_tools.executor import CallResult, execute, visible_operations
+from mcp_tools.tool_listing import tool_definition
+from smarteros.context import new_trace_id
+
+PAGE_SIZE = 50
+SERVER_NAME = "smarteros"
+INSTRUCTIONS = (
+    "SmarterOS tools for one shop (tenant): Shopify catalogue and orders, WhatsApp messages, n8n "
+    "workflows, upstream MCP servers and telemetry. Tool errors name the field and rule to fix."
+)
+
+PrincipalResolver = Callable[[ServerRequestContext[Any]], Principal]
+
+
+def _page(items: list[Any], cursor: str | None) -> tuple[list[Any], str | None]:
+    try:
+        start = int(cursor) if cursor else 0
+    except ValueError:
+        raise MCPError(code=types.INVALID_PARAMS, message=f"invalid cursor: {cursor!r}") from None
+    if start < 0 or start > len(items):
+        raise MCPError(code=types.INVALID_PARAMS, message=f"invalid cursor: {cursor!r}")
+    end = start + PAGE_SIZE
+    return items[start:end], (str(end) if end < len(items) else None)
+
+
+def call_result(result: CallResult) -> types.CallToolResult:
+    if result.ok:
+        text = json.dumps(result.output, ensure_ascii=False)
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=text)], structured_content=result.output
+        )
+    assert result.error is not None
+    error = result.error.as_dict()
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=f"{error['code']}: {error['message']}")],
+        is_error=True,
+    )
+
+
+def build_server(resolve_principal: PrincipalResolver, *, surface: str) -> Server[Any]:
+    async def principal_for(ctx: ServerRequestContext[Any]) -> Principal:
+        return await sync_to_async(resolve_principal, thread_sensitive=False)(ctx)
+
+    async def list_tools(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        principal = await principal_for(ctx)
+        ops = visible_operations(principal)
+        page, next_cursor = _page(ops, params.cursor if params else None)
+        tools = [types.Tool.model_validate(tool_definition(op)) for op in page]
+        return types.ListToolsResult(tools=tools, next_cursor=next_cursor)
+
+    async def call_tool(
+        ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        principal = await principal_for(ctx)
+        cancel = threading.Event()
+        op_ctx = OperationContext(
+            principal=principal, surface=surface, trace_id=new_trace_id(), cancel_event=cancel
+        )
+
+        def progress(done: float, total: float | None, message: str | None) -> None:
+            # The SDK sends notifications/progress only if the caller gave a progress token.
+            anyio.from_thread.run(ctx.session.report_progress, done, total, message)
+
+        op_ctx.progress = progress
+
+        def run() -> CallResult:
+            return execute(
+                params.name, params.arguments, principal=principal, surface=surface, context=op_ctx
+            )
+
+        try:
+            result = await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
+        except anyio.get_cancelled_exc_class():
+            # notifications/cancelled: tell the operation to stop at its next checkpoint.
+            cancel.set()
+            raise
+        if isinstance(result.error, UnknownOperation):
+            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown tool: {params.name}")
+        return call_result(result)
+
+    return Server(
+        SERVER_NAME,
+        version="0.1.0",
+        title="SmarterOS",
+        instructions=INSTRUCTIONS,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+    )

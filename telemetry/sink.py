@@ -1,0 +1,146 @@
+"""The telemetry sink: a consumer group on `mcp.agent.telemetry` batch-inserting into ClickHouse.
+
+Offsets are committed only after ClickHouse accepted the batch (at-least-once); a replayed batch
+is harmless because queries collapse duplicates by event id. While ClickHouse is down the sink
+backs off and retries the same batch; events wait in Kafka.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from confluent_kafka import Consumer, Message
+from django.conf import settings
+
+from smarteros.events.consumers import dead_letter, group_id
+from smarteros.infra.clickhouse import clickhouse_client
+from smarteros.infra.kafka import client_config
+
+log = logging.getLogger(__name__)
+
+TOPIC = "mcp.agent.telemetry"
+GROUP = "telemetry-sink"
+COLUMNS = (
+    "event_id",
+    "time",
+    "tenant",
+    "operation",
+    "service",
+    "surface",
+    "status",
+    "error_type",
+    "latency_ms",
+    "input_bytes",
+    "output_bytes",
+    "model",
+    "tokens_in",
+    "tokens_out",
+    "session_id",
+    "trace_id",
+)
+
+
+def row_from_envelope(raw: bytes | None) -> dict[str, Any]:
+    envelope = json.loads(raw or b"")
+    data = envelope["data"]
+    when = datetime.fromisoformat(envelope["time"]).astimezone(UTC).replace(tzinfo=None)
+    return {
+        "event_id": str(envelope["id"]),
+        "time": when,
+        "tenant": str(envelope["tenant"]),
+        "operation": str(data["operation"]),
+        "service": str(data.get("service", "")),
+        "surface": str(data.get("surface", "")),
+        "status": str(data["status"]),
+        "error_type": str(data.get("error_type", "")),
+        "latency_ms": float(data.get("latency_ms", 0)),
+        "input_bytes": int(data.get("input_bytes", 0)),
+        "output_bytes": int(data.get("output_bytes", 0)),
+        "model": str(data.get("model", "")),
+        "tokens_in": int(data.get("tokens_in", 0)),
+        "tokens_out": int(data.get("tokens_out", 0)),
+        "session_id": str(data.get("session_id", "")),
+        "trace_id": str(envelope.get("trace_id", "")),
+    }
+
+
+class TelemetrySink:
+    def __init__(
+        self, *, batch_size: int = 5000, batch_seconds: float = 1.0, **overrides: Any
+    ) -> None:
+        self.batch_size = batch_size
+        self.batch_seconds = batch_seconds
+        self.running = True
+        self.consumer = Consumer(
+            client_config(
+                **{
+                    "group.id": group_id(GROUP),
+                    "enable.auto.commit": False,
+                    "auto.offset.reset": "earliest",
+                    "session.timeout.ms": settings.KAFKA_SESSION_TIMEOUT_MS,
+                    **overrides,
+                }
+            )
+        )
+
+    def insert(self, rows: list[dict[str, Any]]) -> None:
+        client = clickhouse_client(timeout=5)
+        try:
+            client.execute(f"INSERT INTO operation_calls ({', '.join(COLUMNS)}) VALUES", rows)
+        finally:
+            client.disconnect()
+
+    def _collect(self) -> list[Message]:
+        messages: list[Message] = []
+        deadline = time.monotonic() + self.batch_seconds
+        while self.running and len(messages) < self.batch_size and time.monotonic() < deadline:
+            got = self.consumer.consume(num_messages=self.batch_size - len(messages), timeout=0.2)
+            messages.extend(m for m in got if m.error() is None)
+        return messages
+
+    def run(self, *, max_idle_batches: int | None = None) -> None:
+        self.consumer.subscribe([TOPIC])
+        idle = 0
+        try:
+            while self.running:
+                messages = self._collect()
+                if not messages:
+                    idle += 1
+                    if max_idle_batches is not None and idle >= max_idle_batches:
+                        return
+                    continue
+                idle = 0
+                rows = []
+                for message in messages:
+                    try:
+                        rows.append(row_from_envelope(message.value()))
+                    except (ValueError, KeyError, TypeError) as exc:
+                        dead_letter(
+                            message, f"malformed telemetry event: {type(exc).__name__}: {exc}"
+                        )
+                self._insert_with_backoff(rows)
+                self.consumer.commit(asynchronous=False)
+        finally:
+            self.consumer.close()
+
+    def _insert_with_backoff(self, rows: list[dict[str, Any]]) -> None:
+        backoff = 0.5
+        while rows:
+            if not self.running:
+                raise RuntimeError("stopping with an uninserted batch; it will be consumed again")
+            try:
+                self.insert(rows)
+                return
+            except Exception as exc:
+                log.warning(
+                    "telemetry sink: ClickHouse insert failed (%s); retrying in %.1fs", exc, backoff
+                )
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    def stop(self, *args: object) -> None:
+        self.running = False

@@ -1,0 +1,111 @@
+"""Provisioning a tenant: idempotent steps, resumable after a failure half-way.
+
+Each step checks what exists and creates only what is missing, then reports itself on
+`tenant.provisioning`. A failing step leaves the tenant in `provisioning` with the step named
+in `provisioning_error`; running provisioning again finishes the job.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.db import transaction
+
+from smarteros.events.catalog import tenant_topics
+from smarteros.events.envelope import Envelope
+from smarteros.events.outbox import outbox_emit
+from smarteros.events.topics import topics_sync
+from tenants.models import ApiKey, Tenant
+from tenants.scope import dangerously_unscoped
+from tenants.secrets import tenant_key_ensure
+from tenants.services import api_key_create
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ProvisionReport:
+    tenant: Tenant
+    steps: list[tuple[str, str]] = field(default_factory=list)
+    first_api_key: str | None = None
+    failed_step: str = ""
+    error: str = ""
+
+
+class ProvisioningFailed(Exception):
+    def __init__(self, report: ProvisionReport) -> None:
+        super().__init__(
+            f"provisioning {report.tenant.slug} failed at {report.failed_step}: {report.error}"
+        )
+        self.report = report
+
+
+def _step_kafka_topics(tenant: Tenant, report: ProvisionReport) -> str:
+    changes = topics_sync(tenant_topics(tenant.slug))
+    created = sum(1 for c in changes if c.action == "created")
+    return f"{len(changes)} topics, {created} created"
+
+
+def _step_vault_key(tenant: Tenant, report: ProvisionReport) -> str:
+    return "created" if tenant_key_ensure(slug=tenant.slug) else "exists"
+
+
+def _step_first_api_key(tenant: Tenant, report: ProvisionReport) -> str:
+    with dangerously_unscoped():
+        if ApiKey.objects.filter(tenant=tenant).exists():
+            return "exists"
+        issued = api_key_create(tenant=tenant, name="first key")
+    report.first_api_key = issued.secret
+    return "created"
+
+
+STEPS: list[tuple[str, Callable[[Tenant, ProvisionReport], str]]] = [
+    ("kafka_topics", _step_kafka_topics),
+    ("vault_key", _step_vault_key),
+    ("first_api_key", _step_first_api_key),
+]
+
+
+def _set_status(tenant: Tenant, status: str, error: str = "") -> None:
+    Tenant.objects.filter(pk=tenant.pk).update(status=status, provisioning_error=error[:500])
+    tenant.status, tenant.provisioning_error = status, error[:500]
+
+
+def _announce(tenant: Tenant, step: str, outcome: str) -> None:
+    with transaction.atomic():
+        outbox_emit(
+            topic="tenant.provisioning",
+            envelope=Envelope(
+                type="tenant.provisioning.step",
+                source="tenants.provisioning",
+                tenant=tenant.slug,
+                data={"step": step, "outcome": outcome},
+            ),
+            key=tenant.slug,
+            tenant_id=tenant.pk,
+        )
+
+
+def tenant_provision(*, tenant: Tenant) -> ProvisionReport:
+    """Run every provisioning step for `tenant`; raises ProvisioningFailed naming the step."""
+    if tenant.status == Tenant.Status.DELETED:
+        raise ValueError(f"tenant {tenant.slug} is deleted")
+    report = ProvisionReport(tenant=tenant)
+    if tenant.status != Tenant.Status.SUSPENDED:
+        _set_status(tenant, Tenant.Status.PROVISIONING)
+    for name, step in STEPS:
+        try:
+            outcome = step(tenant, report)
+        except Exception as exc:
+            report.failed_step, report.error = name, f"{type(exc).__name__}: {exc}"
+            _set_status(tenant, Tenant.Status.PROVISIONING, f"{name}: {report.error}")
+            _announce(tenant, name, f"failed: {report.error}")
+            log.warning("provisioning %s failed at %s: %s", tenant.slug, name, report.error)
+            raise ProvisioningFailed(report) from exc
+        report.steps.append((name, outcome))
+        _announce(tenant, name, outcome)
+    if tenant.status != Tenant.Status.SUSPENDED:
+        _set_status(tenant, Tenant.Status.ACTIVE)
+    return report
