@@ -33,3 +33,51 @@ class IntegrationConnection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant.slug}/{self.provider}"
+
+
+class WhatsAppMessage(models.Model):
+    """One message of a tenant's WhatsApp conversation with a phone number."""
+
+    class Direction(models.TextChoices):
+        INBOUND = "inbound"
+        OUTBOUND = "outbound"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="whatsapp_messages")
+    phone = models.CharField(max_length=16, db_index=True)
+    direction = models.CharField(max_length=10, choices=Direction.choices)
+    text = models.TextField()
+    provider_message_id = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "provider_message_id"],
+                condition=~models.Q(provider_message_id=""),
+                name="whatsapp_unique_provider_message",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.phone}"
+
+
+class N8nTrigger(models.Model):
+    """A subscription: events on a tenant topic start an n8n workflow through its webhook."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="n8n_triggers")
+    topic = models.CharField(max_length=100)
+    event_type = models.CharField(max_length=200, blank=True, help_text="Empty means every type.")
+    webhook_path = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "topic", "event_type", "webhook_path"], name="n8n_trigger_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant.slug}: {self.topic} -> {self.webhook_path}"

@@ -26,7 +26,6 @@ from mcp_tools.executor import CallResult, execute, visible_operations
 from mcp_tools.tool_listing import tool_definition
 from smarteros.context import new_trace_id
 
-PAGE_SIZE = 50
 SERVER_NAME = "smarteros"
 INSTRUCTIONS = (
     "SmarterOS tools for one shop (tenant): Shopify catalogue and orders, WhatsApp messages, n8n "
@@ -37,13 +36,16 @@ PrincipalResolver = Callable[[ServerRequestContext[Any]], Principal]
 
 
 def _page(items: list[Any], cursor: str | None) -> tuple[list[Any], str | None]:
+    from django.conf import settings
+
+    size = settings.MCP_TOOLS_PAGE_SIZE
     try:
         start = int(cursor) if cursor else 0
     except ValueError:
         raise MCPError(code=types.INVALID_PARAMS, message=f"invalid cursor: {cursor!r}") from None
     if start < 0 or start > len(items):
         raise MCPError(code=types.INVALID_PARAMS, message=f"invalid cursor: {cursor!r}")
-    end = start + PAGE_SIZE
+    end = start + size
     return items[start:end], (str(end) if end < len(items) else None)
 
 

@@ -11,14 +11,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.db import transaction
-
 from smarteros.events.catalog import tenant_topics
 from smarteros.events.envelope import Envelope
 from smarteros.events.outbox import outbox_emit
 from smarteros.events.topics import topics_sync
 from tenants.models import ApiKey, Tenant
-from tenants.scope import dangerously_unscoped
+from tenants.scope import dangerously_unscoped, tenant_scope
 from tenants.secrets import tenant_key_ensure
 from tenants.services import api_key_create
 
@@ -74,7 +72,7 @@ def _set_status(tenant: Tenant, status: str, error: str = "") -> None:
 
 
 def _announce(tenant: Tenant, step: str, outcome: str) -> None:
-    with transaction.atomic():
+    with tenant_scope(tenant.pk):
         outbox_emit(
             topic="tenant.provisioning",
             envelope=Envelope(

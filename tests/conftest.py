@@ -1,6 +1,23 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
 import pytest
+
+from tests.processes import ROOT, ServerProcess, free_port
+
+
+@dataclass
+class TenantKey:
+    tenant: Any
+    key: str
 
 
 @pytest.fixture
@@ -9,3 +26,133 @@ def demo(db):  # type: ignore[no-untyped-def]
     from tenants.demo import demo_seed
 
     return demo_seed()
+
+
+@pytest.fixture
+def make_tenant(db) -> Callable[..., TenantKey]:  # type: ignore[no-untyped-def]
+    """Create an active tenant with an API key (scopes default to every tenant operation)."""
+    from tenants.models import Tenant
+    from tenants.scope import dangerously_unscoped
+    from tenants.services import api_key_create
+
+    def make(
+        slug: str, *, scopes: list[str] | None = None, rate_limit: int | None = None
+    ) -> TenantKey:
+        with dangerously_unscoped():
+            tenant = Tenant.objects.create(
+                slug=slug,
+                name=slug.title(),
+                status=Tenant.Status.ACTIVE,
+                rate_limit_per_minute=rate_limit,
+            )
+            issued = api_key_create(tenant=tenant, name="test", scopes=scopes)
+        return TenantKey(tenant, issued.secret)
+
+    return make
+
+
+@pytest.fixture
+def connect() -> Callable[..., Any]:
+    """Connect a tenant to a provider served by the loopback SaaS stand-in."""
+    from tests.fixtures.saas import LLM_KEY, N8N_KEY, SHOPIFY_TOKEN, WHATSAPP_TOKEN
+
+    def do(tenant: Any, provider: str, base_url: str) -> Any:
+        from integrations.services import integration_connect
+
+        config, credentials = {
+            "shopify": (
+                {"shop_domain": f"{tenant.slug}.myshopify.com", "api_base_url": base_url},
+                {"access_token": SHOPIFY_TOKEN},
+            ),
+            "whatsapp": (
+                {
+                    "phone_number_id": "1234567890",
+                    "api_base_url": base_url,
+                    "llm_base_url": base_url,
+                    "llm_model": "claude-test",
+                },
+                {"access_token": WHATSAPP_TOKEN, "llm_api_key": LLM_KEY},
+            ),
+            "n8n": ({"base_url": base_url}, {"api_key": N8N_KEY}),
+        }[provider]
+        return integration_connect(
+            tenant=tenant, provider=provider, config=config, credentials=credentials
+        )
+
+    return do
+
+
+@pytest.fixture
+def saas() -> Iterator[Any]:
+    from tests.fixtures.saas import SaasServer
+
+    with SaasServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def server_env(django_db_setup, django_db_blocker) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Environment for server subprocesses: the same settings, pointed at the test database."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    return {**os.environ, "DATABASE_URL": url, "SMARTEROS_ENV": "test", "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.fixture(scope="session")
+def web_server(server_env: dict[str, str]) -> Iterator[str]:
+    """The ASGI app (Django, /mcp, /api) under uvicorn, as `make run` serves it."""
+    port = free_port()
+
+    def healthy() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                return True
+        except OSError:
+            return False
+
+    server = ServerProcess(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "smarteros.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--lifespan",
+            "on",
+        ],
+        port=port,
+        env=server_env,
+        ready=healthy,
+        timeout=60,
+    )
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+def run_manage(
+    *args: str, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def wait_for(check: Callable[[], Any], *, timeout: float = 30, interval: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met within timeout")
+        time.sleep(interval)

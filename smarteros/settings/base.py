@@ -38,6 +38,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "smarteros.middleware.RequestContextMiddleware",
+    "tenants.middleware.PlatformAdminScopeMiddleware",
 ]
 
 ROOT_URLCONF = "smarteros.urls"

@@ -10,3 +10,5 @@ RATE_LIMIT_FAIL_OPEN = env_bool("RATE_LIMIT_FAIL_OPEN", True)
 OPERATION_MAX_INPUT_BYTES = env_int("OPERATION_MAX_INPUT_BYTES", 262144, minimum=1024)
 # Time limit for a call to an upstream MCP server (execute_tool, list_tools).
 UPSTREAM_MCP_TIMEOUT_SECONDS = env_int("UPSTREAM_MCP_TIMEOUT_SECONDS", 15, minimum=1)
+# tools/list page size (MCP pagination).
+MCP_TOOLS_PAGE_SIZE = env_int("MCP_TOOLS_PAGE_SIZE", 50, minimum=1)

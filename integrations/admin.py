@@ -1,0 +1,66 @@
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+
+from integrations.models import IntegrationConnection, N8nTrigger, WhatsAppMessage
+from integrations.services import integration_connect
+
+
+class IntegrationConnectionForm(forms.ModelForm):
+    credentials = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text='Write-only JSON object, e.g. {"access_token": "..."}; stored as Vault ciphertext. '
+        "Leave empty to keep the stored credentials.",
+    )
+
+    class Meta:
+        model = IntegrationConnection
+        fields = ["tenant", "provider", "config"]
+
+    def clean_credentials(self) -> dict[str, str] | None:
+        raw = self.cleaned_data.get("credentials")
+        if not raw:
+            if not (self.instance and self.instance.credentials_ciphertext):
+                raise forms.ValidationError("Credentials are required for a new connection.")
+            return None
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            raise forms.ValidationError("Credentials must be a JSON object.") from None
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise forms.ValidationError("Credentials must be a JSON object of strings.")
+        return value
+
+
+@admin.register(IntegrationConnection)
+class IntegrationConnectionAdmin(admin.ModelAdmin):
+    form = IntegrationConnectionForm
+    list_display = ["tenant", "provider", "external_id", "updated_at"]
+    list_filter = ["provider"]
+
+    def save_model(self, request: Any, obj: IntegrationConnection, form: Any, change: bool) -> None:
+        credentials = form.cleaned_data.get("credentials")
+        if credentials is None:
+            obj.save()
+            return
+        try:
+            saved = integration_connect(
+                tenant=obj.tenant, provider=obj.provider, config=obj.config, credentials=credentials
+            )
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        obj.pk, obj.credentials_ciphertext = saved.pk, saved.credentials_ciphertext
+
+
+@admin.register(WhatsAppMessage)
+class WhatsAppMessageAdmin(admin.ModelAdmin):
+    list_display = ["tenant", "phone", "direction", "created_at"]
+    list_filter = ["tenant", "direction"]
+
+
+@admin.register(N8nTrigger)
+class N8nTriggerAdmin(admin.ModelAdmin):
+    list_display = ["tenant", "topic", "event_type", "webhook_path"]

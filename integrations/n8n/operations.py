@@ -1,0 +1,200 @@
+"""n8n operations: start workflows, read executions and workflows, subscribe workflows to topics."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, StringConstraints
+
+from integrations.connections import connection_credentials, connection_require
+from integrations.models import N8nTrigger
+from integrations.n8n.client import N8nClient
+from mcp_tools.context import OperationContext
+from mcp_tools.registry import operation
+from mcp_tools.schemas import Input, Output
+from smarteros.events.catalog import CATALOG
+from smarteros.events.envelope import Envelope
+from smarteros.events.outbox import outbox_emit
+
+WebhookPath = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9/_-]{0,199}$"),
+    Field(
+        description="Path of the workflow's production webhook, the part after /webhook/.",
+        examples=["order-created"],
+    ),
+]
+
+
+def n8n_client(ctx: OperationContext) -> N8nClient:
+    connection = connection_require(tenant=ctx.tenant, provider="n8n")
+    credentials = connection_credentials(connection)
+    return N8nClient(base_url=connection.config["base_url"], api_key=credentials["api_key"])
+
+
+class TriggerIn(Input):
+    webhook_path: WebhookPath
+    payload: dict[str, Any] = Field(
+        default_factory=dict, description="JSON body passed to the workflow."
+    )
+
+
+class TriggerOut(Output):
+    webhook_path: str = Field(description="The webhook called.")
+    response: Any = Field(None, description="What the workflow's webhook answered.")
+
+
+@operation(
+    service="n8n",
+    title="Trigger n8n workflow",
+    permission="n8n.write",
+    open_world=True,
+    emits=("n8n.workflow.triggered",),
+)
+def trigger_workflow(ctx: OperationContext, params: TriggerIn) -> TriggerOut:
+    """Start an n8n workflow through its production webhook with a JSON payload."""
+    client = n8n_client(ctx)
+    response = client.trigger_webhook(params.webhook_path, params.payload)
+    outbox_emit(
+        topic=f"{ctx.tenant.slug}.n8n.automation.trigger",
+        key=params.webhook_path,
+        tenant_id=ctx.tenant.pk,
+        envelope=Envelope(
+            type="n8n.workflow.triggered",
+            source="integrations.n8n",
+            tenant=ctx.tenant.slug,
+            trace_id=ctx.trace_id,
+            data={"webhook_path": params.webhook_path},
+        ),
+    )
+    return TriggerOut(webhook_path=params.webhook_path, response=response)
+
+
+class ExecutionIn(Input):
+    execution_id: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,20}$")] = Field(
+        description="n8n execution id (digits)."
+    )
+
+
+class ExecutionOut(Output):
+    execution_id: str = Field(description="Execution id.")
+    workflow_id: str = Field(description="The workflow it ran.")
+    status: str = Field(description="success, error, running, waiting, canceled...")
+    finished: bool = Field(description="Whether it has finished.")
+    started_at: str | None = Field(None, description="Start time (ISO 8601).")
+    stopped_at: str | None = Field(None, description="Stop time (ISO 8601), if stopped.")
+
+
+@operation(
+    service="n8n", title="Get n8n execution", permission="n8n.read", read_only=True, open_world=True
+)
+def get_execution(ctx: OperationContext, params: ExecutionIn) -> ExecutionOut:
+    """Status and timing of one n8n workflow execution."""
+    data = n8n_client(ctx).get_execution(params.execution_id)
+    return ExecutionOut(
+        execution_id=str(data.get("id", params.execution_id)),
+        workflow_id=str(data.get("workflowId", "")),
+        status=str(data.get("status", "")),
+        finished=bool(data.get("finished")),
+        started_at=data.get("startedAt"),
+        stopped_at=data.get("stoppedAt"),
+    )
+
+
+class ListWorkflowsIn(Input):
+    active: bool | None = Field(
+        None, description="Only active (true) or inactive (false) workflows; omit for all."
+    )
+    limit: int = Field(100, ge=1, le=250, description="Workflows per page (1-250).")
+    cursor: Annotated[str, StringConstraints(max_length=500)] | None = Field(
+        None, description="next_cursor of a previous page."
+    )
+
+
+class WorkflowOut(Output):
+    id: str = Field(description="Workflow id.")
+    name: str = Field(description="Workflow name.")
+    active: bool = Field(description="Whether it is active.")
+
+
+class ListWorkflowsOut(Output):
+    workflows: list[WorkflowOut] = Field(description="This page of workflows.")
+    next_cursor: str | None = Field(
+        None, description="Pass as cursor for the next page; empty at the end."
+    )
+
+
+@operation(
+    service="n8n",
+    title="List n8n workflows",
+    permission="n8n.read",
+    read_only=True,
+    open_world=True,
+)
+def list_workflows(ctx: OperationContext, params: ListWorkflowsIn) -> ListWorkflowsOut:
+    """List the workflows of the tenant's n8n instance, page by page."""
+    data = n8n_client(ctx).list_workflows(
+        active=params.active, limit=params.limit, cursor=params.cursor
+    )
+    return ListWorkflowsOut(
+        workflows=[
+            WorkflowOut(
+                id=str(w.get("id")), name=str(w.get("name", "")), active=bool(w.get("active"))
+            )
+            for w in data.get("data", [])
+        ],
+        next_cursor=data.get("nextCursor"),
+    )
+
+
+TenantTopic = Annotated[
+    str,
+    StringConstraints(
+        pattern="^(" + "|".join(s.name.replace(".", r"\.") for s in CATALOG if s.per_tenant) + ")$"
+    ),
+    Field(
+        description="A tenant topic of the catalog: "
+        + ", ".join(s.name for s in CATALOG if s.per_tenant)
+        + "."
+    ),
+]
+
+
+class CreateTriggerIn(Input):
+    topic: TenantTopic
+    webhook_path: WebhookPath
+    event_type: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.]{1,200}$")] | None = Field(
+        None, description="Only events of this type, e.g. shopify.webhook.received; omit for all."
+    )
+
+
+class CreateTriggerOut(Output):
+    topic: str = Field(description="The tenant topic watched.")
+    webhook_path: str = Field(description="The workflow webhook events are posted to.")
+    event_type: str = Field(description="The event type filter; empty for all.")
+    created: bool = Field(description="False if the same subscription existed already.")
+
+
+@operation(
+    service="n8n",
+    title="Subscribe n8n workflow to a topic",
+    permission="n8n.write",
+    idempotent=True,
+    emits=("n8n.trigger.created",),
+)
+def create_trigger(ctx: OperationContext, params: CreateTriggerIn) -> CreateTriggerOut:
+    """Subscribe an n8n workflow (by its webhook) to one of the tenant's topics: every matching
+    event is posted to the workflow."""
+    connection_require(tenant=ctx.tenant, provider="n8n")
+    trigger, created = N8nTrigger.objects.get_or_create(
+        tenant=ctx.tenant,
+        topic=params.topic,
+        event_type=params.event_type or "",
+        webhook_path=params.webhook_path,
+    )
+    return CreateTriggerOut(
+        topic=trigger.topic,
+        webhook_path=trigger.webhook_path,
+        event_type=trigger.event_type,
+        created=created,
+    )

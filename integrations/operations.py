@@ -1,0 +1,7 @@
+"""Discovery entry point: the registry imports each provider's operations from here."""
+
+from integrations.n8n import operations as n8n_operations
+from integrations.shopify import operations as shopify_operations
+from integrations.whatsapp import operations as whatsapp_operations
+
+__all__ = ["n8n_operations", "shopify_operations", "whatsapp_operations"]

@@ -1,0 +1,323 @@
+"""Shopify operations: webhooks in, products, inventory, orders, catalogue sync."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import EmailStr, Field, StringConstraints
+
+from integrations.connections import connection_credentials, connection_require
+from integrations.shopify.client import (
+    INVENTORY_SET_MUTATION,
+    ORDER_CREATE_MUTATION,
+    PRODUCT_QUERY,
+    PRODUCTS_PAGE_QUERY,
+    ShopifyClient,
+    raise_user_errors,
+)
+from integrations.shopify.schemas import (
+    InventoryItemGid,
+    LocationGid,
+    ProductGid,
+    ProductOut,
+    VariantGid,
+    product_from_graphql,
+)
+from mcp_tools.context import OperationContext
+from mcp_tools.errors import NotFound
+from mcp_tools.registry import operation
+from mcp_tools.schemas import E164Phone, Input, Output
+from smarteros.events.envelope import Envelope
+from smarteros.events.outbox import outbox_emit
+from smarteros.infra.redis import get_redis
+
+PRODUCT_CACHE_SECONDS = 300
+
+
+def shopify_client(ctx: OperationContext) -> ShopifyClient:
+    connection = connection_require(tenant=ctx.tenant, provider="shopify")
+    credentials = connection_credentials(connection)
+    config = connection.config
+    return ShopifyClient(
+        shop_domain=config["shop_domain"],
+        access_token=credentials["access_token"],
+        api_version=config.get("api_version") or "2025-10",
+        base_url=config.get("api_base_url", ""),
+    )
+
+
+def _emit(
+    ctx: OperationContext, topic: str, event_type: str, key: str, data: dict[str, Any]
+) -> None:
+    outbox_emit(
+        topic=f"{ctx.tenant.slug}.{topic}",
+        key=key,
+        tenant_id=ctx.tenant.pk,
+        envelope=Envelope(
+            type=event_type,
+            source="integrations.shopify",
+            tenant=ctx.tenant.slug,
+            trace_id=ctx.trace_id,
+            data=data,
+        ),
+    )
+
+
+def _cache_key(ctx: OperationContext, product_id: str) -> str:
+    return f"smarteros:shopify:product:{ctx.tenant.slug}:{product_id}"
+
+
+class WebhookIn(Input):
+    topic: Annotated[str, StringConstraints(pattern=r"^[a-z_]+/[a-z_]+$", max_length=100)] = Field(
+        description="Shopify webhook topic, e.g. orders/create or products/update."
+    )
+    webhook_id: Annotated[str, StringConstraints(min_length=1, max_length=100)] = Field(
+        description="The X-Shopify-Webhook-Id of the delivery; repeats are ignored."
+    )
+    payload: dict[str, Any] = Field(description="The webhook's JSON body.")
+
+
+class WebhookOut(Output):
+    accepted: bool = Field(description="True if queued for shopify.webhooks; false if a repeat.")
+    topic: str = Field(description="Kafka topic the webhook was queued for.")
+
+
+@operation(
+    service="shopify",
+    title="Process Shopify webhook",
+    permission="shopify.write",
+    idempotent=True,
+    emits=("shopify.webhook.received",),
+)
+def process_webhook(ctx: OperationContext, params: WebhookIn) -> WebhookOut:
+    """Queue a verified Shopify webhook delivery for the tenant's shopify.webhooks topic, from
+    which flows (n8n triggers, WhatsApp notifications) start. Repeated deliveries are ignored."""
+    connection_require(tenant=ctx.tenant, provider="shopify")
+    topic = f"{ctx.tenant.slug}.shopify.webhooks"
+    seen = get_redis().set(
+        f"smarteros:shopify:webhook:{ctx.tenant.slug}:{params.webhook_id}", 1, nx=True, ex=7 * 86400
+    )
+    if seen:
+        resource_id = str(
+            params.payload.get("admin_graphql_api_id") or params.payload.get("id") or ""
+        )
+        _emit(
+            ctx,
+            "shopify.webhooks",
+            "shopify.webhook.received",
+            resource_id or params.webhook_id,
+            {"topic": params.topic, "webhook_id": params.webhook_id, "payload": params.payload},
+        )
+    return WebhookOut(accepted=bool(seen), topic=topic)
+
+
+class GetProductIn(Input):
+    product_id: ProductGid  # type: ignore[valid-type]
+    fresh: bool = Field(False, description="Skip the cache and ask Shopify.")
+
+
+@operation(
+    service="shopify",
+    title="Get Shopify product",
+    permission="shopify.read",
+    read_only=True,
+    open_world=True,
+)
+def get_product(ctx: OperationContext, params: GetProductIn) -> ProductOut:
+    """Get a product with its variants, prices and inventory. Served from the cache for five
+    minutes; each fetch also updates the tenant's compacted shopify.products topic."""
+    client = shopify_client(ctx)
+    redis = get_redis()
+    if not params.fresh and (cached := redis.get(_cache_key(ctx, params.product_id))):
+        return ProductOut.model_validate_json(cached)
+    data = client.graphql(PRODUCT_QUERY, {"id": params.product_id})
+    if not data.get("product"):
+        raise NotFound(f"product_id: no product {params.product_id} in shop {client.shop_domain}")
+    product = product_from_graphql(data["product"])
+    redis.set(_cache_key(ctx, product.id), product.model_dump_json(), ex=PRODUCT_CACHE_SECONDS)
+    _emit(ctx, "shopify.products", "shopify.product.snapshot", product.id, product.model_dump())
+    return product
+
+
+class UpdateInventoryIn(Input):
+    inventory_item_id: InventoryItemGid  # type: ignore[valid-type]
+    location_id: LocationGid  # type: ignore[valid-type]
+    quantity: int = Field(ge=0, le=1_000_000, description="New available quantity (0 to 1000000).")
+    reason: Literal[
+        "correction", "cycle_count_available", "damaged", "received", "restock", "shrinkage"
+    ] = Field("correction", description="Why the quantity changes (Shopify's inventory reasons).")
+
+
+class UpdateInventoryOut(Output):
+    adjustment_group_id: str = Field(description="Shopify's id for this inventory change.")
+    inventory_item_id: str = Field(description="The inventory item changed.")
+    quantity: int = Field(description="The available quantity now.")
+
+
+@operation(
+    service="shopify",
+    title="Set Shopify inventory",
+    permission="shopify.write",
+    idempotent=True,
+    open_world=True,
+    emits=("shopify.inventory.set",),
+)
+def update_inventory(ctx: OperationContext, params: UpdateInventoryIn) -> UpdateInventoryOut:
+    """Set the available quantity of an inventory item at one location."""
+    client = shopify_client(ctx)
+    data = client.graphql(
+        INVENTORY_SET_MUTATION,
+        {
+            "input": {
+                "name": "available",
+                "reason": params.reason,
+                "ignoreCompareQuantity": True,
+                "quantities": [
+                    {
+                        "inventoryItemId": params.inventory_item_id,
+                        "locationId": params.location_id,
+                        "quantity": params.quantity,
+                    }
+                ],
+            }
+        },
+    )
+    payload = data.get("inventorySetQuantities") or {}
+    raise_user_errors(payload, "inventorySetQuantities")
+    group = payload.get("inventoryAdjustmentGroup") or {}
+    _emit(
+        ctx,
+        "shopify.inventory",
+        "shopify.inventory.set",
+        params.inventory_item_id,
+        {"location_id": params.location_id, "quantity": params.quantity, "reason": params.reason},
+    )
+    return UpdateInventoryOut(
+        adjustment_group_id=group.get("id", ""),
+        inventory_item_id=params.inventory_item_id,
+        quantity=params.quantity,
+    )
+
+
+class OrderLine(Input):
+    variant_id: VariantGid  # type: ignore[valid-type]
+    quantity: int = Field(ge=1, le=10_000, description="Units of this variant (1 to 10000).")
+
+
+class CreateOrderIn(Input):
+    line_items: list[OrderLine] = Field(
+        min_length=1, max_length=100, description="What is ordered (1-100 lines)."
+    )
+    email: EmailStr | None = Field(None, description="Customer email for the order.")
+    phone: E164Phone | None = Field(None, description="Customer phone in E.164 format.")
+    note: Annotated[str, StringConstraints(max_length=5000)] | None = Field(
+        None, description="Order note."
+    )
+
+
+class CreateOrderOut(Output):
+    order_id: str = Field(description="Order global id.")
+    name: str = Field(description="Order name as the shop shows it, e.g. #1001.")
+    total: str = Field(description="Total price as a decimal string.")
+    currency: str = Field(description="ISO currency code.")
+
+
+@operation(
+    service="shopify",
+    title="Create Shopify order",
+    permission="shopify.write",
+    open_world=True,
+    emits=("shopify.order.created",),
+)
+def create_order(ctx: OperationContext, params: CreateOrderIn) -> CreateOrderOut:
+    """Create an order in the tenant's Shopify shop from variant ids and quantities."""
+    client = shopify_client(ctx)
+    order: dict[str, Any] = {
+        "lineItems": [
+            {"variantId": li.variant_id, "quantity": li.quantity} for li in params.line_items
+        ]
+    }
+    for field_name, value in (
+        ("email", params.email),
+        ("phone", params.phone),
+        ("note", params.note),
+    ):
+        if value:
+            order[field_name] = value
+    data = client.graphql(ORDER_CREATE_MUTATION, {"order": order})
+    payload = data.get("orderCreate") or {}
+    raise_user_errors(payload, "orderCreate")
+    created = payload.get("order") or {}
+    money = ((created.get("totalPriceSet") or {}).get("shopMoney")) or {}
+    _emit(
+        ctx,
+        "shopify.webhooks",
+        "shopify.order.created",
+        created.get("id", ""),
+        {"order_id": created.get("id"), "name": created.get("name")},
+    )
+    return CreateOrderOut(
+        order_id=created.get("id", ""),
+        name=created.get("name", ""),
+        total=str(money.get("amount", "0")),
+        currency=money.get("currencyCode", ""),
+    )
+
+
+class SyncProductsIn(Input):
+    page_size: int = Field(50, ge=1, le=250, description="Products per Shopify page (1-250).")
+    max_products: int = Field(
+        10_000, ge=1, le=100_000, description="Stop after this many products."
+    )
+
+
+class SyncProductsOut(Output):
+    synced: int = Field(description="Products written to the shopify.products topic.")
+    pages: int = Field(description="Shopify pages read.")
+    complete: bool = Field(description="False if max_products stopped the sync early.")
+
+
+@operation(
+    service="shopify",
+    title="Sync Shopify products",
+    permission="shopify.write",
+    idempotent=True,
+    open_world=True,
+    reports_progress=True,
+    emits=("shopify.product.snapshot",),
+)
+def sync_products(ctx: OperationContext, params: SyncProductsIn) -> SyncProductsOut:
+    """Copy the whole catalogue into the tenant's compacted shopify.products topic, page by page,
+    reporting progress after each page. Cancelling stops it between pages."""
+    client = shopify_client(ctx)
+    synced = pages = 0
+    cursor: str | None = None
+    while True:
+        ctx.raise_if_cancelled()
+        data = client.graphql(PRODUCTS_PAGE_QUERY, {"first": params.page_size, "after": cursor})
+        connection = data.get("products") or {}
+        pages += 1
+        for node in connection.get("nodes", []):
+            product = product_from_graphql(node)
+            _emit(
+                ctx,
+                "shopify.products",
+                "shopify.product.snapshot",
+                product.id,
+                product.model_dump(),
+            )
+            get_redis().set(
+                _cache_key(ctx, product.id),
+                json.dumps(product.model_dump()),
+                ex=PRODUCT_CACHE_SECONDS,
+            )
+            synced += 1
+        info = connection.get("pageInfo") or {}
+        more = bool(info.get("hasNextPage"))
+        ctx.report_progress(synced, None if more else synced, f"{synced} products, page {pages}")
+        if not more:
+            return SyncProductsOut(synced=synced, pages=pages, complete=True)
+        if synced >= params.max_products:
+            return SyncProductsOut(synced=synced, pages=pages, complete=False)
+        cursor = info.get("endCursor")

@@ -1,0 +1,17 @@
+from django.contrib import admin
+
+from mcp_tools.models import AgentSession, UpstreamServer
+
+
+@admin.register(UpstreamServer)
+class UpstreamServerAdmin(admin.ModelAdmin):
+    list_display = ["tenant", "name", "transport", "url", "command", "updated_at"]
+    list_filter = ["tenant", "transport"]
+    # Credentials are set through agent_register_mcp_server; here only their ciphertext exists.
+    exclude = ["credentials_ciphertext"]
+
+
+@admin.register(AgentSession)
+class AgentSessionAdmin(admin.ModelAdmin):
+    list_display = ["id", "tenant", "label", "created_at"]
+    list_filter = ["tenant"]
