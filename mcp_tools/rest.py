@@ -11,6 +11,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI
+from ninja.errors import AuthenticationError
 from ninja.security import HttpBearer
 from pydantic import BaseModel, Field
 
@@ -90,6 +91,13 @@ def build_api() -> NinjaAPI:
         urls_namespace="api_v1",
         docs_url="/docs",
     )
+    @api.exception_handler(AuthenticationError)
+    def unauthenticated(request: HttpRequest, exc: Exception) -> HttpResponse:
+        error = AuthenticationFailed("invalid API key: send Authorization: Bearer <tenant API key>")
+        response = JsonResponse(error.as_dict(), status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="smarteros"'
+        return response
+
     errors = {code: ErrorOut for code in (401, 403, 404, 409, 422, 429, 502, 503)}
     for op in get_registry().all():
         api.post(
