@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -38,11 +37,14 @@ def _security() -> TransportSecuritySettings:
     )
 
 
-@functools.cache
-def session_manager(fixed_principal: Principal | None = None) -> StreamableHTTPSessionManager:
-    resolver = (lambda ctx: fixed_principal) if fixed_principal else _principal_from_request
-    server = build_server(resolver, surface="mcp-http")
-    return StreamableHTTPSessionManager(app=server, stateless=True, security_settings=_security())
+def loopback_security() -> TransportSecuritySettings:
+    """For a server bound to loopback: loopback hosts and origins on any port (as the SDK does)."""
+    loopback = ["127.0.0.1", "localhost", "[::1]"]
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=[f"{host}:*" for host in loopback] + loopback,
+        allowed_origins=[f"http://{host}:*" for host in loopback],
+    )
 
 
 async def _send_json(
@@ -67,11 +69,30 @@ class McpHttpApp:
     """ASGI app for /mcp. With `fixed_principal` (mcp_serve --transport http) no header is
     needed: the key comes from the server's environment, for local clients that cannot send one."""
 
-    def __init__(self, fixed_principal: Principal | None = None) -> None:
+    def __init__(
+        self,
+        fixed_principal: Principal | None = None,
+        security: TransportSecuritySettings | None = None,
+    ) -> None:
         self.fixed_principal = fixed_principal
+        self.security = security
+        self._manager: StreamableHTTPSessionManager | None = None
+
+    @property
+    def manager(self) -> StreamableHTTPSessionManager:
+        # Built on first use: settings (hosts, origins) are read once Django is configured.
+        if self._manager is None:
+            principal = self.fixed_principal
+            resolver = (lambda ctx: principal) if principal else _principal_from_request
+            self._manager = StreamableHTTPSessionManager(
+                app=build_server(resolver, surface="mcp-http"),
+                stateless=True,
+                security_settings=self.security or _security(),
+            )
+        return self._manager
 
     def lifespan(self) -> AbstractAsyncContextManager[Any]:
-        return session_manager(self.fixed_principal).run()
+        return self.manager.run()
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         principal = self.fixed_principal
@@ -94,7 +115,7 @@ class McpHttpApp:
                 )
                 return
         scope.setdefault("state", {})["principal"] = principal
-        await session_manager(self.fixed_principal).handle_request(scope, receive, send)
+        await self.manager.handle_request(scope, receive, send)
 
 
 mcp_http_app = McpHttpApp()

@@ -94,13 +94,15 @@ def register_mcp_server(ctx: OperationContext, params: RegisterServerIn) -> Serv
             "credentials_ciphertext": ciphertext,
         },
     )
-    return ServerOut(
-        name=server.name,
-        transport=server.transport,
-        url=server.url,  # type: ignore[arg-type]
-        command=server.command,
-        has_credentials=bool(ciphertext),
-        created=created,
+    return ServerOut.model_validate(
+        {
+            "name": server.name,
+            "transport": server.transport,
+            "url": server.url,
+            "command": server.command,
+            "has_credentials": bool(ciphertext),
+            "created": created,
+        }
     )
 
 

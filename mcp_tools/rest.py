@@ -91,6 +91,7 @@ def build_api() -> NinjaAPI:
         urls_namespace="api_v1",
         docs_url="/docs",
     )
+
     @api.exception_handler(AuthenticationError)
     def unauthenticated(request: HttpRequest, exc: Exception) -> HttpResponse:
         error = AuthenticationFailed("invalid API key: send Authorization: Bearer <tenant API key>")

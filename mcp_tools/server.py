@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,7 @@ import mcp_types as types
 from asgiref.sync import sync_to_async
 from mcp.server import Server
 from mcp.server.context import ServerRequestContext
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
 from mcp_tools.context import OperationContext, Principal
 from mcp_tools.errors import UnknownOperation
@@ -103,14 +104,49 @@ def build_server(resolve_principal: PrincipalResolver, *, surface: str) -> Serve
             cancel.set()
             raise
         if isinstance(result.error, UnknownOperation):
-            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown tool: {params.name}")
+            # Reported the way the SDK's own server does: a tool error naming the tool.
+            return types.CallToolResult(
+                content=[types.TextContent(type="text", text=f"Unknown tool: {params.name}")],
+                is_error=True,
+            )
         return call_result(result)
 
-    return Server(
-        SERVER_NAME,
-        version="0.1.0",
-        title="SmarterOS",
-        instructions=INSTRUCTIONS,
-        on_list_tools=list_tools,
-        on_call_tool=call_tool,
-    )
+    async def list_resources(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        return types.ListResourcesResult(resources=[])
+
+    async def list_prompts(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListPromptsResult:
+        return types.ListPromptsResult(prompts=[])
+
+    async def complete(
+        ctx: ServerRequestContext[Any], params: types.CompleteRequestParams
+    ) -> types.CompleteResult:
+        # No prompts or resource templates to complete; an empty answer is the honest one.
+        return types.CompleteResult(completion=types.Completion(values=[], total=0, has_more=False))
+
+    async def set_logging_level(
+        ctx: ServerRequestContext[Any], params: types.SetLevelRequestParams
+    ) -> types.EmptyResult:
+        # Logs go to stderr and the platform's log pipeline, not to MCP clients; accepting the
+        # level keeps handshake-era clients that always send it working.
+        return types.EmptyResult()
+
+    with warnings.catch_warnings():
+        # logging/setLevel is deprecated from 2026-07-28 but still sent by older clients.
+        warnings.simplefilter("ignore", MCPDeprecationWarning)
+        return Server(
+            SERVER_NAME,
+            version="0.1.0",
+            title="SmarterOS",
+            instructions=INSTRUCTIONS,
+            on_list_tools=list_tools,
+            on_call_tool=call_tool,
+            # SmarterOS offers tools only; empty lists keep generic clients that ask for more happy.
+            on_list_resources=list_resources,
+            on_list_prompts=list_prompts,
+            on_completion=complete,
+            on_set_logging_level=set_logging_level,
+        )

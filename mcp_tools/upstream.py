@@ -9,6 +9,7 @@ from typing import Any
 
 import anyio
 import httpx2
+import mcp_types as types
 from django.conf import settings
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
@@ -90,7 +91,7 @@ def upstream_call_tool(
 ) -> dict[str, Any]:
     async def fn(client: Client) -> dict[str, Any]:
         result = await client.call_tool(tool, arguments)
-        texts = [c.text for c in result.content if getattr(c, "type", "") == "text"]
+        texts = [c.text for c in result.content if isinstance(c, types.TextContent)]
         return {
             "is_error": bool(result.is_error),
             "text": "\n".join(texts),

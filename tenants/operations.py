@@ -37,15 +37,18 @@ class TenantOut(Output):
     def of(cls, tenant: Tenant) -> TenantOut:
         from django.conf import settings
 
-        return cls(
-            slug=tenant.slug,
-            name=tenant.name,
-            status=tenant.status,
-            plan=tenant.plan,  # type: ignore[arg-type]
-            contact_email=tenant.contact_email,
-            rate_limit_per_minute=tenant.rate_limit_per_minute or settings.RATE_LIMIT_PER_MINUTE,
-            provisioning_error=tenant.provisioning_error,
-            created_at=tenant.created_at,
+        return cls.model_validate(
+            {
+                "slug": tenant.slug,
+                "name": tenant.name,
+                "status": tenant.status,
+                "plan": tenant.plan,
+                "contact_email": tenant.contact_email,
+                "rate_limit_per_minute": tenant.rate_limit_per_minute
+                or settings.RATE_LIMIT_PER_MINUTE,
+                "provisioning_error": tenant.provisioning_error,
+                "created_at": tenant.created_at,
+            }
         )
 
 
@@ -182,4 +185,6 @@ def get_metrics(ctx: OperationContext, params: MetricsIn) -> MetricsOut:
     servers, pending events, and operation calls and errors from telemetry."""
     from tenants.selectors import tenant_metrics
 
-    return MetricsOut(**tenant_metrics(tenant=ctx.tenant, window_minutes=params.window_minutes))
+    return MetricsOut.model_validate(
+        tenant_metrics(tenant=ctx.tenant, window_minutes=params.window_minutes)
+    )

@@ -67,12 +67,14 @@ class MessageOut(Output):
 
     @classmethod
     def of(cls, message: WhatsAppMessage) -> MessageOut:
-        return cls(
-            phone=message.phone,
-            direction=message.direction,
-            text=message.text,  # type: ignore[arg-type]
-            message_id=message.provider_message_id,
-            created_at=message.created_at,
+        return cls.model_validate(
+            {
+                "phone": message.phone,
+                "direction": message.direction,
+                "text": message.text,
+                "message_id": message.provider_message_id,
+                "created_at": message.created_at,
+            }
         )
 
 

@@ -6,8 +6,10 @@ has had the broker acknowledge it.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.db import connection
@@ -63,8 +65,6 @@ def relay_batch(*, limit: int = 1000, flush_timeout: float = 30.0) -> int:
             if err is not None:
                 failures.append(str(err))
 
-        import json
-
         for row in rows:
             producer.produce(
                 row.topic,
@@ -93,7 +93,7 @@ def outbox_prune(*, older_than: timedelta = timedelta(days=1)) -> int:
     return deleted
 
 
-def run_relay(*, stop: callable = lambda: False, idle_sleep: float = 0.2) -> None:  # type: ignore[valid-type]
+def run_relay(*, stop: Callable[[], bool] = lambda: False, idle_sleep: float = 0.2) -> None:
     """Publish forever: back off while the broker is down, prune sent rows now and then."""
     backoff = 0.5
     last_prune = 0.0

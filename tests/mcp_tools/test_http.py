@@ -13,8 +13,16 @@ from tests.mcp_tools.clients import all_tools, http_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-    "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"},
+    },
+}
 HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
@@ -52,9 +60,13 @@ def test_missing_unknown_and_revoked_keys_are_refused(web_server: str, make_tena
 def test_foreign_origin_is_refused(web_server: str, make_tenant: Any) -> None:
     acme = make_tenant("acme")
     headers = dict(HEADERS, Authorization=f"Bearer {acme.key}")
-    evil = httpx.post(f"{web_server}/mcp", json=INIT, headers=dict(headers, Origin="http://evil.example"))
+    evil = httpx.post(
+        f"{web_server}/mcp", json=INIT, headers=dict(headers, Origin="http://evil.example")
+    )
     assert evil.status_code == 403
-    own = httpx.post(f"{web_server}/mcp", json=INIT, headers=dict(headers, Origin="http://127.0.0.1:8000"))
+    own = httpx.post(
+        f"{web_server}/mcp", json=INIT, headers=dict(headers, Origin="http://127.0.0.1:8000")
+    )
     assert own.status_code == 200
 
 
@@ -63,14 +75,21 @@ def test_tenant_a_cannot_reach_tenant_b(web_server: str, make_tenant: Any) -> No
 
     async def main() -> None:
         async with http_client(web_server, globex.key) as client:
-            await client.call_tool("agent_register_mcp_server", {
-                "name": "private", "transport": "http", "url": "http://127.0.0.1:9/mcp"})
+            await client.call_tool(
+                "agent_register_mcp_server",
+                {"name": "private", "transport": "http", "url": "http://127.0.0.1:9/mcp"},
+            )
             session = await client.call_tool("agent_create_session", {"label": "globex only"})
             assert not session.is_error
         async with http_client(web_server, acme.key) as client:
             listed = await client.call_tool("agent_list_tools", {"server": "private"})
-            assert listed.is_error and "no upstream MCP server named 'private'" in listed.content[0].text
-            called = await client.call_tool("agent_execute_tool", {"server": "private", "tool": "x"})
+            assert (
+                listed.is_error
+                and "no upstream MCP server named 'private'" in listed.content[0].text
+            )
+            called = await client.call_tool(
+                "agent_execute_tool", {"server": "private", "tool": "x"}
+            )
             assert called.is_error and "acme" in called.content[0].text
             metrics = await client.call_tool("tenant_get_metrics", {})
             assert metrics.structured_content["agent_sessions"] == 0
@@ -84,11 +103,21 @@ def test_tenant_a_cannot_reach_tenant_b(web_server: str, make_tenant: Any) -> No
 def test_stateless_requests_need_no_session(web_server: str, make_tenant: Any) -> None:
     """Any replica can serve any request: a tools/call with no session id and no handshake."""
     acme = make_tenant("acme")
-    headers = dict(HEADERS, Authorization=f"Bearer {acme.key}", **{"MCP-Protocol-Version": "2025-11-25"})
-    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-            "params": {"name": "tenant_get_tenant", "arguments": {}}}
+    headers = dict(
+        HEADERS, Authorization=f"Bearer {acme.key}", **{"MCP-Protocol-Version": "2025-11-25"}
+    )
+    call = {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "method": "tools/call",
+        "params": {"name": "tenant_get_tenant", "arguments": {}},
+    }
     response = httpx.post(f"{web_server}/mcp", json=call, headers=headers)
     assert response.status_code == 200
     body = response.text
-    payload = json.loads(body.split("data: ", 1)[1].splitlines()[0]) if body.startswith(("event", "data")) else json.loads(body)
+    payload = (
+        json.loads(body.split("data: ", 1)[1].splitlines()[0])
+        if body.startswith(("event", "data"))
+        else json.loads(body)
+    )
     assert payload["result"]["structuredContent"]["slug"] == "acme"

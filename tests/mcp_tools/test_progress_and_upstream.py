@@ -16,10 +16,16 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def shopify_pages(saas: Any) -> int:
-    return sum(1 for _, path, _, body in saas.state.requests if body and "ProductsPage" in body.get("query", ""))
+    return sum(
+        1
+        for _, path, _, body in saas.state.requests
+        if body and "ProductsPage" in body.get("query", "")
+    )
 
 
-def test_sync_products_reports_progress(server_env: dict[str, str], make_tenant: Any, connect: Any, saas: Any) -> None:
+def test_sync_products_reports_progress(
+    server_env: dict[str, str], make_tenant: Any, connect: Any, saas: Any
+) -> None:
     acme = make_tenant("acme")
     connect(acme.tenant, "shopify", saas.url)
     updates: list[tuple[float, float | None, str | None]] = []
@@ -29,7 +35,9 @@ def test_sync_products_reports_progress(server_env: dict[str, str], make_tenant:
 
     async def main() -> Any:
         async with stdio_client(server_env, acme.key) as client:
-            return await client.call_tool("shopify_sync_products", {"page_size": 2}, progress_callback=on_progress)
+            return await client.call_tool(
+                "shopify_sync_products", {"page_size": 2}, progress_callback=on_progress
+            )
 
     result = anyio.run(main)
     assert result.structured_content == {"synced": 7, "pages": 4, "complete": True}
@@ -59,23 +67,48 @@ def test_cancellation_stops_the_sync_and_the_session_survives(
     assert shopify_pages(saas) == pages < 7  # stopped, and stays stopped
 
 
-def test_execute_tool_over_http_with_header_credentials(server_env: dict[str, str], make_tenant: Any) -> None:
+def test_execute_tool_over_http_with_header_credentials(
+    server_env: dict[str, str], make_tenant: Any
+) -> None:
     port = free_port()
-    upstream = ServerProcess([sys.executable, "tests/fixtures/echo_mcp_server.py", "http", str(port),
-                              "--require-header", "X-Api-Key=upstream-secret"], port=port)
+    upstream = ServerProcess(
+        [
+            sys.executable,
+            "tests/fixtures/echo_mcp_server.py",
+            "http",
+            str(port),
+            "--require-header",
+            "X-Api-Key=upstream-secret",
+        ],
+        port=port,
+    )
     acme = make_tenant("acme")
     try:
+
         async def main() -> tuple[Any, Any]:
             async with stdio_client(server_env, acme.key) as client:
-                for name, credentials in (("good", {"X-Api-Key": "upstream-secret"}), ("bad", {"X-Api-Key": "wrong"})):
-                    registered = await client.call_tool("agent_register_mcp_server", {
-                        "name": name, "transport": "http", "url": f"http://127.0.0.1:{port}/mcp",
-                        "credentials": credentials})
+                for name, credentials in (
+                    ("good", {"X-Api-Key": "upstream-secret"}),
+                    ("bad", {"X-Api-Key": "wrong"}),
+                ):
+                    registered = await client.call_tool(
+                        "agent_register_mcp_server",
+                        {
+                            "name": name,
+                            "transport": "http",
+                            "url": f"http://127.0.0.1:{port}/mcp",
+                            "credentials": credentials,
+                        },
+                    )
                     assert not registered.is_error, registered.content[0].text
-                good = await client.call_tool("agent_execute_tool", {"server": "good", "tool": "echo",
-                                                                      "arguments": {"text": "over http"}})
-                bad = await client.call_tool("agent_execute_tool", {"server": "bad", "tool": "echo",
-                                                                     "arguments": {"text": "x"}})
+                good = await client.call_tool(
+                    "agent_execute_tool",
+                    {"server": "good", "tool": "echo", "arguments": {"text": "over http"}},
+                )
+                bad = await client.call_tool(
+                    "agent_execute_tool",
+                    {"server": "bad", "tool": "echo", "arguments": {"text": "x"}},
+                )
                 return good, bad
 
         good, bad = anyio.run(main)
@@ -97,19 +130,33 @@ def test_upstream_down_slow_or_garbage_is_a_clear_error(
             servers = {
                 "down": {"transport": "http", "url": f"http://127.0.0.1:{free_port()}/mcp"},
                 "garbage": {"transport": "http", "url": f"{saas.url}/not-mcp"},
-                "slow": {"transport": "stdio", "command": sys.executable,
-                         "args": ["tests/fixtures/echo_mcp_server.py", "stdio"]},
-                "crashing": {"transport": "stdio", "command": sys.executable, "args": ["-c", "print('garbage')"]},
+                "slow": {
+                    "transport": "stdio",
+                    "command": sys.executable,
+                    "args": ["tests/fixtures/echo_mcp_server.py", "stdio"],
+                },
+                "crashing": {
+                    "transport": "stdio",
+                    "command": sys.executable,
+                    "args": ["-c", "print('garbage')"],
+                },
             }
             for name, spec in servers.items():
-                assert not (await client.call_tool("agent_register_mcp_server", {"name": name, **spec})).is_error
+                assert not (
+                    await client.call_tool("agent_register_mcp_server", {"name": name, **spec})
+                ).is_error
             for name in servers:
-                tool, args = ("slow", {"seconds": 30}) if name == "slow" else ("echo", {"text": "x"})
+                tool, args = (
+                    ("slow", {"seconds": 30}) if name == "slow" else ("echo", {"text": "x"})
+                )
                 started = time.monotonic()
-                results[name] = await client.call_tool("agent_execute_tool", {"server": name, "tool": tool,
-                                                                               "arguments": args})
+                results[name] = await client.call_tool(
+                    "agent_execute_tool", {"server": name, "tool": tool, "arguments": args}
+                )
                 results[name + ":seconds"] = time.monotonic() - started
-            broken = await client.call_tool("agent_execute_tool", {"server": "slow", "tool": "broken"})
+            broken = await client.call_tool(
+                "agent_execute_tool", {"server": "slow", "tool": "broken"}
+            )
             results["broken"] = broken
             results["alive"] = await client.call_tool("tenant_get_tenant", {})
         return results

@@ -12,7 +12,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def post(url: str, path: str, key: str | None, body: Any = None, **kwargs: Any) -> httpx.Response:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return httpx.post(f"{url}/api/v1/{path}", json=body if body is not None else {}, headers=headers, **kwargs)
+    return httpx.post(
+        f"{url}/api/v1/{path}", json=body if body is not None else {}, headers=headers, **kwargs
+    )
 
 
 def test_openapi_documents_every_operation(web_server: str) -> None:
@@ -39,10 +41,15 @@ def test_calls_validation_and_errors(web_server: str, make_tenant: Any) -> None:
     assert bad.status_code == 422
     fields = {d["field"]: d["rule"] for d in bad.json()["details"]}
     assert fields == {"plan": "literal_error", "extra": "extra_forbidden"}
-    not_json = httpx.post(f"{web_server}/api/v1/tenant/update_tenant", content=b"{nope",
-                          headers={"Authorization": f"Bearer {acme.key}", "Content-Type": "application/json"})
+    not_json = httpx.post(
+        f"{web_server}/api/v1/tenant/update_tenant",
+        content=b"{nope",
+        headers={"Authorization": f"Bearer {acme.key}", "Content-Type": "application/json"},
+    )
     assert not_json.status_code == 422 and not_json.json()["code"] == "invalid_input"
-    not_connected = post(web_server, "shopify/get_product", acme.key, {"product_id": "gid://shopify/Product/1"})
+    not_connected = post(
+        web_server, "shopify/get_product", acme.key, {"product_id": "gid://shopify/Product/1"}
+    )
     assert not_connected.status_code == 409
     assert not_connected.json()["message"].startswith("shopify is not connected for tenant acme")
 
@@ -54,7 +61,12 @@ def test_auth_failures(web_server: str, make_tenant: Any) -> None:
     assert post(web_server, "tenant/get_tenant", "sos_live_forged").status_code == 401
     forbidden = post(web_server, "tenant/update_tenant", reader.key, {"name": "x"})
     assert forbidden.status_code == 404 and forbidden.json()["code"] == "unknown_operation"
-    assert post(web_server, "tenant/create_tenant", reader.key, {"slug": "abc", "name": "x"}).status_code == 404
+    assert (
+        post(
+            web_server, "tenant/create_tenant", reader.key, {"slug": "abc", "name": "x"}
+        ).status_code
+        == 404
+    )
 
 
 def test_rate_limit_answers_429_with_retry_after(web_server: str, make_tenant: Any) -> None:

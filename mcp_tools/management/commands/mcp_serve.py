@@ -55,9 +55,9 @@ async def _serve_stdio(principal: Principal) -> None:
 def _serve_http(principal: Principal, host: str, port: int) -> None:
     import uvicorn
 
-    from mcp_tools.http import McpHttpApp
+    from mcp_tools.http import McpHttpApp, loopback_security
 
-    mcp_app = McpHttpApp(fixed_principal=principal)
+    mcp_app = McpHttpApp(fixed_principal=principal, security=loopback_security())
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":

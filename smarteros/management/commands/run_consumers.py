@@ -1,9 +1,12 @@
+import signal
 import threading
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from smarteros.events.consumers import GroupWorker, registrations
+from telemetry.sink import GROUP as SINK_GROUP
+from telemetry.sink import TelemetrySink
 
 
 class Command(BaseCommand):
@@ -13,29 +16,31 @@ class Command(BaseCommand):
         parser.add_argument("groups", nargs="*", help="Consumer groups to run (default: all).")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        import signal
-
         regs = registrations()
-        groups = sorted(set(options["groups"]) or {r.group for r in regs})
-        workers = [GroupWorker(g, [r for r in regs if r.group == g]) for g in groups]
-        workers = [w for w in workers if w.regs]
-        stop = threading.Event()
+        known = {r.group for r in regs} | {SINK_GROUP}
+        groups = sorted(set(options["groups"]) or known)
+        unknown = set(groups) - known
+        if unknown:
+            raise CommandError(
+                f"unknown consumer group(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}"
+            )
+        workers: list[Any] = [
+            GroupWorker(g, [r for r in regs if r.group == g]) for g in groups if g != SINK_GROUP
+        ]
+        if SINK_GROUP in groups:
+            workers.append(TelemetrySink())
 
         def on_signal(*_: object) -> None:
-            stop.set()
             for worker in workers:
                 worker.stop()
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-        if not workers:
-            self.stderr.write("No consumer handlers are registered; waiting for a stop signal.")
-            stop.wait()
-            return
-        threads = [threading.Thread(target=w.run, name=w.group, daemon=True) for w in workers]
+        threads = [
+            threading.Thread(target=w.run, name=type(w).__name__, daemon=True) for w in workers
+        ]
         for thread in threads:
             thread.start()
-        listing = ", ".join(f"{w.group} ({', '.join(w.topics())})" for w in workers)
-        self.stdout.write(f"Consuming: {listing}")
+        self.stdout.write(f"Consuming: {', '.join(groups)}")
         for thread in threads:
             thread.join()
