@@ -16,7 +16,6 @@ from typing import Any
 import anyio
 import anyio.from_thread
 import mcp_types as types
-from asgiref.sync import sync_to_async
 from mcp.server import Server
 from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
@@ -33,6 +32,8 @@ INSTRUCTIONS = (
     "workflows, upstream MCP servers and telemetry. Tool errors name the field and rule to fix."
 )
 
+# Resolving must not touch the database: stdio binds the principal at start-up, HTTP finds it in
+# the request scope where the /mcp app put it after checking the bearer key.
 PrincipalResolver = Callable[[ServerRequestContext[Any]], Principal]
 
 
@@ -65,13 +66,10 @@ def call_result(result: CallResult) -> types.CallToolResult:
 
 
 def build_server(resolve_principal: PrincipalResolver, *, surface: str) -> Server[Any]:
-    async def principal_for(ctx: ServerRequestContext[Any]) -> Principal:
-        return await sync_to_async(resolve_principal, thread_sensitive=False)(ctx)
-
     async def list_tools(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        principal = await principal_for(ctx)
+        principal = resolve_principal(ctx)
         ops = visible_operations(principal)
         page, next_cursor = _page(ops, params.cursor if params else None)
         tools = [types.Tool.model_validate(tool_definition(op)) for op in page]
@@ -80,7 +78,7 @@ def build_server(resolve_principal: PrincipalResolver, *, surface: str) -> Serve
     async def call_tool(
         ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
-        principal = await principal_for(ctx)
+        principal = resolve_principal(ctx)
         cancel = threading.Event()
         op_ctx = OperationContext(
             principal=principal, surface=surface, trace_id=new_trace_id(), cancel_event=cancel

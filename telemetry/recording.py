@@ -1,18 +1,55 @@
-"""One telemetry record per operation call, sent through the outbox to `mcp.agent.telemetry`."""
+"""One telemetry record per operation call, produced to `mcp.agent.telemetry` (and an action
+record to `mcp.agent.actions`).
+
+These records describe calls rather than change state, so they go straight to Kafka through the
+process's idempotent producer instead of the outbox: a call pays no database round trip for them.
+While the broker is away librdkafka keeps them queued in memory (no delivery timeout) and sends
+them when it returns; the producer is flushed when the process exits.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import atexit
+import logging
+from typing import TYPE_CHECKING, Any
 
 from smarteros.events.envelope import Envelope
-from smarteros.events.outbox import outbox_emit
-from tenants.scope import tenant_scope
+from smarteros.infra.kafka import get_producer
 
 if TYPE_CHECKING:
     from mcp_tools.context import OperationContext
 
+log = logging.getLogger(__name__)
+
 TELEMETRY_TOPIC = "mcp.agent.telemetry"
 ACTIONS_TOPIC = "mcp.agent.actions"
+_flush_registered = False
+
+
+def _on_delivery(err: Any, msg: Any) -> None:
+    if err is not None:
+        log.error("telemetry record not delivered to %s: %s", msg.topic(), err)
+
+
+def _produce(topic: str, key: str, envelope: Envelope) -> None:
+    global _flush_registered
+    producer = get_producer()
+    if not _flush_registered:
+        atexit.register(producer.flush, 10)
+        _flush_registered = True
+    try:
+        producer.produce(
+            topic,
+            key=key.encode(),
+            value=envelope.to_bytes(),
+            headers=[("event-type", envelope.type.encode())],
+            on_delivery=_on_delivery,
+        )
+    except BufferError:
+        log.error(
+            "telemetry queue full (broker unreachable for long); dropping a record for %s", topic
+        )
+    producer.poll(0)
 
 
 def operation_call_record(
@@ -26,8 +63,7 @@ def operation_call_record(
     input_bytes: int,
     output_bytes: int,
 ) -> None:
-    """Queue the call's telemetry and action events; committed on their own, so rejected calls
-    (which changed nothing) are recorded too."""
+    """Queue the call's telemetry and action records, rejected calls included."""
     tenant = ctx.tenant
     data = {
         "operation": operation,
@@ -44,25 +80,27 @@ def operation_call_record(
         "session_id": ctx.session_id,
         "api_key": ctx.principal.api_key.prefix,
     }
-    with tenant_scope(tenant.pk):
-        telemetry = Envelope(
+    source = "mcp_tools.executor"
+    _produce(
+        TELEMETRY_TOPIC,
+        tenant.slug,
+        Envelope(
             type="operation.called",
-            source="mcp_tools.executor",
+            source=source,
             tenant=tenant.slug,
             trace_id=ctx.trace_id,
             data=data,
-        )
-        outbox_emit(topic=TELEMETRY_TOPIC, envelope=telemetry, key=tenant.slug, tenant_id=tenant.pk)
-        action = Envelope(
+        ),
+    )
+    action = {k: data[k] for k in ("operation", "surface", "status", "session_id")}
+    _produce(
+        ACTIONS_TOPIC,
+        ctx.session_id or tenant.slug,
+        Envelope(
             type="agent.action",
-            source="mcp_tools.executor",
+            source=source,
             tenant=tenant.slug,
             trace_id=ctx.trace_id,
-            data={k: data[k] for k in ("operation", "surface", "status", "session_id")},
-        )
-        outbox_emit(
-            topic=ACTIONS_TOPIC,
-            envelope=action,
-            key=ctx.session_id or tenant.slug,
-            tenant_id=tenant.pk,
-        )
+            data=action,
+        ),
+    )

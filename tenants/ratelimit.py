@@ -36,10 +36,11 @@ def rate_limit_hit(*, tenant_slug: str, limit: int | None = None) -> RateDecisio
     key = f"smarteros:ratelimit:{tenant_slug}:{window}"
     retry_after = max(1, 60 - int(now % 60))
     try:
-        pipe = get_redis().pipeline()
-        pipe.incr(key)
-        pipe.expire(key, 120)
-        count = int(pipe.execute()[0])
+        client = get_redis()
+        count = int(client.incr(key))
+        if count == 1:
+            # First hit of the window; the key outlives it a little so clocks may differ.
+            client.expire(key, 120)
     except redis.RedisError as exc:
         log.warning(
             "rate limiter unavailable (%s); failing %s",

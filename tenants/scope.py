@@ -17,7 +17,9 @@ current_tenant_id: ContextVar[int | None] = ContextVar("current_tenant_id", defa
 
 
 def _set_local(name: str, value: str) -> None:
-    with connection.cursor() as cursor:
+    connection.ensure_connection()
+    # The raw psycopg cursor: this runs on every call, and Django's wrapper adds nothing here.
+    with connection.connection.cursor() as cursor:
         cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
 
 
@@ -25,14 +27,20 @@ def _set_local(name: str, value: str) -> None:
 def tenant_scope(tenant_id: int) -> Iterator[None]:
     """A transaction in which only `tenant_id`'s rows are visible and writable."""
     token = current_tenant_id.set(tenant_id)
+    nested = connection.in_atomic_block
     try:
         with transaction.atomic():
-            previous = _current("app.tenant_id")
+            # Outermost: the setting dies with the transaction. Nested: restore the outer one.
+            previous = _current("app.tenant_id") if nested else None
             _set_local("app.tenant_id", str(tenant_id))
             try:
                 yield
             finally:
-                if connection.connection is not None and not connection.needs_rollback:
+                if (
+                    previous is not None
+                    and connection.connection is not None
+                    and not connection.needs_rollback
+                ):
                     _set_local("app.tenant_id", previous)
     finally:
         current_tenant_id.reset(token)
@@ -42,13 +50,18 @@ def tenant_scope(tenant_id: int) -> Iterator[None]:
 def dangerously_unscoped() -> Iterator[None]:
     """A transaction that sees every tenant's rows. Only for platform-wide work: API-key lookup,
     provisioning, platform admins, the outbox relay, demo data."""
+    nested = connection.in_atomic_block
     with transaction.atomic():
-        previous = _current("app.bypass_rls")
+        previous = _current("app.bypass_rls") if nested else None
         _set_local("app.bypass_rls", "on")
         try:
             yield
         finally:
-            if connection.connection is not None and not connection.needs_rollback:
+            if (
+                previous is not None
+                and connection.connection is not None
+                and not connection.needs_rollback
+            ):
                 _set_local("app.bypass_rls", previous)
 
 

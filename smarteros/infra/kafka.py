@@ -34,6 +34,8 @@ def get_producer() -> Producer:
                 "enable.idempotence": True,
                 "acks": "all",
                 "linger.ms": 5,
+                # Keep retrying while the broker is away instead of dropping after 5 minutes.
+                "message.timeout.ms": 0,
                 "compression.type": "lz4",
             }
         )
