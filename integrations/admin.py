@@ -6,6 +6,8 @@ from django.contrib import admin
 
 from integrations.models import IntegrationConnection, N8nTrigger, WhatsAppMessage
 from integrations.services import integration_connect
+from tenants.admin import AuditedAdmin
+from tenants.audit import audit_record
 
 
 class IntegrationConnectionForm(forms.ModelForm):
@@ -36,7 +38,7 @@ class IntegrationConnectionForm(forms.ModelForm):
 
 
 @admin.register(IntegrationConnection)
-class IntegrationConnectionAdmin(admin.ModelAdmin):
+class IntegrationConnectionAdmin(AuditedAdmin):
     form = IntegrationConnectionForm
     list_display = ["tenant", "provider", "external_id", "updated_at"]
     list_filter = ["provider"]
@@ -44,7 +46,7 @@ class IntegrationConnectionAdmin(admin.ModelAdmin):
     def save_model(self, request: Any, obj: IntegrationConnection, form: Any, change: bool) -> None:
         credentials = form.cleaned_data.get("credentials")
         if credentials is None:
-            obj.save()
+            super().save_model(request, obj, form, change)
             return
         try:
             saved = integration_connect(
@@ -53,6 +55,12 @@ class IntegrationConnectionAdmin(admin.ModelAdmin):
         except ValueError as exc:
             raise forms.ValidationError(str(exc)) from None
         obj.pk, obj.credentials_ciphertext = saved.pk, saved.credentials_ciphertext
+        audit_record(
+            actor=f"user:{request.user.get_username()}",
+            action="integration.connect",
+            tenant=obj.tenant,
+            target=obj.provider,
+        )
 
 
 @admin.register(WhatsAppMessage)

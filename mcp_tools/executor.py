@@ -27,6 +27,7 @@ from mcp_tools.errors import (
 )
 from mcp_tools.registry import Operation, get_registry
 from smarteros.context import bound, current_trace_id, new_trace_id
+from tenants.audit import audit_record
 from tenants.ratelimit import rate_limit_hit
 from tenants.scope import tenant_scope
 
@@ -149,6 +150,19 @@ def _check_rate_limit(principal: Principal) -> None:
 def _run(op: Operation, ctx: OperationContext, params: BaseModel) -> dict[str, Any]:
     with tenant_scope(ctx.tenant.pk):
         output = op.func(ctx, params)
+        if not op.read_only:
+            # In the same transaction as the change: no change without its audit record.
+            audit_record(
+                actor=f"key:{ctx.principal.api_key.prefix}",
+                action=op.name,
+                tenant=ctx.tenant,
+                target=ctx.tenant.slug,
+                details={
+                    "surface": ctx.surface,
+                    "trace_id": ctx.trace_id,
+                    "arguments": sorted(params.model_fields_set),
+                },
+            )
     if not isinstance(output, op.output_model):
         try:
             output = op.output_model.model_validate(output)

@@ -96,3 +96,22 @@ class ApiKey(models.Model):
 
     def allows(self, operation: str) -> bool:
         return "*" in self.scopes or operation in self.scopes
+
+
+class AuditEvent(models.Model):
+    """Who changed what: every write by an API key (through the executor) or a person (admin)."""
+
+    tenant = models.ForeignKey(
+        Tenant, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor = models.CharField(max_length=200, help_text="user:<username> or key:<prefix>")
+    action = models.CharField(max_length=100)
+    target = models.CharField(max_length=300, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.action} {self.target}"

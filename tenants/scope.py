@@ -33,15 +33,10 @@ def tenant_scope(tenant_id: int) -> Iterator[None]:
             # Outermost: the setting dies with the transaction. Nested: restore the outer one.
             previous = _current("app.tenant_id") if nested else None
             _set_local("app.tenant_id", str(tenant_id))
-            try:
-                yield
-            finally:
-                if (
-                    previous is not None
-                    and connection.connection is not None
-                    and not connection.needs_rollback
-                ):
-                    _set_local("app.tenant_id", previous)
+            yield
+            # After an exception the savepoint rollback undoes the setting by itself.
+            if previous is not None:
+                _set_local("app.tenant_id", previous)
     finally:
         current_tenant_id.reset(token)
 
@@ -54,15 +49,9 @@ def dangerously_unscoped() -> Iterator[None]:
     with transaction.atomic():
         previous = _current("app.bypass_rls") if nested else None
         _set_local("app.bypass_rls", "on")
-        try:
-            yield
-        finally:
-            if (
-                previous is not None
-                and connection.connection is not None
-                and not connection.needs_rollback
-            ):
-                _set_local("app.bypass_rls", previous)
+        yield
+        if previous is not None:
+            _set_local("app.bypass_rls", previous)
 
 
 def _current(name: str) -> str:

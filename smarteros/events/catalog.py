@@ -82,3 +82,16 @@ def tenant_topics(slug: str) -> list[TopicSpec]:
         )
         for spec in specs
     ]
+
+
+def spec_for(topic: str) -> TopicSpec | None:
+    """The catalog entry behind a concrete topic name (platform, tenant or dead-letter topic)."""
+    for spec in platform_topics():
+        if spec.name == topic:
+            return spec
+    slug, _, rest = topic.partition(".")
+    if rest:
+        for spec in tenant_topics(slug):
+            if spec.name == topic:
+                return spec
+    return None

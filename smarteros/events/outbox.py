@@ -42,6 +42,26 @@ def _notify() -> None:
         cursor.execute("NOTIFY smarteros_outbox")
 
 
+_known_topics: set[str] = set()
+
+
+def _ensure_topics(names: set[str]) -> None:
+    """Create catalog topics the batch needs but the broker lacks (a tenant whose provisioning
+    has not run yet), with their catalog configs rather than the broker's defaults."""
+    from smarteros.events.catalog import spec_for
+    from smarteros.events.topics import topics_sync
+    from smarteros.infra.kafka import admin_client
+
+    missing = names - _known_topics
+    if not missing:
+        return
+    existing = set(admin_client().list_topics(timeout=10).topics)
+    specs = [spec for name in missing - existing if (spec := spec_for(name)) is not None]
+    if specs:
+        topics_sync(specs)
+    _known_topics.update(existing | {spec.name for spec in specs})
+
+
 def relay_batch(*, limit: int = 1000, flush_timeout: float = 30.0) -> int:
     """Publish up to `limit` unsent events in id order; returns how many were sent.
 
@@ -59,6 +79,7 @@ def relay_batch(*, limit: int = 1000, flush_timeout: float = 30.0) -> int:
         )
         if not rows:
             return 0
+        _ensure_topics({row.topic for row in rows})
         failures: list[str] = []
 
         def on_delivery(err: object, msg: object) -> None:

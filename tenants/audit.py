@@ -1,0 +1,25 @@
+"""Writing the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tenants.models import AuditEvent, Tenant
+
+# Fields never copied into the audit log, whatever the model.
+SECRET_FIELDS = {"key_hash", "credentials_ciphertext", "password", "credentials"}
+
+
+def audit_record(
+    *,
+    actor: str,
+    action: str,
+    tenant: Tenant | None,
+    target: str = "",
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Record one change; call it inside the transaction that makes the change."""
+    clean = {k: v for k, v in (details or {}).items() if k not in SECRET_FIELDS}
+    return AuditEvent.objects.create(
+        tenant=tenant, actor=actor, action=action, target=target[:300], details=clean
+    )

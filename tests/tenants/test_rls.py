@@ -1,0 +1,126 @@
+"""Row-level security, proven with raw SQL as the role the application connects as."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.db import DatabaseError, connection, transaction
+
+from tenants.models import Tenant
+from tenants.scope import dangerously_unscoped, tenant_scope
+
+pytestmark = pytest.mark.django_db
+
+
+def tenant_owned_tables() -> set[str]:
+    return {
+        model._meta.db_table
+        for model in apps.get_models()
+        if any(f.name in ("tenant", "tenant_id") for f in model._meta.concrete_fields)
+    }
+
+
+def seed_rows(tenant: Tenant, user: Any) -> None:
+    from integrations.models import IntegrationConnection, N8nTrigger, WhatsAppMessage
+    from mcp_tools.models import AgentSession, UpstreamServer
+    from smarteros.models import OutboxEvent
+    from tenants.audit import audit_record
+    from tenants.models import Membership
+    from tenants.services import api_key_create
+
+    api_key_create(tenant=tenant, name="k")
+    Membership.objects.create(user=user, tenant=tenant, role="viewer")
+    UpstreamServer.objects.create(
+        tenant=tenant, name="s", transport="http", url="http://127.0.0.1:1/mcp"
+    )
+    AgentSession.objects.create(tenant=tenant, label="l")
+    IntegrationConnection.objects.create(
+        tenant=tenant, provider="shopify", credentials_ciphertext="vault:v1:x"
+    )
+    WhatsAppMessage.objects.create(
+        tenant=tenant, phone="+14155550123", direction="inbound", text="hi"
+    )
+    N8nTrigger.objects.create(tenant=tenant, topic="shopify.webhooks", webhook_path="p")
+    OutboxEvent.objects.create(
+        event_id=uuid.uuid4(), tenant_id=tenant.pk, topic="t", event_type="e", payload={}
+    )
+    audit_record(actor="user:viewer", action="test", tenant=tenant)
+
+
+@pytest.fixture
+def three_tenants() -> list[Tenant]:
+    with dangerously_unscoped():
+        tenants = [Tenant.objects.create(slug=s, name=s) for s in ("acme", "globex", "initech")]
+        user = get_user_model().objects.create(username="viewer")
+        for tenant in tenants:
+            seed_rows(tenant, user)
+    return tenants
+
+
+def count(table: str) -> tuple[int, set[int]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*), coalesce(array_agg(DISTINCT tenant_id), '{{}}') FROM {table}"
+        )
+        total, tenant_ids = cursor.fetchone()
+    return total, set(tenant_ids)
+
+
+def test_the_application_role_is_subject_to_rls() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+        assert cursor.fetchone() == (False, False)
+
+
+def test_every_tenant_owned_table_has_a_forced_policy() -> None:
+    tables = tenant_owned_tables()
+    assert len(tables) >= 8
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class WHERE relname = ANY(%s)",
+            [list(tables)],
+        )
+        flags = {name: (rls, forced) for name, rls, forced in cursor.fetchall()}
+    assert flags == dict.fromkeys(tables, (True, True))
+
+
+def test_no_tenant_means_no_rows_and_a_tenant_means_only_its_rows(
+    three_tenants: list[Tenant],
+) -> None:
+    tables = tenant_owned_tables()
+    with transaction.atomic():
+        for table in tables:
+            assert count(table) == (0, set()), table
+    for tenant in three_tenants:
+        with tenant_scope(tenant.pk):
+            for table in tables:
+                total, owners = count(table)
+                assert total >= 1 and owners == {tenant.pk}, table
+    with dangerously_unscoped():
+        for table in tables:
+            assert count(table)[1] == {t.pk for t in three_tenants}, table
+
+
+def test_a_tenant_cannot_write_rows_of_another(three_tenants: list[Tenant]) -> None:
+    acme, globex, _ = three_tenants
+    with (
+        pytest.raises(DatabaseError, match="row-level security"),
+        tenant_scope(acme.pk),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(
+            "INSERT INTO mcp_tools_agentsession (id, tenant_id, label, metadata, created_at) "
+            "VALUES (gen_random_uuid(), %s, 'x', '{}', now())",
+            [globex.pk],
+        )
+    with tenant_scope(acme.pk), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE mcp_tools_agentsession SET label = 'taken' WHERE tenant_id = %s", [globex.pk]
+        )
+        assert cursor.rowcount == 0
+        cursor.execute("DELETE FROM tenants_apikey WHERE tenant_id = %s", [globex.pk])
+        assert cursor.rowcount == 0

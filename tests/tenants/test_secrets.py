@@ -1,0 +1,222 @@
+"""Credentials exist only as Vault ciphertext: not in a database dump, not on any Kafka topic,
+not in logs; a ciphertext does not decrypt for another tenant; key rotation rewraps them all."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import uuid
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from django.db import connection
+
+from mcp_tools.auth import principal_from_api_key
+from mcp_tools.executor import execute
+from smarteros.events.outbox import relay_batch
+from smarteros.infra.kafka import admin_client, client_config, get_producer
+from tenants.scope import dangerously_unscoped
+from tests.fixtures.saas import LLM_KEY, N8N_KEY, SHOPIFY_TOKEN, WHATSAPP_TOKEN
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+UPSTREAM_SECRET = "upstream-" + uuid.uuid4().hex
+
+
+def all_topic_bytes() -> bytes:
+    """Every key, value and header on every topic of the broker, read up to the current end."""
+    admin = admin_client()
+    metadata = admin.list_topics(timeout=10)
+    consumer = Consumer(
+        client_config(**{"group.id": f"scan-{uuid.uuid4().hex}", "enable.auto.commit": False})
+    )
+    remaining: dict[tuple[str, int], int] = {}
+    assignment = []
+    for topic, info in metadata.topics.items():
+        for partition in info.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            if high > low:
+                remaining[(topic, partition)] = high
+                assignment.append(TopicPartition(topic, partition, low))
+    seen = bytearray()
+    try:
+        consumer.assign(assignment)
+        while remaining:
+            message = consumer.poll(10)
+            assert message is not None, f"stalled with {len(remaining)} partitions unread"
+            if message.error():
+                continue
+            seen += (message.key() or b"") + (message.value() or b"")
+            for _, value in message.headers() or []:
+                seen += value or b""
+            where = (message.topic(), message.partition())
+            if where in remaining and message.offset() + 1 >= remaining[where]:
+                del remaining[where]
+    finally:
+        consumer.close()
+    return bytes(seen)
+
+
+def database_dump() -> bytes:
+    db = connection.settings_dict
+    return subprocess.run(
+        [
+            "pg_dump",
+            "-h",
+            db["HOST"],
+            "-p",
+            str(db["PORT"]),
+            "-U",
+            db["USER"],
+            "--data-only",
+            "--enable-row-security",
+            db["NAME"],
+        ],
+        # As the application role, a dump sees every tenant only through the named bypass.
+        env={
+            "PGPASSWORD": db["PASSWORD"],
+            "PGOPTIONS": "-c app.bypass_rls=on",
+            "PATH": "/usr/bin:/bin",
+        },
+        capture_output=True,
+        check=True,
+    ).stdout
+
+
+def test_no_plaintext_secret_in_the_database_or_on_kafka(
+    make_tenant: Any, connect: Any, saas: Any, caplog: Any
+) -> None:
+    acme = make_tenant("acme")
+    for provider in ("shopify", "whatsapp", "n8n"):
+        connect(acme.tenant, provider, saas.url)
+    principal = principal_from_api_key(acme.key)
+    with caplog.at_level(logging.DEBUG):
+        calls = [
+            (
+                "agent_register_mcp_server",
+                {
+                    "name": "up",
+                    "transport": "stdio",
+                    "command": sys.executable,
+                    "args": ["tests/fixtures/echo_mcp_server.py", "stdio"],
+                    "credentials": {"UPSTREAM_TOKEN": UPSTREAM_SECRET},
+                },
+            ),
+            ("agent_execute_tool", {"server": "up", "tool": "echo", "arguments": {"text": "hi"}}),
+            ("shopify_get_product", {"product_id": "gid://shopify/Product/1000", "fresh": True}),
+            (
+                "whatsapp_process_inbound",
+                {"from_phone": "+14155550123", "text": "hello", "message_id": "w1"},
+            ),
+            ("whatsapp_create_bot_response", {"phone": "+14155550123"}),
+            ("n8n_list_workflows", {}),
+        ]
+        for name, args in calls:
+            result = execute(name, args, principal=principal, surface="rest")
+            assert result.ok, (name, result.error and result.error.message)
+        while relay_batch():
+            pass
+        get_producer().flush(10)
+    secrets = [SHOPIFY_TOKEN, WHATSAPP_TOKEN, N8N_KEY, LLM_KEY, UPSTREAM_SECRET, acme.key]
+    dump, topics = database_dump(), all_topic_bytes()
+    assert b"vault:v" in dump  # the credentials are there, as ciphertext
+    assert b"acme.shopify.products" in dump and b"gid://shopify/Product/1000" in topics
+    logs = caplog.text
+    for secret in secrets:
+        assert secret.encode() not in dump, secret
+        assert secret.encode() not in topics, secret
+        assert secret not in logs, secret
+
+
+def test_ciphertext_is_bound_to_tenant_and_purpose(make_tenant: Any) -> None:
+    from mcp_tools.errors import DependencyUnavailable
+    from tenants.secrets import secret_decrypt, secret_encrypt
+
+    make_tenant("acme"), make_tenant("globex")
+    ciphertext = secret_encrypt(
+        slug="acme", purpose="integration:shopify", value={"access_token": "t0p"}
+    )
+    assert secret_decrypt(slug="acme", purpose="integration:shopify", ciphertext=ciphertext) == {
+        "access_token": "t0p"
+    }
+    for slug, purpose in (("globex", "integration:shopify"), ("acme", "integration:n8n")):
+        with pytest.raises(Exception) as failure:
+            secret_decrypt(slug=slug, purpose=purpose, ciphertext=ciphertext)
+        assert not isinstance(failure.value, DependencyUnavailable)
+
+
+def test_vault_down_is_a_clear_error_and_nothing_is_stored(make_tenant: Any, settings: Any) -> None:
+    from integrations.models import IntegrationConnection
+
+    acme = make_tenant("acme")
+    settings.VAULT_ADDR = "http://127.0.0.1:1"
+    result = execute(
+        "agent_register_mcp_server",
+        {
+            "name": "up",
+            "transport": "http",
+            "url": "http://127.0.0.1:9/mcp",
+            "credentials": {"A": "b"},
+        },
+        principal=principal_from_api_key(acme.key),
+        surface="rest",
+    )
+    assert result.error is not None and result.error.http_status == 503
+    assert "Vault is unavailable" in result.error.message
+    with dangerously_unscoped():
+        from mcp_tools.models import UpstreamServer
+
+        assert UpstreamServer.objects.count() == 0
+        assert IntegrationConnection.objects.count() == 0
+
+
+def test_log_lines_and_sentry_events_are_scrubbed() -> None:
+    from smarteros.observability import _before_send
+    from smarteros.scrub import scrub_text
+
+    line = f"calling with {SHOPIFY_TOKEN} and Bearer abc.def.ghijkl and sos_live_{'x' * 20}"
+    scrubbed = scrub_text(line)
+    assert (
+        SHOPIFY_TOKEN not in scrubbed
+        and "abc.def.ghijkl" not in scrubbed
+        and "sos_live_xxxx" not in scrubbed
+    )
+    event = {
+        "request": {
+            "headers": {
+                "Authorization": "Bearer zzzzzzzzzz",
+                "X-Shopify-Access-Token": SHOPIFY_TOKEN,
+            }
+        },
+        "extra": {"note": f"token {WHATSAPP_TOKEN}"},
+    }
+    cleaned = _before_send(event, {})
+    assert (
+        SHOPIFY_TOKEN not in str(cleaned)
+        and WHATSAPP_TOKEN not in str(cleaned)
+        and "zzzzzzzzzz" not in str(cleaned)
+    )
+
+
+def test_rotate_keys_rewraps_every_ciphertext(make_tenant: Any, connect: Any, saas: Any) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from integrations.connections import connection_credentials
+    from integrations.models import IntegrationConnection
+
+    acme = make_tenant("acme")
+    connect(acme.tenant, "shopify", saas.url)
+    with dangerously_unscoped():
+        before = IntegrationConnection.objects.get().credentials_ciphertext
+    out = StringIO()
+    call_command("rotate_keys", "--tenant", "acme", stdout=out)
+    assert "1 ciphertexts rewrapped" in out.getvalue()
+    with dangerously_unscoped():
+        connection_row = IntegrationConnection.objects.select_related("tenant").get()
+    after = connection_row.credentials_ciphertext
+    assert after != before and int(after.split(":")[1][1:]) > int(before.split(":")[1][1:])
+    assert connection_credentials(connection_row) == {"access_token": SHOPIFY_TOKEN}
