@@ -6,7 +6,7 @@ from django.contrib import admin
 
 from integrations.models import IntegrationConnection, N8nTrigger, WhatsAppMessage
 from integrations.services import integration_connect
-from tenants.admin import AuditedAdmin
+from tenants.admin import AuditedAdmin, TenantScopedAdmin
 from tenants.audit import audit_record
 
 
@@ -64,11 +64,11 @@ class IntegrationConnectionAdmin(AuditedAdmin):
 
 
 @admin.register(WhatsAppMessage)
-class WhatsAppMessageAdmin(admin.ModelAdmin):
+class WhatsAppMessageAdmin(TenantScopedAdmin):
     list_display = ["tenant", "phone", "direction", "created_at"]
     list_filter = ["tenant", "direction"]
 
 
 @admin.register(N8nTrigger)
-class N8nTriggerAdmin(admin.ModelAdmin):
+class N8nTriggerAdmin(TenantScopedAdmin):
     list_display = ["tenant", "topic", "event_type", "webhook_path"]

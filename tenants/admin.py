@@ -6,10 +6,29 @@ from django.http import HttpRequest
 
 from tenants.audit import audit_record
 from tenants.models import ApiKey, AuditEvent, Membership, Tenant
+from tenants.selectors import tenant_ids_of
 from tenants.services import api_key_create, api_key_revoke
 
 
-class AuditedAdmin(admin.ModelAdmin):
+class TenantScopedAdmin(admin.ModelAdmin):
+    """Admin for tenant-owned rows. Row-level security already limits the rows a tenant admin
+    sees; this also keeps other tenants out of the filters and tenant choices."""
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        filters = super().get_list_filter(request)
+        if getattr(request.user, "is_superuser", False):
+            return filters
+        return [f for f in filters if f != "tenant"]
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "tenant" and not getattr(request.user, "is_superuser", False):
+            kwargs["queryset"] = Tenant.objects.filter(
+                pk__in=tenant_ids_of(user_id=request.user.pk, roles=("admin",))
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class AuditedAdmin(TenantScopedAdmin):
     """Records every change a person makes here in the audit log."""
 
     def _tenant_of(self, obj: Any) -> Tenant | None:
@@ -121,7 +140,7 @@ class ApiKeyAdmin(AuditedAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(TenantScopedAdmin):
     list_display = ["created_at", "tenant", "actor", "action", "target"]
     list_filter = ["action", "tenant"]
     search_fields = ["actor", "target"]

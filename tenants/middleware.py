@@ -4,19 +4,28 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from tenants.scope import dangerously_unscoped
+from tenants.models import Membership
+from tenants.scope import dangerously_unscoped, tenant_scope
+from tenants.selectors import tenant_ids_of
 
 
 class PlatformAdminScopeMiddleware:
-    """Platform admins (superusers) work across tenants in the Django admin; everyone else gets
-    row-level security as usual, which without a tenant means no tenant-owned rows."""
+    """Scopes the Django admin: platform admins (superusers) work across tenants; a tenant admin
+    sees the rows of the one tenant they administer; anyone else gets row-level security with no
+    tenant, which means no tenant-owned rows at all."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
-        if request.path.startswith("/admin/") and user is not None and user.is_superuser:
+        if not request.path.startswith("/admin/") or user is None or not user.is_authenticated:
+            return self.get_response(request)
+        if user.is_superuser:
             with dangerously_unscoped():
+                return self.get_response(request)
+        administered = tenant_ids_of(user_id=user.pk, roles=(Membership.Role.ADMIN,))
+        if len(administered) == 1:
+            with tenant_scope(administered[0]):
                 return self.get_response(request)
         return self.get_response(request)

@@ -14,7 +14,20 @@ def tenants_visible_to(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Te
         return Tenant.objects.none()
     if getattr(user, "is_superuser", False):
         return Tenant.objects.all()
-    return Tenant.objects.filter(memberships__user_id=user.pk)
+    return Tenant.objects.filter(pk__in=tenant_ids_of(user_id=user.pk))
+
+
+def tenant_ids_of(*, user_id: int, roles: tuple[str, ...] | None = None) -> list[int]:
+    """The tenants an operator is a member of (optionally with one of `roles`). Memberships are
+    tenant-owned rows, so finding which tenants a person may act for is a platform-level read."""
+    from tenants.models import Membership
+    from tenants.scope import dangerously_unscoped
+
+    with dangerously_unscoped():
+        memberships = Membership.objects.filter(user_id=user_id)
+        if roles:
+            memberships = memberships.filter(role__in=roles)
+        return list(memberships.values_list("tenant_id", flat=True))
 
 
 def tenant_metrics(*, tenant: Tenant, window_minutes: int) -> dict[str, object]:
