@@ -23,7 +23,7 @@ class TenantScopedAdmin(admin.ModelAdmin):
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "tenant" and not getattr(request.user, "is_superuser", False):
             kwargs["queryset"] = Tenant.objects.filter(
-                pk__in=tenant_ids_of(user_id=request.user.pk, roles=("admin",))
+                pk__in=tenant_ids_of(user_id=int(request.user.pk or 0), roles=("admin",))
             )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
