@@ -28,3 +28,20 @@ class OutboxEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} -> {self.topic}"
+
+
+class ProcessedEvent(models.Model):
+    """Marks an event id as handled by a consumer group, in the transaction of the handling,
+    so a redelivered event (after a crash or a rebalance) changes nothing twice."""
+
+    group = models.CharField(max_length=200)
+    event_id = models.UUIDField()
+    processed_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["group", "event_id"], name="processed_event_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group}:{self.event_id}"

@@ -9,5 +9,6 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    path("", include("integrations.urls")),
     path("", include("tenants.urls")),
 ]

@@ -24,6 +24,7 @@ from integrations.shopify.schemas import (
     VariantGid,
     product_from_graphql,
 )
+from integrations.shopify.services import shopify_webhook_accept
 from mcp_tools.context import OperationContext
 from mcp_tools.errors import NotFound
 from mcp_tools.registry import operation
@@ -94,22 +95,14 @@ def process_webhook(ctx: OperationContext, params: WebhookIn) -> WebhookOut:
     """Queue a verified Shopify webhook delivery for the tenant's shopify.webhooks topic, from
     which flows (n8n triggers, WhatsApp notifications) start. Repeated deliveries are ignored."""
     connection_require(tenant=ctx.tenant, provider="shopify")
-    topic = f"{ctx.tenant.slug}.shopify.webhooks"
-    seen = get_redis().set(
-        f"smarteros:shopify:webhook:{ctx.tenant.slug}:{params.webhook_id}", 1, nx=True, ex=7 * 86400
+    accepted = shopify_webhook_accept(
+        tenant=ctx.tenant,
+        topic=params.topic,
+        webhook_id=params.webhook_id,
+        payload=params.payload,
+        trace_id=ctx.trace_id,
     )
-    if seen:
-        resource_id = str(
-            params.payload.get("admin_graphql_api_id") or params.payload.get("id") or ""
-        )
-        _emit(
-            ctx,
-            "shopify.webhooks",
-            "shopify.webhook.received",
-            resource_id or params.webhook_id,
-            {"topic": params.topic, "webhook_id": params.webhook_id, "payload": params.payload},
-        )
-    return WebhookOut(accepted=bool(seen), topic=topic)
+    return WebhookOut(accepted=accepted, topic=f"{ctx.tenant.slug}.shopify.webhooks")
 
 
 class GetProductIn(Input):

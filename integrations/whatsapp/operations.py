@@ -7,55 +7,18 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from integrations.connections import connection_credentials, connection_require
-from integrations.models import IntegrationConnection, WhatsAppMessage
-from integrations.whatsapp.client import (
-    ANTHROPIC_BASE_URL,
-    GRAPH_BASE_URL,
-    AnthropicClient,
-    WhatsAppClient,
+from integrations.connections import connection_require
+from integrations.models import WhatsAppMessage
+from integrations.whatsapp.services import (
+    whatsapp_bot_reply,
+    whatsapp_message_receive,
+    whatsapp_message_send,
 )
 from mcp_tools.context import OperationContext
-from mcp_tools.errors import InvalidInput
 from mcp_tools.registry import operation
 from mcp_tools.schemas import E164Phone, Input, Output
-from smarteros.events.envelope import Envelope
-from smarteros.events.outbox import outbox_emit
 
 MessageText = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
-DEFAULT_BOT_PROMPT = (
-    "You are the shop's WhatsApp assistant. Answer briefly and politely in the customer's language."
-)
-
-
-def _connection(ctx: OperationContext) -> tuple[IntegrationConnection, dict[str, str]]:
-    connection = connection_require(tenant=ctx.tenant, provider="whatsapp")
-    return connection, connection_credentials(connection)
-
-
-def _whatsapp(connection: IntegrationConnection, credentials: dict[str, str]) -> WhatsAppClient:
-    return WhatsAppClient(
-        phone_number_id=connection.config["phone_number_id"],
-        access_token=credentials["access_token"],
-        base_url=connection.config.get("api_base_url") or GRAPH_BASE_URL,
-    )
-
-
-def _emit(
-    ctx: OperationContext, topic: str, event_type: str, phone: str, data: dict[str, object]
-) -> None:
-    outbox_emit(
-        topic=f"{ctx.tenant.slug}.{topic}",
-        key=phone,
-        tenant_id=ctx.tenant.pk,
-        envelope=Envelope(
-            type=event_type,
-            source="integrations.whatsapp",
-            tenant=ctx.tenant.slug,
-            trace_id=ctx.trace_id,
-            data=data,
-        ),
-    )
 
 
 class MessageOut(Output):
@@ -78,28 +41,6 @@ class MessageOut(Output):
         )
 
 
-def _send(ctx: OperationContext, to: str, text: str, preview_url: bool = False) -> WhatsAppMessage:
-    connection, credentials = _connection(ctx)
-    message_id = _whatsapp(connection, credentials).send_text(
-        to=to, body=text, preview_url=preview_url
-    )
-    message = WhatsAppMessage.objects.create(
-        tenant=ctx.tenant,
-        phone=to,
-        direction=WhatsAppMessage.Direction.OUTBOUND,
-        text=text,
-        provider_message_id=message_id,
-    )
-    _emit(
-        ctx,
-        "whatsapp.outbound",
-        "whatsapp.message.sent",
-        to,
-        {"to": to, "text": text, "message_id": message_id},
-    )
-    return message
-
-
 class SendMessageIn(Input):
     to: E164Phone
     text: MessageText = Field(description="Message text, 1-4096 characters.")
@@ -115,7 +56,15 @@ class SendMessageIn(Input):
 )
 def send_message(ctx: OperationContext, params: SendMessageIn) -> MessageOut:
     """Send a WhatsApp text message from the tenant's business number to a customer."""
-    return MessageOut.of(_send(ctx, params.to, params.text, params.preview_url))
+    return MessageOut.of(
+        whatsapp_message_send(
+            tenant=ctx.tenant,
+            to=params.to,
+            text=params.text,
+            trace_id=ctx.trace_id,
+            preview_url=params.preview_url,
+        )
+    )
 
 
 class InboundIn(Input):
@@ -141,24 +90,13 @@ class InboundOut(Output):
 def process_inbound(ctx: OperationContext, params: InboundIn) -> InboundOut:
     """Record a message a customer sent to the tenant's number and publish it on
     whatsapp.inbound, where the bot answers it. The same message id twice is stored once."""
-    connection_require(tenant=ctx.tenant, provider="whatsapp")
-    message, created = WhatsAppMessage.objects.get_or_create(
+    message, created = whatsapp_message_receive(
         tenant=ctx.tenant,
-        provider_message_id=params.message_id,
-        defaults={
-            "phone": params.from_phone,
-            "direction": WhatsAppMessage.Direction.INBOUND,
-            "text": params.text,
-        },
+        phone=params.from_phone,
+        text=params.text,
+        message_id=params.message_id,
+        trace_id=ctx.trace_id,
     )
-    if created:
-        _emit(
-            ctx,
-            "whatsapp.inbound",
-            "whatsapp.message.received",
-            params.from_phone,
-            {"from": params.from_phone, "text": params.text, "message_id": params.message_id},
-        )
     return InboundOut(accepted=created, message=MessageOut.of(message))
 
 
@@ -220,34 +158,15 @@ class BotResponseOut(Output):
 def create_bot_response(ctx: OperationContext, params: BotResponseIn) -> BotResponseOut:
     """Have the LLM write a reply to the conversation with a phone number, record its token
     usage, and send it on WhatsApp unless send is false."""
-    connection, credentials = _connection(ctx)
-    if not credentials.get("llm_api_key"):
-        raise InvalidInput(
-            "the WhatsApp connection has no llm_api_key; an operator adds it in the admin"
-        )
-    history = list(
-        WhatsAppMessage.objects.filter(tenant=ctx.tenant, phone=params.phone).order_by(
-            "-created_at", "-id"
-        )[: params.history]
-    )[::-1]
-    if not history or history[-1].direction != WhatsAppMessage.Direction.INBOUND:
-        raise InvalidInput(f"phone: no customer message from {params.phone} is waiting for a reply")
-    messages = [
-        {"role": "user" if m.direction == "inbound" else "assistant", "content": m.text}
-        for m in history
-    ]
-    llm = AnthropicClient(
-        api_key=credentials["llm_api_key"],
-        model=connection.config.get("llm_model") or "claude-sonnet-4-5",
-        base_url=connection.config.get("llm_base_url") or ANTHROPIC_BASE_URL,
+    reply = whatsapp_bot_reply(
+        tenant=ctx.tenant,
+        phone=params.phone,
+        trace_id=ctx.trace_id,
+        instructions=params.instructions,
+        send=params.send,
+        history=params.history,
     )
-    system = connection.config.get("bot_prompt") or DEFAULT_BOT_PROMPT
-    if params.instructions:
-        system += "\n" + params.instructions
-    reply = llm.reply(system=system, messages=_merge_roles(messages))
     ctx.model, ctx.tokens_in, ctx.tokens_out = reply.model, reply.tokens_in, reply.tokens_out
-    if params.send and reply.text:
-        _send(ctx, params.phone, reply.text[:4096])
     return BotResponseOut(
         reply=reply.text,
         sent=params.send and bool(reply.text),
@@ -255,16 +174,3 @@ def create_bot_response(ctx: OperationContext, params: BotResponseIn) -> BotResp
         tokens_in=reply.tokens_in,
         tokens_out=reply.tokens_out,
     )
-
-
-def _merge_roles(messages: list[dict[str, str]]) -> list[dict[str, str]]:
-    # The Messages API wants alternating roles starting with the user.
-    merged: list[dict[str, str]] = []
-    for message in messages:
-        if merged and merged[-1]["role"] == message["role"]:
-            merged[-1]["content"] += "\n" + message["content"]
-        else:
-            merged.append(dict(message))
-    while merged and merged[0]["role"] != "user":
-        merged.pop(0)
-    return merged

@@ -1,41 +1,67 @@
 """Consumer workers: a handler registry keyed by topic and event type, run in consumer groups.
 
-Offsets are committed only after a message is handled (or dead-lettered), so a crash replays
-rather than drops. A message that is not a valid envelope goes to the topic's dead-letter twin.
+Per message: parse the envelope and validate its data against its type's schema (else dead
+letter); for each matching handler, in one transaction scoped to the event's tenant, mark the
+event id processed for the group and run the handler (a repeat is skipped); retry with backoff;
+dead-letter with the reason when retries run out or the failure is permanent. The offset is
+committed after that, so a crash replays rather than drops. Tenant topics are subscribed by
+pattern (`^.*\\.whatsapp\\.inbound$`), so new tenants' topics are picked up without a restart.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
+import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message
 from django.conf import settings
+from django.db import IntegrityError, transaction
 
+from smarteros.context import bound
 from smarteros.events.envelope import Envelope
+from smarteros.events.schemas import InvalidEvent, UnknownEventType, validate_event_data
 from smarteros.infra.kafka import client_config, get_producer
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Envelope], None]
+RETRY_DELAYS = (0.2, 1.0, 3.0)
+
+
+class PermanentFailure(Exception):
+    """Retrying cannot help (an integration not connected, bad data): dead-letter at once."""
 
 
 @dataclass(frozen=True)
 class Registration:
-    topic: str
+    topic: str  # a platform topic, or "*.name" for that catalog topic of every tenant
     event_type: str  # "*" for every type on the topic
     group: str
     handler: Handler
+
+    def subscription(self) -> str:
+        if self.topic.startswith("*."):
+            return "^[a-z][a-z0-9-]*\\." + re.escape(self.topic[2:]) + "$"
+        return self.topic
+
+    def matches(self, topic: str, event_type: str) -> bool:
+        if self.event_type not in ("*", event_type):
+            return False
+        if self.topic.startswith("*."):
+            return topic.endswith(self.topic[1:]) and topic.count(".") >= self.topic.count(".")
+        return topic == self.topic
 
 
 _registry: list[Registration] = []
 
 
 def handles(topic: str, event_type: str = "*", *, group: str) -> Callable[[Handler], Handler]:
-    """Register `handler` for events of `event_type` on `topic`, consumed by consumer `group`."""
+    """Register `handler` for events of `event_type` on `topic` ("*.whatsapp.inbound" for every
+    tenant's topic), consumed by consumer group `group`."""
 
     def decorator(handler: Handler) -> Handler:
         _registry.append(Registration(topic, event_type, group, handler))
@@ -55,10 +81,12 @@ def group_id(group: str) -> str:
     return f"{settings.KAFKA_CONSUMER_GROUP_PREFIX}.{group}"
 
 
-def dead_letter(message: Message, reason: str) -> None:
+def dead_letter(message: Message, reason: str, *, group: str = "") -> None:
+    """Park `message` on its topic's dead-letter twin with the reason in its headers."""
     headers = [
         *(message.headers() or []),
-        ("dlq.reason", reason.encode()[:1000]),
+        ("dlq.reason", reason.encode()[:2000]),
+        ("dlq.group", group.encode()),
         ("dlq.topic", (message.topic() or "").encode()),
         ("dlq.partition", str(message.partition()).encode()),
         ("dlq.offset", str(message.offset()).encode()),
@@ -67,15 +95,65 @@ def dead_letter(message: Message, reason: str) -> None:
     producer.produce(
         f"{message.topic()}.dlq", value=message.value(), key=message.key(), headers=headers
     )
-    producer.flush(10)
+    producer.flush(30)
+    log.warning(
+        "dead-lettered %s[%s]@%s: %s",
+        message.topic(),
+        message.partition(),
+        message.offset(),
+        reason,
+    )
+
+
+def parse(message: Message) -> Envelope:
+    envelope = Envelope.from_bytes(message.value())
+    validate_event_data(envelope.type, envelope.data)
+    return envelope
+
+
+def handle_once(group: str, reg: Registration, envelope: Envelope) -> bool:
+    """Run the handler unless this group already handled this event; True if it ran."""
+    from smarteros.models import ProcessedEvent
+    from tenants.models import Tenant
+    from tenants.scope import dangerously_unscoped, tenant_scope
+
+    tenant_id = None
+    if envelope.tenant:
+        with dangerously_unscoped():
+            tenant_id = (
+                Tenant.objects.filter(slug=envelope.tenant).values_list("pk", flat=True).first()
+            )
+        if tenant_id is None:
+            raise PermanentFailure(f"unknown tenant {envelope.tenant!r}")
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                ProcessedEvent.objects.create(group=group, event_id=envelope.id)
+        except IntegrityError:
+            return False
+        with bound(tenant_slug=envelope.tenant, trace_id=envelope.trace_id):
+            if tenant_id is None:
+                reg.handler(envelope)
+            else:
+                with tenant_scope(tenant_id):
+                    reg.handler(envelope)
+    return True
 
 
 class GroupWorker:
     """Consumes one group's topics and dispatches to its handlers until stopped."""
 
-    def __init__(self, group: str, regs: list[Registration], **overrides: Any) -> None:
+    def __init__(
+        self,
+        group: str,
+        regs: list[Registration],
+        *,
+        retry_delays: tuple[float, ...] = RETRY_DELAYS,
+        **overrides: Any,
+    ) -> None:
         self.group = group
         self.regs = regs
+        self.retry_delays = retry_delays
         self.running = True
         self.consumer = Consumer(
             client_config(
@@ -84,38 +162,57 @@ class GroupWorker:
                     "enable.auto.commit": False,
                     "auto.offset.reset": "earliest",
                     "session.timeout.ms": settings.KAFKA_SESSION_TIMEOUT_MS,
+                    "topic.metadata.refresh.interval.ms": 5000,
                     **overrides,
                 }
             )
         )
 
     def topics(self) -> list[str]:
-        return sorted({reg.topic for reg in self.regs})
+        return sorted({reg.subscription() for reg in self.regs})
 
     def handle(self, message: Message) -> None:
         try:
-            envelope = Envelope.from_bytes(message.value())
-        except Exception as exc:
-            dead_letter(message, f"invalid envelope: {exc}")
+            envelope = parse(message)
+        except (UnknownEventType, InvalidEvent, ValueError) as exc:
+            dead_letter(message, f"invalid event: {exc}", group=self.group)
             return
-        matched = [
-            r
-            for r in self.regs
-            if r.topic == message.topic() and r.event_type in ("*", envelope.type)
-        ]
-        for reg in matched:
+        for reg in self.regs:
+            if reg.matches(message.topic() or "", envelope.type):
+                self._run_with_retries(reg, envelope, message)
+
+    def _run_with_retries(self, reg: Registration, envelope: Envelope, message: Message) -> None:
+        from mcp_tools.errors import DependencyUnavailable, OperationError, UpstreamError
+
+        for attempt in range(len(self.retry_delays) + 1):
             try:
-                reg.handler(envelope)
+                handle_once(self.group, reg, envelope)
+                return
+            except PermanentFailure as exc:
+                reason = str(exc)
+                break
+            except OperationError as exc:
+                reason = f"{exc.code}: {exc.message}"
+                if not isinstance(exc, DependencyUnavailable | UpstreamError):
+                    break  # not connected, invalid input...: retrying cannot help
             except Exception as exc:
-                log.exception("handler %s failed on %s", reg.handler.__name__, envelope.id)
-                dead_letter(message, f"{reg.handler.__name__}: {type(exc).__name__}: {exc}")
+                reason = f"{type(exc).__name__}: {exc}"
+                log.exception(
+                    "handler %s failed on %s (attempt %d)",
+                    reg.handler.__name__,
+                    envelope.id,
+                    attempt + 1,
+                )
+            if attempt < len(self.retry_delays) and self.running:
+                time.sleep(self.retry_delays[attempt])
+        dead_letter(message, f"{reg.handler.__name__}: {reason}", group=self.group)
 
     def run(self, *, max_idle_polls: int | None = None) -> None:
         self.consumer.subscribe(self.topics())
         idle = 0
         try:
             while self.running:
-                message = self.consumer.poll(1.0)
+                message = self.consumer.poll(0.5)
                 if message is None:
                     idle += 1
                     if max_idle_polls is not None and idle >= max_idle_polls:
@@ -124,7 +221,10 @@ class GroupWorker:
                 idle = 0
                 error = message.error()
                 if error is not None:
-                    if error.code() != KafkaError._PARTITION_EOF:
+                    if error.code() not in (
+                        KafkaError._PARTITION_EOF,
+                        KafkaError.UNKNOWN_TOPIC_OR_PART,
+                    ):
                         log.warning("consumer %s: %s", self.group, error)
                     continue
                 self.handle(message)
@@ -134,14 +234,3 @@ class GroupWorker:
 
     def stop(self, *args: object) -> None:
         self.running = False
-
-
-def run_group(group: str) -> None:
-    regs = [r for r in registrations() if r.group == group]
-    if not regs:
-        raise ValueError(f"no handlers registered for consumer group {group!r}")
-    worker = GroupWorker(group, regs)
-    signal.signal(signal.SIGTERM, worker.stop)
-    signal.signal(signal.SIGINT, worker.stop)
-    log.info("consumer group %s on %s", group_id(group), ", ".join(worker.topics()))
-    worker.run()

@@ -12,10 +12,10 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from django.db import connection
 from django.utils import timezone
 
 from smarteros.events.envelope import Envelope
+from smarteros.events.schemas import validate_event_data
 from smarteros.infra.kafka import get_producer
 from smarteros.models import OutboxEvent
 
@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 def outbox_emit(
     *, topic: str, envelope: Envelope, key: str = "", tenant_id: int | None = None
 ) -> None:
-    """Queue `envelope` for `topic` in the current transaction (commits with the state change)."""
+    """Queue `envelope` for `topic` in the current transaction (commits with the state change).
+    Raises InvalidEvent if its data does not match its type's schema."""
+    validate_event_data(envelope.type, envelope.data)
     OutboxEvent.objects.create(
         event_id=envelope.id,
         tenant_id=tenant_id,
@@ -34,12 +36,6 @@ def outbox_emit(
         event_type=envelope.type,
         payload=envelope.model_dump(mode="json"),
     )
-    connection.on_commit(_notify) if connection.in_atomic_block else _notify()
-
-
-def _notify() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("NOTIFY smarteros_outbox")
 
 
 _known_topics: set[str] = set()
@@ -70,7 +66,6 @@ def relay_batch(*, limit: int = 1000, flush_timeout: float = 30.0) -> int:
     """
     from tenants.scope import dangerously_unscoped
 
-    producer = get_producer()
     with dangerously_unscoped():
         rows = list(
             OutboxEvent.objects.select_for_update(skip_locked=True)
@@ -80,6 +75,7 @@ def relay_batch(*, limit: int = 1000, flush_timeout: float = 30.0) -> int:
         if not rows:
             return 0
         _ensure_topics({row.topic for row in rows})
+        producer = get_producer()
         failures: list[str] = []
 
         def on_delivery(err: object, msg: object) -> None:
@@ -97,6 +93,10 @@ def relay_batch(*, limit: int = 1000, flush_timeout: float = 30.0) -> int:
             producer.poll(0)
         remaining = producer.flush(flush_timeout)
         if remaining or failures:
+            # A broker that came back empty knows neither our topics nor our producer id:
+            # forget both so the next attempt recreates them.
+            _known_topics.clear()
+            get_producer.cache_clear()
             # Roll back the lock; nothing is marked, so the next attempt resends (idempotent
             # producer and consumers' processed-events table keep effects single).
             raise RuntimeError(f"broker did not acknowledge the batch: {failures[:3] or remaining}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import ConfigResource, NewTopic
@@ -65,8 +66,10 @@ def topics_sync(specs: Iterable[TopicSpec], *, timeout: float = 15.0) -> list[To
     return sorted(changes, key=lambda change: change.topic)
 
 
-def topic_configs(names: list[str], *, timeout: float = 10.0) -> dict[str, dict[str, str]]:
-    admin = admin_client()
+def topic_configs(
+    names: list[str], *, timeout: float = 10.0, admin: Any = None
+) -> dict[str, dict[str, str]]:
+    admin = admin or admin_client()
     futures = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, n) for n in names])
     return {
         resource.name: {key: entry.value for key, entry in future.result(timeout=timeout).items()}

@@ -3,6 +3,7 @@ not in logs; a ciphertext does not decrypt for another tenant; key rotation rewr
 
 from __future__ import annotations
 
+import base64
 import logging
 import subprocess
 import sys
@@ -10,13 +11,12 @@ import uuid
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 from django.db import connection
 
 from mcp_tools.auth import principal_from_api_key
 from mcp_tools.executor import execute
 from smarteros.events.outbox import relay_batch
-from smarteros.infra.kafka import admin_client, client_config, get_producer
+from smarteros.infra.kafka import admin_client, get_producer
 from tenants.scope import dangerously_unscoped
 from tests.fixtures.saas import LLM_KEY, N8N_KEY, SHOPIFY_TOKEN, WHATSAPP_TOKEN
 
@@ -26,34 +26,20 @@ UPSTREAM_SECRET = "upstream-" + uuid.uuid4().hex
 
 
 def all_topic_bytes() -> bytes:
-    """Every key, value and header on every topic of the broker, read up to the current end."""
-    admin = admin_client()
-    metadata = admin.list_topics(timeout=10)
-    consumer = Consumer(
-        client_config(**{"group.id": f"scan-{uuid.uuid4().hex}", "enable.auto.commit": False})
-    )
-    remaining: dict[tuple[str, int], int] = {}
-    assignment = []
-    for topic, info in metadata.topics.items():
-        for partition in info.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-            if high > low:
-                remaining[(topic, partition)] = high
-                assignment.append(TopicPartition(topic, partition, low))
+    """Every key, value and header on every topic of the broker."""
+    from smarteros.events.backup import _consumer, read_partitions
+
+    metadata = admin_client().list_topics(timeout=10)
+    consumer = _consumer(None)
     seen = bytearray()
     try:
-        consumer.assign(assignment)
-        while remaining:
-            message = consumer.poll(10)
-            assert message is not None, f"stalled with {len(remaining)} partitions unread"
-            if message.error():
-                continue
-            seen += (message.key() or b"") + (message.value() or b"")
-            for _, value in message.headers() or []:
-                seen += value or b""
-            where = (message.topic(), message.partition())
-            if where in remaining and message.offset() + 1 >= remaining[where]:
-                del remaining[where]
+        everything = read_partitions(
+            consumer, [(t, p) for t, info in metadata.topics.items() for p in info.partitions]
+        )
+        for records in everything.values():
+            for record in records:
+                for field in (record["key"], record["value"], *(v for _, v in record["headers"])):
+                    seen += base64.b64decode(field) if field else b""
     finally:
         consumer.close()
     return bytes(seen)

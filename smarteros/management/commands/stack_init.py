@@ -2,7 +2,6 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from smarteros.events.catalog import platform_topics
 from smarteros.events.topics import topics_sync
 from smarteros.infra import vault
 
@@ -24,7 +23,9 @@ class Command(BaseCommand):
             self.stdout.write(f"  {label}: {outcome}")
 
     def _topics(self) -> str:
-        changes = topics_sync(platform_topics())
+        from smarteros.events.status import catalog_for_all_tenants
+
+        changes = topics_sync(catalog_for_all_tenants())
         created = [c.topic for c in changes if c.action == "created"]
         drifted = [f"{c.topic} ({c.detail})" for c in changes if c.action == "drifted"]
         parts = [f"{len(changes)} in catalog, {len(created)} created"]

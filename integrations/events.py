@@ -1,0 +1,64 @@
+"""Event types of the Shopify, WhatsApp and n8n integrations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from smarteros.events.schemas import EventData, event_type
+
+
+@event_type("shopify.webhook.received")
+class ShopifyWebhookReceived(EventData):
+    topic: str = Field(pattern=r"^[a-z_]+/[a-z_]+$")
+    webhook_id: str
+    payload: dict[str, Any]
+
+
+@event_type("shopify.product.snapshot")
+class ShopifyProductSnapshot(EventData):
+    id: str = Field(pattern=r"^gid://shopify/Product/\d+$")
+    title: str
+
+
+@event_type("shopify.inventory.set")
+class ShopifyInventorySet(EventData):
+    location_id: str
+    quantity: int = Field(ge=0)
+    reason: str
+
+
+@event_type("shopify.order.created")
+class ShopifyOrderCreated(EventData):
+    order_id: str | None
+    name: str | None
+
+
+@event_type("whatsapp.message.received")
+class WhatsAppMessageReceived(EventData):
+    from_: str = Field(alias="from", pattern=r"^\+[1-9]\d{6,14}$")
+    text: str
+    message_id: str
+
+
+@event_type("whatsapp.message.sent")
+class WhatsAppMessageSent(EventData):
+    to: str = Field(pattern=r"^\+[1-9]\d{6,14}$")
+    text: str
+    message_id: str
+
+
+@event_type("n8n.workflow.triggered")
+class N8nWorkflowTriggered(EventData):
+    webhook_path: str
+
+
+@event_type("n8n.workflow.result")
+class N8nWorkflowResult(EventData):
+    """What a workflow reports back; with `whatsapp_to` and `whatsapp_text` it sends a message."""
+
+    workflow: str = ""
+    execution_id: str = ""
+    whatsapp_to: str | None = Field(None, pattern=r"^\+[1-9]\d{6,14}$")
+    whatsapp_text: str | None = Field(None, min_length=1, max_length=4096)

@@ -1,0 +1,153 @@
+"""WhatsApp writes shared by the operations and the event handlers."""
+
+from __future__ import annotations
+
+from integrations.connections import connection_credentials, connection_require
+from integrations.models import IntegrationConnection, WhatsAppMessage
+from integrations.whatsapp.client import (
+    ANTHROPIC_BASE_URL,
+    GRAPH_BASE_URL,
+    AnthropicClient,
+    LlmReply,
+    WhatsAppClient,
+)
+from mcp_tools.errors import InvalidInput
+from smarteros.events.envelope import Envelope
+from smarteros.events.outbox import outbox_emit
+from tenants.models import Tenant
+
+DEFAULT_BOT_PROMPT = (
+    "You are the shop's WhatsApp assistant. Answer briefly and politely in the customer's language."
+)
+
+
+def whatsapp_connection(*, tenant: Tenant) -> tuple[IntegrationConnection, dict[str, str]]:
+    connection = connection_require(tenant=tenant, provider="whatsapp")
+    return connection, connection_credentials(connection)
+
+
+def _emit(
+    tenant: Tenant, topic: str, event_type: str, phone: str, data: dict[str, object], trace_id: str
+) -> None:
+    outbox_emit(
+        topic=f"{tenant.slug}.{topic}",
+        key=phone,
+        tenant_id=tenant.pk,
+        envelope=Envelope(
+            type=event_type,
+            source="integrations.whatsapp",
+            tenant=tenant.slug,
+            trace_id=trace_id,
+            data=data,
+        ),
+    )
+
+
+def whatsapp_message_send(
+    *, tenant: Tenant, to: str, text: str, trace_id: str, preview_url: bool = False
+) -> WhatsAppMessage:
+    """Send a text message, store it, and publish it on the tenant's whatsapp.outbound."""
+    connection, credentials = whatsapp_connection(tenant=tenant)
+    client = WhatsAppClient(
+        phone_number_id=connection.config["phone_number_id"],
+        access_token=credentials["access_token"],
+        base_url=connection.config.get("api_base_url") or GRAPH_BASE_URL,
+    )
+    message_id = client.send_text(to=to, body=text, preview_url=preview_url)
+    message = WhatsAppMessage.objects.create(
+        tenant=tenant,
+        phone=to,
+        direction=WhatsAppMessage.Direction.OUTBOUND,
+        text=text,
+        provider_message_id=message_id,
+    )
+    _emit(
+        tenant,
+        "whatsapp.outbound",
+        "whatsapp.message.sent",
+        to,
+        {"to": to, "text": text, "message_id": message_id},
+        trace_id,
+    )
+    return message
+
+
+def whatsapp_message_receive(
+    *, tenant: Tenant, phone: str, text: str, message_id: str, trace_id: str
+) -> tuple[WhatsAppMessage, bool]:
+    """Store an inbound message once per WhatsApp message id and publish it on whatsapp.inbound."""
+    connection_require(tenant=tenant, provider="whatsapp")
+    message, created = WhatsAppMessage.objects.get_or_create(
+        tenant=tenant,
+        provider_message_id=message_id,
+        defaults={"phone": phone, "direction": WhatsAppMessage.Direction.INBOUND, "text": text},
+    )
+    if created:
+        _emit(
+            tenant,
+            "whatsapp.inbound",
+            "whatsapp.message.received",
+            phone,
+            {"from": phone, "text": text, "message_id": message_id},
+            trace_id,
+        )
+    return message, created
+
+
+def bot_configured(*, tenant: Tenant) -> bool:
+    _, credentials = whatsapp_connection(tenant=tenant)
+    return bool(credentials.get("llm_api_key"))
+
+
+def whatsapp_bot_reply(
+    *,
+    tenant: Tenant,
+    phone: str,
+    trace_id: str,
+    instructions: str | None = None,
+    send: bool = True,
+    history: int = 20,
+) -> LlmReply:
+    """Have the LLM answer the conversation with `phone`; send the answer unless `send` is False."""
+    connection, credentials = whatsapp_connection(tenant=tenant)
+    if not credentials.get("llm_api_key"):
+        raise InvalidInput(
+            "the WhatsApp connection has no llm_api_key; an operator adds it in the admin"
+        )
+    recent = list(
+        WhatsAppMessage.objects.filter(tenant=tenant, phone=phone).order_by("-created_at", "-id")[
+            :history
+        ]
+    )
+    recent.reverse()
+    if not recent or recent[-1].direction != WhatsAppMessage.Direction.INBOUND:
+        raise InvalidInput(f"phone: no customer message from {phone} is waiting for a reply")
+    llm = AnthropicClient(
+        api_key=credentials["llm_api_key"],
+        model=connection.config.get("llm_model") or "claude-sonnet-4-5",
+        base_url=connection.config.get("llm_base_url") or ANTHROPIC_BASE_URL,
+    )
+    system = connection.config.get("bot_prompt") or DEFAULT_BOT_PROMPT
+    if instructions:
+        system += "\n" + instructions
+    messages = [
+        {"role": "user" if m.direction == "inbound" else "assistant", "content": m.text}
+        for m in recent
+    ]
+    reply = llm.reply(system=system, messages=_alternating(messages))
+    if send and reply.text:
+        whatsapp_message_send(tenant=tenant, to=phone, text=reply.text[:4096], trace_id=trace_id)
+    return reply
+
+
+def _alternating(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    # The Messages API wants alternating roles starting with the user.
+    merged: list[dict[str, str]] = []
+    for message in messages:
+        if merged and merged[-1]["role"] == message["role"]:
+            merged[-1]["content"] += "\n" + message["content"]
+        else:
+            merged.append(dict(message))
+    while merged and merged[0]["role"] != "user":
+        merged.pop(0)
+    return merged
