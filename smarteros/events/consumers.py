@@ -19,7 +19,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from smarteros.context import bound
 from smarteros.events.envelope import Envelope
@@ -111,33 +111,58 @@ def parse(message: Message) -> Envelope:
     return envelope
 
 
+def _tenant_ids(slugs: set[str]) -> dict[str, int]:
+    from tenants.models import Tenant
+    from tenants.scope import dangerously_unscoped
+
+    with dangerously_unscoped():
+        return dict(Tenant.objects.filter(slug__in=slugs).values_list("slug", "pk"))
+
+
+def _claim(group: str, event_ids: list[str]) -> set[str]:
+    """Mark event ids processed for `group` in the current transaction; returns the new ones."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'INSERT INTO smarteros_processedevent ("group", event_id, processed_at) '
+            "SELECT %s, unnest(%s::uuid[]), now() ON CONFLICT DO NOTHING RETURNING event_id",
+            [group, event_ids],
+        )
+        return {str(row[0]) for row in cursor.fetchall()}
+
+
 def handle_once(group: str, reg: Registration, envelope: Envelope) -> bool:
     """Run the handler unless this group already handled this event; True if it ran."""
-    from smarteros.models import ProcessedEvent
-    from tenants.models import Tenant
-    from tenants.scope import dangerously_unscoped, tenant_scope
+    return handle_batch_once(group, reg, [envelope]) == 1
 
-    tenant_id = None
-    if envelope.tenant:
-        with dangerously_unscoped():
-            tenant_id = (
-                Tenant.objects.filter(slug=envelope.tenant).values_list("pk", flat=True).first()
-            )
-        if tenant_id is None:
-            raise PermanentFailure(f"unknown tenant {envelope.tenant!r}")
+
+def handle_batch_once(group: str, reg: Registration, envelopes: list[Envelope]) -> int:
+    """Run the handler for each event of one tenant that this group has not handled yet, all in
+    one transaction with their processed marks; returns how many ran. Any failure rolls back the
+    whole batch."""
+    from tenants.scope import tenant_scope
+
+    slugs = {e.tenant for e in envelopes}
+    if len(slugs) != 1:
+        raise ValueError("a batch holds the events of one tenant")
+    slug = slugs.pop()
+    tenant_id = _tenant_ids({slug}).get(slug) if slug else None
+    if slug and tenant_id is None:
+        raise PermanentFailure(f"unknown tenant {slug!r}")
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                ProcessedEvent.objects.create(group=group, event_id=envelope.id)
-        except IntegrityError:
-            return False
-        with bound(tenant_slug=envelope.tenant, trace_id=envelope.trace_id):
-            if tenant_id is None:
-                reg.handler(envelope)
-            else:
-                with tenant_scope(tenant_id):
+        fresh = _claim(group, [e.id for e in envelopes])
+        todo = [e for e in envelopes if e.id in fresh]
+        if tenant_id is None:
+            for envelope in todo:
+                with bound(trace_id=envelope.trace_id):
                     reg.handler(envelope)
-    return True
+        else:
+            with tenant_scope(tenant_id):
+                for envelope in todo:
+                    with bound(tenant_slug=slug, trace_id=envelope.trace_id):
+                        reg.handler(envelope)
+    return len(todo)
 
 
 class GroupWorker:
@@ -172,14 +197,34 @@ class GroupWorker:
         return sorted({reg.subscription() for reg in self.regs})
 
     def handle(self, message: Message) -> None:
-        try:
-            envelope = parse(message)
-        except (UnknownEventType, InvalidEvent, ValueError) as exc:
-            dead_letter(message, f"invalid event: {exc}", group=self.group)
-            return
+        self.handle_batch([message])
+
+    def handle_batch(self, messages: list[Message]) -> None:
+        """Handle a batch: valid events grouped per handler and tenant, each group in one
+        transaction; if a group fails, its events are retried one by one so that only the
+        failing event is dead-lettered."""
+        parsed: list[tuple[Message, Envelope]] = []
+        for message in messages:
+            try:
+                parsed.append((message, parse(message)))
+            except (UnknownEventType, InvalidEvent, ValueError) as exc:
+                dead_letter(message, f"invalid event: {exc}", group=self.group)
         for reg in self.regs:
-            if reg.matches(message.topic() or "", envelope.type):
-                self._run_with_retries(reg, envelope, message)
+            groups: dict[str | None, list[tuple[Message, Envelope]]] = {}
+            for message, envelope in parsed:
+                if reg.matches(message.topic() or "", envelope.type):
+                    groups.setdefault(envelope.tenant, []).append((message, envelope))
+            for items in groups.values():
+                if len(items) > 1:
+                    try:
+                        handle_batch_once(self.group, reg, [e for _, e in items])
+                        continue
+                    except Exception:
+                        log.info(
+                            "batch of %d failed in %s; handling one by one", len(items), self.group
+                        )
+                for message, envelope in items:
+                    self._run_with_retries(reg, envelope, message)
 
     def _run_with_retries(self, reg: Registration, envelope: Envelope, message: Message) -> None:
         from mcp_tools.errors import DependencyUnavailable, OperationError, UpstreamError
@@ -207,28 +252,30 @@ class GroupWorker:
                 time.sleep(self.retry_delays[attempt])
         dead_letter(message, f"{reg.handler.__name__}: {reason}", group=self.group)
 
-    def run(self, *, max_idle_polls: int | None = None) -> None:
+    def run(self, *, max_idle_polls: int | None = None, batch_size: int = 500) -> None:
         self.consumer.subscribe(self.topics())
         idle = 0
         try:
             while self.running:
-                message = self.consumer.poll(0.5)
-                if message is None:
+                batch = []
+                for message in self.consumer.consume(num_messages=batch_size, timeout=0.5):
+                    error = message.error()
+                    if error is None:
+                        batch.append(message)
+                    elif error.code() not in (
+                        KafkaError._PARTITION_EOF,
+                        KafkaError.UNKNOWN_TOPIC_OR_PART,
+                    ):
+                        log.warning("consumer %s: %s", self.group, error)
+                if not batch:
                     idle += 1
                     if max_idle_polls is not None and idle >= max_idle_polls:
                         return
                     continue
                 idle = 0
-                error = message.error()
-                if error is not None:
-                    if error.code() not in (
-                        KafkaError._PARTITION_EOF,
-                        KafkaError.UNKNOWN_TOPIC_OR_PART,
-                    ):
-                        log.warning("consumer %s: %s", self.group, error)
-                    continue
-                self.handle(message)
-                self.consumer.commit(message=message, asynchronous=False)
+                self.handle_batch(batch)
+                # Commit only after the batch was handled (or dead-lettered): a crash replays it.
+                self.consumer.commit(asynchronous=False)
         finally:
             self.consumer.close()
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
+from django.db import connection
 from django.utils import timezone
 
 from smarteros.events.envelope import Envelope
@@ -38,6 +39,33 @@ def outbox_emit(
     )
 
 
+def outbox_emit_many(events: list[tuple[str, Envelope, str]], *, tenant_id: int | None) -> None:
+    """Queue many (topic, envelope, key) events of one tenant with one INSERT, in the current
+    transaction. The rows travel as one JSON document, which PostgreSQL expands itself: much
+    cheaper than binding thousands of parameters."""
+    rows = []
+    for topic, envelope, key in events:
+        validate_event_data(envelope.type, envelope.data)
+        rows.append(
+            {
+                "event_id": envelope.id,
+                "tenant_id": tenant_id,
+                "topic": topic,
+                "key": key,
+                "event_type": envelope.type,
+                "payload": envelope.model_dump(mode="json"),
+            }
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {OutboxEvent._meta.db_table} (event_id, tenant_id, topic, key, event_type, payload, created_at) "
+            "SELECT event_id, tenant_id, topic, key, event_type, payload, now() "
+            "FROM jsonb_to_recordset(%s::jsonb) AS r(event_id uuid, tenant_id bigint, topic text, key text, "
+            "event_type text, payload jsonb)",
+            [json.dumps(rows, separators=(",", ":"))],
+        )
+
+
 _known_topics: set[str] = set()
 
 
@@ -58,23 +86,26 @@ def _ensure_topics(names: set[str]) -> None:
     _known_topics.update(existing | {spec.name for spec in specs})
 
 
-def relay_batch(*, limit: int = 1000, flush_timeout: float = 30.0) -> int:
+def relay_batch(*, limit: int = 2000, flush_timeout: float = 30.0) -> int:
     """Publish up to `limit` unsent events in id order; returns how many were sent.
 
     Rows are locked (SKIP LOCKED) so several relays can run; they are marked sent only after the
-    broker acknowledged every message of the batch.
+    broker acknowledged every message of the batch. Payloads go out as PostgreSQL rendered them,
+    without a decode and re-encode in Python.
     """
     from tenants.scope import dangerously_unscoped
 
-    with dangerously_unscoped():
-        rows = list(
-            OutboxEvent.objects.select_for_update(skip_locked=True)
-            .filter(sent_at__isnull=True)
-            .order_by("id")[:limit]
+    table = OutboxEvent._meta.db_table
+    with dangerously_unscoped(), connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, topic, key, event_type, payload::text FROM {table} WHERE sent_at IS NULL "
+            "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+            [limit],
         )
+        rows = cursor.fetchall()
         if not rows:
             return 0
-        _ensure_topics({row.topic for row in rows})
+        _ensure_topics({row[1] for row in rows})
         producer = get_producer()
         failures: list[str] = []
 
@@ -82,12 +113,12 @@ def relay_batch(*, limit: int = 1000, flush_timeout: float = 30.0) -> int:
             if err is not None:
                 failures.append(str(err))
 
-        for row in rows:
+        for _, topic, key, event_type, payload in rows:
             producer.produce(
-                row.topic,
-                key=row.key.encode() if row.key else None,
-                value=json.dumps(row.payload, separators=(",", ":")).encode(),
-                headers=[("event-type", row.event_type.encode())],
+                topic,
+                key=key.encode() if key else None,
+                value=payload.encode(),
+                headers=[("event-type", event_type.encode())],
                 on_delivery=on_delivery,
             )
             producer.poll(0)
@@ -97,10 +128,12 @@ def relay_batch(*, limit: int = 1000, flush_timeout: float = 30.0) -> int:
             # forget both so the next attempt recreates them.
             _known_topics.clear()
             get_producer.cache_clear()
-            # Roll back the lock; nothing is marked, so the next attempt resends (idempotent
-            # producer and consumers' processed-events table keep effects single).
+            # Rolling back releases the locks; nothing is marked, so the next attempt resends
+            # (the idempotent producer and the consumers' processed-events table keep effects single).
             raise RuntimeError(f"broker did not acknowledge the batch: {failures[:3] or remaining}")
-        OutboxEvent.objects.filter(id__in=[r.id for r in rows]).update(sent_at=timezone.now())
+        cursor.execute(
+            f"UPDATE {table} SET sent_at = now() WHERE id = ANY(%s)", [[row[0] for row in rows]]
+        )
         return len(rows)
 
 
@@ -114,13 +147,13 @@ def outbox_prune(*, older_than: timedelta = timedelta(days=1)) -> int:
     return deleted
 
 
-def run_relay(*, stop: Callable[[], bool] = lambda: False, idle_sleep: float = 0.2) -> None:
+def run_relay(*, stop: Callable[[], bool] = lambda: False, idle_sleep: float = 0.05) -> None:
     """Publish forever: back off while the broker is down, prune sent rows now and then."""
     backoff = 0.5
     last_prune = 0.0
     while not stop():
         try:
-            sent = relay_batch()
+            sent = relay_batch(limit=10_000)
             backoff = 0.5
         except Exception as exc:
             log.warning("outbox relay: %s; retrying in %.1fs", exc, backoff)
