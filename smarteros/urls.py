@@ -10,5 +10,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("", include("integrations.urls")),
+    path("", include("telemetry.urls")),
     path("", include("tenants.urls")),
 ]

@@ -1,7 +1,8 @@
-"""Every telemetry query is built here, and every one is filtered to one tenant.
+"""Every telemetry query is built here, and every one is filtered to tenants.
 
-`TenantQuery` is the only way to read ClickHouse from the app: its SQL always starts with the
-tenant condition, so a query without it cannot be built.
+`TenantQuery` is the only way the app reads ClickHouse: it cannot be built without at least one
+tenant, and its SQL always starts with the tenant condition. Queries run with readonly=1, so even
+a bug here cannot write.
 """
 
 from __future__ import annotations
@@ -9,7 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+
 from smarteros.infra.clickhouse import clickhouse_client
+
+RANGES = {
+    "15m": 15 * 60,
+    "1h": 3600,
+    "6h": 6 * 3600,
+    "24h": 86400,
+    "7d": 7 * 86400,
+    "30d": 30 * 86400,
+}
+BUCKETS = 60  # points per series
 
 
 class TelemetryUnavailable(Exception):
@@ -18,15 +31,17 @@ class TelemetryUnavailable(Exception):
 
 @dataclass
 class TenantQuery:
-    tenant: str
-    window_minutes: int
+    tenants: list[str]
+    window_seconds: int
+    table: str = "operation_calls"
+    time_column: str = "time"
     conditions: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self.tenant:
-            raise ValueError("a telemetry query needs a tenant")
-        self.params.update({"tenant": self.tenant, "window": int(self.window_minutes)})
+        if not self.tenants or not all(self.tenants):
+            raise ValueError("a telemetry query needs at least one tenant")
+        self.params.update({"tenants": tuple(self.tenants), "window": int(self.window_seconds)})
 
     def where(self, condition: str, **params: Any) -> TenantQuery:
         self.conditions.append(condition)
@@ -34,23 +49,30 @@ class TenantQuery:
         return self
 
     def sql(
-        self, select: str, *, table: str = "operation_calls", group_by: str = "", order_by: str = ""
+        self, select: str, *, group_by: str = "", order_by: str = "", limit: int | None = None
     ) -> str:
-        clauses = ["tenant = %(tenant)s", "time >= now() - %(window)s * 60", *self.conditions]
+        clauses = [
+            "tenant IN %(tenants)s",
+            f"{self.time_column} >= now() - %(window)s",
+            *self.conditions,
+        ]
         # FINAL collapses rows the sink inserted twice (same event id) before counting.
-        text = f"SELECT {select} FROM {table} FINAL WHERE " + " AND ".join(clauses)
+        final = " FINAL" if self.table == "operation_calls" else ""
+        text = f"SELECT {select} FROM {self.table}{final} WHERE " + " AND ".join(clauses)
         if group_by:
             text += f" GROUP BY {group_by}"
         if order_by:
             text += f" ORDER BY {order_by}"
+        if limit:
+            text += f" LIMIT {int(limit)}"
         return text
 
-    def run(self, select: str, **kwargs: str) -> list[tuple[Any, ...]]:
+    def run(self, select: str, **kwargs: Any) -> list[tuple[Any, ...]]:
         sql = self.sql(select, **kwargs)
         try:
-            client = clickhouse_client(timeout=3)
+            client = clickhouse_client(timeout=3, url=settings.CLICKHOUSE_READ_URL)
             try:
-                return list(client.execute(sql, self.params))
+                return list(client.execute(sql, self.params, settings={"readonly": 1}))
             finally:
                 client.disconnect()
         except Exception as exc:
@@ -59,10 +81,15 @@ class TenantQuery:
             ) from exc
 
 
+def bucket_expression(column: str, step: int) -> str:
+    # Portable bucketing: toStartOfInterval is missing from older ClickHouse releases.
+    return f"intDiv(toUInt32({column}), {int(step)}) * {int(step)}"
+
+
 def operation_stats(
     *, tenant: str, window_minutes: int, operation: str | None = None
 ) -> list[dict[str, Any]]:
-    query = TenantQuery(tenant, window_minutes)
+    query = TenantQuery([tenant], window_minutes * 60)
     if operation:
         query.where("operation = %(operation)s", operation=operation)
     rows = query.run(
@@ -86,5 +113,5 @@ def operation_stats(
 
 
 def call_totals(*, tenant: str, window_minutes: int) -> tuple[int, int]:
-    rows = TenantQuery(tenant, window_minutes).run("count(), countIf(status != 'ok')")
+    rows = TenantQuery([tenant], window_minutes * 60).run("count(), countIf(status != 'ok')")
     return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)

@@ -42,7 +42,10 @@ def _produce(topic: str, key: str, envelope: Envelope) -> None:
             topic,
             key=key.encode(),
             value=envelope.to_bytes(),
-            headers=[("event-type", envelope.type.encode())],
+            headers=[
+                ("event-type", envelope.type.encode()),
+                ("tenant", (envelope.tenant or "").encode()),
+            ],
             on_delivery=_on_delivery,
         )
     except BufferError:

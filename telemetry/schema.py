@@ -36,6 +36,21 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ORDER BY (tenant, time, event_id)
         """,
     ),
+    (
+        2,
+        "topic_messages",
+        """
+        CREATE TABLE IF NOT EXISTS topic_messages (
+            minute DateTime,
+            tenant String,
+            topic String,
+            messages UInt64
+        )
+        ENGINE = SummingMergeTree(messages)
+        PARTITION BY toYYYYMMDD(minute)
+        ORDER BY (tenant, minute, topic)
+        """,
+    ),
 ]
 
 

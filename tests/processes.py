@@ -118,3 +118,63 @@ def vault_server(token: str = "test-root") -> Iterator[ServerProcess]:
         yield server
     finally:
         server.stop()
+
+
+class ClickHouseServer:
+    """A ClickHouse server of the test's own (ports and data directory), which it may stop and
+    start again; data survives a restart as on any ClickHouse."""
+
+    def __init__(self) -> None:
+        import shutil
+        import tempfile
+
+        self.tcp_port, self.http_port, self.interserver_port = free_port(), free_port(), free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="smarteros-ch-"))
+        self.binary = shutil.which("clickhouse-server") or "clickhouse-server"
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "clickhouse", "clickhouse")
+        self.process: ServerProcess | None = None
+
+    def argv(self) -> list[str]:
+        argv = [
+            self.binary,
+            "--config-file=/etc/clickhouse-server/config.xml",
+            "--",
+            f"--tcp_port={self.tcp_port}",
+            f"--http_port={self.http_port}",
+            f"--interserver_http_port={self.interserver_port}",
+            f"--path={self.root}/",
+            f"--tmp_path={self.root}/tmp/",
+            f"--user_files_path={self.root}/user_files/",
+            f"--format_schema_path={self.root}/format_schemas/",
+            f"--logger.log={self.root}/server.log",
+            f"--logger.errorlog={self.root}/error.log",
+        ]
+        return ["runuser", "-u", "clickhouse", "--", *argv] if os.geteuid() == 0 else argv
+
+    @property
+    def url(self) -> str:
+        return f"clickhouse://default@127.0.0.1:{self.tcp_port}/smarteros"
+
+    def start(self) -> None:
+        import urllib.request
+
+        def ping() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/ping", timeout=1):
+                    return True
+            except OSError:
+                return False
+
+        self.process = ServerProcess(self.argv(), port=self.tcp_port, ready=ping, timeout=60)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+            self.process = None
+
+    def remove(self) -> None:
+        import shutil
+
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -98,7 +98,8 @@ def relay_batch(*, limit: int = 2000, flush_timeout: float = 30.0) -> int:
     table = OutboxEvent._meta.db_table
     with dangerously_unscoped(), connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT id, topic, key, event_type, payload::text FROM {table} WHERE sent_at IS NULL "
+            f"SELECT id, topic, key, event_type, payload::text, coalesce(payload->>'tenant', '') FROM {table} "
+            "WHERE sent_at IS NULL "
             "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
             [limit],
         )
@@ -113,12 +114,12 @@ def relay_batch(*, limit: int = 2000, flush_timeout: float = 30.0) -> int:
             if err is not None:
                 failures.append(str(err))
 
-        for _, topic, key, event_type, payload in rows:
+        for _, topic, key, event_type, payload, tenant in rows:
             producer.produce(
                 topic,
                 key=key.encode() if key else None,
                 value=payload.encode(),
-                headers=[("event-type", event_type.encode())],
+                headers=[("event-type", event_type.encode()), ("tenant", tenant.encode())],
                 on_delivery=on_delivery,
             )
             producer.poll(0)

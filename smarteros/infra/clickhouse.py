@@ -19,8 +19,10 @@ def connection_params(url: str | None = None) -> dict[str, object]:
     }
 
 
-def clickhouse_client(*, timeout: float = 10.0, database: str | None = None) -> Client:
-    params = connection_params()
+def clickhouse_client(
+    *, timeout: float = 10.0, database: str | None = None, url: str | None = None
+) -> Client:
+    params = connection_params(url)
     if database is not None:
         params["database"] = database
     return Client(

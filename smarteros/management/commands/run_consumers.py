@@ -5,6 +5,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from smarteros.events.consumers import GroupWorker, registrations
+from telemetry.counter import GROUP as COUNTER_GROUP
+from telemetry.counter import TopicCounter
 from telemetry.sink import GROUP as SINK_GROUP
 from telemetry.sink import TelemetrySink
 
@@ -17,7 +19,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         regs = registrations()
-        known = {r.group for r in regs} | {SINK_GROUP}
+        known = {r.group for r in regs} | {SINK_GROUP, COUNTER_GROUP}
         groups = sorted(set(options["groups"]) or known)
         unknown = set(groups) - known
         if unknown:
@@ -25,10 +27,14 @@ class Command(BaseCommand):
                 f"unknown consumer group(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}"
             )
         workers: list[Any] = [
-            GroupWorker(g, [r for r in regs if r.group == g]) for g in groups if g != SINK_GROUP
+            GroupWorker(g, [r for r in regs if r.group == g])
+            for g in groups
+            if g not in (SINK_GROUP, COUNTER_GROUP)
         ]
         if SINK_GROUP in groups:
             workers.append(TelemetrySink())
+        if COUNTER_GROUP in groups:
+            workers.append(TopicCounter())
 
         def on_signal(*_: object) -> None:
             for worker in workers:
