@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from telemetry.queries import BUCKETS, RANGES, TenantQuery, bucket_expression
+from telemetry.queries import BUCKETS, RANGES, TenantQuery, bucket_expression, reader
 
 TOP_OPERATIONS = 8
 TOP_TOPICS = 8
@@ -32,13 +32,19 @@ def _pivot(
 
 def chart_data(*, tenants: list[str], range_key: str) -> dict[str, Any]:
     """Everything the telemetry page draws, for `tenants` over `range_key` (a key of RANGES)."""
+    with reader() as client:
+        return _chart_data(client, tenants, range_key)
+
+
+def _chart_data(client: Any, tenants: list[str], range_key: str) -> dict[str, Any]:
     window = RANGES[range_key]
     step = max(10, window // BUCKETS)
     axis = _axis(window, step)
     bucket = bucket_expression("time", step)
     calls = TenantQuery(tenants, window)
     per_tool = calls.run(
-        "operation, count(), countIf(status != 'ok'), quantile(0.5)(latency_ms), quantile(0.95)(latency_ms), "
+        client=client,
+        select="operation, count(), countIf(status != 'ok'), quantile(0.5)(latency_ms), quantile(0.95)(latency_ms), "
         "quantile(0.99)(latency_ms)",
         group_by="operation",
         order_by="count() DESC, operation",
@@ -47,30 +53,43 @@ def chart_data(*, tenants: list[str], range_key: str) -> dict[str, Any]:
     top = [row[0] for row in per_tool[:TOP_OPERATIONS]]
     latency_rows = (
         calls.run(
-            f"{bucket} AS b, operation, quantile(0.5)(latency_ms), quantile(0.95)(latency_ms), quantile(0.99)(latency_ms)",
+            client=client,
+            select=f"{bucket} AS b, operation, quantile(0.5)(latency_ms), quantile(0.95)(latency_ms), quantile(0.99)(latency_ms)",
             group_by="b, operation",
         )
         if top
         else []
     )
     volume = calls.run(
-        f"{bucket} AS b, count(), countIf(status != 'ok')", group_by="b", order_by="b"
+        client=client,
+        select=f"{bucket} AS b, count(), countIf(status != 'ok')",
+        group_by="b",
+        order_by="b",
     )
     failed = TenantQuery(tenants, window).where("status != 'ok'")
     errors = (
-        failed.run("error_type, count()", group_by="error_type", order_by="count() DESC", limit=20)
+        failed.run(
+            client=client,
+            select="error_type, count()",
+            group_by="error_type",
+            order_by="count() DESC",
+            limit=20,
+        )
         if any(r[2] for r in per_tool)
         else []
     )
     tokens = calls.run(
-        "model, tenant, sum(tokens_in), sum(tokens_out)",
+        client=client,
+        select="model, tenant, sum(tokens_in), sum(tokens_out)",
         group_by="model, tenant",
         order_by="sum(tokens_in) + sum(tokens_out) DESC",
         limit=50,
     )
     topics = TenantQuery(tenants, window, table="topic_messages", time_column="minute")
     topic_bucket = bucket_expression("minute", max(step, 60))
-    topic_rows = topics.run(f"{topic_bucket} AS b, topic, sum(messages)", group_by="b, topic")
+    topic_rows = topics.run(
+        client=client, select=f"{topic_bucket} AS b, topic, sum(messages)", group_by="b, topic"
+    )
     topic_totals: dict[str, float] = {}
     for row in topic_rows:
         topic_totals[row[1]] = topic_totals.get(row[1], 0) + float(row[2])

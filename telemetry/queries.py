@@ -7,6 +7,8 @@ a bug here cannot write.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,18 +69,30 @@ class TenantQuery:
             text += f" LIMIT {int(limit)}"
         return text
 
-    def run(self, select: str, **kwargs: Any) -> list[tuple[Any, ...]]:
+    def run(self, select: str, *, client: Any = None, **kwargs: Any) -> list[tuple[Any, ...]]:
+        """Run the query; pass `client` (from `reader()`) to share one connection between queries."""
         sql = self.sql(select, **kwargs)
         try:
-            client = clickhouse_client(timeout=3, url=settings.CLICKHOUSE_READ_URL)
-            try:
+            if client is not None:
                 return list(client.execute(sql, self.params, settings={"readonly": 1}))
-            finally:
-                client.disconnect()
+            with reader() as own:
+                return list(own.execute(sql, self.params, settings={"readonly": 1}))
+        except TelemetryUnavailable:
+            raise
         except Exception as exc:
             raise TelemetryUnavailable(
                 f"telemetry store unavailable (ClickHouse): {type(exc).__name__}"
             ) from exc
+
+
+@contextlib.contextmanager
+def reader() -> Iterator[Any]:
+    """A connection to the telemetry store as the reading user."""
+    client = clickhouse_client(timeout=3, url=settings.CLICKHOUSE_READ_URL)
+    try:
+        yield client
+    finally:
+        client.disconnect()
 
 
 def bucket_expression(column: str, step: int) -> str:

@@ -7,12 +7,13 @@ backs off and retries the same batch; events wait in Kafka.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
+import orjson
 from confluent_kafka import Consumer, Message
 from django.conf import settings
 
@@ -44,34 +45,45 @@ COLUMNS = (
 )
 
 
-def row_from_envelope(raw: bytes | None) -> dict[str, Any]:
-    envelope = json.loads(raw or b"")
+def row_from_envelope(raw: bytes | None) -> tuple[Any, ...]:
+    """One operation_calls row (in COLUMNS order) from a telemetry envelope."""
+    envelope = orjson.loads(raw or b"")
     data = envelope["data"]
-    when = datetime.fromisoformat(envelope["time"]).astimezone(UTC).replace(tzinfo=None)
-    return {
-        "event_id": str(envelope["id"]),
-        "time": when,
-        "tenant": str(envelope["tenant"]),
-        "operation": str(data["operation"]),
-        "service": str(data.get("service", "")),
-        "surface": str(data.get("surface", "")),
-        "status": str(data["status"]),
-        "error_type": str(data.get("error_type", "")),
-        "latency_ms": float(data.get("latency_ms", 0)),
-        "input_bytes": int(data.get("input_bytes", 0)),
-        "output_bytes": int(data.get("output_bytes", 0)),
-        "model": str(data.get("model", "")),
-        "tokens_in": int(data.get("tokens_in", 0)),
-        "tokens_out": int(data.get("tokens_out", 0)),
-        "session_id": str(data.get("session_id", "")),
-        "trace_id": str(envelope.get("trace_id", "")),
-    }
+    # Envelope times are always UTC ("...Z" or "+00:00"); ClickHouse DateTime has second precision.
+    when = datetime.fromisoformat(envelope["time"][:19])
+    return (
+        str(envelope["id"]),
+        when,
+        str(envelope["tenant"]),
+        str(data["operation"]),
+        str(data.get("service", "")),
+        str(data.get("surface", "")),
+        str(data["status"]),
+        str(data.get("error_type", "")),
+        float(data.get("latency_ms", 0)),
+        int(data.get("input_bytes", 0)),
+        int(data.get("output_bytes", 0)),
+        str(data.get("model", "")),
+        int(data.get("tokens_in", 0)),
+        int(data.get("tokens_out", 0)),
+        str(data.get("session_id", "")),
+        str(envelope.get("trace_id", "")),
+    )
 
 
 class TelemetrySink:
     def __init__(
-        self, *, batch_size: int = 5000, batch_seconds: float = 1.0, **overrides: Any
+        self,
+        *,
+        batch_size: int = 5000,
+        batch_seconds: float = 1.0,
+        topic: str = TOPIC,
+        on_insert: Callable[[int], None] | None = None,
+        **overrides: Any,
     ) -> None:
+        self.topic = topic
+        self.on_insert = on_insert
+        self.on_assign: Callable[[Any, Any], None] | None = None
         self.batch_size = batch_size
         self.batch_seconds = batch_seconds
         self.running = True
@@ -87,7 +99,7 @@ class TelemetrySink:
             )
         )
 
-    def insert(self, rows: list[dict[str, Any]]) -> None:
+    def insert(self, rows: list[tuple[Any, ...]]) -> None:
         client = clickhouse_client(timeout=5)
         try:
             client.execute(f"INSERT INTO operation_calls ({', '.join(COLUMNS)}) VALUES", rows)
@@ -103,7 +115,10 @@ class TelemetrySink:
         return messages
 
     def run(self, *, max_idle_batches: int | None = None) -> None:
-        self.consumer.subscribe([TOPIC])
+        if self.on_assign is not None:
+            self.consumer.subscribe([self.topic], on_assign=self.on_assign)
+        else:
+            self.consumer.subscribe([self.topic])
         idle = 0
         try:
             while self.running:
@@ -118,7 +133,7 @@ class TelemetrySink:
                 for message in messages:
                     try:
                         rows.append(row_from_envelope(message.value()))
-                    except (ValueError, KeyError, TypeError) as exc:
+                    except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
                         dead_letter(
                             message, f"malformed telemetry event: {type(exc).__name__}: {exc}"
                         )
@@ -127,13 +142,15 @@ class TelemetrySink:
         finally:
             self.consumer.close()
 
-    def _insert_with_backoff(self, rows: list[dict[str, Any]]) -> None:
+    def _insert_with_backoff(self, rows: list[tuple[Any, ...]]) -> None:
         backoff = 0.5
         while rows:
             if not self.running:
                 raise RuntimeError("stopping with an uninserted batch; it will be consumed again")
             try:
                 self.insert(rows)
+                if self.on_insert is not None:
+                    self.on_insert(len(rows))
                 return
             except Exception as exc:
                 log.warning(
