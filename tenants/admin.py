@@ -64,8 +64,33 @@ class TenantAdmin(AuditedAdmin):
     list_display = ["slug", "name", "status", "plan", "created_at"]
     list_filter = ["status", "plan"]
     search_fields = ["slug", "name"]
-    readonly_fields = ["provisioning_error"]
+    readonly_fields = ["provisioning_error", "deleted_at", "deprovisioned_at"]
     inlines = [MembershipInline]
+    actions = ["provision", "request_deletion"]
+
+    @admin.action(description="Provision (or finish provisioning) selected tenants")
+    def provision(self, request: HttpRequest, queryset: Any) -> None:
+        from tenants.provisioning import ProvisioningFailed, tenant_provision
+
+        for tenant in queryset:
+            try:
+                report = tenant_provision(tenant=tenant)
+            except ProvisioningFailed as exc:
+                messages.error(request, str(exc))
+                continue
+            note = (
+                f" First API key (shown once): {report.first_api_key}"
+                if report.first_api_key
+                else ""
+            )
+            messages.success(request, f"{tenant.slug} provisioned.{note}")
+
+    @admin.action(description="Delete selected tenants (resources removed after the grace period)")
+    def request_deletion(self, request: HttpRequest, queryset: Any) -> None:
+        from tenants.provisioning import tenant_delete_request
+
+        for tenant in queryset:
+            tenant_delete_request(tenant=tenant, actor=f"user:{request.user.get_username()}")
 
 
 class ApiKeyForm(forms.ModelForm):

@@ -35,6 +35,12 @@ class Tenant(models.Model):
         null=True, blank=True, help_text="Empty means the platform default."
     )
     contact_email = models.EmailField(blank=True)
+    deleted_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When deletion was requested; resources go after the grace period.",
+    )
+    deprovisioned_at = models.DateTimeField(null=True, blank=True)
     provisioning_error = models.CharField(
         max_length=500, blank=True, help_text="The step that failed last, and why."
     )

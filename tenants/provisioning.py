@@ -107,3 +107,73 @@ def tenant_provision(*, tenant: Tenant) -> ProvisionReport:
     if tenant.status != Tenant.Status.SUSPENDED:
         _set_status(tenant, Tenant.Status.ACTIVE)
     return report
+
+
+def tenant_delete_request(*, tenant: Tenant, actor: str) -> None:
+    """Mark a tenant deleted: its keys stop working now; its topics and Vault key are removed by
+    `tenants_deprovision_due` once the grace period (TENANT_DELETION_GRACE_DAYS) has passed."""
+    from django.utils import timezone
+
+    from tenants.audit import audit_record
+
+    with dangerously_unscoped():
+        Tenant.objects.filter(pk=tenant.pk).update(
+            status=Tenant.Status.DELETED, deleted_at=timezone.now()
+        )
+        audit_record(
+            actor=actor, action="tenant.delete_requested", tenant=tenant, target=tenant.slug
+        )
+
+
+def tenants_deprovision_due() -> list[str]:
+    """Remove the topics and Vault key of tenants deleted longer ago than the grace period, and
+    revoke their API keys; each removal is audited. Returns the slugs done."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from smarteros.infra.kafka import admin_client
+    from smarteros.infra.vault import vault_client
+    from tenants.audit import audit_record
+    from tenants.secrets import transit_key_name
+
+    cutoff = timezone.now() - timedelta(days=settings.TENANT_DELETION_GRACE_DAYS)
+    due = list(
+        Tenant.objects.filter(
+            status=Tenant.Status.DELETED, deleted_at__lte=cutoff, deprovisioned_at__isnull=True
+        )
+    )
+    done = []
+    for tenant in due:
+        admin = admin_client()
+        existing = set(admin.list_topics(timeout=15).topics)
+        names = [spec.name for spec in tenant_topics(tenant.slug) if spec.name in existing]
+        if names:
+            for future in admin.delete_topics(names, operation_timeout=30).values():
+                future.result()
+        transit = vault_client().secrets.transit
+        mount = settings.VAULT_TRANSIT_MOUNT
+        try:
+            transit.update_key_configuration(
+                name=transit_key_name(tenant.slug), deletion_allowed=True, mount_point=mount
+            )
+            transit.delete_key(name=transit_key_name(tenant.slug), mount_point=mount)
+        except Exception as exc:  # a key never created is fine; anything else stops this tenant
+            if "not found" not in str(exc).lower() and "no such" not in str(exc).lower():
+                log.warning("deprovisioning %s: Vault key: %s", tenant.slug, exc)
+                continue
+        with dangerously_unscoped():
+            ApiKey.objects.filter(tenant=tenant, revoked_at__isnull=True).update(
+                revoked_at=timezone.now()
+            )
+            Tenant.objects.filter(pk=tenant.pk).update(deprovisioned_at=timezone.now())
+            audit_record(
+                actor="system:deprovision",
+                action="tenant.deprovisioned",
+                tenant=tenant,
+                target=tenant.slug,
+                details={"topics_deleted": names},
+            )
+        done.append(tenant.slug)
+    return done

@@ -7,4 +7,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "tenants-deprovision-due": {"task": "tenants.deprovision_due", "schedule": 3600.0},
+    "telemetry-retention": {"task": "telemetry.enforce_retention", "schedule": 6 * 3600.0},
+}

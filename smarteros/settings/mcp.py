@@ -4,6 +4,8 @@ from .env import env_bool, env_int, env_list
 # no Origin header (Claude Desktop, SDK clients) are not affected.
 MCP_ALLOWED_ORIGINS = env_list("MCP_ALLOWED_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000")
 RATE_LIMIT_PER_MINUTE = env_int("RATE_LIMIT_PER_MINUTE", 1000, minimum=1)
+# Days between a tenant's deletion and the removal of its topics and Vault key.
+TENANT_DELETION_GRACE_DAYS = env_int("TENANT_DELETION_GRACE_DAYS", 30, minimum=0)
 # When Redis is unreachable: true lets requests through (default), false refuses them (429).
 RATE_LIMIT_FAIL_OPEN = env_bool("RATE_LIMIT_FAIL_OPEN", True)
 # Largest accepted operation input, in bytes of JSON.

@@ -138,3 +138,60 @@ def test_telemetry_queries_are_read_only(settings: Any) -> None:
         assert client.execute("EXISTS TABLE should_not_exist")[0][0] == 0
     finally:
         client.disconnect()
+
+
+def test_retention_trims_each_tenant_to_its_plan(
+    clickhouse: ClickHouseServer, make_tenant: Any
+) -> None:
+    from datetime import datetime, timedelta
+
+    from telemetry.retention import telemetry_retention_enforce
+    from telemetry.sink import COLUMNS
+    from tenants.models import Tenant
+    from tenants.scope import dangerously_unscoped
+
+    free, pro = make_tenant("freeshop").tenant, make_tenant("proshop").tenant
+    with dangerously_unscoped():
+        Tenant.objects.filter(pk=free.pk).update(plan="free")
+        Tenant.objects.filter(pk=pro.pk).update(plan="pro")
+    now = datetime.utcnow().replace(microsecond=0)
+    rows = [
+        (
+            f"{slug}-{age}",
+            now - timedelta(days=age),
+            slug,
+            "op",
+            "s",
+            "rest",
+            "ok",
+            "",
+            1.0,
+            1,
+            1,
+            "",
+            0,
+            0,
+            "",
+            "t",
+        )
+        for slug in ("freeshop", "proshop")
+        for age in (1, 10, 40, 100)
+    ]
+    client = clickhouse_client()
+    try:
+        client.execute(f"INSERT INTO operation_calls ({', '.join(COLUMNS)}) VALUES", rows)
+        telemetry_retention_enforce()
+        wait_for(
+            lambda: (
+                client.execute("SELECT count() FROM system.mutations WHERE is_done = 0")[0][0] == 0
+            )
+        )
+        left = dict(
+            client.execute("SELECT tenant, count() FROM operation_calls FINAL GROUP BY tenant")
+        )
+    finally:
+        client.disconnect()
+    assert left == {
+        "freeshop": 1,
+        "proshop": 2,
+    }  # free keeps 7 days, pro 30; 100 days is gone for all

@@ -132,3 +132,31 @@ def test_slug_collision_is_a_conflict(make_tenant: Any) -> None:
         surface="rest",
     )
     assert result.error is not None and result.error.http_status == 409
+
+
+def test_deletion_after_the_grace_period_removes_topics_and_key_audited(settings: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tenants.models import AuditEvent
+    from tenants.provisioning import tenant_delete_request, tenants_deprovision_due
+
+    tenant = new_tenant()
+    report = tenant_provision(tenant=tenant)
+    tenant_delete_request(tenant=tenant, actor="user:test")
+    assert tenants_deprovision_due() == []  # still within the grace period
+    assert broker_topics(f"{tenant.slug}.") and vault_key_exists(tenant.slug)
+    with dangerously_unscoped():
+        Tenant.objects.filter(pk=tenant.pk).update(deleted_at=timezone.now() - timedelta(days=31))
+    assert tenants_deprovision_due() == [tenant.slug]
+    assert broker_topics(f"{tenant.slug}.") == set() and not vault_key_exists(tenant.slug)
+    from mcp_tools.auth import principal_from_api_key
+    from mcp_tools.errors import AuthenticationFailed
+
+    with pytest.raises(AuthenticationFailed):
+        principal_from_api_key(report.first_api_key)
+    with dangerously_unscoped():
+        actions = set(AuditEvent.objects.filter(tenant=tenant).values_list("action", flat=True))
+    assert {"tenant.delete_requested", "tenant.deprovisioned"} <= actions
+    assert tenants_deprovision_due() == []  # done once
