@@ -134,9 +134,8 @@ def tenants_deprovision_due() -> list[str]:
     from django.utils import timezone
 
     from smarteros.infra.kafka import admin_client
-    from smarteros.infra.vault import vault_client
     from tenants.audit import audit_record
-    from tenants.secrets import transit_key_name
+    from tenants.secrets import tenant_vault_remove
 
     cutoff = timezone.now() - timedelta(days=settings.TENANT_DELETION_GRACE_DAYS)
     due = list(
@@ -152,17 +151,11 @@ def tenants_deprovision_due() -> list[str]:
         if names:
             for future in admin.delete_topics(names, operation_timeout=30).values():
                 future.result()
-        transit = vault_client().secrets.transit
-        mount = settings.VAULT_TRANSIT_MOUNT
         try:
-            transit.update_key_configuration(
-                name=transit_key_name(tenant.slug), deletion_allowed=True, mount_point=mount
-            )
-            transit.delete_key(name=transit_key_name(tenant.slug), mount_point=mount)
-        except Exception as exc:  # a key never created is fine; anything else stops this tenant
-            if "not found" not in str(exc).lower() and "no such" not in str(exc).lower():
-                log.warning("deprovisioning %s: Vault key: %s", tenant.slug, exc)
-                continue
+            tenant_vault_remove(slug=tenant.slug)
+        except Exception as exc:  # this tenant waits for the next run; the others go on
+            log.warning("deprovisioning %s: Vault: %s", tenant.slug, exc)
+            continue
         with dangerously_unscoped():
             ApiKey.objects.filter(tenant=tenant, revoked_at__isnull=True).update(
                 revoked_at=timezone.now()

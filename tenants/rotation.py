@@ -8,10 +8,9 @@ from typing import Any
 
 from django.conf import settings
 
-from smarteros.infra.vault import vault_client
 from tenants.models import Tenant
 from tenants.scope import tenant_scope
-from tenants.secrets import secret_rewrap, tenant_key_ensure, transit_key_name
+from tenants.secrets import secret_rewrap, tenant_key_ensure, tenant_vault, transit_key_name
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,7 @@ def tenant_keys_rotate(*, tenant: Tenant) -> RotationReport:
     """Rotate the tenant's key, then rewrap each of its ciphertexts (the old version stays valid
     for decryption until every ciphertext is rewrapped, so a run cut short is simply run again)."""
     tenant_key_ensure(slug=tenant.slug)
-    transit = vault_client().secrets.transit
+    transit = tenant_vault(tenant.slug).secrets.transit
     mount = settings.VAULT_TRANSIT_MOUNT
     transit.rotate_key(name=transit_key_name(tenant.slug), mount_point=mount)
     version = int(

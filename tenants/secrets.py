@@ -3,6 +3,10 @@
 Each tenant has a derived Transit key `tenant-{slug}`; every encryption passes a context bound to
 the tenant and the credential's purpose, so a ciphertext copied to another tenant or another
 credential does not decrypt. Plaintext lives only in the memory of the call that uses it.
+
+Where the server supports namespaces (OpenBao, Vault Enterprise) each tenant's key lives in a
+namespace of its own, `smarteros-{slug}` under VAULT_NAMESPACE, with its own Transit mount, so a
+tenant's policies and audit trail can be handed out separately (VAULT_TENANT_NAMESPACES).
 """
 
 from __future__ import annotations
@@ -23,6 +27,84 @@ def transit_key_name(slug: str) -> str:
     return f"tenant-{slug}"
 
 
+_namespace_support: dict[str, bool] = {}
+
+
+def namespaces_supported() -> bool:
+    """Whether to give each tenant a Vault namespace: "auto" asks the server once per address
+    (an unreachable server is an error, never a silent "no")."""
+    if settings.VAULT_TENANT_NAMESPACES == "off":
+        return False
+    if settings.VAULT_ADDR not in _namespace_support:
+        try:
+            vault_client(timeout=5).sys.list_namespaces()
+            supported = True
+        except hvac.exceptions.InvalidPath:
+            supported = True  # supported, none created yet
+        except requests.exceptions.RequestException as exc:
+            raise DependencyUnavailable(
+                f"Vault is unavailable (namespaces): {type(exc).__name__}"
+            ) from None
+        except hvac.exceptions.VaultError:
+            supported = False
+        if settings.VAULT_TENANT_NAMESPACES == "on" and not supported:
+            raise DependencyUnavailable(
+                "Vault does not support namespaces but VAULT_TENANT_NAMESPACES=on"
+            )
+        _namespace_support[settings.VAULT_ADDR] = supported
+    return _namespace_support[settings.VAULT_ADDR]
+
+
+def tenant_namespace(slug: str) -> str | None:
+    if not namespaces_supported():
+        return None
+    return "/".join(p for p in (settings.VAULT_NAMESPACE, f"smarteros-{slug}") if p)
+
+
+def tenant_vault(slug: str, *, timeout: float = 5.0) -> hvac.Client:
+    """A client in the tenant's namespace (or the configured one where there are none)."""
+    namespace = tenant_namespace(slug)
+    return (
+        vault_client(timeout=timeout, namespace=namespace)
+        if namespace
+        else vault_client(timeout=timeout)
+    )
+
+
+def _namespace_ensure(slug: str) -> None:
+    namespace = tenant_namespace(slug)
+    if namespace is None:
+        return
+    parent = vault_client(namespace=settings.VAULT_NAMESPACE or None)
+    try:
+        parent.sys.create_namespace(path=f"smarteros-{slug}")
+    except hvac.exceptions.InvalidRequest as exc:
+        if "already exists" not in str(exc):
+            raise
+    inside = tenant_vault(slug)
+    mounts = inside.sys.list_mounted_secrets_engines()
+    if f"{settings.VAULT_TRANSIT_MOUNT}/" not in mounts.get("data", mounts):
+        inside.sys.enable_secrets_engine("transit", path=settings.VAULT_TRANSIT_MOUNT)
+
+
+def tenant_vault_remove(*, slug: str) -> None:
+    """Delete the tenant's key (and its namespace, where it has one)."""
+    transit = tenant_vault(slug).secrets.transit
+    mount = settings.VAULT_TRANSIT_MOUNT
+    try:
+        transit.update_key_configuration(
+            name=transit_key_name(slug), deletion_allowed=True, mount_point=mount
+        )
+        transit.delete_key(name=transit_key_name(slug), mount_point=mount)
+    except hvac.exceptions.InvalidPath:
+        pass  # never created
+    if tenant_namespace(slug) is not None:
+        tenant_vault(slug).sys.disable_secrets_engine(path=settings.VAULT_TRANSIT_MOUNT)
+        vault_client(namespace=settings.VAULT_NAMESPACE or None).sys.delete_namespace(
+            path=f"smarteros-{slug}"
+        )
+
+
 def _context(slug: str, purpose: str) -> str:
     return base64.b64encode(f"smarteros:{slug}:{purpose}".encode()).decode()
 
@@ -38,10 +120,11 @@ def _vault_call(action: str, fn: Any) -> Any:
 
 def tenant_key_ensure(*, slug: str) -> bool:
     """Create the tenant's Transit key if missing; returns True if it was created."""
-    client = vault_client()
     mount = settings.VAULT_TRANSIT_MOUNT
 
     def run() -> bool:
+        _namespace_ensure(slug)
+        client = tenant_vault(slug)
         try:
             client.secrets.transit.read_key(name=transit_key_name(slug), mount_point=mount)
             return False
@@ -60,9 +143,9 @@ def tenant_key_ensure(*, slug: str) -> bool:
 def secret_encrypt(*, slug: str, purpose: str, value: dict[str, Any] | str) -> str:
     """Encrypt a credential (string or JSON object) for `slug`; returns `vault:v1:...` ciphertext."""
     plaintext = json.dumps(value) if not isinstance(value, str) else json.dumps({"value": value})
-    client = vault_client()
 
     def run() -> str:
+        client = tenant_vault(slug)
         try:
             response = client.secrets.transit.encrypt_data(
                 name=transit_key_name(slug),
@@ -70,9 +153,14 @@ def secret_encrypt(*, slug: str, purpose: str, value: dict[str, Any] | str) -> s
                 context=_context(slug, purpose),
                 mount_point=settings.VAULT_TRANSIT_MOUNT,
             )
-        except hvac.exceptions.InvalidRequest:
-            # The tenant's key does not exist yet (never provisioned): create it once.
+        except (
+            hvac.exceptions.InvalidRequest,
+            hvac.exceptions.InvalidPath,
+            hvac.exceptions.Forbidden,
+        ):
+            # The tenant's key (or namespace) does not exist yet (never provisioned): create it once.
             tenant_key_ensure(slug=slug)
+            client = tenant_vault(slug)
             response = client.secrets.transit.encrypt_data(
                 name=transit_key_name(slug),
                 plaintext=base64.b64encode(plaintext.encode()).decode(),
@@ -86,9 +174,9 @@ def secret_encrypt(*, slug: str, purpose: str, value: dict[str, Any] | str) -> s
 
 def secret_decrypt(*, slug: str, purpose: str, ciphertext: str) -> Any:
     """The credential stored as `ciphertext`, decrypted with the tenant's key and context."""
-    client = vault_client()
 
     def run() -> Any:
+        client = tenant_vault(slug)
         response = client.secrets.transit.decrypt_data(
             name=transit_key_name(slug),
             ciphertext=ciphertext,
@@ -103,9 +191,9 @@ def secret_decrypt(*, slug: str, purpose: str, ciphertext: str) -> Any:
 
 def secret_rewrap(*, slug: str, purpose: str, ciphertext: str) -> str:
     """Re-encrypt under the key's latest version without exposing the plaintext."""
-    client = vault_client()
 
     def run() -> str:
+        client = tenant_vault(slug)
         response = client.secrets.transit.rewrap_data(
             name=transit_key_name(slug),
             ciphertext=ciphertext,

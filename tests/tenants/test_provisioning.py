@@ -10,12 +10,11 @@ import pytest
 from smarteros.events.catalog import tenant_topics
 from smarteros.events.topics import topic_configs
 from smarteros.infra.kafka import admin_client
-from smarteros.infra.vault import vault_client
 from smarteros.models import OutboxEvent
 from tenants.models import ApiKey, Tenant
 from tenants.provisioning import ProvisioningFailed, tenant_provision
 from tenants.scope import dangerously_unscoped
-from tenants.secrets import transit_key_name
+from tenants.secrets import tenant_namespace, tenant_vault, transit_key_name
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +31,9 @@ def broker_topics(prefix: str) -> set[str]:
 
 def vault_key_exists(slug: str) -> bool:
     try:
-        vault_client().secrets.transit.read_key(name=transit_key_name(slug), mount_point="transit")
+        tenant_vault(slug).secrets.transit.read_key(
+            name=transit_key_name(slug), mount_point="transit"
+        )
         return True
     except Exception:
         return False
@@ -51,6 +52,9 @@ def test_provisioning_creates_topics_key_and_first_api_key_once() -> None:
     assert configs[f"{tenant.slug}.shopify.products"]["cleanup.policy"] == "compact"
     assert configs[f"{tenant.slug}.whatsapp.inbound"]["cleanup.policy"] == "delete"
     assert vault_key_exists(tenant.slug)
+    assert (
+        tenant_namespace(tenant.slug) == f"smarteros-{tenant.slug}"
+    )  # OpenBao supports namespaces
     assert report.first_api_key and report.first_api_key.startswith("sos_live_")
     tenant.refresh_from_db()
     assert tenant.status == Tenant.Status.ACTIVE and tenant.provisioning_error == ""
