@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -73,6 +74,39 @@ def _limited(tenant: Tenant) -> HttpResponse | None:
     return response
 
 
+def _base64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode()
+
+
+def _sha256_hex(digest: bytes) -> str:
+    return "sha256=" + digest.hex()
+
+
+def _verified(
+    request: HttpRequest,
+    slug: str,
+    provider: str,
+    *,
+    secret: str,
+    header: str,
+    encode: Callable[[bytes], str],
+) -> tuple[Tenant, bytes] | HttpResponse:
+    """The tenant and body of a correctly signed, size-checked, rate-limited delivery, or the
+    response that refuses it."""
+    found = _connection(slug, provider)
+    body = request.body[: MAX_BODY + 1]
+    if found is None or not found[2].get(secret) or len(body) > MAX_BODY:
+        return _reject(provider, slug, "unknown tenant, not connected, or body too large")
+    owner, _, credentials = found
+    if not hmac.compare_digest(
+        encode(_hmac(credentials[secret], body)), request.headers.get(header, "")
+    ):
+        return _reject(provider, slug, "signature mismatch")
+    if limited := _limited(owner):
+        return limited
+    return owner, body
+
+
 def _trace() -> str:
     return current_trace_id.get() or new_trace_id()
 
@@ -83,17 +117,17 @@ def shopify_webhook(request: HttpRequest, tenant: str) -> HttpResponse:
     """Shopify signs the raw body with the app's client secret: X-Shopify-Hmac-Sha256 (base64)."""
     from integrations.shopify.services import shopify_webhook_accept
 
-    found = _connection(tenant, "shopify")
-    body = request.body[: MAX_BODY + 1]
-    signature = request.headers.get("X-Shopify-Hmac-Sha256", "")
-    if found is None or not found[2].get("app_secret") or len(body) > MAX_BODY:
-        return _reject("shopify", tenant, "unknown tenant, not connected, or body too large")
-    owner, _, credentials = found
-    expected = base64.b64encode(_hmac(credentials["app_secret"], body)).decode()
-    if not hmac.compare_digest(expected, signature):
-        return _reject("shopify", tenant, "signature mismatch")
-    if limited := _limited(owner):
-        return limited
+    verified = _verified(
+        request,
+        tenant,
+        "shopify",
+        secret="app_secret",
+        header="X-Shopify-Hmac-Sha256",
+        encode=_base64,
+    )
+    if isinstance(verified, HttpResponse):
+        return verified
+    owner, body = verified
     topic, webhook_id = (
         request.headers.get("X-Shopify-Topic", ""),
         request.headers.get("X-Shopify-Webhook-Id", ""),
@@ -117,8 +151,8 @@ def whatsapp_webhook(request: HttpRequest, tenant: str) -> HttpResponse:
     """Meta's verification handshake (GET) and signed notifications (X-Hub-Signature-256)."""
     from integrations.whatsapp.services import whatsapp_message_receive
 
-    found = _connection(tenant, "whatsapp")
     if request.method == "GET":
+        found = _connection(tenant, "whatsapp")
         if (
             found
             and request.GET.get("hub.mode") == "subscribe"
@@ -129,15 +163,17 @@ def whatsapp_webhook(request: HttpRequest, tenant: str) -> HttpResponse:
         ):
             return HttpResponse(request.GET.get("hub.challenge", ""), content_type="text/plain")
         return _reject("whatsapp", tenant, "verification token mismatch")
-    body = request.body[: MAX_BODY + 1]
-    if found is None or not found[2].get("app_secret") or len(body) > MAX_BODY:
-        return _reject("whatsapp", tenant, "unknown tenant, not connected, or body too large")
-    owner, _, credentials = found
-    expected = "sha256=" + _hmac(credentials["app_secret"], body).hex()
-    if not hmac.compare_digest(expected, request.headers.get("X-Hub-Signature-256", "")):
-        return _reject("whatsapp", tenant, "signature mismatch")
-    if limited := _limited(owner):
-        return limited
+    verified = _verified(
+        request,
+        tenant,
+        "whatsapp",
+        secret="app_secret",
+        header="X-Hub-Signature-256",
+        encode=_sha256_hex,
+    )
+    if isinstance(verified, HttpResponse):
+        return verified
+    owner, body = verified
     try:
         messages = list(_whatsapp_text_messages(json.loads(body)))
         with tenant_scope(owner.pk):
@@ -169,16 +205,17 @@ def _whatsapp_text_messages(body: dict[str, Any]) -> Any:
 def n8n_webhook(request: HttpRequest, tenant: str) -> HttpResponse:
     """Workflow results posted back by n8n, signed with the connection's webhook_secret:
     X-SmarterOS-Signature: sha256=<hex HMAC of the body>."""
-    found = _connection(tenant, "n8n")
-    body = request.body[: MAX_BODY + 1]
-    if found is None or not found[2].get("webhook_secret") or len(body) > MAX_BODY:
-        return _reject("n8n", tenant, "unknown tenant, not connected, or body too large")
-    owner, _, credentials = found
-    expected = "sha256=" + _hmac(credentials["webhook_secret"], body).hex()
-    if not hmac.compare_digest(expected, request.headers.get("X-SmarterOS-Signature", "")):
-        return _reject("n8n", tenant, "signature mismatch")
-    if limited := _limited(owner):
-        return limited
+    verified = _verified(
+        request,
+        tenant,
+        "n8n",
+        secret="webhook_secret",
+        header="X-SmarterOS-Signature",
+        encode=_sha256_hex,
+    )
+    if isinstance(verified, HttpResponse):
+        return verified
+    owner, body = verified
     try:
         data = json.loads(body)
         if not isinstance(data, dict):

@@ -53,7 +53,9 @@ fi
 lock_hash=$(sha256sum requirements.lock | cut -d' ' -f1)
 if [[ "$(cat .venv/.lock-hash 2>/dev/null)" != "$lock_hash" ]]; then
   say "installing Python packages from requirements.lock"
-  .venv/bin/pip install -q --disable-pip-version-check -r requirements.lock \
+  # pip.conf on some machines names local mirrors that do not exist; their warnings are noise.
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements.lock 2>&1 \
+    | { grep -v "^WARNING: Location '.*' is ignored" || true; } \
     || die "pip could not install requirements.lock" "check the pip output above, then run make again"
   echo "$lock_hash" > .venv/.lock-hash
 fi

