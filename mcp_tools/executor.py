@@ -27,6 +27,7 @@ from mcp_tools.errors import (
 )
 from mcp_tools.registry import Operation, get_registry
 from smarteros.context import bound, current_trace_id, new_trace_id
+from smarteros.tracing import operation_span
 from tenants.audit import audit_record
 from tenants.ratelimit import rate_limit_hit
 from tenants.scope import tenant_scope
@@ -79,7 +80,14 @@ def execute(
     raw_size = _json_size(arguments)
     result = CallResult(operation=name)
     op = get_registry().get(name)
-    with bound(tenant_slug=principal.tenant.slug, trace_id=ctx.trace_id):
+    with (
+        bound(tenant_slug=principal.tenant.slug, trace_id=ctx.trace_id),
+        operation_span(
+            name,
+            trace_id=ctx.trace_id,
+            attributes={"smarteros.tenant": principal.tenant.slug, "smarteros.surface": surface},
+        ) as span,
+    ):
         try:
             if op is None or not may_call(principal, op):
                 # An operation the key may not call is indistinguishable from a missing one.
@@ -96,6 +104,10 @@ def execute(
             log.exception("operation %s failed", name)
             result.error = OperationError(f"internal error in {name}: {type(exc).__name__}")
         result.latency_ms = (time.perf_counter() - started) * 1000
+        if span is not None:
+            span.set_attribute("smarteros.status", "ok" if result.ok else "error")
+            if result.error is not None:
+                span.set_attribute("smarteros.error_type", result.error.code)
         _record(op, name, ctx, result, raw_size)
     return result
 
