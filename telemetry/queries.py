@@ -58,9 +58,9 @@ class TenantQuery:
             f"{self.time_column} >= now() - %(window)s",
             *self.conditions,
         ]
-        # FINAL collapses rows the sink inserted twice (same event id) before counting.
-        final = " FINAL" if self.table == "operation_calls" else ""
-        text = f"SELECT {select} FROM {self.table}{final} WHERE " + " AND ".join(clauses)
+        # No FINAL: the sink never inserts an event id twice (see TelemetrySink.insert), and
+        # FINAL would make every query single-threaded on older ClickHouse.
+        text = f"SELECT {select} FROM {self.table} WHERE " + " AND ".join(clauses)
         if group_by:
             text += f" GROUP BY {group_by}"
         if order_by:
