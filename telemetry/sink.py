@@ -106,17 +106,24 @@ class TelemetrySink:
         duplicates, so queries need no FINAL."""
         client = clickhouse_client(timeout=10)
         try:
+            # The batch's ids travel as an external table: an IN list would outgrow max_query_size.
             present = {
                 row[0]
                 for row in client.execute(
                     "SELECT event_id FROM operation_calls WHERE tenant IN %(tenants)s "
-                    "AND time BETWEEN %(first)s AND %(last)s AND event_id IN %(ids)s",
+                    "AND time BETWEEN %(first)s AND %(last)s AND event_id IN batch_ids",
                     {
                         "tenants": tuple({r[2] for r in rows}),
                         "first": min(r[1] for r in rows),
                         "last": max(r[1] for r in rows),
-                        "ids": tuple(r[0] for r in rows),
                     },
+                    external_tables=[
+                        {
+                            "name": "batch_ids",
+                            "structure": [("event_id", "String")],
+                            "data": [{"event_id": r[0]} for r in rows],
+                        }
+                    ],
                 )
             }
             fresh = [r for r in rows if r[0] not in present] if present else rows
@@ -172,8 +179,11 @@ class TelemetrySink:
                     self.on_insert(len(rows))
                 return
             except Exception as exc:
+                reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
                 log.warning(
-                    "telemetry sink: ClickHouse insert failed (%s); retrying in %.1fs", exc, backoff
+                    "telemetry sink: ClickHouse insert failed (%s); retrying in %.1fs",
+                    reason,
+                    backoff,
                 )
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)

@@ -121,9 +121,7 @@ def test_every_query_is_tenant_filtered() -> None:
         .where("operation = %(o)s", o="x")
         .sql("count()", group_by="operation")
     )
-    assert sql.startswith(
-        "SELECT count() FROM operation_calls WHERE tenant IN %(tenants)s AND "
-    )
+    assert sql.startswith("SELECT count() FROM operation_calls WHERE tenant IN %(tenants)s AND ")
 
 
 def test_telemetry_queries_are_read_only(settings: Any) -> None:
