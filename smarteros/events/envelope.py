@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -31,4 +30,5 @@ class Envelope(BaseModel):
     def from_bytes(cls, raw: bytes | None) -> Envelope:
         if raw is None:
             raise ValueError("empty message (tombstone)")
-        return cls.model_validate(json.loads(raw))
+        # pydantic parses and validates in one pass (in Rust): the consumers' hottest line.
+        return cls.model_validate_json(raw)
