@@ -14,7 +14,7 @@ import logging
 from integrations.models import N8nTrigger
 from smarteros.events.consumers import handles
 from smarteros.events.envelope import Envelope
-from smarteros.events.outbox import outbox_emit
+from smarteros.events.outbox import tenant_event_emit
 from tenants.models import Tenant
 
 log = logging.getLogger(__name__)
@@ -43,17 +43,14 @@ def n8n_forward(*, tenant: Tenant, topic: str, envelope: Envelope) -> int:
     )
     for trigger in triggers:
         client.trigger_webhook(trigger.webhook_path, {"event": envelope.model_dump(mode="json")})
-        outbox_emit(
-            topic=f"{tenant.slug}.n8n.automation.trigger",
+        tenant_event_emit(
+            tenant=tenant,
+            topic="n8n.automation.trigger",
+            event_type="n8n.workflow.triggered",
+            data={"webhook_path": trigger.webhook_path},
             key=trigger.webhook_path,
-            tenant_id=tenant.pk,
-            envelope=Envelope(
-                type="n8n.workflow.triggered",
-                source="integrations.handlers",
-                tenant=tenant.slug,
-                trace_id=envelope.trace_id,
-                data={"webhook_path": trigger.webhook_path},
-            ),
+            source="integrations.handlers",
+            trace_id=envelope.trace_id,
         )
     return len(triggers)
 

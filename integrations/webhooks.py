@@ -23,8 +23,7 @@ from integrations.connections import connection_credentials
 from integrations.models import IntegrationConnection
 from mcp_tools.errors import OperationError
 from smarteros.context import current_trace_id, new_trace_id
-from smarteros.events.envelope import Envelope
-from smarteros.events.outbox import outbox_emit
+from smarteros.events.outbox import tenant_event_emit
 from smarteros.events.schemas import InvalidEvent, validate_event_data
 from smarteros.infra.redis import get_redis
 from tenants.models import Tenant
@@ -223,18 +222,14 @@ def n8n_webhook(request: HttpRequest, tenant: str) -> HttpResponse:
         validate_event_data("n8n.workflow.result", data)
     except (ValueError, InvalidEvent) as exc:
         return JsonResponse({"error": f"bad result: {exc}"}, status=422)
-    envelope = Envelope(
-        type="n8n.workflow.result",
-        source="integrations.n8n",
-        tenant=owner.slug,
-        trace_id=_trace(),
-        data=data,
-    )
     with tenant_scope(owner.pk):
-        outbox_emit(
-            topic=f"{owner.slug}.n8n.automation.result",
-            envelope=envelope,
+        envelope = tenant_event_emit(
+            tenant=owner,
+            topic="n8n.automation.result",
+            event_type="n8n.workflow.result",
+            data=data,
             key=str(data.get("whatsapp_to") or data.get("workflow") or owner.slug),
-            tenant_id=owner.pk,
+            source="integrations.n8n",
+            trace_id=_trace(),
         )
     return JsonResponse({"accepted": True, "event_id": envelope.id})

@@ -13,8 +13,7 @@ from mcp_tools.context import OperationContext
 from mcp_tools.registry import operation
 from mcp_tools.schemas import Input, Output
 from smarteros.events.catalog import CATALOG
-from smarteros.events.envelope import Envelope
-from smarteros.events.outbox import outbox_emit
+from smarteros.events.outbox import tenant_event_emit
 
 WebhookPath = Annotated[
     str,
@@ -55,17 +54,14 @@ def trigger_workflow(ctx: OperationContext, params: TriggerIn) -> TriggerOut:
     """Start an n8n workflow through its production webhook with a JSON payload."""
     client = n8n_client(ctx)
     response = client.trigger_webhook(params.webhook_path, params.payload)
-    outbox_emit(
-        topic=f"{ctx.tenant.slug}.n8n.automation.trigger",
+    tenant_event_emit(
+        tenant=ctx.tenant,
+        topic="n8n.automation.trigger",
+        event_type="n8n.workflow.triggered",
+        data={"webhook_path": params.webhook_path},
         key=params.webhook_path,
-        tenant_id=ctx.tenant.pk,
-        envelope=Envelope(
-            type="n8n.workflow.triggered",
-            source="integrations.n8n",
-            tenant=ctx.tenant.slug,
-            trace_id=ctx.trace_id,
-            data={"webhook_path": params.webhook_path},
-        ),
+        source="integrations.n8n",
+        trace_id=ctx.trace_id,
     )
     return TriggerOut(webhook_path=params.webhook_path, response=response)
 

@@ -29,8 +29,7 @@ from mcp_tools.context import OperationContext
 from mcp_tools.errors import NotFound
 from mcp_tools.registry import operation
 from mcp_tools.schemas import E164Phone, Input, Output
-from smarteros.events.envelope import Envelope
-from smarteros.events.outbox import outbox_emit
+from smarteros.events.outbox import tenant_event_emit
 from smarteros.infra.redis import get_redis
 
 PRODUCT_CACHE_SECONDS = 300
@@ -51,17 +50,14 @@ def shopify_client(ctx: OperationContext) -> ShopifyClient:
 def _emit(
     ctx: OperationContext, topic: str, event_type: str, key: str, data: dict[str, Any]
 ) -> None:
-    outbox_emit(
-        topic=f"{ctx.tenant.slug}.{topic}",
+    tenant_event_emit(
+        tenant=ctx.tenant,
+        topic=topic,
+        event_type=event_type,
+        data=data,
         key=key,
-        tenant_id=ctx.tenant.pk,
-        envelope=Envelope(
-            type=event_type,
-            source="integrations.shopify",
-            tenant=ctx.tenant.slug,
-            trace_id=ctx.trace_id,
-            data=data,
-        ),
+        source="integrations.shopify",
+        trace_id=ctx.trace_id,
     )
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from smarteros.events.envelope import Envelope
-from smarteros.events.outbox import outbox_emit
+from smarteros.events.outbox import tenant_event_emit
 from smarteros.infra.redis import get_redis
 from tenants.models import Tenant
 
@@ -26,16 +25,13 @@ def shopify_webhook_accept(
     if not first:
         return False
     resource_id = str(payload.get("admin_graphql_api_id") or payload.get("id") or webhook_id)
-    outbox_emit(
-        topic=f"{tenant.slug}.shopify.webhooks",
+    tenant_event_emit(
+        tenant=tenant,
+        topic="shopify.webhooks",
+        event_type="shopify.webhook.received",
+        data={"topic": topic, "webhook_id": webhook_id, "payload": payload},
         key=resource_id,
-        tenant_id=tenant.pk,
-        envelope=Envelope(
-            type="shopify.webhook.received",
-            source="integrations.shopify",
-            tenant=tenant.slug,
-            trace_id=trace_id,
-            data={"topic": topic, "webhook_id": webhook_id, "payload": payload},
-        ),
+        source="integrations.shopify",
+        trace_id=trace_id,
     )
     return True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from integrations.connections import connection_credentials, connection_require
 from integrations.models import IntegrationConnection, WhatsAppMessage
 from integrations.whatsapp.client import (
@@ -12,8 +14,7 @@ from integrations.whatsapp.client import (
     WhatsAppClient,
 )
 from mcp_tools.errors import InvalidInput
-from smarteros.events.envelope import Envelope
-from smarteros.events.outbox import outbox_emit
+from smarteros.events.outbox import tenant_event_emit
 from tenants.models import Tenant
 
 DEFAULT_BOT_PROMPT = (
@@ -27,19 +28,16 @@ def whatsapp_connection(*, tenant: Tenant) -> tuple[IntegrationConnection, dict[
 
 
 def _emit(
-    tenant: Tenant, topic: str, event_type: str, phone: str, data: dict[str, object], trace_id: str
+    tenant: Tenant, topic: str, event_type: str, phone: str, data: dict[str, Any], trace_id: str
 ) -> None:
-    outbox_emit(
-        topic=f"{tenant.slug}.{topic}",
+    tenant_event_emit(
+        tenant=tenant,
+        topic=topic,
+        event_type=event_type,
+        data=data,
         key=phone,
-        tenant_id=tenant.pk,
-        envelope=Envelope(
-            type=event_type,
-            source="integrations.whatsapp",
-            tenant=tenant.slug,
-            trace_id=trace_id,
-            data=data,
-        ),
+        source="integrations.whatsapp",
+        trace_id=trace_id,
     )
 
 

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection
 from django.utils import timezone
@@ -20,6 +21,9 @@ from smarteros.events.schemas import validate_event_data
 from smarteros.infra.kafka import get_producer
 from smarteros.models import OutboxEvent
 
+if TYPE_CHECKING:
+    from tenants.models import Tenant
+
 log = logging.getLogger(__name__)
 
 
@@ -28,15 +32,25 @@ def outbox_emit(
 ) -> None:
     """Queue `envelope` for `topic` in the current transaction (commits with the state change).
     Raises InvalidEvent if its data does not match its type's schema."""
-    validate_event_data(envelope.type, envelope.data)
-    OutboxEvent.objects.create(
-        event_id=envelope.id,
-        tenant_id=tenant_id,
-        topic=topic,
-        key=key,
-        event_type=envelope.type,
-        payload=envelope.model_dump(mode="json"),
+    outbox_emit_many([(topic, envelope, key)], tenant_id=tenant_id)
+
+
+def tenant_event_emit(
+    *,
+    tenant: Tenant,
+    topic: str,
+    event_type: str,
+    data: dict[str, Any],
+    key: str,
+    source: str,
+    trace_id: str,
+) -> Envelope:
+    """Queue an event of `tenant` for its own `{slug}.{topic}` topic, in the current transaction."""
+    envelope = Envelope(
+        type=event_type, source=source, tenant=tenant.slug, trace_id=trace_id, data=data
     )
+    outbox_emit(topic=f"{tenant.slug}.{topic}", envelope=envelope, key=key, tenant_id=tenant.pk)
+    return envelope
 
 
 def outbox_emit_many(events: list[tuple[str, Envelope, str]], *, tenant_id: int | None) -> None:
