@@ -88,7 +88,7 @@ def run_consumer(mode: str, events: int, group: str) -> None:
                 **{"group.id": group, "auto.offset.reset": "earliest", "session.timeout.ms": 6000}
             )
         )
-        consumer.subscribe([RAW_TOPIC_FOR(group)])
+        consumer.subscribe([raw_topic_for(group)])
         consumer.poll(5)
         print("READY", flush=True)
         received = 0
@@ -110,18 +110,18 @@ def run_consumer(mode: str, events: int, group: str) -> None:
 
     worker = GroupWorker(
         group,
-        [Registration(OUTBOX_TOPIC_FOR(group), "bench.ping", group, count)],
+        [Registration(outbox_topic_for(group), "bench.ping", group, count)],
         **{"session.timeout.ms": 6000},  # type: ignore[arg-type]
     )
     threading.Timer(4, lambda: print("READY", flush=True)).start()
     worker.run(batch_size=1000)
 
 
-def RAW_TOPIC_FOR(group: str) -> str:
+def raw_topic_for(group: str) -> str:
     return f"bench.raw.{group.rsplit('-', 1)[-1]}"
 
 
-def OUTBOX_TOPIC_FOR(group: str) -> str:
+def outbox_topic_for(group: str) -> str:
     return f"bench.outbox.{group.rsplit('-', 1)[-1]}"
 
 

@@ -21,13 +21,13 @@ from mcp_tools.errors import (
     DependencyUnavailable,
     InvalidInput,
     OperationError,
-    PermissionDenied,
     RateLimited,
     UnknownOperation,
 )
 from mcp_tools.registry import Operation, get_registry
 from smarteros.context import bound, current_trace_id, new_trace_id
 from smarteros.tracing import operation_span
+from telemetry.recording import operation_call_record
 from tenants.audit import audit_record
 from tenants.ratelimit import rate_limit_hit
 from tenants.scope import tenant_scope
@@ -187,8 +187,6 @@ def _run(op: Operation, ctx: OperationContext, params: BaseModel) -> dict[str, A
 def _record(
     op: Operation | None, name: str, ctx: OperationContext, result: CallResult, in_bytes: int
 ) -> None:
-    from telemetry.recording import operation_call_record
-
     try:
         operation_call_record(
             operation=name,
@@ -203,6 +201,3 @@ def _record(
     except Exception:
         # Telemetry must never fail the call it describes.
         log.exception("could not record telemetry for %s", name)
-
-
-__all__ = ["CallResult", "PermissionDenied", "execute", "may_call", "visible_operations"]

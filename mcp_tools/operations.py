@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AnyHttpUrl, Field, StringConstraints, model_validator
 
 from mcp_tools.context import OperationContext
-from mcp_tools.errors import Conflict, InvalidInput, NotFound, UpstreamError
+from mcp_tools.errors import NotFound
 from mcp_tools.models import AgentSession, UpstreamServer
 from mcp_tools.registry import operation
 from mcp_tools.schemas import Input, Output
@@ -261,6 +261,3 @@ def get_telemetry(ctx: OperationContext, params: TelemetryIn) -> TelemetryOut:
         window_minutes=params.window_minutes,
         operations=[OperationStats(**r) for r in rows],
     )
-
-
-__all__ = ["Conflict", "InvalidInput", "UpstreamError"]

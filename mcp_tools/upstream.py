@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import shlex
 from typing import Any
 
 import anyio
@@ -99,11 +97,3 @@ def upstream_call_tool(
         }
 
     return anyio.run(_with_client, server, f"tools/call {tool}", fn)  # type: ignore[no-any-return]
-
-
-def parse_command(command: str) -> list[str]:
-    return shlex.split(command)
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))

@@ -166,6 +166,8 @@ def stop_process(process: subprocess.Popen[bytes] | None) -> None:
 
 
 def postgres_service() -> Service:
+    started: list[str] = []  # the cluster version this run started, to stop that one only
+
     def start() -> None:
         if shutil.which("pg_lsclusters") is None:
             fail(
@@ -179,11 +181,10 @@ def postgres_service() -> Service:
             ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "start"],
             check=True,
         )
-        postgres_service.version = versions[-1]  # type: ignore[attr-defined]
+        started.append(versions[-1])
 
     def stop(_: object) -> None:
-        version = getattr(postgres_service, "version", None)
-        if version:
+        for version in started:
             subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "stop"])
 
     return Service("postgresql", 5432, start, stop, lambda: True)  # type: ignore[arg-type]

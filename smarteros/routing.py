@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -15,11 +16,12 @@ websocket_urlpatterns: list[Any] = []
 websocket_app = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
 
 
-def http_mounts() -> list[tuple[str, Any]]:
+@functools.cache
+def http_mounts() -> tuple[tuple[str, Any], ...]:
     """ASGI apps served beside Django, by path prefix."""
     from mcp_tools.http import mcp_http_app
 
-    return [("/mcp", mcp_http_app)]
+    return (("/mcp", mcp_http_app),)
 
 
 def lifespan_hooks() -> list[Callable[[], AbstractAsyncContextManager[Any]]]:

@@ -111,12 +111,12 @@ def parse(message: Message) -> Envelope:
     return envelope
 
 
-def _tenant_ids(slugs: set[str]) -> dict[str, int]:
+def _tenant_id(slug: str) -> int | None:
     from tenants.models import Tenant
     from tenants.scope import dangerously_unscoped
 
     with dangerously_unscoped():
-        return dict(Tenant.objects.filter(slug__in=slugs).values_list("slug", "pk"))
+        return Tenant.objects.filter(slug=slug).values_list("pk", flat=True).first()
 
 
 def _claim(group: str, event_ids: list[str]) -> set[str]:
@@ -147,7 +147,7 @@ def handle_batch_once(group: str, reg: Registration, envelopes: list[Envelope]) 
     if len(slugs) != 1:
         raise ValueError("a batch holds the events of one tenant")
     slug = slugs.pop()
-    tenant_id = _tenant_ids({slug}).get(slug) if slug else None
+    tenant_id = _tenant_id(slug) if slug else None
     if slug and tenant_id is None:
         raise PermanentFailure(f"unknown tenant {slug!r}")
     with transaction.atomic():
@@ -195,9 +195,6 @@ class GroupWorker:
 
     def topics(self) -> list[str]:
         return sorted({reg.subscription() for reg in self.regs})
-
-    def handle(self, message: Message) -> None:
-        self.handle_batch([message])
 
     def handle_batch(self, messages: list[Message]) -> None:
         """Handle a batch: valid events grouped per handler and tenant, each group in one

@@ -129,7 +129,6 @@ def test_admin_tenant_admin_sees_only_their_tenant(world: dict[str, Any]) -> Non
     client = Client()
     assert client.login(username="acme-admin", password="pw-acme-admin-1")
     keys_page = client.get("/admin/tenants/apikey/").content.decode()
-    assert world["acme"].tenant.api_keys.model.__name__  # page rendered for the model
     assert "acme" in keys_page and "globex" not in keys_page and "initech" not in keys_page
     assert client.get(f"/admin/tenants/apikey/{foreign_key.pk}/change/").status_code in (302, 404)
     sessions_page = client.get("/admin/mcp_tools/agentsession/").content.decode()
