@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import secrets
 from typing import Any
 
 import anyio
@@ -151,3 +153,53 @@ def test_console_shows_operators_only_their_tenants(world: dict[str, Any]) -> No
     assert client.login(username="globex-viewer", password="pw-globex-viewer-1")
     page = client.get("/").content.decode()
     assert "globex" in page and "acme" not in page and "initech" not in page
+
+
+def test_webhooks_signed_with_another_tenants_secret_are_refused(world: dict[str, Any]) -> None:
+    """A webhook's credential is its signing secret: acme's secret opens nothing of globex's."""
+    import base64
+    import hashlib
+    import hmac
+
+    from integrations.services import integration_connect
+    from smarteros.models import OutboxEvent
+    from tenants.scope import dangerously_unscoped
+
+    for slug in SLUGS:
+        integration_connect(
+            tenant=world[slug].tenant,
+            provider="shopify",
+            config={"shop_domain": f"{slug}.myshopify.com"},
+            credentials={"access_token": "shpat_" + "0" * 32, "app_secret": f"secret-of-{slug}"},
+        )
+    body = json.dumps({"id": 1, "email": "c@example.com"}).encode()
+
+    def post(target: str, secret: str, webhook_id: str) -> int:
+        signature = base64.b64encode(
+            hmac.new(secret.encode(), body, hashlib.sha256).digest()
+        ).decode()
+        return (
+            Client()
+            .post(
+                f"/hooks/shopify/{target}/",
+                body,
+                content_type="application/json",
+                HTTP_X_SHOPIFY_HMAC_SHA256=signature,
+                HTTP_X_SHOPIFY_TOPIC="orders/create",
+                HTTP_X_SHOPIFY_WEBHOOK_ID=webhook_id,
+            )
+            .status_code
+        )
+
+    def queued(slug: str) -> int:
+        with dangerously_unscoped():
+            return OutboxEvent.objects.filter(topic=f"{slug}.shopify.webhooks").count()
+
+    for attacker in SLUGS:
+        for victim in SLUGS:
+            if victim != attacker:
+                assert post(victim, f"secret-of-{attacker}", f"{attacker}-{victim}") == 401
+    assert [queued(slug) for slug in SLUGS] == [0, 0, 0]
+    # A fresh delivery id: Shopify's retry dedupe in Redis outlives the test database.
+    assert post("acme", "secret-of-acme", f"own-{secrets.token_hex(4)}") == 200
+    assert queued("acme") == 1
