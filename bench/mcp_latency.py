@@ -22,6 +22,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BARE_SERVER = ROOT / "tests" / "fixtures" / "echo_mcp_server.py"
+ROUND = 100  # calls per server before switching to the other
 
 
 class StdioPeer:
@@ -72,19 +73,13 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def measure(
-    peer: StdioPeer, tool: str, arguments: dict[str, Any], calls: int, warmup: int
-) -> list[float]:
-    samples = []
-    for i in range(warmup + calls):
-        started = time.perf_counter()
-        reply = peer.request("tools/call", {"name": tool, "arguments": arguments})
-        elapsed = (time.perf_counter() - started) * 1000
-        if "error" in reply or reply["result"].get("isError"):
-            raise SystemExit(f"{tool} failed: {reply}")
-        if i >= warmup:
-            samples.append(elapsed)
-    return samples
+def call(peer: StdioPeer, tool: str, arguments: dict[str, Any]) -> float:
+    started = time.perf_counter()
+    reply = peer.request("tools/call", {"name": tool, "arguments": arguments})
+    elapsed = (time.perf_counter() - started) * 1000
+    if "error" in reply or reply["result"].get("isError"):
+        raise SystemExit(f"{tool} failed: {reply}")
+    return elapsed
 
 
 def bench_tenant_key() -> str:
@@ -124,21 +119,32 @@ def main() -> None:
         (
             "smarteros",
             [sys.executable, "manage.py", "mcp_serve"],
-            {**env, "SMARTEROS_API_KEY": bench_tenant_key()},
+            # As in production: DEBUG would also log every SQL statement in memory.
+            {**env, "SMARTEROS_API_KEY": bench_tenant_key(), "DJANGO_DEBUG": "false"},
             "tenant_get_tenant",
             {},
         ),
     ]
-    p50 = {}
-    for label, argv, run_env, tool, arguments in runs:
-        peer = StdioPeer(argv, run_env)
-        try:
-            samples = measure(peer, tool, arguments, args.calls, args.warmup)
-        finally:
+    peers = {label: StdioPeer(argv, run_env) for label, argv, run_env, _, _ in runs}
+    samples: dict[str, list[float]] = {label: [] for label in peers}
+    try:
+        for label, _, _, tool, arguments in runs:
+            for _ in range(args.warmup):
+                call(peers[label], tool, arguments)
+        # Alternating rounds: both servers see the same machine (CPU frequency, other
+        # processes), so the ratio holds even when the absolute figures drift during the run.
+        for _ in range(-(-args.calls // ROUND)):
+            for label, _, _, tool, arguments in runs:
+                samples[label] += [call(peers[label], tool, arguments) for _ in range(ROUND)]
+    finally:
+        for peer in peers.values():
             peer.close()
-        p50[label] = statistics.median(samples)
+    p50 = {}
+    for label, _, _, tool, _ in runs:
+        p50[label] = statistics.median(samples[label])
         print(
-            f"{label}: {tool} p50 {p50[label]:.3f} ms, p99 {percentile(samples, 0.99):.3f} ms",
+            f"{label}: {tool} p50 {p50[label]:.3f} ms, "
+            f"p99 {percentile(samples[label], 0.99):.3f} ms",
             flush=True,
         )
     print(f"ratio: {p50['smarteros'] / p50['bare']:.2f}")

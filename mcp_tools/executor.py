@@ -30,7 +30,7 @@ from smarteros.tracing import operation_span
 from telemetry.recording import operation_call_record
 from tenants.audit import audit_record
 from tenants.ratelimit import rate_limit_hit
-from tenants.scope import tenant_scope
+from tenants.scope import tenant_read_scope, tenant_scope
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,8 @@ def _check_rate_limit(principal: Principal) -> None:
 
 
 def _run(op: Operation, ctx: OperationContext, params: BaseModel) -> dict[str, Any]:
-    with tenant_scope(ctx.tenant.pk):
+    scope = tenant_read_scope if op.read_only else tenant_scope
+    with scope(ctx.tenant.pk):
         output = op.func(ctx, params)
         if not op.read_only:
             # In the same transaction as the change: no change without its audit record.

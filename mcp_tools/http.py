@@ -11,10 +11,10 @@ from django.conf import settings
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 
-from mcp_tools.auth import bearer_token, principal_from_api_key
+from mcp_tools.auth import BoundKey, bearer_token, principal_from_api_key
 from mcp_tools.context import Principal
 from mcp_tools.errors import AuthenticationFailed
-from mcp_tools.server import build_server
+from mcp_tools.server import UNAUTHENTICATED, build_server
 
 Scope = dict[str, Any]
 
@@ -66,15 +66,15 @@ async def _send_json(
 
 
 class McpHttpApp:
-    """ASGI app for /mcp. With `fixed_principal` (mcp_serve --transport http) no header is
-    needed: the key comes from the server's environment, for local clients that cannot send one."""
+    """ASGI app for /mcp. With `bound_key` (mcp_serve --transport http) no header is needed:
+    the key comes from the server's environment, for local clients that cannot send one."""
 
     def __init__(
         self,
-        fixed_principal: Principal | None = None,
+        bound_key: BoundKey | None = None,
         security: TransportSecuritySettings | None = None,
     ) -> None:
-        self.fixed_principal = fixed_principal
+        self.bound_key = bound_key
         self.security = security
         self._manager: StreamableHTTPSessionManager | None = None
 
@@ -82,10 +82,8 @@ class McpHttpApp:
     def manager(self) -> StreamableHTTPSessionManager:
         # Built on first use: settings (hosts, origins) are read once Django is configured.
         if self._manager is None:
-            principal = self.fixed_principal
-            resolver = (lambda ctx: principal) if principal else _principal_from_request
             self._manager = StreamableHTTPSessionManager(
-                app=build_server(resolver, surface="mcp-http"),
+                app=build_server(_principal_from_request, surface="mcp-http"),
                 stateless=True,
                 security_settings=self.security or _security(),
             )
@@ -94,26 +92,27 @@ class McpHttpApp:
     def lifespan(self) -> AbstractAsyncContextManager[Any]:
         return self.manager.run()
 
+    def _authenticate(self, scope: Scope) -> Principal:
+        if self.bound_key is not None:
+            return self.bound_key.principal()
+        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
+        return principal_from_api_key(bearer_token(headers.get("authorization")))
+
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        principal = self.fixed_principal
-        if principal is None:
-            headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
-            try:
-                principal = await sync_to_async(principal_from_api_key, thread_sensitive=False)(
-                    bearer_token(headers.get("authorization"))
-                )
-            except AuthenticationFailed as exc:
-                await _send_json(
-                    send,
-                    401,
-                    {
-                        "jsonrpc": "2.0",
-                        "id": None,
-                        "error": {"code": -32001, "message": exc.message},
-                    },
-                    [(b"www-authenticate", b'Bearer realm="smarteros"')],
-                )
-                return
+        try:
+            principal = await sync_to_async(self._authenticate, thread_sensitive=False)(scope)
+        except AuthenticationFailed as exc:
+            await _send_json(
+                send,
+                401,
+                {
+                    "jsonrpc": "2.0",
+                    "id": None,
+                    "error": {"code": UNAUTHENTICATED, "message": exc.message},
+                },
+                [(b"www-authenticate", b'Bearer realm="smarteros"')],
+            )
+            return
         scope.setdefault("state", {})["principal"] = principal
         await self.manager.handle_request(scope, receive, send)
 

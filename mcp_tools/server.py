@@ -7,21 +7,26 @@ the environment; HTTP resolves the bearer key on every request (stateless).
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
 import json
 import threading
 import warnings
 from collections.abc import Callable
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import anyio
 import anyio.from_thread
+import anyio.lowlevel
 import mcp_types as types
 from mcp.server import Server
 from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
 from mcp_tools.context import OperationContext, Principal
-from mcp_tools.errors import UnknownOperation
+from mcp_tools.errors import AuthenticationFailed, UnknownOperation
 from mcp_tools.executor import CallResult, execute, visible_operations
 from mcp_tools.tool_listing import tool_definition
 from smarteros.context import new_trace_id
@@ -32,9 +37,12 @@ INSTRUCTIONS = (
     "workflows, upstream MCP servers and telemetry. Tool errors name the field and rule to fix."
 )
 
-# Resolving must not touch the database: stdio binds the principal at start-up, HTTP finds it in
-# the request scope where the /mcp app put it after checking the bearer key.
+# Runs on an operation thread, so it may touch the database: stdio re-checks its bound key now
+# and then; HTTP finds the principal in the request scope where the /mcp app put it.
 PrincipalResolver = Callable[[ServerRequestContext[Any]], Principal]
+T = TypeVar("T")
+# JSON-RPC error code for a missing, unknown or revoked key (implementation-defined range).
+UNAUTHENTICATED = -32001
 
 
 def _page(items: list[Any], cursor: str | None) -> tuple[list[Any], str | None]:
@@ -49,6 +57,25 @@ def _page(items: list[Any], cursor: str | None) -> tuple[list[Any], str | None]:
         raise MCPError(code=types.INVALID_PARAMS, message=f"invalid cursor: {cursor!r}")
     end = start + size
     return items[start:end], (str(end) if end < len(items) else None)
+
+
+@functools.cache
+def operation_threads() -> ThreadPoolExecutor:
+    """The threads operation calls run on. They live as long as the process, so each keeps its
+    database connection between calls (anyio's own pool retires threads idle for 10 s, and a
+    client that calls every few minutes would pay a new connection each time)."""
+    from django.conf import settings
+
+    return ThreadPoolExecutor(settings.MCP_OPERATION_THREADS, thread_name_prefix="operation")
+
+
+async def in_operation_thread(func: Callable[..., T], *args: Any) -> T:
+    """Run blocking work (the database, upstream calls) off the event loop, in the caller's
+    context (trace and tenant ids)."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(
+        operation_threads(), contextvars.copy_context().run, func, *args
+    )
 
 
 def call_result(result: CallResult) -> types.CallToolResult:
@@ -69,7 +96,10 @@ def build_server(resolve_principal: PrincipalResolver, *, surface: str) -> Serve
     async def list_tools(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        principal = resolve_principal(ctx)
+        try:
+            principal = await in_operation_thread(resolve_principal, ctx)
+        except AuthenticationFailed as exc:
+            raise MCPError(code=UNAUTHENTICATED, message=exc.message) from None
         ops = visible_operations(principal)
         page, next_cursor = _page(ops, params.cursor if params else None)
         tools = [types.Tool.model_validate(tool_definition(op)) for op in page]
@@ -78,25 +108,33 @@ def build_server(resolve_principal: PrincipalResolver, *, surface: str) -> Serve
     async def call_tool(
         ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
-        principal = resolve_principal(ctx)
         cancel = threading.Event()
-        op_ctx = OperationContext(
-            principal=principal, surface=surface, trace_id=new_trace_id(), cancel_event=cancel
-        )
+        loop_token = anyio.lowlevel.current_token()
 
         def progress(done: float, total: float | None, message: str | None) -> None:
             # The SDK sends notifications/progress only if the caller gave a progress token.
-            anyio.from_thread.run(ctx.session.report_progress, done, total, message)
-
-        op_ctx.progress = progress
+            anyio.from_thread.run(
+                ctx.session.report_progress, done, total, message, token=loop_token
+            )
 
         def run() -> CallResult:
+            try:
+                principal = resolve_principal(ctx)
+            except AuthenticationFailed as exc:
+                return CallResult(operation=params.name, error=exc)
+            op_ctx = OperationContext(
+                principal=principal,
+                surface=surface,
+                trace_id=new_trace_id(),
+                progress=progress,
+                cancel_event=cancel,
+            )
             return execute(
                 params.name, params.arguments, principal=principal, surface=surface, context=op_ctx
             )
 
         try:
-            result = await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
+            result = await in_operation_thread(run)
         except anyio.get_cancelled_exc_class():
             # notifications/cancelled: tell the operation to stop at its next checkpoint.
             cancel.set()

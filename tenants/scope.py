@@ -8,12 +8,17 @@ setting `app.tenant_id`. No tenant set means no rows. Platform-wide work goes th
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
+from typing import Any
 
-from django.db import connection, transaction
+from django.db import ProgrammingError, connection, transaction
+from psycopg import ClientCursor
 
 current_tenant_id: ContextVar[int | None] = ContextVar("current_tenant_id", default=None)
+# The tenant whose setting tenant_read_scope puts in front of each statement; None inside a
+# transaction scope, whose own setting governs.
+_read_tenant_id: ContextVar[int | None] = ContextVar("read_tenant_id", default=None)
 
 
 def _set_local(name: str, value: str) -> None:
@@ -27,6 +32,7 @@ def _set_local(name: str, value: str) -> None:
 def tenant_scope(tenant_id: int) -> Iterator[None]:
     """A transaction in which only `tenant_id`'s rows are visible and writable."""
     token = current_tenant_id.set(tenant_id)
+    read_token = _read_tenant_id.set(None)
     nested = connection.in_atomic_block
     try:
         with transaction.atomic():
@@ -38,7 +44,48 @@ def tenant_scope(tenant_id: int) -> Iterator[None]:
             if previous is not None:
                 _set_local("app.tenant_id", previous)
     finally:
+        _read_tenant_id.reset(read_token)
         current_tenant_id.reset(token)
+
+
+@contextlib.contextmanager
+def tenant_read_scope(tenant_id: int) -> Iterator[None]:
+    """Like tenant_scope, for work that only reads, in fewer round trips.
+
+    No transaction: each statement travels with the tenant setting in one simple query, which
+    PostgreSQL runs as one implicit transaction, so the setting covers that statement and dies with
+    it. A one-query read costs one round trip instead of four (BEGIN, set_config, query, COMMIT).
+    Each statement sees its own snapshot, as in a READ COMMITTED transaction.
+    """
+    if connection.in_atomic_block:
+        # Inside a caller's transaction a per-statement setting would outlive the scope.
+        with tenant_scope(tenant_id):
+            yield
+        return
+    token = _read_tenant_id.set(int(tenant_id))
+    try:
+        with connection.execute_wrapper(_with_tenant_setting):
+            yield
+    finally:
+        _read_tenant_id.reset(token)
+
+
+def _with_tenant_setting(
+    execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
+) -> Any:
+    tenant_id = _read_tenant_id.get()
+    if tenant_id is None:
+        return execute(sql, params, many, context)
+    cursor = context["cursor"].cursor
+    if many or not isinstance(cursor, ClientCursor):
+        # Server-side cursors and executemany cannot carry a second statement.
+        raise ProgrammingError("tenant_read_scope runs single client-side statements only")
+    # An int, never caller text: safe to inline, and it keeps the statement's own placeholders.
+    result = execute(
+        f"SELECT set_config('app.tenant_id', '{tenant_id}', true); {sql}", params, many, context
+    )
+    cursor.nextset()  # the caller reads its statement's rows, not set_config's
+    return result
 
 
 @contextlib.contextmanager
@@ -46,12 +93,16 @@ def dangerously_unscoped() -> Iterator[None]:
     """A transaction that sees every tenant's rows. Only for platform-wide work: API-key lookup,
     provisioning, platform admins, the outbox relay, demo data."""
     nested = connection.in_atomic_block
-    with transaction.atomic():
-        previous = _current("app.bypass_rls") if nested else None
-        _set_local("app.bypass_rls", "on")
-        yield
-        if previous is not None:
-            _set_local("app.bypass_rls", previous)
+    read_token = _read_tenant_id.set(None)
+    try:
+        with transaction.atomic():
+            previous = _current("app.bypass_rls") if nested else None
+            _set_local("app.bypass_rls", "on")
+            yield
+            if previous is not None:
+                _set_local("app.bypass_rls", previous)
+    finally:
+        _read_tenant_id.reset(read_token)
 
 
 def _current(name: str) -> str:

@@ -14,3 +14,7 @@ OPERATION_MAX_INPUT_BYTES = env_int("OPERATION_MAX_INPUT_BYTES", 262144, minimum
 UPSTREAM_MCP_TIMEOUT_SECONDS = env_int("UPSTREAM_MCP_TIMEOUT_SECONDS", 15, minimum=1)
 # tools/list page size (MCP pagination).
 MCP_TOOLS_PAGE_SIZE = env_int("MCP_TOOLS_PAGE_SIZE", 50, minimum=1)
+# Threads per process that run MCP tool calls (each keeps one database connection).
+MCP_OPERATION_THREADS = env_int("MCP_OPERATION_THREADS", 8, minimum=1)
+# How stale mcp_serve's view of its API key may get: a revoked key stops working within this.
+MCP_KEY_RECHECK_SECONDS = env_int("MCP_KEY_RECHECK_SECONDS", 10, minimum=0)

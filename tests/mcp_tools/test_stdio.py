@@ -45,6 +45,36 @@ def test_refuses_to_start_without_a_valid_key(server_env: dict[str, str], make_t
     assert revoked.returncode == 2 and "revoked" in revoked.stderr and revoked.stdout == ""
 
 
+def test_a_running_server_stops_serving_a_key_once_it_is_revoked(
+    server_env: dict[str, str], make_tenant: Any
+) -> None:
+    from tenants.scope import dangerously_unscoped
+    from tenants.services import api_key_revoke
+
+    acme = make_tenant("acme")
+    env = {**server_env, "MCP_KEY_RECHECK_SECONDS": "0"}
+
+    def revoke() -> None:
+        from django.db import connection
+
+        try:
+            with dangerously_unscoped():
+                api_key_revoke(api_key=acme.tenant.api_keys.get())
+        finally:
+            connection.close()  # this helper thread's own connection
+
+    async def main() -> None:
+        async with stdio_client(env, acme.key) as client:
+            assert structured(await client.call_tool("tenant_get_tenant", {}))["slug"] == "acme"
+            await anyio.to_thread.run_sync(revoke)
+            refused = await client.call_tool("tenant_get_tenant", {})
+            assert "revoked API key" in error_text(refused)
+            with pytest.raises(Exception, match="revoked API key"):
+                await client.list_tools()
+
+    anyio.run(main)
+
+
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 def test_lists_tools_in_both_protocol_eras(
     server_env: dict[str, str], make_tenant: Any, mode: str

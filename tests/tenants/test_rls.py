@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from django.apps import apps
 from django.contrib.auth import get_user_model
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, ProgrammingError, connection, transaction
 
-from tenants.models import Tenant
-from tenants.scope import dangerously_unscoped, tenant_scope
+from tenants.models import ApiKey, Tenant
+from tenants.scope import dangerously_unscoped, tenant_read_scope, tenant_scope
 
 pytestmark = pytest.mark.django_db
 
@@ -124,3 +124,34 @@ def test_a_tenant_cannot_write_rows_of_another(three_tenants: list[Tenant]) -> N
         assert cursor.rowcount == 0
         cursor.execute("DELETE FROM tenants_apikey WHERE tenant_id = %s", [globex.pk])
         assert cursor.rowcount == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_read_scope_carries_the_tenant_with_each_statement_and_no_further(
+    three_tenants: list[Tenant],
+) -> None:
+    acme = three_tenants[0]
+    tables = tenant_owned_tables()
+    assert not connection.in_atomic_block  # the one-round-trip path, not the fallback
+    with tenant_read_scope(acme.pk):
+        for table in tables:
+            total, owners = count(table)
+            assert total >= 1 and owners == {acme.pk}, table
+        assert {key.tenant_id for key in ApiKey.objects.all()} == {acme.pk}
+        with dangerously_unscoped():
+            assert count("tenants_apikey")[1] == {t.pk for t in three_tenants}
+        assert count("tenants_apikey")[1] == {acme.pk}
+        with pytest.raises(ProgrammingError, match="single client-side statements"):
+            connection.cursor().executemany("SELECT %s", [[1], [2]])
+    for table in tables:
+        assert count(table) == (0, set()), table
+
+
+def test_the_read_scope_inside_a_transaction_ends_with_its_block(
+    three_tenants: list[Tenant],
+) -> None:
+    acme = three_tenants[0]
+    with transaction.atomic():
+        with tenant_read_scope(acme.pk):
+            assert count("tenants_apikey")[1] == {acme.pk}
+        assert count("tenants_apikey") == (0, set())

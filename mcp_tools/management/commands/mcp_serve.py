@@ -10,8 +10,7 @@ from typing import Any
 import anyio
 from django.core.management.base import BaseCommand, CommandParser
 
-from mcp_tools.auth import principal_from_api_key
-from mcp_tools.context import Principal
+from mcp_tools.auth import BoundKey
 from mcp_tools.errors import AuthenticationFailed
 
 
@@ -25,7 +24,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            principal = principal_from_api_key(os.environ.get("SMARTEROS_API_KEY"))
+            bound_key = BoundKey(os.environ.get("SMARTEROS_API_KEY"))
         except AuthenticationFailed as exc:
             hint = (
                 "set SMARTEROS_API_KEY to a tenant API key (manage.py seed_demo --json lists the "
@@ -34,30 +33,39 @@ class Command(BaseCommand):
             sys.stderr.write(f"mcp_serve: {exc.message}; {hint}\n")
             sys.exit(2)
         sys.stderr.write(
-            f"mcp_serve: serving tenant {principal.tenant.slug} over {options['transport']}\n"
+            f"mcp_serve: serving tenant {bound_key.tenant_slug} over {options['transport']}\n"
         )
         if options["transport"] == "stdio":
-            anyio.run(_serve_stdio, principal)
+            anyio.run(_serve_stdio, bound_key)
         else:
-            _serve_http(principal, options["host"], options["port"])
+            _serve_http(bound_key, options["host"], options["port"])
 
 
-async def _serve_stdio(principal: Principal) -> None:
+async def _serve_stdio(bound_key: BoundKey) -> None:
     from mcp.server.stdio import stdio_server
 
     from mcp_tools.server import build_server
+    from mcp_tools.stdio_pipes import pipe_stdio, stdio_are_pipes
 
-    server = build_server(lambda ctx: principal, surface="mcp-stdio")
-    async with stdio_server() as (read_stream, write_stream):
-        await server.run(read_stream, write_stream, server.create_initialization_options())
+    server = build_server(lambda ctx: bound_key.principal(), surface="mcp-stdio")
+    options = server.create_initialization_options()
+    if not stdio_are_pipes():
+        async with stdio_server() as (read_stream, write_stream):
+            await server.run(read_stream, write_stream, options)
+        return
+    async with (
+        pipe_stdio() as (stdin, stdout),
+        stdio_server(stdin, stdout) as (read_stream, write_stream),  # type: ignore[arg-type]
+    ):
+        await server.run(read_stream, write_stream, options)
 
 
-def _serve_http(principal: Principal, host: str, port: int) -> None:
+def _serve_http(bound_key: BoundKey, host: str, port: int) -> None:
     import uvicorn
 
     from mcp_tools.http import McpHttpApp, loopback_security
 
-    mcp_app = McpHttpApp(fixed_principal=principal, security=loopback_security())
+    mcp_app = McpHttpApp(bound_key=bound_key, security=loopback_security())
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
