@@ -14,7 +14,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from smarteros.events.envelope import Envelope
-from smarteros.infra.kafka import get_producer
+from smarteros.infra.kafka import get_telemetry_producer
 
 if TYPE_CHECKING:
     from mcp_tools.context import OperationContext
@@ -33,7 +33,7 @@ def _on_delivery(err: Any, msg: Any) -> None:
 
 def _produce(topic: str, key: str, envelope: Envelope) -> None:
     global _flush_registered
-    producer = get_producer()
+    producer = get_telemetry_producer()
     if not _flush_registered:
         atexit.register(producer.flush, 10)
         _flush_registered = True

@@ -15,6 +15,7 @@ from mcp_tools.registry import operation
 from mcp_tools.schemas import Empty, Input, Output, ShortText, TenantSlug
 from tenants.models import Tenant
 from tenants.scope import dangerously_unscoped
+from tenants.selectors import tenant_get
 
 PlanName = Literal["free", "pro", "enterprise"]
 
@@ -91,7 +92,7 @@ def create_tenant(ctx: OperationContext, params: CreateTenantIn) -> TenantOut:
 @operation(service="tenant", title="Get tenant", permission="tenant.read", read_only=True)
 def get_tenant(ctx: OperationContext, params: Empty) -> TenantOut:
     """Return the caller's tenant: slug, name, status, plan, contact and rate limit."""
-    return TenantOut.of(Tenant.objects.get(pk=ctx.tenant.pk))
+    return TenantOut.of(tenant_get(tenant_id=ctx.tenant.pk))
 
 
 class UpdateTenantIn(Input):
@@ -113,7 +114,7 @@ class UpdateTenantIn(Input):
 def update_tenant(ctx: OperationContext, params: UpdateTenantIn) -> TenantOut:
     """Change the caller's tenant: name, plan, contact email or rate limit. Only the given
     fields change."""
-    tenant = Tenant.objects.get(pk=ctx.tenant.pk)
+    tenant = tenant_get(tenant_id=ctx.tenant.pk)
     changes = params.model_dump(exclude_none=True)
     if not changes:
         raise InvalidInput("give at least one of: name, plan, contact_email, rate_limit_per_minute")
@@ -149,7 +150,7 @@ def provision_resources(ctx: OperationContext, params: Empty) -> ProvisionOut:
     first API key. Safe to repeat; a run after a failure finishes the job."""
     from tenants.provisioning import ProvisioningFailed, tenant_provision
 
-    tenant = Tenant.objects.get(pk=ctx.tenant.pk)
+    tenant = tenant_get(tenant_id=ctx.tenant.pk)
     try:
         report = tenant_provision(tenant=tenant)
     except ProvisioningFailed as exc:

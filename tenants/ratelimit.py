@@ -1,9 +1,17 @@
 """Per-tenant rate limit shared by every surface (REST, both MCP transports, webhooks).
 
-A sliding-window log in Redis: one sorted set per tenant holding the times of the requests of the
-last 60 seconds, trimmed and counted by one Lua script, so no 60-second window ever admits more
-than the limit (a fixed window would admit twice the limit across a minute boundary). Redis's own
-clock is used, so replicas with skewed clocks agree.
+A sliding-window log in Redis: one sorted set per tenant holding one entry per permit granted in
+the last 60 seconds, trimmed and counted by one Lua script, so no 60-second window admits more
+than the limit (a fixed window would admit twice the limit across a minute boundary). Redis's
+own clock is used, so replicas with skewed clocks agree.
+
+A process does not ask Redis for every request: it takes permits in leases that live at most
+LEASE_SECONDS and spends them locally, so a busy tenant costs one Redis round trip per lease
+rather than per call. A lease starts at one permit and doubles each time one is used up before
+it ends, up to 1% of the limit. Permits are logged with the lease's end as their time, so a
+permit spent late in its lease still counts for a full window after it: leasing never admits
+more than the limit. What a lease did not spend goes back to Redis when the process next needs
+a lease for that tenant; until then another replica may see up to 1% of the limit fewer.
 
 When Redis is unreachable the limiter fails open by default (RATE_LIMIT_FAIL_OPEN): refusing every
 shop's traffic during a cache outage hurts more than a few minutes without limits. Set it to
@@ -14,7 +22,9 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, field
 
 import redis
 from django.conf import settings
@@ -24,20 +34,37 @@ from smarteros.infra.redis import get_redis
 log = logging.getLogger(__name__)
 
 WINDOW_MS = 60_000
+LEASE_SECONDS = 1.0
+LEASE_SHARE = 0.01  # the largest lease, as a share of the limit
+REDIS_RETRY_SECONDS = 1.0  # after Redis failed, how long to answer without asking it
 
-_SCRIPT = """
-local key, window, limit, member = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+# KEYS[1]: the tenant's log. ARGV: window ms, limit, permits wanted, lease ms, new lease id,
+# then the members of the previous lease to give back (unspent permits).
+_LEASE_SCRIPT = """
+local key, window, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
+local want, lease_ms, lease_id = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+if #ARGV > 5 then
+  redis.call('ZREM', key, unpack(ARGV, 6))
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-local count = redis.call('ZCARD', key)
-if count < limit then
-  redis.call('ZADD', key, now, member)
-  redis.call('PEXPIRE', key, window)
-  return {1, limit - count - 1, 0}
+local grant = math.min(want, limit - redis.call('ZCARD', key))
+if grant > 0 then
+  local entries = {}
+  for i = 1, grant do
+    entries[#entries + 1] = now + lease_ms
+    entries[#entries + 1] = lease_id .. ':' .. i
+    if #entries >= 1000 or i == grant then
+      redis.call('ZADD', key, unpack(entries))
+      entries = {}
+    end
+  end
+  redis.call('PEXPIRE', key, window + lease_ms)
+  return {grant, 0}
 end
 local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-return {0, 0, tonumber(oldest[2]) + window - now}
+return {0, tonumber(oldest[2]) + window - now}
 """
 
 
@@ -45,22 +72,98 @@ return {0, 0, tonumber(oldest[2]) + window - now}
 class RateDecision:
     allowed: bool
     limit: int
-    remaining: int
+    remaining: int  # permits this process still holds for the tenant
     retry_after: int  # seconds until a request would be admitted
+
+
+@dataclass
+class _Lease:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    lease_id: str = ""
+    granted: int = 0
+    spent: int = 0
+    ends_at: float = 0.0  # time.monotonic()
+    next_size: int = 1
+    redis_down_until: float = 0.0
+
+    def unspent_members(self) -> list[str]:
+        return [f"{self.lease_id}:{i}" for i in range(self.spent + 1, self.granted + 1)]
+
+
+class _Leases:
+    """This process's leases, one per tenant, each renewed under its own lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_tenant: dict[str, _Lease] = {}
+
+    def hit(self, tenant_slug: str, limit: int) -> RateDecision:
+        lease = self._by_tenant.get(tenant_slug)
+        if lease is None:
+            with self._lock:
+                lease = self._by_tenant.setdefault(tenant_slug, _Lease())
+        with lease.lock:
+            now = time.monotonic()
+            if lease.spent < lease.granted and now < lease.ends_at:
+                lease.spent += 1
+                return RateDecision(True, limit, lease.granted - lease.spent, 0)
+            if now < lease.redis_down_until:
+                return _redis_down_decision(limit)
+            return self._renew(lease, tenant_slug, limit, now)
+
+    def _renew(self, lease: _Lease, tenant_slug: str, limit: int, now: float) -> RateDecision:
+        if lease.granted:
+            used_up = lease.spent >= lease.granted and now < lease.ends_at
+            lease.next_size = lease.next_size * 2 if used_up else max(1, lease.spent)
+        want = min(lease.next_size, max(1, int(limit * LEASE_SHARE)))
+        lease_id = secrets.token_hex(6)
+        try:
+            granted, retry_ms = get_redis().eval(
+                _LEASE_SCRIPT,
+                1,
+                f"smarteros:ratelimit:{tenant_slug}",
+                WINDOW_MS,
+                limit,
+                want,
+                int(LEASE_SECONDS * 1000),
+                lease_id,
+                *lease.unspent_members(),
+            )
+        except redis.RedisError as exc:
+            # Wait a moment before asking again: during an outage every request would
+            # otherwise sit through a connect timeout.
+            lease.redis_down_until = now + REDIS_RETRY_SECONDS
+            log.warning(
+                "rate limiter unavailable (%s); failing %s",
+                exc,
+                "open" if settings.RATE_LIMIT_FAIL_OPEN else "closed",
+            )
+            return _redis_down_decision(limit)
+        # The previous lease is settled (its unspent permits given back) whatever the answer.
+        lease.lease_id, lease.granted, lease.ends_at = lease_id, int(granted), now + LEASE_SECONDS
+        lease.next_size = want
+        lease.spent = min(1, lease.granted)
+        if not lease.granted:
+            return RateDecision(False, limit, 0, max(1, -(-int(retry_ms) // 1000)))
+        return RateDecision(True, limit, lease.granted - 1, 0)
+
+    def forget(self) -> None:
+        with self._lock:
+            self._by_tenant.clear()
+
+
+def _redis_down_decision(limit: int) -> RateDecision:
+    return RateDecision(settings.RATE_LIMIT_FAIL_OPEN, limit, 0, 60)
+
+
+_leases = _Leases()
 
 
 def rate_limit_hit(*, tenant_slug: str, limit: int | None = None) -> RateDecision:
     """Count one request for the tenant and say whether it is within its per-minute limit."""
-    limit = limit or settings.RATE_LIMIT_PER_MINUTE
-    key = f"smarteros:ratelimit:{tenant_slug}"
-    try:
-        allowed, remaining, retry_ms = get_redis().eval(
-            _SCRIPT, 1, key, WINDOW_MS, limit, secrets.token_hex(8)
-        )
-    except redis.RedisError as exc:
-        fail_open = settings.RATE_LIMIT_FAIL_OPEN
-        log.warning(
-            "rate limiter unavailable (%s); failing %s", exc, "open" if fail_open else "closed"
-        )
-        return RateDecision(fail_open, limit, 0, 60)
-    return RateDecision(bool(allowed), limit, int(remaining), max(1, -(-int(retry_ms) // 1000)))
+    return _leases.hit(tenant_slug, limit or settings.RATE_LIMIT_PER_MINUTE)
+
+
+def rate_limit_forget_leases() -> None:
+    """Drop this process's leases without giving them back (tests, after Redis was flushed)."""
+    _leases.forget()

@@ -25,21 +25,39 @@ def admin_client(**overrides: Any) -> AdminClient:
     return AdminClient(client_config(**overrides))
 
 
-@functools.cache
-def get_producer() -> Producer:
-    """The process-wide idempotent producer: ordered per partition, no duplicates on retry."""
+def _idempotent_producer(linger_ms: int) -> Producer:
     return Producer(
         client_config(
             **{
                 "enable.idempotence": True,
                 "acks": "all",
-                "linger.ms": 5,
+                "linger.ms": linger_ms,
                 # Keep retrying while the broker is away instead of dropping after 5 minutes.
                 "message.timeout.ms": 0,
                 "compression.type": "lz4",
             }
         )
     )
+
+
+@functools.cache
+def get_producer() -> Producer:
+    """The process-wide idempotent producer: ordered per partition, no duplicates on retry."""
+    return _idempotent_producer(5)
+
+
+@functools.cache
+def get_telemetry_producer() -> Producer:
+    """The producer for records that describe calls rather than change state (telemetry,
+    agent actions). Same guarantees, longer batching: a busy process wakes the broker a few
+    times a second instead of on every call, which is most of what a record costs."""
+    return _idempotent_producer(settings.KAFKA_TELEMETRY_LINGER_MS)
+
+
+def forget_producers() -> None:
+    """Drop the process's producers (after KAFKA_BOOTSTRAP_SERVERS changed, in tests)."""
+    get_producer.cache_clear()
+    get_telemetry_producer.cache_clear()
 
 
 def check(timeout: float) -> str:

@@ -9,3 +9,5 @@ KAFKA_REPLICATION_FACTOR = env_int("KAFKA_REPLICATION_FACTOR", 1, minimum=1)
 # Tansu's group join takes about half the session timeout, so a short one keeps tests quick.
 KAFKA_SESSION_TIMEOUT_MS = env_int("KAFKA_SESSION_TIMEOUT_MS", 6000, minimum=1000)
 KAFKA_CONSUMER_GROUP_PREFIX = env_str("KAFKA_CONSUMER_GROUP_PREFIX", "smarteros")
+# How long telemetry records may wait to be batched (they describe calls; nothing waits on them).
+KAFKA_TELEMETRY_LINGER_MS = env_int("KAFKA_TELEMETRY_LINGER_MS", 100, minimum=0)

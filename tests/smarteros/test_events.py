@@ -24,7 +24,7 @@ from smarteros.events.catalog import platform_topics, tenant_topics
 from smarteros.events.consumers import GroupWorker, Registration, registrations
 from smarteros.events.outbox import relay_batch
 from smarteros.events.topics import topics_sync
-from smarteros.infra.kafka import client_config, get_producer
+from smarteros.infra.kafka import client_config, forget_producers
 from smarteros.models import OutboxEvent, ProcessedEvent
 from tenants.scope import dangerously_unscoped
 from tests.conftest import wait_for
@@ -41,11 +41,11 @@ def broker(settings: Any) -> Iterator[Any]:
     with kafka_broker() as server:
         settings.KAFKA_BOOTSTRAP_SERVERS = f"127.0.0.1:{server.port}"
         settings.KAFKA_CONSUMER_GROUP_PREFIX = f"test{secrets.token_hex(3)}"
-        get_producer.cache_clear()
+        forget_producers()
         outbox._known_topics.clear()
         topics_sync(platform_topics())
         yield server
-        get_producer.cache_clear()
+        forget_producers()
         outbox._known_topics.clear()
 
 

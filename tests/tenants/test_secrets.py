@@ -16,7 +16,7 @@ from django.db import connection
 from mcp_tools.auth import principal_from_api_key
 from mcp_tools.executor import execute
 from smarteros.events.outbox import relay_batch
-from smarteros.infra.kafka import admin_client, get_producer
+from smarteros.infra.kafka import admin_client, get_producer, get_telemetry_producer
 from tenants.scope import dangerously_unscoped
 from tests.fixtures.saas import LLM_KEY, N8N_KEY, SHOPIFY_TOKEN, WHATSAPP_TOKEN
 
@@ -105,6 +105,7 @@ def test_no_plaintext_secret_in_the_database_or_on_kafka(
         while relay_batch():
             pass
         get_producer().flush(10)
+        get_telemetry_producer().flush(10)
     secrets = [SHOPIFY_TOKEN, WHATSAPP_TOKEN, N8N_KEY, LLM_KEY, UPSTREAM_SECRET, acme.key]
     dump, topics = database_dump(), all_topic_bytes()
     assert b"vault:v" in dump  # the credentials are there, as ciphertext
