@@ -2,16 +2,20 @@
 consumer group path, on the same broker in the same run. Targets: at least 0.3x raw, and at
 least 5,000 events/s end to end.
 
-Both paths run their stages concurrently, as in production: the clock starts with the first
-write and stops when the consumer has handled the last event.
+Both paths run their stages concurrently, as in production: a round's clock starts with its
+first write and stops when the consumer has handled its last event. The consumers (and the
+relay) are processes of their own that live through the whole run; rounds of the two paths
+alternate, so drift in the machine (CPU frequency, neighbours) affects both alike, and the
+medians are compared.
 
-Usage: .venv/bin/python bench/events.py [--events N]   (needs the local stack: make up)
+Usage: .venv/bin/python bench/events.py [--events N] [--rounds R]   (needs the local stack: make up)
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import threading
@@ -39,10 +43,10 @@ from smarteros.models import OutboxEvent, ProcessedEvent  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
 from tenants.scope import dangerously_unscoped, tenant_scope  # noqa: E402
 
-RUN = uuid.uuid4().hex[:8]
-RAW_TOPIC, OUTBOX_TOPIC = f"bench.raw.{RUN}", f"bench.outbox.{RUN}"
+ROOT = Path(__file__).resolve().parent.parent
 WRITE_BATCH = 500
 WRITERS = 2
+WARM_UP = 2000  # events per path before the measured rounds (connections, caches, JIT-free warm)
 
 
 @event_type("bench.ping")
@@ -50,122 +54,90 @@ class BenchPing(EventData):
     n: int
 
 
-def create_topics() -> None:
-    admin = admin_client()
-    futures = admin.create_topics(
-        [NewTopic(t, num_partitions=3, replication_factor=1) for t in (RAW_TOPIC, OUTBOX_TOPIC)]
-    )
-    for future in futures.values():
-        future.result()
-
-
 def payload(n: int) -> bytes:
     return Envelope(type="bench.ping", source="bench", tenant="bench", data={"n": n}).to_bytes()
 
 
-def consumer_process(mode: str, events: int, group: str) -> subprocess.Popen[str]:
-    """A consumer in a process of its own, as in production; prints READY once it has joined
-    its group, then DONE <unix time> when it has handled `events` events."""
-    return subprocess.Popen(
-        [sys.executable, __file__, "--consume", mode, "--events", str(events), "--group", group],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+class ConsumerProcess:
+    """A consumer in a process of its own, as in production. It prints READY once it has joined
+    its group, then `HANDLED <count> <unix time>` each time its count reaches a round's end."""
+
+    def __init__(self, mode: str, topic: str, group: str, marks: list[int]) -> None:
+        argv = [sys.executable, __file__, "--consume", mode, "--topic", topic, "--group", group]
+        argv += ["--marks", ",".join(map(str, marks))]
+        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+
+    def wait(self, prefix: str) -> list[str]:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if line.startswith(prefix):
+                return line.split()
+        raise SystemExit(f"consumer exited before {prefix}")
+
+    def handled_at(self, count: int) -> float:
+        return float(self.wait(f"HANDLED {count} ")[2])
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
 
 
-def wait_line(process: subprocess.Popen[str], prefix: str) -> str:
-    assert process.stdout is not None
-    for line in process.stdout:
-        if line.startswith(prefix):
-            return line.strip()
-    raise SystemExit(f"consumer exited before {prefix}")
+def run_consumer(mode: str, topic: str, group: str, marks: set[int]) -> None:
+    handled = 0
 
+    def count(n: int) -> None:
+        nonlocal handled
+        for _ in range(n):
+            handled += 1
+            if handled in marks:
+                print(f"HANDLED {handled} {time.time()}", flush=True)
 
-def run_consumer(mode: str, events: int, group: str) -> None:
     if mode == "raw":
         consumer = Consumer(
             client_config(
                 **{"group.id": group, "auto.offset.reset": "earliest", "session.timeout.ms": 6000}
             )
         )
-        consumer.subscribe([raw_topic_for(group)])
+        consumer.subscribe([topic])
         consumer.poll(5)
         print("READY", flush=True)
-        received = 0
-        while received < events:
-            received += sum(
-                1 for m in consumer.consume(num_messages=1000, timeout=0.5) if not m.error()
-            )
-        print(f"DONE {time.time()}", flush=True)
-        consumer.close()
-        return
-    handled = 0
-
-    def count(envelope: Envelope) -> None:
-        nonlocal handled
-        handled += 1
-        if handled == events:
-            print(f"DONE {time.time()}", flush=True)
-            worker.stop()
-
+        while True:
+            # As GroupWorker does: wait for one message, then take what else has arrived.
+            first = consumer.poll(0.5)
+            if first is not None:
+                rest = consumer.consume(num_messages=999, timeout=0)
+                count(sum(1 for m in (first, *rest) if not m.error()))
     worker = GroupWorker(
         group,
-        [Registration(outbox_topic_for(group), "bench.ping", group, count)],
+        [Registration(topic, "bench.ping", group, lambda envelope: count(1))],
         **{"session.timeout.ms": 6000},  # type: ignore[arg-type]
     )
     threading.Timer(4, lambda: print("READY", flush=True)).start()
     worker.run(batch_size=1000)
 
 
-def raw_topic_for(group: str) -> str:
-    return f"bench.raw.{group.rsplit('-', 1)[-1]}"
-
-
-def outbox_topic_for(group: str) -> str:
-    return f"bench.outbox.{group.rsplit('-', 1)[-1]}"
-
-
-def bench_raw(events: int) -> float:
-    consumer = consumer_process("raw", events, f"bench-raw-{RUN}")
-    wait_line(consumer, "READY")
-    producer = Producer(
-        client_config(**{"enable.idempotence": True, "acks": "all", "linger.ms": 5})
-    )
+def raw_round(producer: Producer, topic: str, first: int, events: int) -> float:
     started = time.time()
-    for n in range(events):
-        producer.produce(RAW_TOPIC, key=str(n % 97).encode(), value=payload(n))
+    for n in range(first, first + events):
+        producer.produce(topic, key=str(n % 97).encode(), value=payload(n))
         if n % 1000 == 0:
             producer.poll(0)
     producer.flush(60)
-    finished = float(wait_line(consumer, "DONE").split()[1])
-    consumer.wait(30)
-    return events / (finished - started)
+    return started
 
 
-def bench_outbox(events: int) -> float:
-    with dangerously_unscoped():
-        tenant, _ = Tenant.objects.get_or_create(
-            slug="bench", defaults={"name": "Bench", "status": "active"}
-        )
-    group = f"bench-outbox-{RUN}"
-    consumer = consumer_process("outbox", events, group)
-    relay = subprocess.Popen(
-        [sys.executable, "manage.py", "run_outbox_relay"],
-        cwd=Path(__file__).resolve().parent.parent,
-        stdout=subprocess.DEVNULL,
-    )
-    wait_line(consumer, "READY")
-
+def outbox_round(tenant: Tenant, topic: str, first: int, events: int) -> float:
     def write(offset: int) -> None:
         # Writers run side by side, as request handlers do; each commits batches of WRITE_BATCH.
-        for first in range(offset * WRITE_BATCH, events, WRITERS * WRITE_BATCH):
+        start = first + offset * WRITE_BATCH
+        for batch_first in range(start, first + events, WRITERS * WRITE_BATCH):
             batch = [
                 (
-                    OUTBOX_TOPIC,
+                    topic,
                     Envelope(type="bench.ping", source="bench", tenant="bench", data={"n": n}),
                     str(n % 97),
                 )
-                for n in range(first, min(first + WRITE_BATCH, events))
+                for n in range(batch_first, min(batch_first + WRITE_BATCH, first + events))
             ]
             with tenant_scope(tenant.pk):
                 outbox_emit_many(batch, tenant_id=tenant.pk)
@@ -177,36 +149,82 @@ def bench_outbox(events: int) -> float:
         thread.start()
     for thread in writers:
         thread.join()
-    print(f"  (writers done after {time.time() - started:.2f}s)", flush=True)
-    finished = float(wait_line(consumer, "DONE").split()[1])
-    relay.terminate()
-    relay.wait(30)
-    consumer.wait(30)
-    with dangerously_unscoped():
-        OutboxEvent.objects.filter(topic=OUTBOX_TOPIC).delete()
-        ProcessedEvent.objects.filter(group__endswith=group).delete()
-    return events / (finished - started)
+    return started
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--events", type=int, default=50_000, help="events per round")
+    parser.add_argument("--rounds", type=int, default=5, help="measured rounds per path")
     parser.add_argument("--consume", choices=["raw", "outbox"], help=argparse.SUPPRESS)
+    parser.add_argument("--topic", help=argparse.SUPPRESS)
     parser.add_argument("--group", help=argparse.SUPPRESS)
+    parser.add_argument("--marks", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.consume:
-        run_consumer(args.consume, args.events, args.group)
+        run_consumer(args.consume, args.topic, args.group, {int(m) for m in args.marks.split(",")})
         return
-    create_topics()
-    print(f"{args.events} events of ~{len(payload(0))} bytes per path", flush=True)
-    raw = bench_raw(args.events)
-    print(f"raw: {raw:,.0f} events/s", flush=True)
-    outbox = bench_outbox(args.events)
-    print(f"outbox: {outbox:,.0f} events/s", flush=True)
-    print(f"ratio: {outbox / raw:.2f}")
+
+    run = uuid.uuid4().hex[:8]
+    raw_topic, outbox_topic = f"bench.raw.{run}", f"bench.outbox.{run}"
     admin = admin_client()
-    for future in admin.delete_topics([RAW_TOPIC, OUTBOX_TOPIC]).values():
+    for future in admin.create_topics(
+        [NewTopic(t, num_partitions=3, replication_factor=1) for t in (raw_topic, outbox_topic)]
+    ).values():
         future.result()
+    with dangerously_unscoped():
+        tenant, _ = Tenant.objects.get_or_create(
+            slug="bench", defaults={"name": "Bench", "status": "active"}
+        )
+    with connection.cursor() as cursor:
+        # Earlier runs' deleted rows, as autovacuum would have cleared them on a live database.
+        cursor.execute("VACUUM smarteros_outboxevent, smarteros_processedevent")
+    sizes = [WARM_UP] + [args.events] * args.rounds
+    marks = [sum(sizes[: i + 1]) for i in range(len(sizes))]
+    print(
+        f"{args.rounds} rounds of {args.events} events of ~{len(payload(0))} bytes per path, "
+        "alternating",
+        flush=True,
+    )
+
+    raw_consumer = ConsumerProcess("raw", raw_topic, f"bench-raw-{run}", marks)
+    outbox_consumer = ConsumerProcess("outbox", outbox_topic, f"bench-outbox-{run}", marks)
+    relay = subprocess.Popen(
+        [sys.executable, "manage.py", "run_outbox_relay"], cwd=ROOT, stdout=subprocess.DEVNULL
+    )
+    producer = Producer(
+        client_config(**{"enable.idempotence": True, "acks": "all", "linger.ms": 5})
+    )
+    rates: dict[str, list[float]] = {"raw": [], "outbox": []}
+    try:
+        raw_consumer.wait("READY")
+        outbox_consumer.wait("READY")
+        first = 0
+        for i, (size, mark) in enumerate(zip(sizes, marks, strict=True)):
+            started = raw_round(producer, raw_topic, first, size)
+            raw = size / (raw_consumer.handled_at(mark) - started)
+            started = outbox_round(tenant, outbox_topic, first, size)
+            outbox = size / (outbox_consumer.handled_at(mark) - started)
+            first += size
+            if i == 0:
+                continue  # warm-up
+            rates["raw"].append(raw)
+            rates["outbox"].append(outbox)
+            print(f"  round {i}: raw {raw:,.0f}/s, outbox {outbox:,.0f}/s", flush=True)
+    finally:
+        for process in (raw_consumer, outbox_consumer):
+            process.stop()
+        relay.terminate()
+        relay.wait(30)
+        with dangerously_unscoped():
+            OutboxEvent.objects.filter(topic=outbox_topic).delete()
+            ProcessedEvent.objects.filter(group=f"bench-outbox-{run}").delete()
+        for future in admin.delete_topics([raw_topic, outbox_topic]).values():
+            future.result()
+    raw, outbox = statistics.median(rates["raw"]), statistics.median(rates["outbox"])
+    print(f"raw: {raw:,.0f} events/s")
+    print(f"outbox: {outbox:,.0f} events/s")
+    print(f"ratio: {outbox / raw:.2f}")
 
 
 if __name__ == "__main__":

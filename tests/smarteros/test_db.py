@@ -8,10 +8,8 @@ from typing import Any
 import pytest
 from django.db.models import Model
 
+from mcp_tools.models import AgentSession
 from smarteros.db import row_by_pk
-from smarteros.events.envelope import Envelope
-from smarteros.events.outbox import tenant_event_emit
-from smarteros.models import OutboxEvent
 from tenants.models import ApiKey, Tenant
 from tenants.scope import dangerously_unscoped, tenant_read_scope, tenant_scope
 
@@ -25,23 +23,17 @@ def field_values(instance: Model) -> dict[str, Any]:
 def test_reads_the_same_instance_as_the_orm(make_tenant: Any) -> None:
     acme = make_tenant("acme").tenant
     with tenant_scope(acme.pk):
-        tenant_event_emit(
-            tenant=acme,
-            topic="shopify.webhooks",
-            event_type="shopify.webhook.received",
-            data={"topic": "orders/create", "webhook_id": "w1", "payload": {"id": 7, "n": [1, 2]}},
-            key="w1",
-            source="test",
-            trace_id=Envelope(type="x", source="x").trace_id,
+        session = AgentSession.objects.create(
+            tenant=acme, label="support", metadata={"channel": "whatsapp", "n": [1, 2]}
         )
-        event = OutboxEvent.objects.get(tenant_id=acme.pk)
-        for model, pk in ((Tenant, acme.pk), (OutboxEvent, event.pk)):
+        key = ApiKey.objects.get(tenant=acme)
+        for model, pk in ((Tenant, acme.pk), (ApiKey, key.pk), (AgentSession, session.pk)):
             fast = row_by_pk(model, pk)
             assert field_values(fast) == field_values(model.objects.get(pk=pk))
             assert fast._state.adding is False and fast._state.db == "default"
-        outbox_row = row_by_pk(OutboxEvent, event.pk)
-        assert isinstance(outbox_row.event_id, uuid.UUID)
-        assert outbox_row.payload["data"]["payload"] == {"id": 7, "n": [1, 2]}  # JSON decoded
+        fast_session = row_by_pk(AgentSession, session.pk)
+        assert isinstance(fast_session.id, uuid.UUID)
+        assert fast_session.metadata == {"channel": "whatsapp", "n": [1, 2]}  # JSON decoded
 
 
 def test_row_level_security_still_decides_what_exists(make_tenant: Any) -> None:

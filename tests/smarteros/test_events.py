@@ -16,37 +16,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Producer, TopicPartition
+from confluent_kafka import Producer
 from django.test import Client
 
 from smarteros.events import outbox
-from smarteros.events.catalog import platform_topics, tenant_topics
+from smarteros.events.catalog import tenant_topics
 from smarteros.events.consumers import GroupWorker, Registration, registrations
 from smarteros.events.outbox import relay_batch
 from smarteros.events.topics import topics_sync
-from smarteros.infra.kafka import client_config, forget_producers
+from smarteros.infra.kafka import client_config
 from smarteros.models import OutboxEvent, ProcessedEvent
 from tenants.scope import dangerously_unscoped
 from tests.conftest import wait_for
 from tests.processes import kafka_broker, start_kafka_broker
+from tests.smarteros.topics import read_all
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FAST = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500}
-
-
-@pytest.fixture
-def broker(settings: Any) -> Iterator[Any]:
-    """A fresh broker for this test, with the catalog's platform topics."""
-    with kafka_broker() as server:
-        settings.KAFKA_BOOTSTRAP_SERVERS = f"127.0.0.1:{server.port}"
-        settings.KAFKA_CONSUMER_GROUP_PREFIX = f"test{secrets.token_hex(3)}"
-        forget_producers()
-        outbox._known_topics.clear()
-        topics_sync(platform_topics())
-        yield server
-        forget_producers()
-        outbox._known_topics.clear()
 
 
 @contextlib.contextmanager
@@ -306,28 +293,6 @@ def _relay_quietly() -> int:
 
 def raw_producer() -> Producer:
     return Producer(client_config())
-
-
-def read_all(topic: str, expected: int = 0) -> list[Any]:
-    """Every message on `topic` (all partitions, to their ends); waits for at least `expected`."""
-    from smarteros.events.backup import _consumer
-    from smarteros.infra.kafka import admin_client
-
-    deadline = time.monotonic() + 60
-    while True:
-        consumer = _consumer(None)
-        messages: list[Any] = []
-        try:
-            metadata = admin_client().list_topics(topic, timeout=10).topics.get(topic)
-            for partition in sorted(metadata.partitions) if metadata and not metadata.error else []:
-                consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
-                while (message := consumer.poll(5)) is not None and not message.error():
-                    messages.append(message)
-        finally:
-            consumer.close()
-        if len(messages) >= expected or time.monotonic() > deadline:
-            return messages
-        time.sleep(0.5)
 
 
 def test_poison_messages_and_failing_handlers_are_dead_lettered(
