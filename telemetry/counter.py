@@ -69,18 +69,24 @@ class TopicCounter:
                             )
                         ] += 1
                 if counts:
-                    self._insert(counts)
+                    if not self._insert(counts):
+                        log.warning(
+                            "topic counter: stopping with uncounted messages; "
+                            "they are counted when a counter next runs"
+                        )
+                        return  # offsets stay uncommitted
                     self.consumer.commit(asynchronous=False)
         finally:
             self.consumer.close()
 
-    def _insert(self, counts: Counter[tuple[datetime, str, str]]) -> None:
+    def _insert(self, counts: Counter[tuple[datetime, str, str]]) -> bool:
+        """Insert the counts, retrying while ClickHouse is away; False if stopped first."""
         rows = [
             {"minute": m, "tenant": t, "topic": topic, "messages": n}
             for (m, t, topic), n in counts.items()
         ]
         backoff = 0.5
-        while self.running:
+        while True:  # at least one attempt, also when stopping
             try:
                 client = clickhouse_client(timeout=5)
                 try:
@@ -89,14 +95,15 @@ class TopicCounter:
                     )
                 finally:
                     client.disconnect()
-                return
+                return True
             except Exception as exc:
+                if not self.running:
+                    return False
                 log.warning(
                     "topic counter: ClickHouse insert failed (%s); retrying in %.1fs", exc, backoff
                 )
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
-        raise RuntimeError("stopping with uncounted messages; they will be consumed again")
 
     def stop(self, *args: object) -> None:
         self.running = False

@@ -163,22 +163,28 @@ class TelemetrySink:
                         dead_letter(
                             message, f"malformed telemetry event: {type(exc).__name__}: {exc}"
                         )
-                self._insert_with_backoff(rows)
+                if not self._insert_with_backoff(rows):
+                    log.warning(
+                        "telemetry sink: stopping with a batch not inserted; it is read again"
+                    )
+                    return  # offsets stay uncommitted
                 self.consumer.commit(asynchronous=False)
         finally:
             self.consumer.close()
 
-    def _insert_with_backoff(self, rows: list[tuple[Any, ...]]) -> None:
+    def _insert_with_backoff(self, rows: list[tuple[Any, ...]]) -> bool:
+        """Insert the rows, retrying while ClickHouse is away; False if stopped first. A batch
+        read before a stop is still tried once."""
         backoff = 0.5
         while rows:
-            if not self.running:
-                raise RuntimeError("stopping with an uninserted batch; it will be consumed again")
             try:
                 self.insert(rows)
                 if self.on_insert is not None:
                     self.on_insert(len(rows))
-                return
+                return True
             except Exception as exc:
+                if not self.running:
+                    return False
                 reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
                 log.warning(
                     "telemetry sink: ClickHouse insert failed (%s); retrying in %.1fs",
@@ -187,6 +193,7 @@ class TelemetrySink:
                 )
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
+        return True
 
     def stop(self, *args: object) -> None:
         self.running = False

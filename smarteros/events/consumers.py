@@ -20,7 +20,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from smarteros.context import bound
@@ -133,17 +133,32 @@ def _tenant_id(slug: str) -> int | None:
     return tenant_id
 
 
-def _claim(group: str, event_ids: list[str]) -> set[str]:
-    """Mark event ids processed for `group` in the current transaction; returns those it had
-    handled before (usually none, so next to nothing travels back)."""
-    from django.db import connection
+class _SeenBefore(Exception):
+    """Some event of the batch is marked already: the batch is a redelivery."""
 
+
+# The ids travel as one text parameter rather than an array of thousands: far cheaper to send.
+_IDS = "ids AS (SELECT unnest(string_to_array(%s, ','))::uuid AS id)"
+_MARK = 'INSERT INTO smarteros_processedevent ("group", event_id, processed_at) SELECT %s, id, now() FROM ids'
+
+
+def _claim_all(group: str, event_ids: list[str]) -> set[str]:
+    """Mark every id processed for `group` in the current transaction, expecting all of them to
+    be new (the usual case): a plain insert, cheaper than one that resolves conflicts. Raises
+    _SeenBefore, leaving the transaction to be rolled back, when one is not."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"WITH {_IDS} {_MARK}", [",".join(event_ids), group])
+    except IntegrityError:
+        raise _SeenBefore from None
+    return set()
+
+
+def _claim_unseen(group: str, event_ids: list[str]) -> set[str]:
+    """Mark the ids not yet processed for `group`; returns those handled before."""
     with connection.cursor() as cursor:
-        # One text parameter rather than an array of thousands: far cheaper to send.
         cursor.execute(
-            "WITH ids AS (SELECT unnest(string_to_array(%s, ','))::uuid AS id), "
-            'claimed AS (INSERT INTO smarteros_processedevent ("group", event_id, processed_at) '
-            "SELECT %s, id, now() FROM ids ON CONFLICT DO NOTHING RETURNING event_id) "
+            f"WITH {_IDS}, claimed AS ({_MARK} ON CONFLICT DO NOTHING RETURNING event_id) "
             "SELECT id::text FROM (SELECT id FROM ids EXCEPT SELECT event_id FROM claimed) AS seen",
             [",".join(event_ids), group],
         )
@@ -168,8 +183,6 @@ def handle_batch_once(group: str, reg: Registration, envelopes: list[Envelope]) 
     """Run the handler for each event of one tenant that this group has not handled yet, all in
     one transaction with their processed marks; returns how many ran. Any failure rolls back the
     whole batch."""
-    from tenants.scope import tenant_scope
-
     slugs = {e.tenant for e in envelopes}
     if len(slugs) != 1:
         raise ValueError("a batch holds the events of one tenant")
@@ -177,12 +190,29 @@ def handle_batch_once(group: str, reg: Registration, envelopes: list[Envelope]) 
     tenant_id = _tenant_id(slug) if slug else None
     if slug and tenant_id is None:
         raise PermanentFailure(f"unknown tenant {slug!r}")
+    unique = list({e.id: e for e in envelopes}.values())  # an id twice in a batch runs once
+    try:
+        return _run_once(group, reg, unique, slug, tenant_id, claim=_claim_all)
+    except _SeenBefore:
+        return _run_once(group, reg, unique, slug, tenant_id, claim=_claim_unseen)
+
+
+def _run_once(
+    group: str,
+    reg: Registration,
+    envelopes: list[Envelope],
+    slug: str | None,
+    tenant_id: int | None,
+    *,
+    claim: Callable[[str, list[str]], set[str]],
+) -> int:
+    from tenants.scope import tenant_scope
+
     # One transaction for the marks and the effects, under the tenant's row-level security
     # (the processed-events table is platform-level, so the marks are not filtered by it).
-    unique = list({e.id: e for e in envelopes}.values())  # an id twice in a batch runs once
     with tenant_scope(tenant_id) if tenant_id is not None else transaction.atomic():
-        seen = _claim(group, [e.id for e in unique])
-        todo = [e for e in unique if e.id not in seen]
+        seen = claim(group, [e.id for e in envelopes])
+        todo = [e for e in envelopes if e.id not in seen]
         with bound(tenant_slug=slug):
             for envelope in todo:
                 with bound(trace_id=envelope.trace_id):
@@ -300,6 +330,7 @@ class GroupWorker:
                 self.consumer.commit(asynchronous=False)
         finally:
             self.consumer.close()
+            connection.close()  # this thread's own; nothing else would close it
 
     def _next_messages(self, batch_size: int) -> list[Message]:
         """Wait up to half a second for a message, then take what else is already fetched.
