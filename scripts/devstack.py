@@ -321,6 +321,12 @@ def ensure_database() -> None:
     if psql_superuser(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'") != "1":
         psql_superuser(f"CREATE DATABASE {DB_NAME} OWNER {DB_USER}")
         say(f"postgresql: created database {DB_NAME}")
+    if psql_superuser("SHOW autovacuum") != "on":
+        # A server we reuse is left as configured; say what that costs.
+        say(
+            "postgresql: autovacuum is off on this server, so the outbox and processed-event "
+            "tables bloat as events flow (ALTER SYSTEM SET autovacuum = on; SELECT pg_reload_conf())"
+        )
 
 
 def manage(*args: str, env: dict[str, str] | None = None) -> None:
