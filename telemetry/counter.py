@@ -19,6 +19,7 @@ from django.conf import settings
 from smarteros.events.consumers import group_id
 from smarteros.infra.clickhouse import clickhouse_client
 from smarteros.infra.kafka import client_config
+from telemetry.sink import insert_until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -80,30 +81,21 @@ class TopicCounter:
             self.consumer.close()
 
     def _insert(self, counts: Counter[tuple[datetime, str, str]]) -> bool:
-        """Insert the counts, retrying while ClickHouse is away; False if stopped first."""
         rows = [
             {"minute": m, "tenant": t, "topic": topic, "messages": n}
             for (m, t, topic), n in counts.items()
         ]
-        backoff = 0.5
-        while True:  # at least one attempt, also when stopping
+
+        def attempt() -> None:
+            client = clickhouse_client(timeout=5)
             try:
-                client = clickhouse_client(timeout=5)
-                try:
-                    client.execute(
-                        "INSERT INTO topic_messages (minute, tenant, topic, messages) VALUES", rows
-                    )
-                finally:
-                    client.disconnect()
-                return True
-            except Exception as exc:
-                if not self.running:
-                    return False
-                log.warning(
-                    "topic counter: ClickHouse insert failed (%s); retrying in %.1fs", exc, backoff
+                client.execute(
+                    "INSERT INTO topic_messages (minute, tenant, topic, messages) VALUES", rows
                 )
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
+            finally:
+                client.disconnect()
+
+        return insert_until_stopped(attempt, running=lambda: self.running, who="topic counter")
 
     def stop(self, *args: object) -> None:
         self.running = False

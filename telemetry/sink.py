@@ -71,6 +71,27 @@ def row_from_envelope(raw: bytes | None) -> tuple[Any, ...]:
     )
 
 
+def insert_until_stopped(
+    attempt: Callable[[], None], *, running: Callable[[], bool], who: str
+) -> bool:
+    """Run a ClickHouse insert, retrying with backoff while ClickHouse is away; False if the
+    worker was stopped first. Tried at least once, so a batch read before a stop still goes in."""
+    backoff = 0.5
+    while True:
+        try:
+            attempt()
+            return True
+        except Exception as exc:
+            if not running():
+                return False
+            reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            log.warning(
+                "%s: ClickHouse insert failed (%s); retrying in %.1fs", who, reason, backoff
+            )
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)
+
+
 class TelemetrySink:
     def __init__(
         self,
@@ -173,27 +194,14 @@ class TelemetrySink:
             self.consumer.close()
 
     def _insert_with_backoff(self, rows: list[tuple[Any, ...]]) -> bool:
-        """Insert the rows, retrying while ClickHouse is away; False if stopped first. A batch
-        read before a stop is still tried once."""
-        backoff = 0.5
-        while rows:
-            try:
-                self.insert(rows)
-                if self.on_insert is not None:
-                    self.on_insert(len(rows))
-                return True
-            except Exception as exc:
-                if not self.running:
-                    return False
-                reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-                log.warning(
-                    "telemetry sink: ClickHouse insert failed (%s); retrying in %.1fs",
-                    reason,
-                    backoff,
-                )
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
-        return True
+        def attempt() -> None:
+            self.insert(rows)
+            if self.on_insert is not None:
+                self.on_insert(len(rows))
+
+        return not rows or insert_until_stopped(
+            attempt, running=lambda: self.running, who="telemetry sink"
+        )
 
     def stop(self, *args: object) -> None:
         self.running = False
