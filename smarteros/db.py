@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.db import connection
 from django.db.models import Model
 
 M = TypeVar("M", bound=Model)
-Converter = Callable[[Any, Any, Any], Any]
 
 
 @functools.cache

@@ -29,7 +29,7 @@ from smarteros.models import OutboxEvent, ProcessedEvent
 from tenants.scope import dangerously_unscoped
 from tests.conftest import wait_for
 from tests.processes import kafka_broker, start_kafka_broker
-from tests.smarteros.topics import read_all
+from tests.smarteros.backbone import read_all, unsent
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -267,7 +267,7 @@ def test_broker_outage_mid_stream_loses_nothing_and_applies_nothing_twice(
             assert waiting.count() == 60
         restarted = start_kafka_broker(port)
         try:
-            wait_for(lambda: _relay_quietly() == 0 and _unsent() == 0, timeout=90, interval=1)
+            wait_for(lambda: _relay_quietly() == 0 and unsent() == 0, timeout=90, interval=1)
             wait_for(lambda: outbound_count(shop) == 100, timeout=90)
             time.sleep(2)
         finally:
@@ -277,11 +277,6 @@ def test_broker_outage_mid_stream_loses_nothing_and_applies_nothing_twice(
     texts = [r[3]["text"]["body"] for r in requests_to(saas, "/messages")]
     assert sorted(texts) == sorted(f"msg {i}" for i in range(100))  # each effect exactly once
     assert outbound_count(shop) == 100
-
-
-def _unsent() -> int:
-    with dangerously_unscoped():
-        return OutboxEvent.objects.filter(sent_at__isnull=True).count()
 
 
 def _relay_quietly() -> int:

@@ -26,14 +26,9 @@ from smarteros.events.topics import topics_sync
 from smarteros.models import OutboxEvent, ProcessedEvent
 from smarteros.tasks import events_prune
 from tenants.scope import dangerously_unscoped, tenant_scope
-from tests.smarteros.topics import read_all
+from tests.smarteros.backbone import read_all, unsent
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def unsent() -> int:
-    with dangerously_unscoped():
-        return OutboxEvent.objects.filter(sent_at__isnull=True).count()
 
 
 def webhook(tenant: Any, key: str, n: int) -> Envelope:

@@ -1,4 +1,4 @@
-"""Reading topics back in the event backbone's tests."""
+"""Helpers for the event backbone's tests: reading topics back, counting unsent outbox rows."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import time
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+from smarteros.models import OutboxEvent
+from tenants.scope import dangerously_unscoped
 
 
 def read_all(topic: str, expected: int = 0) -> list[Any]:
@@ -28,3 +31,8 @@ def read_all(topic: str, expected: int = 0) -> list[Any]:
         if len(messages) >= expected or time.monotonic() > deadline:
             return messages
         time.sleep(0.5)
+
+
+def unsent() -> int:
+    with dangerously_unscoped():
+        return OutboxEvent.objects.filter(sent_at__isnull=True).count()
