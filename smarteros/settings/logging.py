@@ -30,5 +30,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "kafka": {"level": "WARNING"},
+        # Stateless /mcp ends a "session" per request and says so at INFO: a line per call.
+        "mcp.server.streamable_http": {"level": "WARNING"},
     },
 }

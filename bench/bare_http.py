@@ -1,0 +1,78 @@
+"""Baselines for bench/http_latency.py, served the same way as SmarterOS itself.
+
+`bench.bare_http:application` is SmarterOS's own ASGI app with one extra route: a bare
+django-ninja endpoint that reads one tenant row and nothing else (no auth, no executor, no
+telemetry), so the REST comparison shares the server, Django and the database with ours.
+`python bench/bare_http.py mcp PORT` serves a bare `mcp` SDK server with an echo tool over
+stateless streamable HTTP under uvicorn.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smarteros.settings")
+
+
+def _ninja_urls() -> Any:
+    from django.urls import path
+    from ninja import NinjaAPI
+
+    from smarteros.urls import urlpatterns
+    from tenants.models import Tenant
+    from tenants.scope import tenant_read_scope
+
+    api = NinjaAPI(urls_namespace="bare-bench", docs_url=None)
+
+    @api.get("/tenant/{tenant_id}")
+    def tenant(request: Any, tenant_id: int) -> dict[str, Any]:
+        with tenant_read_scope(tenant_id):
+            row = Tenant.objects.values("slug", "name", "status", "plan").get(pk=tenant_id)
+        return dict(row)
+
+    class Urls:
+        pass
+
+    module = Urls()
+    module.urlpatterns = [path("bare/", api.urls), *urlpatterns]  # type: ignore[attr-defined]
+    return module
+
+
+def _django_application() -> Any:
+    import django
+    from django.conf import settings
+
+    django.setup()
+    settings.ROOT_URLCONF = _ninja_urls()
+    from smarteros.asgi import application as smarteros_application
+
+    return smarteros_application
+
+
+def _serve_bare_mcp(port: int) -> None:
+    import mcp_types as types
+    import uvicorn
+    from mcp.server import Server
+
+    async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
+        return types.ListToolsResult(
+            tools=[types.Tool(name="echo", description="Echo.", input_schema={"type": "object"})]
+        )
+
+    async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        text = str((params.arguments or {}).get("text", ""))
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=text)], structured_content={"text": text}
+        )
+
+    server = Server("bare", version="1.0.0", on_list_tools=list_tools, on_call_tool=call_tool)
+    app = server.streamable_http_app(stateless_http=True)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    _serve_bare_mcp(int(sys.argv[2]))
+else:
+    application = _django_application()
