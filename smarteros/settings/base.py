@@ -21,6 +21,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    # django-ninja's own static Swagger UI: the API docs page loads nothing from a CDN.
+    "ninja",
     "smarteros",
     "tenants",
     "integrations",
