@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -164,6 +165,32 @@ def test_a_shopify_delivery_whose_first_attempt_failed_is_accepted_on_retry(shop
     assert stored()[:2] == (0, 0)  # neither the event nor the dedupe mark
     retry = post(f"/hooks/shopify/{shop.slug}/", body, headers)
     assert retry.json() == {"accepted": True, "duplicate": False}
+    assert len(events(shop, "shopify.webhooks")) == 1
+
+
+def test_concurrent_attempts_of_one_delivery_are_accepted_once(shop: Any) -> None:
+    """Shopify may retry while the first attempt is still running: the unique delivery row
+    makes the second wait for the first's commit, then see it as a duplicate."""
+    from django.db import connections
+
+    body = dumps(shopify_order())
+    headers = order_headers(shop, body)
+    answers: list[dict[str, Any]] = []
+    start = threading.Barrier(6)
+
+    def attempt() -> None:
+        try:
+            start.wait()
+            answers.append(post(f"/hooks/shopify/{shop.slug}/", body, headers).json())
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=attempt) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(a["accepted"] for a in answers) == [False] * 5 + [True]
     assert len(events(shop, "shopify.webhooks")) == 1
 
 
