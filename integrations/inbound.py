@@ -24,12 +24,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import hvac.exceptions
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 
 from integrations.connections import connection_credentials
 from integrations.models import IntegrationConnection
-from mcp_tools.errors import OperationError
+from mcp_tools.errors import DependencyUnavailable, OperationError
 from smarteros.infra.redis import get_redis
 from tenants.models import Tenant
 from tenants.ratelimit import rate_limit_hit
@@ -196,7 +197,14 @@ class _SecretCache:
             hit = self._entries.get(cache_key)
         if hit is not None and hit[0] > now:
             return hit[1]
-        credentials = connection_credentials(connection)
+        try:
+            credentials = connection_credentials(connection)
+        except hvac.exceptions.VaultError as exc:
+            # A missing key or a refused token is the platform's fault, never the sender's.
+            raise DependencyUnavailable(
+                f"Vault could not decrypt the {connection.provider} connection's secret: "
+                f"{type(exc).__name__}"
+            ) from None
         secret = str(credentials.get(key) or "") if isinstance(credentials, dict) else ""
         if ttl:
             with self._lock:

@@ -77,6 +77,10 @@ def _receive(
         return JsonResponse(_accept(connection.tenant, delivery, accept))
     except Refused as refused:
         return refusal_response(spec.provider, slug, refused)
+    except DatabaseError as exc:
+        log.exception("webhook %s/%s not accepted", spec.provider, slug)
+        unavailable = DependencyUnavailable(f"PostgreSQL is unavailable: {type(exc).__name__}")
+        return JsonResponse(unavailable.as_dict(), status=unavailable.http_status)
     except OperationError as exc:  # a dependency down (Vault, ...)
         log.warning("webhook %s/%s not accepted: %s", spec.provider, slug, exc.message)
         return JsonResponse(exc.as_dict(), status=exc.http_status)
@@ -95,9 +99,6 @@ def _accept(tenant: Tenant, delivery: Any, accept: Accept) -> dict[str, Any]:
             code="invalid_payload",
             reason="bad_payload",
         ) from None
-    except DatabaseError as exc:
-        log.exception("webhook for %s not stored", tenant.slug)
-        raise DependencyUnavailable(f"PostgreSQL is unavailable: {type(exc).__name__}") from None
 
 
 # Shopify

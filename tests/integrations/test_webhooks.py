@@ -545,3 +545,14 @@ def test_process_webhook_takes_only_deliveries_signed_by_the_shop(
     headers = order_headers(shop, raw.encode(), webhook_id=args["webhook_id"])
     assert post(f"/hooks/shopify/{shop.slug}/", raw.encode(), headers).json()["duplicate"] is True
     assert len(events(shop, "shopify.webhooks")) == 1
+
+
+def test_a_secret_vault_cannot_decrypt_is_the_platforms_503_not_a_500(shop: Any) -> None:
+    from tenants.secrets import tenant_vault_remove
+
+    tenant_vault_remove(slug=shop.slug)  # the tenant's Transit key is gone
+    body = dumps(shopify_order())
+    response = post(f"/hooks/shopify/{shop.slug}/", body, order_headers(shop, body))
+    assert response.status_code == 503
+    assert response.json()["code"] == "dependency_unavailable"
+    assert "Vault" in response.json()["message"]
