@@ -49,6 +49,16 @@ class WhatsAppMessageSent(EventData):
     message_id: str
 
 
+@event_type("whatsapp.message.status")
+class WhatsAppMessageStatus(EventData):
+    """What WhatsApp reports about a sent message: sent, delivered, read, failed (with errors)."""
+
+    message_id: str
+    status: str = Field(pattern=r"^[a-z_]{1,20}$")
+    to: str = Field(pattern=r"^(\+[1-9]\d{6,14})?$")
+    errors: list[dict[str, Any]] = []
+
+
 @event_type("n8n.workflow.triggered")
 class N8nWorkflowTriggered(EventData):
     webhook_path: str

@@ -81,3 +81,24 @@ class N8nTrigger(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant.slug}: {self.topic} -> {self.webhook_path}"
+
+
+class WebhookDelivery(models.Model):
+    """A provider delivery already accepted: Shopify's X-Shopify-Webhook-Id, a WhatsApp message
+    or status id, an n8n execution id. Inserted in the transaction that queues the delivery's
+    events, so a delivery whose first attempt failed leaves no mark and its retry is accepted."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    provider = models.CharField(max_length=20, choices=IntegrationConnection.Provider.choices)
+    delivery_id = models.CharField(max_length=255)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "provider", "delivery_id"], name="webhook_delivery_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}/{self.provider}/{self.delivery_id}"

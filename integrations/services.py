@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from integrations.models import IntegrationConnection
@@ -15,18 +16,38 @@ REQUIRED = {
     "n8n": ({"base_url"}, {"api_key"}),
 }
 EXTERNAL_ID = {"shopify": "shop_domain", "whatsapp": "phone_number_id", "n8n": "base_url"}
+# How each provider names the connection in its deliveries; webhooks compare with these.
+EXTERNAL_ID_PATTERN = {
+    "shopify": re.compile(r"^[a-z0-9][a-z0-9-]{0,99}\.myshopify\.com$"),
+    "whatsapp": re.compile(r"^[0-9]{1,30}$"),
+}
+
+
+def external_id_of(provider: str, config: dict[str, Any]) -> str:
+    """The connection's provider-side id (shop domain, phone number id), normalised as the
+    provider sends it in webhooks; ValueError naming the setting if it cannot be one."""
+    name = EXTERNAL_ID[provider]
+    value = str(config.get(name, "")).strip()
+    if provider == "shopify":
+        value = value.lower()
+    pattern = EXTERNAL_ID_PATTERN.get(provider)
+    if pattern is not None and not pattern.fullmatch(value):
+        raise ValueError(f"{name} {value!r} is not a valid {provider} {name.replace('_', ' ')}")
+    return value
 
 
 def integration_connect(
     *, tenant: Tenant, provider: str, config: dict[str, Any], credentials: dict[str, str]
 ) -> IntegrationConnection:
-    """Create or replace the tenant's connection to `provider`; credentials go through Vault."""
+    """Create or replace the tenant's connection to `provider`; credentials go through Vault.
+    Its external id (the shop domain, the phone number id) is what webhooks are matched with."""
     if provider not in REQUIRED:
         raise ValueError(f"provider must be one of {', '.join(REQUIRED)}")
     config_keys, secret_keys = REQUIRED[provider]
     missing = sorted((config_keys - set(config)) | (secret_keys - set(credentials)))
     if missing:
         raise ValueError(f"{provider} needs: {', '.join(missing)}")
+    external_id = external_id_of(provider, config)
     ciphertext = secret_encrypt(
         slug=tenant.slug, purpose=f"integration:{provider}", value=credentials
     )
@@ -37,7 +58,7 @@ def integration_connect(
             defaults={
                 "config": config,
                 "credentials_ciphertext": ciphertext,
-                "external_id": str(config.get(EXTERNAL_ID[provider], "")),
+                "external_id": external_id,
             },
         )
     return connection

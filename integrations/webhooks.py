@@ -1,235 +1,218 @@
 """Signed webhooks in: /hooks/<provider>/<tenant>/.
 
-Each request is checked against the tenant's signing secret for that provider before anything
-else; a bad signature gets 401 and leaves only a log line and a counter. An accepted delivery is
-in PostgreSQL (and so, via the outbox, in Kafka) before the 200 goes out.
+Every delivery passes the checks of `integrations.inbound` in order (rate limit, size,
+connection, payload shape, the provider's external id, signature), then is accepted once: a
+unique delivery row commits with the delivery's outbox rows, so a repeat is answered
+200 {"accepted": false, "duplicate": true} and a retry after a failed attempt is accepted.
+An accepted delivery is in PostgreSQL (and so, via the outbox, in Kafka) before the 200.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
+from django.db import DatabaseError, DataError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
 
-from integrations.connections import connection_credentials
+from integrations.inbound import (
+    N8N,
+    SHOPIFY,
+    WHATSAPP,
+    Refused,
+    WebhookSpec,
+    body_read,
+    external_ids_check,
+    rate_limit_check,
+    refusal_response,
+    signature_check,
+    webhook_connection,
+    webhook_tenant,
+)
 from integrations.models import IntegrationConnection
-from mcp_tools.errors import OperationError
+from integrations.payloads import BadPayload, json_load_untrusted, model_parse
+from mcp_tools.errors import DependencyUnavailable, OperationError
 from smarteros.context import current_trace_id, new_trace_id
-from smarteros.events.outbox import tenant_event_emit
-from smarteros.events.schemas import InvalidEvent, validate_event_data
-from smarteros.infra.redis import get_redis
+from smarteros.events.schemas import InvalidEvent
 from tenants.models import Tenant
-from tenants.ratelimit import rate_limit_hit
 from tenants.scope import tenant_scope
 
 log = logging.getLogger(__name__)
-MAX_BODY = 1024 * 1024
+
+# A parsed delivery: what to accept, and the external ids it claims to be for.
+Parsed = tuple[Any, list[str]]
+Accept = Callable[[Tenant, Any, str], dict[str, Any]]
+
+DUPLICATE = {"accepted": False, "duplicate": True}
 
 
-def _reject(provider: str, slug: str, why: str) -> HttpResponse:
-    log.warning("webhook rejected: provider=%s tenant=%s reason=%s", provider, slug, why)
-    try:
-        get_redis().incr(f"smarteros:webhooks:rejected:{provider}")
-    except Exception:
-        log.warning("could not count the rejected webhook")
-    return JsonResponse({"error": "invalid signature"}, status=401)
-
-
-def _connection(
-    slug: str, provider: str
-) -> tuple[Tenant, IntegrationConnection, dict[str, str]] | None:
-    tenant = Tenant.objects.filter(slug=slug, status=Tenant.Status.ACTIVE).first()
-    if tenant is None:
-        return None
-    with tenant_scope(tenant.pk):
-        connection = (
-            IntegrationConnection.objects.select_related("tenant")
-            .filter(tenant=tenant, provider=provider)
-            .first()
-        )
-        if connection is None or not connection.credentials_ciphertext:
-            return None
-        return tenant, connection, connection_credentials(connection)
-
-
-def _hmac(secret: str, body: bytes) -> bytes:
-    return hmac.new(secret.encode(), body, hashlib.sha256).digest()
-
-
-def _limited(tenant: Tenant) -> HttpResponse | None:
-    decision = rate_limit_hit(tenant_slug=tenant.slug, limit=tenant.rate_limit_per_minute)
-    if decision.allowed:
-        return None
-    response = JsonResponse({"error": "rate limited"}, status=429)
-    response["Retry-After"] = str(decision.retry_after)
-    return response
-
-
-def _base64(digest: bytes) -> str:
-    return base64.b64encode(digest).decode()
-
-
-def _sha256_hex(digest: bytes) -> str:
-    return "sha256=" + digest.hex()
-
-
-def _verified(
+def _receive(
     request: HttpRequest,
     slug: str,
-    provider: str,
-    *,
-    secret: str,
-    header: str,
-    encode: Callable[[bytes], str],
-) -> tuple[Tenant, bytes] | HttpResponse:
-    """The tenant and body of a correctly signed, size-checked, rate-limited delivery, or the
-    response that refuses it."""
-    found = _connection(slug, provider)
-    body = request.body[: MAX_BODY + 1]
-    if found is None or not found[2].get(secret) or len(body) > MAX_BODY:
-        return _reject(provider, slug, "unknown tenant, not connected, or body too large")
-    owner, _, credentials = found
-    if not hmac.compare_digest(
-        encode(_hmac(credentials[secret], body)), request.headers.get(header, "")
-    ):
-        return _reject(provider, slug, "signature mismatch")
-    if limited := _limited(owner):
-        return limited
-    return owner, body
+    spec: WebhookSpec,
+    parse: Callable[[HttpRequest, Any], Parsed],
+    accept: Accept,
+) -> HttpResponse:
+    try:
+        if request.method != "POST":
+            raise Refused("only POST", status=405, code="method_not_allowed", reason="method")
+        tenant = webhook_tenant(slug)
+        rate_limit_check(slug=slug, tenant=tenant)
+        body = body_read(request)
+        connection = webhook_connection(tenant=tenant, provider=spec.provider)
+        try:
+            delivery, claimed = parse(
+                request, json_load_untrusted(body, max_depth=settings.WEBHOOK_MAX_JSON_DEPTH)
+            )
+        except BadPayload as exc:
+            raise Refused(
+                str(exc), status=400, code="invalid_payload", reason="bad_payload"
+            ) from None
+        external_ids_check(spec, connection, claimed)
+        signature_check(spec, connection, body, request.headers.get(spec.signature_header, ""))
+        return JsonResponse(_accept(connection.tenant, delivery, accept))
+    except Refused as refused:
+        return refusal_response(spec.provider, slug, refused)
+    except DatabaseError as exc:
+        log.exception("webhook %s/%s not accepted", spec.provider, slug)
+        unavailable = DependencyUnavailable(f"PostgreSQL is unavailable: {type(exc).__name__}")
+        return JsonResponse(unavailable.as_dict(), status=unavailable.http_status)
+    except OperationError as exc:  # a dependency down (Vault, ...)
+        log.warning("webhook %s/%s not accepted: %s", spec.provider, slug, exc.message)
+        return JsonResponse(exc.as_dict(), status=exc.http_status)
 
 
-def _trace() -> str:
-    return current_trace_id.get() or new_trace_id()
+def _accept(tenant: Tenant, delivery: Any, accept: Accept) -> dict[str, Any]:
+    trace_id = current_trace_id.get() or new_trace_id()
+    try:
+        with tenant_scope(tenant.pk):
+            return accept(tenant, delivery, trace_id)
+    except (InvalidEvent, DataError) as exc:
+        # The schemas should have caught it; still the sender's data, never an outage.
+        raise Refused(
+            f"the delivery cannot be stored: {exc}".splitlines()[0],
+            status=400,
+            code="invalid_payload",
+            reason="bad_payload",
+        ) from None
 
 
-@csrf_exempt
-@require_http_methods(["POST"])
-def shopify_webhook(request: HttpRequest, tenant: str) -> HttpResponse:
-    """Shopify signs the raw body with the app's client secret: X-Shopify-Hmac-Sha256 (base64)."""
+# Shopify
+
+
+def _shopify_parse(request: HttpRequest, payload: Any) -> Parsed:
+    from integrations.shopify.schemas import shopify_delivery_parse
+
+    delivery = shopify_delivery_parse(request.headers, payload)
+    return delivery, [delivery.shop_domain]
+
+
+def _shopify_accept(tenant: Tenant, delivery: Any, trace_id: str) -> dict[str, Any]:
     from integrations.shopify.services import shopify_webhook_accept
 
-    verified = _verified(
-        request,
-        tenant,
-        "shopify",
-        secret="app_secret",
-        header="X-Shopify-Hmac-Sha256",
-        encode=_base64,
-    )
-    if isinstance(verified, HttpResponse):
-        return verified
-    owner, body = verified
-    topic, webhook_id = (
-        request.headers.get("X-Shopify-Topic", ""),
-        request.headers.get("X-Shopify-Webhook-Id", ""),
-    )
-    try:
-        payload = json.loads(body)
-        if not isinstance(payload, dict) or not topic or not webhook_id:
-            raise ValueError("missing topic, webhook id or object body")
-        with tenant_scope(owner.pk):
-            accepted = shopify_webhook_accept(
-                tenant=owner, topic=topic, webhook_id=webhook_id, payload=payload, trace_id=_trace()
-            )
-    except (ValueError, InvalidEvent) as exc:
-        return JsonResponse({"error": f"bad delivery: {exc}"}, status=400)
-    return JsonResponse({"accepted": accepted})
+    if not shopify_webhook_accept(
+        tenant=tenant,
+        topic=delivery.topic,
+        webhook_id=delivery.webhook_id,
+        payload=delivery.payload,
+        trace_id=trace_id,
+    ):
+        return DUPLICATE
+    return {"accepted": True, "duplicate": False}
 
 
 @csrf_exempt
-@require_http_methods(["GET", "POST"])
-def whatsapp_webhook(request: HttpRequest, tenant: str) -> HttpResponse:
-    """Meta's verification handshake (GET) and signed notifications (X-Hub-Signature-256)."""
-    from integrations.whatsapp.services import whatsapp_message_receive
+def shopify_webhook(request: HttpRequest, tenant: str) -> HttpResponse:
+    """Shopify deliveries: X-Shopify-Shop-Domain must be the connected shop, and
+    X-Shopify-Hmac-Sha256 the base64 HMAC of the body with the connection's app_secret."""
+    return _receive(request, tenant, SHOPIFY, _shopify_parse, _shopify_accept)
 
+
+# WhatsApp
+
+
+def _whatsapp_parse(request: HttpRequest, payload: Any) -> Parsed:
+    from integrations.whatsapp.schemas import whatsapp_notification_parse
+
+    values = whatsapp_notification_parse(payload)
+    return values, [value.metadata.phone_number_id for value in values]
+
+
+def _whatsapp_accept(tenant: Tenant, values: Any, trace_id: str) -> dict[str, Any]:
+    from integrations.whatsapp.services import whatsapp_notification_accept
+
+    result = whatsapp_notification_accept(tenant=tenant, values=values, trace_id=trace_id)
+    if result.repeats and not (result.messages or result.statuses):
+        return DUPLICATE
+    return {
+        "accepted": True,
+        "duplicate": False,
+        "messages": result.messages,
+        "statuses": result.statuses,
+        "repeats": result.repeats,
+        "ignored": result.ignored,
+    }
+
+
+@csrf_exempt
+def whatsapp_webhook(request: HttpRequest, tenant: str) -> HttpResponse:
+    """Meta's verification handshake (GET) and notifications (POST): every messages change's
+    metadata.phone_number_id must be the connected number, and X-Hub-Signature-256 the HMAC of
+    the body with the connection's app_secret."""
     if request.method == "GET":
-        found = _connection(tenant, "whatsapp")
-        if (
-            found
+        return _whatsapp_handshake(request, tenant)
+    return _receive(request, tenant, WHATSAPP, _whatsapp_parse, _whatsapp_accept)
+
+
+def _whatsapp_handshake(request: HttpRequest, slug: str) -> HttpResponse:
+    try:
+        owner = webhook_tenant(slug)
+        rate_limit_check(slug=slug, tenant=owner)
+        connection: IntegrationConnection = webhook_connection(tenant=owner, provider="whatsapp")
+        expected = str(connection.config.get("verify_token") or "")
+        if not (
+            expected
             and request.GET.get("hub.mode") == "subscribe"
             and hmac.compare_digest(
-                request.GET.get("hub.verify_token", ""),
-                found[1].config.get("verify_token", "") or "\0",
+                request.GET.get("hub.verify_token", "").encode(), expected.encode()
             )
         ):
-            return HttpResponse(request.GET.get("hub.challenge", ""), content_type="text/plain")
-        return _reject("whatsapp", tenant, "verification token mismatch")
-    verified = _verified(
-        request,
-        tenant,
-        "whatsapp",
-        secret="app_secret",
-        header="X-Hub-Signature-256",
-        encode=_sha256_hex,
-    )
-    if isinstance(verified, HttpResponse):
-        return verified
-    owner, body = verified
-    try:
-        messages = list(_whatsapp_text_messages(json.loads(body)))
-        with tenant_scope(owner.pk):
-            for phone, text, message_id in messages:
-                whatsapp_message_receive(
-                    tenant=owner, phone=phone, text=text, message_id=message_id, trace_id=_trace()
-                )
-    except (ValueError, KeyError, TypeError, InvalidEvent) as exc:
-        return JsonResponse({"error": f"bad notification: {exc}"}, status=400)
-    except OperationError as exc:
-        return JsonResponse(exc.as_dict(), status=exc.http_status)
-    return JsonResponse({"received": len(messages)})
+            raise Refused(
+                "hub.verify_token does not match",
+                status=403,
+                code="permission_denied",
+                reason="bad_verify_token",
+            )
+    except Refused as refused:
+        return refusal_response("whatsapp", slug, refused)
+    return HttpResponse(request.GET.get("hub.challenge", ""), content_type="text/plain")
 
 
-def _whatsapp_text_messages(body: dict[str, Any]) -> Any:
-    for entry in body.get("entry", []):
-        for change in entry.get("changes", []):
-            for message in change.get("value", {}).get("messages", []) or []:
-                if message.get("type") == "text":
-                    yield (
-                        "+" + str(message["from"]).lstrip("+"),
-                        str(message["text"]["body"]),
-                        str(message["id"]),
-                    )
+# n8n
+
+
+def _n8n_parse(request: HttpRequest, payload: Any) -> Parsed:
+    from integrations.n8n.schemas import N8nResultIn
+
+    # n8n results name no external id: the URL's connection and its secret identify them.
+    return model_parse(N8nResultIn, payload), []
+
+
+def _n8n_accept(tenant: Tenant, result: Any, trace_id: str) -> dict[str, Any]:
+    from integrations.n8n.services import n8n_result_accept
+
+    envelope = n8n_result_accept(tenant=tenant, result=result, trace_id=trace_id)
+    if envelope is None:
+        return DUPLICATE
+    return {"accepted": True, "duplicate": False, "event_id": envelope.id}
 
 
 @csrf_exempt
-@require_http_methods(["POST"])
 def n8n_webhook(request: HttpRequest, tenant: str) -> HttpResponse:
     """Workflow results posted back by n8n, signed with the connection's webhook_secret:
-    X-SmarterOS-Signature: sha256=<hex HMAC of the body>."""
-    verified = _verified(
-        request,
-        tenant,
-        "n8n",
-        secret="webhook_secret",
-        header="X-SmarterOS-Signature",
-        encode=_sha256_hex,
-    )
-    if isinstance(verified, HttpResponse):
-        return verified
-    owner, body = verified
-    try:
-        data = json.loads(body)
-        if not isinstance(data, dict):
-            raise ValueError("body must be a JSON object")
-        validate_event_data("n8n.workflow.result", data)
-    except (ValueError, InvalidEvent) as exc:
-        return JsonResponse({"error": f"bad result: {exc}"}, status=422)
-    with tenant_scope(owner.pk):
-        envelope = tenant_event_emit(
-            tenant=owner,
-            topic="n8n.automation.result",
-            event_type="n8n.workflow.result",
-            data=data,
-            key=str(data.get("whatsapp_to") or data.get("workflow") or owner.slug),
-            source="integrations.n8n",
-            trace_id=_trace(),
-        )
-    return JsonResponse({"accepted": True, "event_id": envelope.id})
+    X-SmarterOS-Signature: sha256=<hex HMAC of the body>; one event per execution_id."""
+    return _receive(request, tenant, N8N, _n8n_parse, _n8n_accept)

@@ -53,7 +53,14 @@ def make_tenant(db) -> Callable[..., TenantKey]:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def connect() -> Callable[..., Any]:
-    """Connect a tenant to a provider served by the loopback SaaS stand-in."""
+    """Connect a tenant to a provider served by the loopback SaaS stand-in, with the signing
+    secrets of tests.fixtures.deliveries (shop domain `<slug>.myshopify.com`)."""
+    from tests.fixtures.deliveries import (
+        META_APP_SECRET,
+        N8N_WEBHOOK_SECRET,
+        PHONE_NUMBER_ID,
+        SHOPIFY_APP_SECRET,
+    )
     from tests.fixtures.saas import LLM_KEY, N8N_KEY, SHOPIFY_TOKEN, WHATSAPP_TOKEN
 
     def do(tenant: Any, provider: str, base_url: str) -> Any:
@@ -62,18 +69,25 @@ def connect() -> Callable[..., Any]:
         config, credentials = {
             "shopify": (
                 {"shop_domain": f"{tenant.slug}.myshopify.com", "api_base_url": base_url},
-                {"access_token": SHOPIFY_TOKEN},
+                {"access_token": SHOPIFY_TOKEN, "app_secret": SHOPIFY_APP_SECRET},
             ),
             "whatsapp": (
                 {
-                    "phone_number_id": "1234567890",
+                    "phone_number_id": PHONE_NUMBER_ID,
                     "api_base_url": base_url,
                     "llm_base_url": base_url,
                     "llm_model": "claude-test",
                 },
-                {"access_token": WHATSAPP_TOKEN, "llm_api_key": LLM_KEY},
+                {
+                    "access_token": WHATSAPP_TOKEN,
+                    "llm_api_key": LLM_KEY,
+                    "app_secret": META_APP_SECRET,
+                },
             ),
-            "n8n": ({"base_url": base_url}, {"api_key": N8N_KEY}),
+            "n8n": (
+                {"base_url": base_url},
+                {"api_key": N8N_KEY, "webhook_secret": N8N_WEBHOOK_SECRET},
+            ),
         }[provider]
         return integration_connect(
             tenant=tenant, provider=provider, config=config, credentials=credentials

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
+from django.conf import settings
 from pydantic import EmailStr, Field, StringConstraints
 
 from integrations.connections import connection_credentials, connection_require
+from integrations.inbound import SHOPIFY, Refused, external_ids_check, signature_check
+from integrations.payloads import BadPayload, json_load_untrusted
 from integrations.shopify.client import (
     INVENTORY_SET_MUTATION,
     ORDER_CREATE_MUTATION,
@@ -21,12 +24,16 @@ from integrations.shopify.schemas import (
     LocationGid,
     ProductGid,
     ProductOut,
+    ShopDomain,
     VariantGid,
+    WebhookId,
+    WebhookTopic,
     product_from_graphql,
+    shopify_delivery_parse,
 )
 from integrations.shopify.services import shopify_webhook_accept
 from mcp_tools.context import OperationContext
-from mcp_tools.errors import NotFound
+from mcp_tools.errors import InvalidInput, NotFound, PermissionDenied
 from mcp_tools.registry import operation
 from mcp_tools.schemas import E164Phone, Input, Output
 from smarteros.events.outbox import tenant_event_emit
@@ -66,17 +73,21 @@ def _cache_key(ctx: OperationContext, product_id: str) -> str:
 
 
 class WebhookIn(Input):
-    topic: Annotated[str, StringConstraints(pattern=r"^[a-z_]+/[a-z_]+$", max_length=100)] = Field(
-        description="Shopify webhook topic, e.g. orders/create or products/update."
+    topic: WebhookTopic
+    webhook_id: WebhookId
+    shop_domain: ShopDomain
+    hmac_sha256: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
+        description="The delivery's X-Shopify-Hmac-Sha256 header (base64)."
     )
-    webhook_id: Annotated[str, StringConstraints(min_length=1, max_length=100)] = Field(
-        description="The X-Shopify-Webhook-Id of the delivery; repeats are ignored."
+    raw_body: Annotated[str, StringConstraints(min_length=2)] = Field(
+        description="The delivery's body exactly as Shopify sent it: the HMAC covers these bytes "
+        "(UTF-8), so it must not be re-serialised."
     )
-    payload: dict[str, Any] = Field(description="The webhook's JSON body.")
 
 
 class WebhookOut(Output):
     accepted: bool = Field(description="True if queued for shopify.webhooks; false if a repeat.")
+    duplicate: bool = Field(description="True if this webhook id was accepted before.")
     topic: str = Field(description="Kafka topic the webhook was queued for.")
 
 
@@ -88,17 +99,40 @@ class WebhookOut(Output):
     emits=("shopify.webhook.received",),
 )
 def process_webhook(ctx: OperationContext, params: WebhookIn) -> WebhookOut:
-    """Queue a verified Shopify webhook delivery for the tenant's shopify.webhooks topic, from
-    which flows (n8n triggers, WhatsApp notifications) start. Repeated deliveries are ignored."""
-    connection_require(tenant=ctx.tenant, provider="shopify")
+    """Queue a Shopify webhook delivery received elsewhere (a relay, a replay) for the tenant's
+    shopify.webhooks topic, from which flows start. It is checked exactly as at
+    /hooks/shopify/<tenant>/: the shop domain must be the connected shop and hmac_sha256 the
+    HMAC of raw_body with the shop's app secret. Repeated webhook ids are ignored."""
+    connection = connection_require(tenant=ctx.tenant, provider="shopify")
+    raw = params.raw_body.encode()
+    try:
+        delivery = shopify_delivery_parse(
+            {
+                "X-Shopify-Topic": params.topic,
+                "X-Shopify-Webhook-Id": params.webhook_id,
+                "X-Shopify-Shop-Domain": params.shop_domain,
+            },
+            json_load_untrusted(raw, max_depth=settings.WEBHOOK_MAX_JSON_DEPTH),
+        )
+    except BadPayload as exc:
+        raise InvalidInput(str(exc).replace("body", "raw_body", 1)) from None
+    try:
+        external_ids_check(SHOPIFY, connection, [delivery.shop_domain])
+        signature_check(SHOPIFY, connection, raw, params.hmac_sha256)
+    except Refused as refused:
+        field = "shop_domain" if refused.reason == "foreign_delivery" else "hmac_sha256"
+        error = PermissionDenied if refused.reason == "foreign_delivery" else InvalidInput
+        raise error(f"{field}: {refused.message}") from None
     accepted = shopify_webhook_accept(
         tenant=ctx.tenant,
-        topic=params.topic,
-        webhook_id=params.webhook_id,
-        payload=params.payload,
+        topic=delivery.topic,
+        webhook_id=delivery.webhook_id,
+        payload=delivery.payload,
         trace_id=ctx.trace_id,
     )
-    return WebhookOut(accepted=accepted, topic=f"{ctx.tenant.slug}.shopify.webhooks")
+    return WebhookOut(
+        accepted=accepted, duplicate=not accepted, topic=f"{ctx.tenant.slug}.shopify.webhooks"
+    )
 
 
 class GetProductIn(Input):

@@ -1,10 +1,61 @@
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from integrations.payloads import model_parse
 from mcp_tools.schemas import Output
+
+ShopDomain = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^[a-z0-9][a-z0-9-]{0,99}\.myshopify\.com$", strip_whitespace=True, to_lower=True
+    ),
+    Field(
+        description="The shop's myshopify.com domain, as Shopify sends it in X-Shopify-Shop-Domain.",
+        examples=["acme.myshopify.com"],
+    ),
+]
+WebhookTopic = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z_]+/[a-z_]+$", max_length=100),
+    Field(description="Shopify webhook topic, e.g. orders/create or products/update."),
+]
+WebhookId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,255}$"),
+    Field(description="The X-Shopify-Webhook-Id of the delivery; Shopify's retries repeat it."),
+]
+
+# The delivery's fields, by the header that carries each.
+DELIVERY_HEADERS = {
+    "topic": "X-Shopify-Topic",
+    "webhook_id": "X-Shopify-Webhook-Id",
+    "shop_domain": "X-Shopify-Shop-Domain",
+}
+
+
+class ShopifyDelivery(BaseModel):
+    """One webhook delivery: its identifying headers and its JSON object body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    topic: WebhookTopic
+    webhook_id: WebhookId
+    shop_domain: ShopDomain
+    payload: dict[str, Any]
+
+
+def shopify_delivery_parse(headers: Mapping[str, str], payload: Any) -> ShopifyDelivery:
+    """The delivery from its headers and parsed body; BadPayload names a missing or bad header."""
+    fields = {name: headers.get(header) for name, header in DELIVERY_HEADERS.items()}
+    return model_parse(
+        ShopifyDelivery,
+        {**{k: v for k, v in fields.items() if v is not None}, "payload": payload},
+        names={**DELIVERY_HEADERS, "payload": "body"},
+    )
 
 
 def shopify_gid(resource: str) -> object:

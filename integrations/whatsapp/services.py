@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from integrations.connections import connection_credentials, connection_require
+from integrations.deliveries import delivery_claim
 from integrations.models import IntegrationConnection, WhatsAppMessage
 from integrations.whatsapp.client import (
     ANTHROPIC_BASE_URL,
@@ -13,6 +15,7 @@ from integrations.whatsapp.client import (
     LlmReply,
     WhatsAppClient,
 )
+from integrations.whatsapp.schemas import MessagesValue, Status
 from mcp_tools.errors import InvalidInput
 from smarteros.events.outbox import tenant_event_emit
 from tenants.models import Tenant
@@ -73,13 +76,17 @@ def whatsapp_message_send(
 def whatsapp_message_receive(
     *, tenant: Tenant, phone: str, text: str, message_id: str, trace_id: str
 ) -> tuple[WhatsAppMessage, bool]:
-    """Store an inbound message once per WhatsApp message id and publish it on whatsapp.inbound."""
+    """Store an inbound message once per WhatsApp message id and publish it on whatsapp.inbound.
+    Runs in the caller's tenant_scope: the dedupe row, the message and the event commit together."""
     connection_require(tenant=tenant, provider="whatsapp")
+    first = delivery_claim(tenant=tenant, provider="whatsapp", delivery_id=message_id)
+    # The message's own unique id guards messages stored before delivery rows existed.
     message, created = WhatsAppMessage.objects.get_or_create(
         tenant=tenant,
         provider_message_id=message_id,
         defaults={"phone": phone, "direction": WhatsAppMessage.Direction.INBOUND, "text": text},
     )
+    created = created and first
     if created:
         _emit(
             tenant,
@@ -90,6 +97,55 @@ def whatsapp_message_receive(
             trace_id,
         )
     return message, created
+
+
+def whatsapp_status_receive(*, tenant: Tenant, status: Status, trace_id: str) -> bool:
+    """Publish a status of one of the tenant's sent messages (sent, delivered, read, failed) on
+    whatsapp.outbound, once per message id and status; False if it is a repeat."""
+    if not delivery_claim(
+        tenant=tenant, provider="whatsapp", delivery_id=f"{status.id}:{status.status}"
+    ):
+        return False
+    phone = f"+{status.recipient_id}" if status.recipient_id else ""
+    data: dict[str, Any] = {"message_id": status.id, "status": status.status, "to": phone}
+    if status.errors:
+        data["errors"] = status.errors
+    _emit(
+        tenant, "whatsapp.outbound", "whatsapp.message.status", phone or status.id, data, trace_id
+    )
+    return True
+
+
+@dataclass(frozen=True)
+class NotificationAccepted:
+    messages: int  # new text messages stored
+    statuses: int  # new statuses published
+    repeats: int  # messages and statuses accepted before
+    ignored: int  # messages of other types, not stored
+
+
+def whatsapp_notification_accept(
+    *, tenant: Tenant, values: list[MessagesValue], trace_id: str
+) -> NotificationAccepted:
+    """Accept the messages and statuses of a verified notification, each once by its id."""
+    messages = statuses = repeats = ignored = 0
+    for value in values:
+        for message in value.messages:
+            if message.type != "text" or message.text is None:
+                ignored += 1
+                continue
+            _, created = whatsapp_message_receive(
+                tenant=tenant,
+                phone=f"+{message.from_}",
+                text=message.text.body,
+                message_id=message.id,
+                trace_id=trace_id,
+            )
+            messages, repeats = messages + created, repeats + (not created)
+        for status in value.statuses:
+            created = whatsapp_status_receive(tenant=tenant, status=status, trace_id=trace_id)
+            statuses, repeats = statuses + created, repeats + (not created)
+    return NotificationAccepted(messages, statuses, repeats, ignored)
 
 
 def bot_configured(*, tenant: Tenant) -> bool:

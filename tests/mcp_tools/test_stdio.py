@@ -10,6 +10,7 @@ import anyio
 import pytest
 
 from tests.conftest import run_manage
+from tests.fixtures.deliveries import SHOPIFY_APP_SECRET, hmac_base64
 from tests.mcp_tools.clients import all_tools, stdio_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -232,12 +233,15 @@ def test_every_operation_once(
                 },
             )
             await call("shopify_sync_products", {"page_size": 3})
+            order = json.dumps({"id": 777, "email": "c@example.com"})
             await call(
                 "shopify_process_webhook",
                 {
                     "topic": "orders/create",
                     "webhook_id": "wh-1",
-                    "payload": {"id": 777, "email": "c@example.com"},
+                    "shop_domain": "acme.myshopify.com",
+                    "hmac_sha256": hmac_base64(SHOPIFY_APP_SECRET, order.encode()),
+                    "raw_body": order,
                 },
             )
             await call(
@@ -298,6 +302,7 @@ def test_every_operation_once(
         "broken",
     }
     assert out["shopify_get_product"]["variants"][0]["sku"] == "SKU-0"
+    assert out["shopify_process_webhook"]["accepted"] is True
     assert out["shopify_create_order"] == {
         "order_id": "gid://shopify/Order/777",
         "name": "#1001",

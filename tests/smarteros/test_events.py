@@ -132,6 +132,7 @@ def test_flows_from_signed_webhooks_to_their_effects(broker: Any, shop: Any, saa
         HTTP_X_SHOPIFY_HMAC_SHA256="AAAA",
         HTTP_X_SHOPIFY_TOPIC="orders/create",
         HTTP_X_SHOPIFY_WEBHOOK_ID="wh-1",
+        HTTP_X_SHOPIFY_SHOP_DOMAIN="s.myshopify.com",
     )
     assert bad.status_code == 401
     with dangerously_unscoped():
@@ -144,11 +145,13 @@ def test_flows_from_signed_webhooks_to_their_effects(broker: Any, shop: Any, saa
             HTTP_X_SHOPIFY_HMAC_SHA256=signed("shopify-app-secret", order, shopify=True),
             HTTP_X_SHOPIFY_TOPIC="orders/create",
             HTTP_X_SHOPIFY_WEBHOOK_ID="wh-1",
+            HTTP_X_SHOPIFY_SHOP_DOMAIN="s.myshopify.com",
         )
         assert response.status_code == 200
     result = json.dumps(
         {
             "workflow": "order-created",
+            "execution_id": "4711",
             "whatsapp_to": "+14155550100",
             "whatsapp_text": "Your order is confirmed",
         }
@@ -173,6 +176,10 @@ def test_flows_from_signed_webhooks_to_their_effects(broker: Any, shop: Any, saa
                             "field": "messages",
                             "value": {
                                 "messaging_product": "whatsapp",
+                                "metadata": {
+                                    "display_phone_number": "15550783881",
+                                    "phone_number_id": "123",
+                                },
                                 "messages": [
                                     {
                                         "from": "14155550111",

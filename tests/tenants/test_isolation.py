@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 from typing import Any
 
 import anyio
@@ -156,14 +155,13 @@ def test_console_shows_operators_only_their_tenants(world: dict[str, Any]) -> No
 
 
 def test_webhooks_signed_with_another_tenants_secret_are_refused(world: dict[str, Any]) -> None:
-    """A webhook's credential is its signing secret: acme's secret opens nothing of globex's."""
-    import base64
-    import hashlib
-    import hmac
-
+    """A webhook's credential is its signing secret: acme's secret opens nothing of globex's,
+    even when the delivery claims globex's own shop."""
     from integrations.services import integration_connect
     from smarteros.models import OutboxEvent
     from tenants.scope import dangerously_unscoped
+    from tests.fixtures.deliveries import post as deliver
+    from tests.fixtures.deliveries import shopify_headers
 
     for slug in SLUGS:
         integration_connect(
@@ -174,22 +172,9 @@ def test_webhooks_signed_with_another_tenants_secret_are_refused(world: dict[str
         )
     body = json.dumps({"id": 1, "email": "c@example.com"}).encode()
 
-    def post(target: str, secret: str, webhook_id: str) -> int:
-        signature = base64.b64encode(
-            hmac.new(secret.encode(), body, hashlib.sha256).digest()
-        ).decode()
-        return (
-            Client()
-            .post(
-                f"/hooks/shopify/{target}/",
-                body,
-                content_type="application/json",
-                HTTP_X_SHOPIFY_HMAC_SHA256=signature,
-                HTTP_X_SHOPIFY_TOPIC="orders/create",
-                HTTP_X_SHOPIFY_WEBHOOK_ID=webhook_id,
-            )
-            .status_code
-        )
+    def post(target: str, secret: str, shop: str) -> int:
+        headers = shopify_headers(body, shop_domain=f"{shop}.myshopify.com", secret=secret)
+        return deliver(f"/hooks/shopify/{target}/", body, headers).status_code
 
     def queued(slug: str) -> int:
         with dangerously_unscoped():
@@ -198,8 +183,75 @@ def test_webhooks_signed_with_another_tenants_secret_are_refused(world: dict[str
     for attacker in SLUGS:
         for victim in SLUGS:
             if victim != attacker:
-                assert post(victim, f"secret-of-{attacker}", f"{attacker}-{victim}") == 401
+                # Claiming the victim's shop, signed with the attacker's own secret.
+                assert post(victim, f"secret-of-{attacker}", victim) == 401
+                # The attacker's own genuine delivery, posted to the victim's URL.
+                assert post(victim, f"secret-of-{attacker}", attacker) == 403
     assert [queued(slug) for slug in SLUGS] == [0, 0, 0]
-    # A fresh delivery id: Shopify's retry dedupe in Redis outlives the test database.
-    assert post("acme", "secret-of-acme", f"own-{secrets.token_hex(4)}") == 200
+    assert post("acme", "secret-of-acme", "acme") == 200
     assert queued("acme") == 1
+
+
+def test_webhooks_for_another_tenants_account_are_refused_even_with_a_shared_secret(
+    world: dict[str, Any],
+) -> None:
+    """One platform-wide Shopify app (and one Meta app) signs every tenant's deliveries alike:
+    only the shop domain and the phone number id tell them apart, and they are compared."""
+    from integrations.models import WebhookDelivery, WhatsAppMessage
+    from integrations.services import integration_connect
+    from smarteros.models import OutboxEvent
+    from tenants.scope import dangerously_unscoped
+    from tests.fixtures.deliveries import (
+        META_APP_SECRET,
+        dumps,
+        meta_headers,
+        post,
+        shopify_headers,
+        shopify_order,
+        whatsapp_text,
+    )
+
+    for index, slug in enumerate(SLUGS):
+        tenant = world[slug].tenant
+        integration_connect(
+            tenant=tenant,
+            provider="shopify",
+            config={"shop_domain": f"{slug}.myshopify.com"},
+            credentials={"access_token": "shpat_" + "0" * 32, "app_secret": "one-platform-app"},
+        )
+        integration_connect(
+            tenant=tenant,
+            provider="whatsapp",
+            config={"phone_number_id": f"10654035224292{index}"},
+            credentials={"access_token": "EAAtoken", "app_secret": META_APP_SECRET},
+        )
+    with dangerously_unscoped():
+        before = (
+            OutboxEvent.objects.count(),
+            WhatsAppMessage.objects.count(),
+            WebhookDelivery.objects.count(),
+        )
+
+    order = dumps(shopify_order())
+    globex_order = shopify_headers(
+        order, shop_domain="globex.myshopify.com", secret="one-platform-app"
+    )
+    refused = post("/hooks/shopify/acme/", order, globex_order)
+    assert refused.status_code == 403
+    assert "X-Shopify-Shop-Domain" in refused.json()["message"]
+
+    globex_message = dumps(whatsapp_text(phone_number_id="106540352242921", text="for globex"))
+    refused = post("/hooks/whatsapp/acme/", globex_message, meta_headers(globex_message))
+    assert refused.status_code == 403
+    assert "phone_number_id" in refused.json()["message"]
+
+    with dangerously_unscoped():
+        assert (
+            OutboxEvent.objects.count(),
+            WhatsAppMessage.objects.count(),
+            WebhookDelivery.objects.count(),
+        ) == before
+    # The same deliveries at the URL of the tenant they are for are accepted.
+    assert post("/hooks/shopify/globex/", order, globex_order).json()["accepted"]
+    accepted = post("/hooks/whatsapp/globex/", globex_message, meta_headers(globex_message))
+    assert accepted.json()["messages"] == 1

@@ -25,7 +25,12 @@ def tenant_owned_tables() -> set[str]:
 
 
 def seed_rows(tenant: Tenant, user: Any) -> None:
-    from integrations.models import IntegrationConnection, N8nTrigger, WhatsAppMessage
+    from integrations.models import (
+        IntegrationConnection,
+        N8nTrigger,
+        WebhookDelivery,
+        WhatsAppMessage,
+    )
     from mcp_tools.models import AgentSession, UpstreamServer
     from smarteros.models import OutboxEvent
     from tenants.audit import audit_record
@@ -45,6 +50,7 @@ def seed_rows(tenant: Tenant, user: Any) -> None:
         tenant=tenant, phone="+14155550123", direction="inbound", text="hi"
     )
     N8nTrigger.objects.create(tenant=tenant, topic="shopify.webhooks", webhook_path="p")
+    WebhookDelivery.objects.create(tenant=tenant, provider="shopify", delivery_id="wh-1")
     OutboxEvent.objects.create(
         event_id=uuid.uuid4(), tenant_id=tenant.pk, topic="t", event_type="e", payload={}
     )
