@@ -28,7 +28,7 @@ from smarteros.events.schemas import InvalidEvent, validate_event_data
 from smarteros.infra.redis import get_redis
 from tenants.models import Tenant
 from tenants.ratelimit import rate_limit_hit
-from tenants.scope import tenant_scope
+from tenants.scope import dangerously_unscoped, tenant_scope
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
@@ -46,7 +46,8 @@ def _reject(provider: str, slug: str, why: str) -> HttpResponse:
 def _connection(
     slug: str, provider: str
 ) -> tuple[Tenant, IntegrationConnection, dict[str, str]] | None:
-    tenant = Tenant.objects.filter(slug=slug, status=Tenant.Status.ACTIVE).first()
+    with dangerously_unscoped():  # the tenants table is under RLS; the slug is not yet trusted
+        tenant = Tenant.objects.filter(slug=slug, status=Tenant.Status.ACTIVE).first()
     if tenant is None:
         return None
     with tenant_scope(tenant.pk):

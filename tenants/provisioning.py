@@ -138,11 +138,12 @@ def tenants_deprovision_due() -> list[str]:
     from tenants.secrets import tenant_vault_remove
 
     cutoff = timezone.now() - timedelta(days=settings.TENANT_DELETION_GRACE_DAYS)
-    due = list(
-        Tenant.objects.filter(
-            status=Tenant.Status.DELETED, deleted_at__lte=cutoff, deprovisioned_at__isnull=True
+    with dangerously_unscoped():
+        due = list(
+            Tenant.objects.filter(
+                status=Tenant.Status.DELETED, deleted_at__lte=cutoff, deprovisioned_at__isnull=True
+            )
         )
-    )
     done = []
     for tenant in due:
         admin = admin_client()
