@@ -67,7 +67,9 @@ STEPS: list[tuple[str, Callable[[Tenant, ProvisionReport], str]]] = [
 
 
 def _set_status(tenant: Tenant, status: str, error: str = "") -> None:
-    Tenant.objects.filter(pk=tenant.pk).update(status=status, provisioning_error=error[:500])
+    # Committed at once, whatever transaction the caller is in: the console watches it live.
+    with dangerously_unscoped():
+        Tenant.objects.filter(pk=tenant.pk).update(status=status, provisioning_error=error[:500])
     tenant.status, tenant.provisioning_error = status, error[:500]
 
 
