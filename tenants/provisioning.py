@@ -17,6 +17,7 @@ from smarteros.events.outbox import outbox_emit
 from smarteros.events.topics import topics_sync
 from tenants.models import ApiKey, Tenant
 from tenants.scope import dangerously_unscoped, tenant_scope
+from tenants.scopes import TENANT_OWNER_SCOPES
 from tenants.secrets import tenant_key_ensure
 from tenants.services import api_key_create
 
@@ -54,7 +55,7 @@ def _step_first_api_key(tenant: Tenant, report: ProvisionReport) -> str:
     with dangerously_unscoped():
         if ApiKey.objects.filter(tenant=tenant).exists():
             return "exists"
-        issued = api_key_create(tenant=tenant, name="first key")
+        issued = api_key_create(tenant=tenant, name="first key", scopes=TENANT_OWNER_SCOPES)
     report.first_api_key = issued.secret
     return "created"
 

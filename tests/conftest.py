@@ -41,9 +41,11 @@ def demo(db):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def make_tenant(db) -> Callable[..., TenantKey]:  # type: ignore[no-untyped-def]
-    """Create an active tenant with an API key (scopes default to every tenant operation)."""
+    """Create an active tenant with an API key (scopes default to every operation of the tenant
+    itself, admin ones included; platform scopes are granted as a platform admin would)."""
     from tenants.models import Tenant
     from tenants.scope import dangerously_unscoped
+    from tenants.scopes import TENANT_OWNER_SCOPES
     from tenants.services import api_key_create
 
     def make(
@@ -56,7 +58,12 @@ def make_tenant(db) -> Callable[..., TenantKey]:  # type: ignore[no-untyped-def]
                 status=Tenant.Status.ACTIVE,
                 rate_limit_per_minute=rate_limit,
             )
-            issued = api_key_create(tenant=tenant, name="test", scopes=scopes)
+            issued = api_key_create(
+                tenant=tenant,
+                name="test",
+                scopes=scopes if scopes is not None else TENANT_OWNER_SCOPES,
+                platform_allowed=True,
+            )
         return TenantKey(tenant, issued.secret)
 
     return make

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.db import connection
 from django.utils import timezone
 
 from smarteros.events.envelope import Envelope
