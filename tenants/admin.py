@@ -78,7 +78,9 @@ class TenantScopedAdmin(admin.ModelAdmin):
                 self._refuse(request, "admin.view", [foreign])
         return obj
 
-    def response_action(self, request: HttpRequest, queryset: Any) -> Any:
+    def response_action(
+        self, request: HttpRequest, queryset: Any, *args: Any, **kwargs: Any
+    ) -> Any:
         selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
         if selected and administered_tenant_ids(request) is not None:
             allowed = {
@@ -92,7 +94,7 @@ class TenantScopedAdmin(admin.ModelAdmin):
                     except (ValueError, ValidationError):
                         objects = []
                 self._refuse(request, f"admin.action.{request.POST.get('action', '')}", objects)
-        return super().response_action(request, queryset)
+        return super().response_action(request, queryset, *args, **kwargs)
 
     def _refuse(self, request: HttpRequest, action: str, objects: list[Any]) -> None:
         label = self.model._meta.label
@@ -242,7 +244,9 @@ class ApiKeyForm(forms.ModelForm):
                 (group, [(value, label) for value, label in options if not _is_platform(value)])
                 for group, options in choices
             ]
-        self.fields["scopes_choice"].choices = [(g, o) for g, o in choices if o]
+        field = self.fields["scopes_choice"]
+        assert isinstance(field, forms.MultipleChoiceField)
+        field.choices = [(g, o) for g, o in choices if o]
 
     def clean_scopes_choice(self) -> list[str]:
         try:

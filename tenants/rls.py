@@ -15,20 +15,20 @@ CURRENT_TENANT = "NULLIF(current_setting('app.tenant_id', true), '')::bigint"
 CONDITION = f"tenant_id = {CURRENT_TENANT}"
 
 
-def rls_statements(table: str, condition: str = CONDITION) -> list[str]:
-    return [
+def rls_statements(table: str, condition: str = CONDITION) -> tuple[str, ...]:
+    return (
         f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
         f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
         f"CREATE POLICY {POLICY} ON {table} USING ({condition}) WITH CHECK ({condition})",
-    ]
+    )
 
 
-def rls_reverse_statements(table: str) -> list[str]:
-    return [
+def rls_reverse_statements(table: str) -> tuple[str, ...]:
+    return (
         f"DROP POLICY IF EXISTS {POLICY} ON {table}",
         f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY",
         f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY",
-    ]
+    )
 
 
 def enable_rls(*tables: str) -> list[migrations.RunSQL]:
