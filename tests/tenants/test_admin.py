@@ -73,7 +73,9 @@ def test_a_tenant_admin_cannot_list_view_edit_provision_or_delete_another_tenant
     before = acme_state()
     listing = globex_admin.get("/admin/tenants/tenant/").content.decode()
     assert "globex" in listing and "acme" not in listing
-    assert globex_admin.get(f"/admin/tenants/tenant/{acme.pk}/change/").status_code == 403
+    view = globex_admin.get(f"/admin/tenants/tenant/{acme.pk}/change/")
+    assert view.status_code == 403
+    assert "globex-admin does not administer the tenant of tenants.Tenant" in view.content.decode()
     edit = globex_admin.post(
         f"/admin/tenants/tenant/{acme.pk}/change/", {"slug": "acme", "name": "Taken"}
     )
@@ -190,3 +192,36 @@ def test_a_platform_admin_sees_and_runs_everything(tenants: dict[str, Tenant]) -
     )
     assert response.status_code == 302
     assert acme_state()[1] == Tenant.Status.DELETED
+
+
+def test_provisioning_shows_the_first_key_to_the_tenants_own_admin_only(
+    tenants: dict[str, Tenant], globex_admin: Client
+) -> None:
+    import secrets
+
+    with dangerously_unscoped():
+        fresh = Tenant.objects.create(slug=f"fresh{secrets.token_hex(3)}", name="Fresh")
+        Membership.objects.create(
+            user=get_user_model().objects.get(username="globex-admin"),
+            tenant=fresh,
+            role=Membership.Role.ADMIN,
+        )
+    outsider = staff("outsider", "view_tenant", "change_tenant")
+    refused = outsider.post(
+        "/admin/tenants/tenant/",
+        {"action": "provision", "_selected_action": [str(fresh.pk)], "index": "0"},
+    )
+    assert refused.status_code == 403
+    with dangerously_unscoped():
+        assert not ApiKey.objects.filter(tenant=fresh).exists()
+    # globex-admin administers two tenants now: no single tenant scope, queryset filtering only.
+    shown = globex_admin.post(
+        "/admin/tenants/tenant/",
+        {"action": "provision", "_selected_action": [str(fresh.pk)], "index": "0"},
+        follow=True,
+    )
+    assert "First API key (shown once)" in shown.content.decode()
+    with dangerously_unscoped():
+        key = ApiKey.objects.get(tenant=fresh)
+        assert Tenant.objects.get(pk=fresh.pk).status == Tenant.Status.ACTIVE
+    assert key.scopes == ["*", "agent.admin", "tenant.admin"]
