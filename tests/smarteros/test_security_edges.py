@@ -69,3 +69,14 @@ def test_readyz_details_only_for_staff_or_loopback(operator: str) -> None:
     staff = Client(REMOTE_ADDR="203.0.113.9")
     assert staff.login(username=operator, password=PASSWORD)
     assert "dependencies" in staff.get("/readyz").json()
+
+
+def test_readyz_fails_when_the_platform_login_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.conf import settings
+
+    # The local server trusts loopback passwords; a role that does not exist is refused anyway.
+    monkeypatch.setitem(settings.DATABASES["platform"], "USER", "smarteros_no_such_role")
+    response = Client(REMOTE_ADDR="127.0.0.1").get("/readyz")
+    body = response.json()
+    assert response.status_code == 503 and body["down"] == ["postgres"]
+    assert "platform login" in body["dependencies"]["postgres"]["detail"]
