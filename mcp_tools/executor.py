@@ -31,10 +31,9 @@ from telemetry.recording import operation_call_record
 from tenants.audit import audit_record
 from tenants.ratelimit import rate_limit_hit
 from tenants.scope import tenant_read_scope, tenant_scope
+from tenants.scopes import scope_allows
 
 log = logging.getLogger(__name__)
-
-PLATFORM_SCOPE = "platform.admin"
 
 
 @dataclass
@@ -52,11 +51,9 @@ class CallResult:
 
 
 def may_call(principal: Principal, op: Operation) -> bool:
-    """Whether the key's scopes allow this operation (used for listing and for calling)."""
-    scopes = principal.scopes()
-    if op.platform:
-        return PLATFORM_SCOPE in scopes
-    return "*" in scopes or op.name in scopes or op.permission in scopes
+    """Whether the key's scopes allow this operation (used for listing and for calling): `*`
+    covers ordinary permissions only; admin and platform scopes are granted by name."""
+    return scope_allows(principal.scopes(), op)
 
 
 def visible_operations(principal: Principal) -> list[Operation]:

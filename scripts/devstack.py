@@ -318,9 +318,31 @@ def ensure_database() -> None:
             f"CREATE ROLE {DB_USER} LOGIN PASSWORD '{DB_PASSWORD}' NOSUPERUSER NOBYPASSRLS CREATEDB"
         )
         say(f"postgresql: created role {DB_USER}")
-    if psql_superuser(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'") != "1":
-        psql_superuser(f"CREATE DATABASE {DB_NAME} OWNER {DB_USER}")
-        say(f"postgresql: created database {DB_NAME}")
+    # Platform-wide work (dangerously_unscoped) logs in as this BYPASSRLS role; the application
+    # role is never granted it, so it cannot SET ROLE to it.
+    platform_user, platform_password = "smarteros_platform", "smarteros_platform"
+    if psql_superuser(f"SELECT 1 FROM pg_roles WHERE rolname = '{platform_user}'") != "1":
+        psql_superuser(
+            f"CREATE ROLE {platform_user} LOGIN BYPASSRLS NOSUPERUSER NOCREATEDB NOCREATEROLE "
+            f"NOINHERIT PASSWORD '{platform_password}'"
+        )
+        say(f"postgresql: created role {platform_user}")
+    # The database DATABASE_URL names (the environment wins over .env, as in the settings).
+    import re
+    import urllib.parse
+
+    url = os.environ.get("DATABASE_URL", "")
+    dotenv = ROOT / ".env"
+    if not url and dotenv.is_file():
+        for line in dotenv.read_text().splitlines():
+            if line.strip().startswith("DATABASE_URL="):
+                url = line.split("=", 1)[1].strip().strip("'\"")
+    db_name = urllib.parse.urlparse(url).path.lstrip("/") if url else DB_NAME
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", db_name or ""):
+        fail(f"DATABASE_URL names database {db_name!r}", "use lowercase letters, digits and _")
+    if psql_superuser(f"SELECT 1 FROM pg_database WHERE datname = '{db_name}'") != "1":
+        psql_superuser(f"CREATE DATABASE {db_name} OWNER {DB_USER}")
+        say(f"postgresql: created database {db_name}")
     if psql_superuser("SHOW autovacuum") != "on":
         # A server we reuse is left as configured; say what that costs.
         say(

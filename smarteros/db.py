@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any, TypeVar
 
-from django.db import connection
+from django.db import connection, connections, router
 from django.db.models import Model
 
 M = TypeVar("M", bound=Model)
@@ -35,9 +35,10 @@ def row_by_pk(model: type[M], pk: Any) -> M:
     For the hottest single-row reads (every tools/call of a tenant reads its tenant row): the
     compiler builds the same SQL each time and costs several times the database round trip.
     The statement is built once per model from its fields, so it follows schema changes; it runs
-    on the current connection like any ORM query (row-level security applies).
+    on the connection the ORM would use (row-level security applies).
     """
     sql, attnames, converters = _by_pk_statement(model)
+    connection = connections[router.db_for_read(model)]
     with connection.cursor() as cursor:
         cursor.execute(sql, [pk])
         row = cursor.fetchone()

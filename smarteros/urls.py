@@ -3,6 +3,9 @@ from django.urls import include, path
 
 from mcp_tools.rest import api
 from smarteros import views
+from smarteros.login_throttle import ThrottledAuthenticationForm
+
+admin.site.login_form = ThrottledAuthenticationForm
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),

@@ -11,6 +11,7 @@ from django.conf import settings
 
 from smarteros.infra.clickhouse import clickhouse_client
 from tenants.models import Tenant
+from tenants.scope import dangerously_unscoped
 
 TABLES = {"operation_calls": "time", "topic_messages": "minute"}
 
@@ -20,6 +21,8 @@ def telemetry_retention_enforce() -> dict[str, int]:
     days = settings.TELEMETRY_RETENTION_DAYS
     longest = max(days.values())
     cutoff = datetime.now(UTC) - timedelta(days=longest)
+    with dangerously_unscoped():
+        plans = list(Tenant.objects.values_list("slug", "plan"))
     client = clickhouse_client(timeout=30)
     dropped = trimmed = 0
     try:
@@ -35,7 +38,7 @@ def telemetry_retention_enforce() -> dict[str, int]:
                 ):
                     client.execute(f"ALTER TABLE {table} DROP PARTITION {partition}")
                     dropped += 1
-            for slug, plan in Tenant.objects.values_list("slug", "plan"):
+            for slug, plan in plans:
                 keep = days.get(plan, longest)
                 if keep < longest:
                     client.execute(

@@ -11,14 +11,14 @@ from tenants.selectors import tenants_visible_to
 
 @login_required
 def telemetry_page(request: HttpRequest) -> HttpResponse:
-    tenants = list(tenants_visible_to(user=request.user).values_list("slug", flat=True))
+    tenants = [tenant.slug for tenant in tenants_visible_to(user=request.user)]
     return render(request, "telemetry/charts.html", {"tenants": tenants, "ranges": list(RANGES)})
 
 
 @login_required
 def telemetry_data(request: HttpRequest) -> JsonResponse:
     """Chart data as JSON; the page fetches it on load, on every change and every 15 s."""
-    visible = list(tenants_visible_to(user=request.user).values_list("slug", flat=True))
+    visible = [tenant.slug for tenant in tenants_visible_to(user=request.user)]
     range_key = request.GET.get("range", "1h")
     if range_key not in RANGES:
         return JsonResponse({"error": f"range must be one of {', '.join(RANGES)}"}, status=400)

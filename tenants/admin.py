@@ -2,17 +2,113 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest
 
-from tenants.audit import audit_record
+from tenants.audit import audit_record, audit_refusal
 from tenants.models import ApiKey, AuditEvent, Membership, Tenant
+from tenants.scope import dangerously_unscoped
+from tenants.scopes import scope_choices, scopes_validate
 from tenants.selectors import tenant_ids_of
 from tenants.services import api_key_create, api_key_revoke
 
 
+def administered_tenant_ids(request: HttpRequest) -> list[int] | None:
+    """The tenants this person administers in the admin; None for a platform admin (all).
+    Remembered on the request: every permission check asks."""
+    user = request.user
+    if getattr(user, "is_superuser", False):
+        return None
+    cached = getattr(request, "_administered_tenant_ids", None)
+    if cached is None:
+        cached = (
+            tenant_ids_of(user_id=int(user.pk), roles=(Membership.Role.ADMIN,))
+            if user.is_authenticated and user.pk is not None
+            else []
+        )
+        request._administered_tenant_ids = cached  # type: ignore[attr-defined]
+    return list(cached)
+
+
 class TenantScopedAdmin(admin.ModelAdmin):
-    """Admin for tenant-owned rows. Row-level security already limits the rows a tenant admin
-    sees; this also keeps other tenants out of the filters and tenant choices."""
+    """Admin for tenant-owned rows: a platform admin sees every row; anyone else only the rows
+    of tenants they administer (row-level security applies underneath as well). Another
+    tenant's object is refused with 403 and audited, and so is an action on it."""
+
+    # The lookup from this model to its tenant's id.
+    tenant_lookup = "tenant_id"
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        queryset = super().get_queryset(request)
+        ids = administered_tenant_ids(request)
+        return queryset if ids is None else queryset.filter(**{f"{self.tenant_lookup}__in": ids})
+
+    def _owns(self, request: HttpRequest, obj: Any) -> bool:
+        ids = administered_tenant_ids(request)
+        if ids is None or obj is None:
+            return True
+        return self._tenant_id_of(obj) in ids
+
+    def _tenant_id_of(self, obj: Any) -> int | None:
+        return getattr(obj, "tenant_id", None)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_view_permission(request, obj) and self._owns(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_change_permission(request, obj) and self._owns(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_delete_permission(request, obj) and self._owns(request, obj)
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        ids = administered_tenant_ids(request)
+        return super().has_add_permission(request, *args) and (ids is None or bool(ids))
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None and administered_tenant_ids(request) is not None:
+            with dangerously_unscoped():
+                try:
+                    foreign = self.model._default_manager.filter(pk=object_id).first()
+                except (ValueError, ValidationError):
+                    foreign = None
+            if foreign is not None:
+                self._refuse(request, "admin.view", [foreign])
+        return obj
+
+    def response_action(
+        self, request: HttpRequest, queryset: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        if selected and administered_tenant_ids(request) is not None:
+            allowed = {
+                str(pk) for pk in queryset.filter(pk__in=selected).values_list("pk", flat=True)
+            }
+            foreign = [pk for pk in selected if pk not in allowed]
+            if foreign:
+                with dangerously_unscoped():
+                    try:
+                        objects = list(self.model._default_manager.filter(pk__in=foreign))
+                    except (ValueError, ValidationError):
+                        objects = []
+                self._refuse(request, f"admin.action.{request.POST.get('action', '')}", objects)
+        return super().response_action(request, queryset, *args, **kwargs)
+
+    def _refuse(self, request: HttpRequest, action: str, objects: list[Any]) -> None:
+        label = self.model._meta.label
+        targets = ", ".join(f"{label}:{obj.pk}" for obj in objects) or label
+        reason = f"{request.user.get_username()} does not administer the tenant of {targets}"
+        tenants = {self._tenant_id_of(obj) for obj in objects}
+        audit_refusal(
+            actor=f"user:{request.user.get_username()}",
+            action=action,
+            tenant=Tenant(pk=tenants.pop()) if len(tenants) == 1 and None not in tenants else None,
+            target=targets,
+            reason=reason,
+        )
+        raise PermissionDenied(reason)
 
     def get_list_filter(self, request: HttpRequest) -> Any:
         filters = super().get_list_filter(request)
@@ -21,10 +117,9 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return [f for f in filters if f != "tenant"]
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if db_field.name == "tenant" and not getattr(request.user, "is_superuser", False):
-            kwargs["queryset"] = Tenant.objects.filter(
-                pk__in=tenant_ids_of(user_id=int(request.user.pk or 0), roles=("admin",))
-            )
+        ids = administered_tenant_ids(request)
+        if db_field.name == "tenant" and ids is not None:
+            kwargs["queryset"] = Tenant.objects.filter(pk__in=ids)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
@@ -64,15 +159,44 @@ class TenantAdmin(AuditedAdmin):
     list_display = ["slug", "name", "status", "plan", "created_at"]
     list_filter = ["status", "plan"]
     search_fields = ["slug", "name"]
-    readonly_fields = ["provisioning_error", "deleted_at", "deprovisioned_at"]
+    readonly_fields = ["provisioning_error", "deleted_at", "deprovisioned_at", "vault_namespace"]
+    # What the platform sells and relies on: only platform admins change these.
+    platform_fields = ["slug", "status", "plan", "rate_limit_per_minute"]
     inlines = [MembershipInline]
     actions = ["provision", "request_deletion"]
+    tenant_lookup = "pk"
 
-    @admin.action(description="Provision (or finish provisioning) selected tenants")
+    def _tenant_id_of(self, obj: Any) -> int | None:
+        return int(obj.pk) if obj is not None and obj.pk is not None else None
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(super().get_readonly_fields(request, obj))
+        if getattr(request.user, "is_superuser", False):
+            return fields
+        return fields + [f for f in self.platform_fields if f not in fields]
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        # Creating a tenant is platform work.
+        return bool(getattr(request.user, "is_superuser", False))
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Removing the row outright skips the grace period and deprovisioning: platform only.
+        return bool(getattr(request.user, "is_superuser", False))
+
+    @admin.action(
+        description="Provision (or finish provisioning) selected tenants",
+        permissions=["change"],
+    )
     def provision(self, request: HttpRequest, queryset: Any) -> None:
         from tenants.provisioning import ProvisioningFailed, tenant_provision
 
         for tenant in queryset:
+            audit_record(
+                actor=f"user:{request.user.get_username()}",
+                action="admin.provision",
+                tenant=tenant,
+                target=tenant.slug,
+            )
             try:
                 report = tenant_provision(tenant=tenant)
             except ProvisioningFailed as exc:
@@ -85,7 +209,10 @@ class TenantAdmin(AuditedAdmin):
             )
             messages.success(request, f"{tenant.slug} provisioned.{note}")
 
-    @admin.action(description="Delete selected tenants (resources removed after the grace period)")
+    @admin.action(
+        description="Delete selected tenants (resources removed after the grace period)",
+        permissions=["change"],
+    )
     def request_deletion(self, request: HttpRequest, queryset: Any) -> None:
         from tenants.provisioning import tenant_delete_request
 
@@ -94,15 +221,47 @@ class TenantAdmin(AuditedAdmin):
 
 
 class ApiKeyForm(forms.ModelForm):
-    scopes_text = forms.CharField(
+    scopes_choice = forms.MultipleChoiceField(
         label="Scopes",
-        initial="*",
-        help_text="Comma-separated operation names or permissions; * for all.",
+        initial=["*"],
+        widget=forms.SelectMultiple(attrs={"size": 20}),
+        help_text="* is every ordinary permission; agent.admin, tenant.admin and platform "
+        "scopes are granted by name (platform scopes by platform admins only).",
     )
 
     class Meta:
         model = ApiKey
         fields = ["tenant", "name"]
+
+    # Set by ApiKeyAdmin.get_form: whether the person may grant platform scopes.
+    platform_allowed = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choices = scope_choices()
+        if not self.platform_allowed:
+            choices = [
+                (group, [(value, label) for value, label in options if not _is_platform(value)])
+                for group, options in choices
+            ]
+        field = self.fields["scopes_choice"]
+        assert isinstance(field, forms.MultipleChoiceField)
+        field.choices = [(g, o) for g, o in choices if o]
+
+    def clean_scopes_choice(self) -> list[str]:
+        try:
+            return scopes_validate(
+                self.cleaned_data.get("scopes_choice") or [],
+                platform_allowed=self.platform_allowed,
+            )
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.message_dict["scopes"]) from None
+
+
+def _is_platform(scope: str) -> bool:
+    from tenants.scopes import scope_is_platform
+
+    return scope_is_platform(scope)
 
 
 @admin.register(ApiKey)
@@ -123,7 +282,11 @@ class ApiKeyAdmin(AuditedAdmin):
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
     ) -> Any:
         if obj is None:
-            kwargs["form"] = ApiKeyForm
+            kwargs["form"] = type(
+                "ApiKeyForm",
+                (ApiKeyForm,),
+                {"platform_allowed": bool(getattr(request.user, "is_superuser", False))},
+            )
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
@@ -133,15 +296,19 @@ class ApiKeyAdmin(AuditedAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
-            return ["tenant", "name", "scopes_text"]
+            return ["tenant", "name", "scopes_choice"]
         return ["tenant", "name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"]
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
         if change:
             super().save_model(request, obj, form, change)
             return
-        scopes = [s.strip() for s in form.cleaned_data["scopes_text"].split(",") if s.strip()]
-        issued = api_key_create(tenant=obj.tenant, name=obj.name, scopes=scopes)
+        issued = api_key_create(
+            tenant=obj.tenant,
+            name=obj.name,
+            scopes=form.cleaned_data["scopes_choice"],
+            platform_allowed=bool(getattr(request.user, "is_superuser", False)),
+        )
         obj.pk = issued.api_key.pk
         audit_record(
             actor=f"user:{request.user.get_username()}",
@@ -152,7 +319,7 @@ class ApiKeyAdmin(AuditedAdmin):
         # The only time the secret exists outside the caller's hands.
         messages.warning(request, f"New API key (shown once, copy it now): {issued.secret}")
 
-    @admin.action(description="Revoke selected keys")
+    @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: Any) -> None:
         for api_key in queryset:
             api_key_revoke(api_key=api_key)

@@ -10,6 +10,23 @@ from tenants.models import AuditEvent, Tenant
 SECRET_FIELDS = {"key_hash", "credentials_ciphertext", "password", "credentials"}
 
 
+def audit_refusal(
+    *, actor: str, action: str, tenant: Tenant | None, reason: str, target: str = ""
+) -> AuditEvent:
+    """Record a refused attempt. Written as the platform in a transaction of its own, so it
+    stays when the refused change is rolled back."""
+    from tenants.scope import dangerously_unscoped
+
+    with dangerously_unscoped():
+        return audit_record(
+            actor=actor,
+            action=f"{action}.refused",
+            tenant=tenant,
+            target=target,
+            details={"reason": reason[:500]},
+        )
+
+
 def audit_record(
     *,
     actor: str,

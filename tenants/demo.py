@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 
 from tenants.models import ApiKey, Tenant
 from tenants.scope import dangerously_unscoped
+from tenants.scopes import TENANT_OWNER_SCOPES, scopes_validate
 from tenants.services import API_KEY_PREFIX, hash_api_key
 
 DEMO_TENANTS = [
@@ -64,7 +65,7 @@ def _seed() -> DemoData:
                 "tenant": tenant,
                 "name": DEMO_KEY_NAME,
                 "prefix": secret[: len(API_KEY_PREFIX) + 6],
-                "scopes": ["*"],
+                "scopes": scopes_validate(TENANT_OWNER_SCOPES, platform_allowed=False),
                 "revoked_at": None,
             },
         )

@@ -41,6 +41,14 @@ class Tenant(models.Model):
         help_text="When deletion was requested; resources go after the grace period.",
     )
     deprovisioned_at = models.DateTimeField(null=True, blank=True)
+    vault_namespace = models.CharField(  # noqa: DJ001 (null: not recorded; "": none)
+        max_length=200,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The tenant's Vault namespace, recorded at provisioning; empty means none "
+        "(the server has no namespaces); null means not yet provisioned.",
+    )
     provisioning_error = models.CharField(
         max_length=500, blank=True, help_text="The step that failed last, and why."
     )
@@ -84,7 +92,9 @@ class ApiKey(models.Model):
     prefix = models.CharField(max_length=24, help_text="The first characters, to recognise a key.")
     key_hash = models.CharField(max_length=64, unique=True)
     scopes = models.JSONField(
-        default=list, help_text='Operation names this key may call; ["*"] means all.'
+        default=list,
+        help_text='Permissions or operation names this key may call; "*" means the ordinary '
+        "permissions (not agent.admin, tenant.admin or platform.admin).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -101,7 +111,12 @@ class ApiKey(models.Model):
         return self.revoked_at is None
 
     def allows(self, operation: str) -> bool:
-        return "*" in self.scopes or operation in self.scopes
+        """Whether this key may call the registered operation named `operation`."""
+        from mcp_tools.registry import get_registry
+        from tenants.scopes import scope_allows
+
+        op = get_registry().get(operation)
+        return op is not None and scope_allows(self.scopes or [], op)
 
 
 class AuditEvent(models.Model):

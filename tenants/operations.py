@@ -10,14 +10,18 @@ from django.db import IntegrityError
 from pydantic import EmailStr, Field
 
 from mcp_tools.context import OperationContext
-from mcp_tools.errors import Conflict, InvalidInput, OperationError
+from mcp_tools.errors import Conflict, InvalidInput, OperationError, PermissionDenied
 from mcp_tools.registry import operation
 from mcp_tools.schemas import Empty, Input, Output, ShortText, TenantSlug
+from tenants.audit import audit_refusal
 from tenants.models import Tenant
 from tenants.scope import dangerously_unscoped
+from tenants.scopes import PLATFORM_SCOPE
 from tenants.selectors import tenant_get
 
 PlanName = Literal["free", "pro", "enterprise"]
+# Limits the platform sells and enforces: a tenant's own key cannot change them.
+PLATFORM_FIELDS = frozenset({"plan", "rate_limit_per_minute"})
 
 
 class TenantOut(Output):
@@ -97,10 +101,14 @@ def get_tenant(ctx: OperationContext, params: Empty) -> TenantOut:
 
 class UpdateTenantIn(Input):
     name: ShortText | None = Field(None, description="New display name; omit to keep.")
-    plan: PlanName | None = Field(None, description="New plan; omit to keep.")
+    plan: PlanName | None = Field(
+        None, description="New plan (platform admins only); omit to keep."
+    )
     contact_email: EmailStr | None = Field(None, description="New contact address; omit to keep.")
     rate_limit_per_minute: Annotated[int, Field(ge=1, le=1_000_000)] | None = Field(
-        None, description="Per-minute request limit for this tenant (1-1000000); omit to keep."
+        None,
+        description="Per-minute request limit for this tenant (1-1000000; platform admins "
+        "only); omit to keep.",
     )
 
 
@@ -112,12 +120,26 @@ class UpdateTenantIn(Input):
     emits=("tenant.updated",),
 )
 def update_tenant(ctx: OperationContext, params: UpdateTenantIn) -> TenantOut:
-    """Change the caller's tenant: name, plan, contact email or rate limit. Only the given
-    fields change."""
+    """Change the caller's tenant: name or contact email; plan and rate limit only with the
+    platform.admin scope. Only the given fields change."""
     tenant = tenant_get(tenant_id=ctx.tenant.pk)
     changes = params.model_dump(exclude_none=True)
     if not changes:
         raise InvalidInput("give at least one of: name, plan, contact_email, rate_limit_per_minute")
+    platform_only = sorted(set(changes) & PLATFORM_FIELDS)
+    if platform_only and PLATFORM_SCOPE not in ctx.principal.scopes():
+        reason = (
+            f"{', '.join(platform_only)}: only a platform admin may change "
+            f"{' and '.join(platform_only)} (this key lacks the {PLATFORM_SCOPE} scope)"
+        )
+        audit_refusal(
+            actor=f"key:{ctx.principal.api_key.prefix}",
+            action="tenant_update_tenant",
+            tenant=ctx.tenant,
+            target=ctx.tenant.slug,
+            reason=reason,
+        )
+        raise PermissionDenied(reason)
     for field_name, value in changes.items():
         setattr(tenant, field_name, value)
     tenant.full_clean()

@@ -17,6 +17,7 @@ from smarteros.events.outbox import outbox_emit
 from smarteros.events.topics import topics_sync
 from tenants.models import ApiKey, Tenant
 from tenants.scope import dangerously_unscoped, tenant_scope
+from tenants.scopes import TENANT_OWNER_SCOPES
 from tenants.secrets import tenant_key_ensure
 from tenants.services import api_key_create
 
@@ -54,7 +55,7 @@ def _step_first_api_key(tenant: Tenant, report: ProvisionReport) -> str:
     with dangerously_unscoped():
         if ApiKey.objects.filter(tenant=tenant).exists():
             return "exists"
-        issued = api_key_create(tenant=tenant, name="first key")
+        issued = api_key_create(tenant=tenant, name="first key", scopes=TENANT_OWNER_SCOPES)
     report.first_api_key = issued.secret
     return "created"
 
@@ -67,7 +68,9 @@ STEPS: list[tuple[str, Callable[[Tenant, ProvisionReport], str]]] = [
 
 
 def _set_status(tenant: Tenant, status: str, error: str = "") -> None:
-    Tenant.objects.filter(pk=tenant.pk).update(status=status, provisioning_error=error[:500])
+    # Committed at once, whatever transaction the caller is in: the console watches it live.
+    with dangerously_unscoped():
+        Tenant.objects.filter(pk=tenant.pk).update(status=status, provisioning_error=error[:500])
     tenant.status, tenant.provisioning_error = status, error[:500]
 
 
@@ -138,11 +141,12 @@ def tenants_deprovision_due() -> list[str]:
     from tenants.secrets import tenant_vault_remove
 
     cutoff = timezone.now() - timedelta(days=settings.TENANT_DELETION_GRACE_DAYS)
-    due = list(
-        Tenant.objects.filter(
-            status=Tenant.Status.DELETED, deleted_at__lte=cutoff, deprovisioned_at__isnull=True
+    with dangerously_unscoped():
+        due = list(
+            Tenant.objects.filter(
+                status=Tenant.Status.DELETED, deleted_at__lte=cutoff, deprovisioned_at__isnull=True
+            )
         )
-    )
     done = []
     for tenant in due:
         admin = admin_client()

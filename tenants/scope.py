@@ -2,7 +2,9 @@
 
 Every tenant-owned table has a policy comparing its `tenant_id` with the transaction-local
 setting `app.tenant_id`. No tenant set means no rows. Platform-wide work goes through
-`dangerously_unscoped()`, the one named way around it.
+`dangerously_unscoped()`, the one named way around it: it runs on a second database login (the
+`platform` alias, a role with BYPASSRLS). The application's own login is not a member of that
+role, so nothing it runs (a setting, SET ROLE, an injected statement) can switch RLS off.
 """
 
 from __future__ import annotations
@@ -12,13 +14,43 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
 
-from django.db import ProgrammingError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, ProgrammingError, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Model
 from psycopg import ClientCursor
+
+PLATFORM_DB = "platform"
 
 current_tenant_id: ContextVar[int | None] = ContextVar("current_tenant_id", default=None)
 # The tenant whose setting tenant_read_scope puts in front of each statement; None inside a
 # transaction scope, whose own setting governs.
 _read_tenant_id: ContextVar[int | None] = ContextVar("read_tenant_id", default=None)
+# True inside dangerously_unscoped() (and back to False inside a tenant scope nested in it).
+_unscoped: ContextVar[bool] = ContextVar("unscoped", default=False)
+
+
+class ScopeRouter:
+    """Sends the ORM to the platform login inside dangerously_unscoped(), to the application's
+    login everywhere else. Always answers, so an object loaded unscoped and saved later goes
+    through row-level security like any other."""
+
+    def db_for_read(self, model: type[Model], **hints: Any) -> str:
+        return PLATFORM_DB if _unscoped.get() else DEFAULT_DB_ALIAS
+
+    def db_for_write(self, model: type[Model], **hints: Any) -> str:
+        return PLATFORM_DB if _unscoped.get() else DEFAULT_DB_ALIAS
+
+    def allow_relation(self, obj1: Model, obj2: Model, **hints: Any) -> bool:
+        return True  # both aliases are the same database
+
+    def allow_migrate(self, db: str, app_label: str, **hints: Any) -> bool:
+        return db == DEFAULT_DB_ALIAS
+
+
+def scoped_connection() -> BaseDatabaseWrapper:
+    """The connection raw SQL must use here: the platform login inside dangerously_unscoped(),
+    the application's otherwise."""
+    return connections[PLATFORM_DB if _unscoped.get() else DEFAULT_DB_ALIAS]
 
 
 def _set_local(name: str, value: str) -> None:
@@ -33,6 +65,7 @@ def tenant_scope(tenant_id: int) -> Iterator[None]:
     """A transaction in which only `tenant_id`'s rows are visible and writable."""
     token = current_tenant_id.set(tenant_id)
     read_token = _read_tenant_id.set(None)
+    unscoped_token = _unscoped.set(False)
     nested = connection.in_atomic_block
     try:
         with transaction.atomic():
@@ -44,6 +77,7 @@ def tenant_scope(tenant_id: int) -> Iterator[None]:
             if previous is not None:
                 _set_local("app.tenant_id", previous)
     finally:
+        _unscoped.reset(unscoped_token)
         _read_tenant_id.reset(read_token)
         current_tenant_id.reset(token)
 
@@ -63,10 +97,12 @@ def tenant_read_scope(tenant_id: int) -> Iterator[None]:
             yield
         return
     token = _read_tenant_id.set(int(tenant_id))
+    unscoped_token = _unscoped.set(False)
     try:
         with connection.execute_wrapper(_with_tenant_setting):
             yield
     finally:
+        _unscoped.reset(unscoped_token)
         _read_tenant_id.reset(token)
 
 
@@ -89,20 +125,20 @@ def _with_tenant_setting(
 
 
 @contextlib.contextmanager
-def dangerously_unscoped() -> Iterator[None]:
-    """A transaction that sees every tenant's rows. Only for platform-wide work: API-key lookup,
-    provisioning, platform admins, the outbox relay, demo data."""
-    nested = connection.in_atomic_block
+def dangerously_unscoped() -> Iterator[BaseDatabaseWrapper]:
+    """A transaction on the platform login, which sees every tenant's rows. Only for
+    platform-wide work: API-key lookup, provisioning, platform admins, the outbox relay, demo data.
+
+    The ORM follows by itself (ScopeRouter); raw SQL uses the connection this yields (or
+    scoped_connection()). It is a separate transaction from any tenant transaction around it."""
+    token = _unscoped.set(True)
     read_token = _read_tenant_id.set(None)
     try:
-        with transaction.atomic():
-            previous = _current("app.bypass_rls") if nested else None
-            _set_local("app.bypass_rls", "on")
-            yield
-            if previous is not None:
-                _set_local("app.bypass_rls", previous)
+        with transaction.atomic(using=PLATFORM_DB):
+            yield connections[PLATFORM_DB]
     finally:
         _read_tenant_id.reset(read_token)
+        _unscoped.reset(token)
 
 
 def _current(name: str) -> str:

@@ -6,7 +6,9 @@ credential does not decrypt. Plaintext lives only in the memory of the call that
 
 Where the server supports namespaces (OpenBao, Vault Enterprise) each tenant's key lives in a
 namespace of its own, `smarteros-{slug}` under VAULT_NAMESPACE, with its own Transit mount, so a
-tenant's policies and audit trail can be handed out separately (VAULT_TENANT_NAMESPACES).
+tenant's policies and audit trail can be handed out separately (VAULT_TENANT_NAMESPACES). The
+namespace (or none) is decided once, at provisioning, and recorded on the tenant row; every later
+lookup uses the record, so a server that answers differently later cannot flip a tenant's mode.
 """
 
 from __future__ import annotations
@@ -27,38 +29,71 @@ def transit_key_name(slug: str) -> str:
     return f"tenant-{slug}"
 
 
-_namespace_support: dict[str, bool] = {}
-
-
 def namespaces_supported() -> bool:
-    """Whether to give each tenant a Vault namespace: "auto" asks the server once per address
-    (an unreachable server is an error, never a silent "no")."""
+    """Whether this Vault server gives tenants namespaces (asked at provisioning only). An
+    unreachable server or a permission error is an error, never a silent "no"."""
     if settings.VAULT_TENANT_NAMESPACES == "off":
         return False
-    if settings.VAULT_ADDR not in _namespace_support:
-        try:
-            vault_client(timeout=5).sys.list_namespaces()
-            supported = True
-        except hvac.exceptions.InvalidPath:
-            supported = True  # supported, none created yet
-        except requests.exceptions.RequestException as exc:
-            raise DependencyUnavailable(
-                f"Vault is unavailable (namespaces): {type(exc).__name__}"
-            ) from None
-        except hvac.exceptions.VaultError:
-            supported = False
-        if settings.VAULT_TENANT_NAMESPACES == "on" and not supported:
-            raise DependencyUnavailable(
-                "Vault does not support namespaces but VAULT_TENANT_NAMESPACES=on"
-            )
-        _namespace_support[settings.VAULT_ADDR] = supported
-    return _namespace_support[settings.VAULT_ADDR]
+    try:
+        vault_client(timeout=5).sys.list_namespaces()
+        supported = True
+    except hvac.exceptions.InvalidPath:
+        supported = True  # supported, none created yet
+    except requests.exceptions.RequestException as exc:
+        raise DependencyUnavailable(
+            f"Vault is unavailable (namespaces): {type(exc).__name__}"
+        ) from None
+    except hvac.exceptions.Forbidden:
+        raise DependencyUnavailable(
+            "Vault refused to list namespaces (permission denied): give the platform token "
+            "list on sys/namespaces, or set VAULT_TENANT_NAMESPACES=off"
+        ) from None
+    except hvac.exceptions.VaultError:
+        supported = False
+    if settings.VAULT_TENANT_NAMESPACES == "on" and not supported:
+        raise DependencyUnavailable(
+            "Vault does not support namespaces but VAULT_TENANT_NAMESPACES=on"
+        )
+    return supported
+
+
+# slug -> recorded namespace ("" for none). A recorded namespace never changes, so it is kept.
+_recorded: dict[str, str] = {}
 
 
 def tenant_namespace(slug: str) -> str | None:
-    if not namespaces_supported():
-        return None
-    return "/".join(p for p in (settings.VAULT_NAMESPACE, f"smarteros-{slug}") if p)
+    """The tenant's Vault namespace as recorded on its row at provisioning (None: no namespace).
+    A tenant not provisioned yet gets its mode decided and recorded now."""
+    if slug not in _recorded:
+        from tenants.models import Tenant
+        from tenants.scope import dangerously_unscoped
+
+        with dangerously_unscoped():
+            recorded = (
+                Tenant.objects.filter(slug=slug).values_list("vault_namespace", flat=True).first()
+            )
+        if recorded is None:
+            recorded = _namespace_record(slug)
+        _recorded[slug] = recorded
+    return _recorded[slug] or None
+
+
+def _namespace_record(slug: str) -> str:
+    from tenants.models import Tenant
+    from tenants.scope import dangerously_unscoped
+
+    namespace = (
+        "/".join(p for p in (settings.VAULT_NAMESPACE, f"smarteros-{slug}") if p)
+        if namespaces_supported()
+        else ""
+    )
+    with dangerously_unscoped():
+        # A concurrent first use may have recorded it already: the first record wins.
+        Tenant.objects.filter(slug=slug, vault_namespace__isnull=True).update(
+            vault_namespace=namespace
+        )
+        stored = Tenant.objects.filter(slug=slug).values_list("vault_namespace", flat=True).first()
+    return namespace if stored is None else stored
 
 
 def tenant_vault(slug: str, *, timeout: float = 5.0) -> hvac.Client:
@@ -75,9 +110,10 @@ def _namespace_ensure(slug: str) -> None:
     namespace = tenant_namespace(slug)
     if namespace is None:
         return
-    parent = vault_client(namespace=settings.VAULT_NAMESPACE or None)
+    parent_path, _, own = namespace.rpartition("/")
+    parent = vault_client(namespace=parent_path or None)
     try:
-        parent.sys.create_namespace(path=f"smarteros-{slug}")
+        parent.sys.create_namespace(path=own)
     except hvac.exceptions.InvalidRequest as exc:
         if "already exists" not in str(exc):
             raise
@@ -98,11 +134,11 @@ def tenant_vault_remove(*, slug: str) -> None:
         transit.delete_key(name=transit_key_name(slug), mount_point=mount)
     except hvac.exceptions.InvalidPath:
         pass  # never created
-    if tenant_namespace(slug) is not None:
+    namespace = tenant_namespace(slug)
+    if namespace is not None:
         tenant_vault(slug).sys.disable_secrets_engine(path=settings.VAULT_TRANSIT_MOUNT)
-        vault_client(namespace=settings.VAULT_NAMESPACE or None).sys.delete_namespace(
-            path=f"smarteros-{slug}"
-        )
+        parent_path, _, own = namespace.rpartition("/")
+        vault_client(namespace=parent_path or None).sys.delete_namespace(path=own)
 
 
 def _context(slug: str, purpose: str) -> str:

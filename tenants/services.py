@@ -40,15 +40,28 @@ def tenant_create(
 
 
 @transaction.atomic
-def api_key_create(*, tenant: Tenant, name: str, scopes: list[str] | None = None) -> IssuedApiKey:
-    """Issue a new key for `tenant`; the returned secret is the only copy."""
+def api_key_create(
+    *,
+    tenant: Tenant,
+    name: str,
+    scopes: list[str] | None = None,
+    platform_allowed: bool = False,
+) -> IssuedApiKey:
+    """Issue a new key for `tenant`; the returned secret is the only copy. `scopes` (default
+    `["*"]`, the ordinary permissions) must name registry permissions or operations; platform
+    scopes need `platform_allowed` (the grantor is a platform admin). ValidationError otherwise."""
+    from tenants.scopes import scopes_validate
+
+    granted = scopes_validate(
+        scopes if scopes is not None else ["*"], platform_allowed=platform_allowed
+    )
     secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
     api_key = ApiKey.objects.create(
         tenant=tenant,
         name=name,
         prefix=secret[: len(API_KEY_PREFIX) + 6],
         key_hash=hash_api_key(secret),
-        scopes=scopes if scopes is not None else ["*"],
+        scopes=granted,
     )
     return IssuedApiKey(api_key=api_key, secret=secret)
 

@@ -14,6 +14,17 @@ import pytest
 from tests.processes import ROOT, ServerProcess, free_port
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every database test may use both logins (the app's, and the platform's inside
+    dangerously_unscoped), and commits for real: two sessions cannot share one test
+    transaction, and the platform's writes would otherwise outlive the test."""
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker is not None:
+            kwargs = {**marker.kwargs, "transaction": True, "databases": "__all__"}
+            item.add_marker(pytest.mark.django_db(*marker.args, **kwargs), append=False)
+
+
 @dataclass
 class TenantKey:
     tenant: Any
@@ -30,9 +41,11 @@ def demo(db):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def make_tenant(db) -> Callable[..., TenantKey]:  # type: ignore[no-untyped-def]
-    """Create an active tenant with an API key (scopes default to every tenant operation)."""
+    """Create an active tenant with an API key (scopes default to every operation of the tenant
+    itself, admin ones included; platform scopes are granted as a platform admin would)."""
     from tenants.models import Tenant
     from tenants.scope import dangerously_unscoped
+    from tenants.scopes import TENANT_OWNER_SCOPES
     from tenants.services import api_key_create
 
     def make(
@@ -45,7 +58,12 @@ def make_tenant(db) -> Callable[..., TenantKey]:  # type: ignore[no-untyped-def]
                 status=Tenant.Status.ACTIVE,
                 rate_limit_per_minute=rate_limit,
             )
-            issued = api_key_create(tenant=tenant, name="test", scopes=scopes)
+            issued = api_key_create(
+                tenant=tenant,
+                name="test",
+                scopes=scopes if scopes is not None else TENANT_OWNER_SCOPES,
+                platform_allowed=True,
+            )
         return TenantKey(tenant, issued.secret)
 
     return make
@@ -107,11 +125,19 @@ def saas() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def server_env(django_db_setup, django_db_blocker) -> dict[str, str]:  # type: ignore[no-untyped-def]
     """Environment for server subprocesses: the same settings, pointed at the test database."""
-    from django.db import connection
+    from django.db import connections
 
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-    return {**os.environ, "DATABASE_URL": url, "SMARTEROS_ENV": "test", "PYTHONUNBUFFERED": "1"}
+    def url(alias: str) -> str:
+        db = connections[alias].settings_dict
+        return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+    return {
+        **os.environ,
+        "DATABASE_URL": url("default"),
+        "DATABASE_PLATFORM_URL": url("platform"),
+        "SMARTEROS_ENV": "test",
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 @pytest.fixture(scope="session")

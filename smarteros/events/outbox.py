@@ -12,7 +12,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.db import connection
 from django.utils import timezone
 
 from smarteros.events.envelope import Envelope
@@ -83,7 +82,9 @@ def outbox_emit_many(events: list[tuple[str, Envelope, str]], *, tenant_id: int 
     # A separator inside a value would shift the columns; JSON payloads cannot hold one raw.
     if any(column.count(_SEP) != len(events) - 1 for column in columns[:5]):
         raise InvalidEvent("an event id, tenant, topic, key or type holds the character \\x1e")
-    with connection.cursor() as cursor:
+    from tenants.scope import scoped_connection
+
+    with scoped_connection().cursor() as cursor:
         cursor.execute(_INSERT, [tenant_id, *columns])
 
 
@@ -122,7 +123,7 @@ def relay_batch(*, limit: int = 2000, flush_timeout: float = 30.0) -> int:
     from tenants.scope import dangerously_unscoped
 
     table = OutboxEvent._meta.db_table
-    with dangerously_unscoped(), connection.cursor() as cursor:
+    with dangerously_unscoped() as platform, platform.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [RELAY_LOCK])
         if not cursor.fetchone()[0]:  # type: ignore[index]
             return 0

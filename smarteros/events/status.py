@@ -14,9 +14,14 @@ from smarteros.infra.kafka import admin_client
 
 def catalog_for_all_tenants() -> list[TopicSpec]:
     from tenants.models import Tenant
+    from tenants.scope import dangerously_unscoped
 
     specs = platform_topics()
-    for slug in Tenant.objects.exclude(status=Tenant.Status.DELETED).values_list("slug", flat=True):
+    with dangerously_unscoped():
+        slugs = list(
+            Tenant.objects.exclude(status=Tenant.Status.DELETED).values_list("slug", flat=True)
+        )
+    for slug in slugs:
         specs += tenant_topics(slug)
     return specs
 

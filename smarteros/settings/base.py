@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from .env import env_bool, env_list, env_str
+from .env import env_bool, env_int, env_list, env_str
 from .profile import ENVIRONMENT, IS_PRODUCTION, local_default
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -41,6 +41,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "smarteros.middleware.RequestContextMiddleware",
     "tenants.middleware.PlatformAdminScopeMiddleware",
+    "smarteros.csp.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "smarteros.urls"
@@ -78,6 +79,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
+# Failed sign-ins per username and address before the console and admin refuse for a while.
+LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 5, minimum=1)
+LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 300, minimum=1)
 LOGOUT_REDIRECT_URL = "/login/"
 
 SESSION_COOKIE_SECURE = IS_PRODUCTION

@@ -1,4 +1,4 @@
-from urllib.parse import unquote, urlparse
+from urllib.parse import ParseResult, quote, unquote, urlparse
 
 from .env import env_int, env_url
 from .profile import local_default
@@ -9,17 +9,42 @@ DATABASE_URL = env_url(
     schemes=("postgres", "postgresql"),
 )
 _db = urlparse(DATABASE_URL)
+_name = (_db.path or "/").lstrip("/") or "smarteros"
 
-DATABASES = {
-    "default": {
+# Platform-wide work (dangerously_unscoped) logs in as a second role with BYPASSRLS; the
+# application's own role is not a member of it, so no session of the app can switch RLS off.
+# Locally it defaults to the same server and database as DATABASE_URL.
+DATABASE_PLATFORM_URL = env_url(
+    "DATABASE_PLATFORM_URL",
+    local_default(
+        f"postgres://smarteros_platform:smarteros_platform@{_db.hostname or '127.0.0.1'}"
+        f":{_db.port or 5432}/{quote(_name)}"
+    ),
+    schemes=("postgres", "postgresql"),
+)
+_platform = urlparse(DATABASE_PLATFORM_URL)
+
+
+def _alias(parsed: ParseResult, name: str) -> dict[str, object]:
+    return {
         "ENGINE": "django.db.backends.postgresql",
-        "NAME": (_db.path or "/").lstrip("/") or "smarteros",
-        "USER": unquote(_db.username or ""),
-        "PASSWORD": unquote(_db.password or ""),
-        "HOST": _db.hostname or "",
-        "PORT": str(_db.port or 5432),
+        "NAME": name,
+        "USER": unquote(parsed.username or ""),
+        "PASSWORD": unquote(parsed.password or ""),
+        "HOST": parsed.hostname or "",
+        "PORT": str(parsed.port or 5432),
         "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0),
         "OPTIONS": {"connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 3, minimum=1)},
-        "TEST": {"NAME": "test_" + ((_db.path or "/").lstrip("/") or "smarteros")},
     }
+
+
+DATABASES = {
+    "default": {**_alias(_db, _name), "TEST": {"NAME": "test_" + _name}},
+    # A test mirror takes only the test database's name: its own login stays, so tests exercise
+    # the platform role against the test database, and data is flushed once, through default.
+    "platform": {
+        **_alias(_platform, (_platform.path or "/").lstrip("/") or _name),
+        "TEST": {"MIRROR": "default"},
+    },
 }
+DATABASE_ROUTERS = ["tenants.scope.ScopeRouter"]

@@ -50,7 +50,13 @@ def test_malformed_values_are_named_together() -> None:
 def test_production_requires_its_secrets() -> None:
     result = start_django(SMARTEROS_ENV="production")
     assert result.returncode != 0
-    for name in ("DJANGO_SECRET_KEY", "DATABASE_URL", "VAULT_TOKEN", "DJANGO_ALLOWED_HOSTS"):
+    for name in (
+        "DJANGO_SECRET_KEY",
+        "DATABASE_URL",
+        "DATABASE_PLATFORM_URL",
+        "VAULT_TOKEN",
+        "DJANGO_ALLOWED_HOSTS",
+    ):
         assert f"{name} is required but not set" in result.stderr
 
 
@@ -59,6 +65,7 @@ def test_production_starts_when_configured() -> None:
         SMARTEROS_ENV="production",
         DJANGO_SECRET_KEY="x" * 50,
         DATABASE_URL="postgres://app:pw@db.internal:5432/smarteros",
+        DATABASE_PLATFORM_URL="postgres://platform:pw@db.internal:5432/smarteros",
         VAULT_TOKEN="token",
         DJANGO_ALLOWED_HOSTS="smarteros.example.com",
     )

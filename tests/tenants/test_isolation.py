@@ -131,12 +131,12 @@ def test_admin_tenant_admin_sees_only_their_tenant(world: dict[str, Any]) -> Non
     assert client.login(username="acme-admin", password="pw-acme-admin-1")
     keys_page = client.get("/admin/tenants/apikey/").content.decode()
     assert "acme" in keys_page and "globex" not in keys_page and "initech" not in keys_page
-    assert client.get(f"/admin/tenants/apikey/{foreign_key.pk}/change/").status_code in (302, 404)
+    assert client.get(f"/admin/tenants/apikey/{foreign_key.pk}/change/").status_code == 403
     sessions_page = client.get("/admin/mcp_tools/agentsession/").content.decode()
     assert "session of acme" in sessions_page and "session of globex" not in sessions_page
-    assert client.get(
-        f"/admin/mcp_tools/agentsession/{foreign_session.pk}/change/"
-    ).status_code in (302, 404)
+    assert (
+        client.get(f"/admin/mcp_tools/agentsession/{foreign_session.pk}/change/").status_code == 403
+    )
 
 
 def test_console_shows_operators_only_their_tenants(world: dict[str, Any]) -> None:
@@ -255,3 +255,36 @@ def test_webhooks_for_another_tenants_account_are_refused_even_with_a_shared_sec
     assert post("/hooks/shopify/globex/", order, globex_order).json()["accepted"]
     accepted = post("/hooks/whatsapp/globex/", globex_message, meta_headers(globex_message))
     assert accepted.json()["messages"] == 1
+
+
+def test_a_tenant_key_cannot_reach_admin_or_platform_operations_or_raise_its_limits(
+    world: dict[str, Any], make_tenant: Any, web_server: str
+) -> None:
+    from tenants.models import Tenant
+    from tenants.scope import dangerously_unscoped
+
+    star = make_tenant("starkey", scopes=["*"])
+    for path, body in (
+        ("agent/register_mcp_server", {"name": "x", "transport": "http", "url": "https://e.x/"}),
+        ("tenant/update_tenant", {"name": "Mine"}),
+        ("tenant/provision_resources", {}),
+        ("tenant/create_tenant", {"slug": "stolen", "name": "Stolen"}),
+    ):
+        response = httpx.post(
+            f"{web_server}/api/v1/{path}",
+            json=body,
+            headers={"Authorization": f"Bearer {star.key}"},
+        )
+        assert response.status_code == 404, (path, response.text)
+    owner = world["acme"]  # the tenant's own admin key: tenant.admin, not platform.admin
+    for field, value in (("plan", "enterprise"), ("rate_limit_per_minute", 1_000_000)):
+        response = httpx.post(
+            f"{web_server}/api/v1/tenant/update_tenant",
+            json={field: value},
+            headers={"Authorization": f"Bearer {owner.key}"},
+        )
+        assert response.status_code == 403 and field in response.json()["message"]
+    with dangerously_unscoped():
+        acme = Tenant.objects.get(slug="acme")
+        assert not Tenant.objects.filter(slug="stolen").exists()
+    assert (acme.plan, acme.rate_limit_per_minute) == ("free", None)

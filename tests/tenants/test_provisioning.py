@@ -6,6 +6,7 @@ import secrets
 from typing import Any
 
 import pytest
+from django.conf import settings
 
 from smarteros.events.catalog import tenant_topics
 from smarteros.events.topics import topic_configs
@@ -32,7 +33,7 @@ def broker_topics(prefix: str) -> set[str]:
 def vault_key_exists(slug: str) -> bool:
     try:
         tenant_vault(slug).secrets.transit.read_key(
-            name=transit_key_name(slug), mount_point="transit"
+            name=transit_key_name(slug), mount_point=settings.VAULT_TRANSIT_MOUNT
         )
         return True
     except Exception:
@@ -56,7 +57,8 @@ def test_provisioning_creates_topics_key_and_first_api_key_once() -> None:
         tenant_namespace(tenant.slug) == f"smarteros-{tenant.slug}"
     )  # OpenBao supports namespaces
     assert report.first_api_key and report.first_api_key.startswith("sos_live_")
-    tenant.refresh_from_db()
+    with dangerously_unscoped():
+        tenant.refresh_from_db()
     assert tenant.status == Tenant.Status.ACTIVE and tenant.provisioning_error == ""
 
     again = tenant_provision(tenant=tenant)
@@ -79,7 +81,8 @@ def test_a_failure_half_way_is_named_and_a_second_run_finishes(settings: Any) ->
         tenant_provision(tenant=tenant)
     assert failure.value.report.failed_step == "vault_key"
     assert dict(failure.value.report.steps)["kafka_topics"].endswith("created")
-    tenant.refresh_from_db()
+    with dangerously_unscoped():
+        tenant.refresh_from_db()
     assert tenant.status == Tenant.Status.PROVISIONING
     assert (
         tenant.provisioning_error.startswith("vault_key: ")
@@ -93,7 +96,8 @@ def test_a_failure_half_way_is_named_and_a_second_run_finishes(settings: Any) ->
     report = tenant_provision(tenant=tenant)
     assert [step for step, _ in report.steps] == ["kafka_topics", "vault_key", "first_api_key"]
     assert dict(report.steps)["kafka_topics"].endswith(", 0 created")
-    tenant.refresh_from_db()
+    with dangerously_unscoped():
+        tenant.refresh_from_db()
     assert tenant.status == Tenant.Status.ACTIVE and tenant.provisioning_error == ""
     assert vault_key_exists(tenant.slug) and report.first_api_key
 
@@ -164,3 +168,47 @@ def test_deletion_after_the_grace_period_removes_topics_and_key_audited(settings
         actions = set(AuditEvent.objects.filter(tenant=tenant).values_list("action", flat=True))
     assert {"tenant.delete_requested", "tenant.deprovisioned"} <= actions
     assert tenants_deprovision_due() == []  # done once
+
+
+def test_the_vault_namespace_is_recorded_at_provisioning_and_used_afterwards(
+    settings: Any,
+) -> None:
+    from mcp_tools.errors import DependencyUnavailable
+    from tenants import secrets as tenant_secrets
+
+    tenant = new_tenant()
+    tenant_provision(tenant=tenant)
+    with dangerously_unscoped():
+        tenant.refresh_from_db()
+    assert tenant.vault_namespace == f"smarteros-{tenant.slug}"
+
+    # Recorded as "none": used as recorded, without asking the server (which is now gone).
+    with dangerously_unscoped():
+        plain = Tenant.objects.create(
+            slug=f"plain{secrets.token_hex(4)}", name="P", vault_namespace=""
+        )
+    settings.VAULT_ADDR = "http://127.0.0.1:9"
+    tenant_secrets._recorded.clear()
+    assert tenant_namespace(plain.slug) is None
+    # Not recorded yet: the mode is decided now, and an unreachable server is an error.
+    unrecorded = new_tenant()
+    with pytest.raises(DependencyUnavailable, match="Vault is unavailable"):
+        tenant_namespace(unrecorded.slug)
+    with dangerously_unscoped():
+        assert Tenant.objects.get(pk=unrecorded.pk).vault_namespace is None
+
+
+def test_a_permission_error_on_namespaces_is_an_error_not_no_namespaces(settings: Any) -> None:
+    from mcp_tools.errors import DependencyUnavailable
+    from smarteros.infra.vault import vault_client
+    from tenants import secrets as tenant_secrets
+
+    # A real token that may do next to nothing (the "default" policy).
+    weak = vault_client().auth.token.create(policies=["default"], ttl="5m", no_parent=True)
+    settings.VAULT_TOKEN = weak["auth"]["client_token"]
+    tenant_secrets._recorded.clear()
+    tenant = new_tenant()
+    with pytest.raises(DependencyUnavailable, match="permission denied"):
+        tenant_namespace(tenant.slug)
+    with dangerously_unscoped():
+        assert Tenant.objects.get(pk=tenant.pk).vault_namespace is None

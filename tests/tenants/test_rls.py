@@ -5,15 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import psycopg
 import pytest
 from django.apps import apps
 from django.contrib.auth import get_user_model
-from django.db import DatabaseError, ProgrammingError, connection, transaction
+from django.db import DatabaseError, ProgrammingError, connection, connections, transaction
 
 from tenants.models import ApiKey, Tenant
 from tenants.scope import dangerously_unscoped, tenant_read_scope, tenant_scope
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
 
 def tenant_owned_tables() -> set[str]:
@@ -67,8 +68,8 @@ def three_tenants() -> list[Tenant]:
     return tenants
 
 
-def count(table: str) -> tuple[int, set[int]]:
-    with connection.cursor() as cursor:
+def count(table: str, on: Any = connection) -> tuple[int, set[int]]:
+    with on.cursor() as cursor:
         cursor.execute(
             f"SELECT count(*), coalesce(array_agg(DISTINCT tenant_id), '{{}}') FROM {table}"
         )
@@ -83,7 +84,7 @@ def test_the_application_role_is_subject_to_rls() -> None:
 
 
 def test_every_tenant_owned_table_has_a_forced_policy() -> None:
-    tables = tenant_owned_tables()
+    tables = tenant_owned_tables() | {"tenants_tenant"}
     assert len(tables) >= 8
     with connection.cursor() as cursor:
         cursor.execute(
@@ -106,9 +107,9 @@ def test_no_tenant_means_no_rows_and_a_tenant_means_only_its_rows(
             for table in tables:
                 total, owners = count(table)
                 assert total >= 1 and owners == {tenant.pk}, table
-    with dangerously_unscoped():
+    with dangerously_unscoped() as platform:
         for table in tables:
-            assert count(table)[1] == {t.pk for t in three_tenants}, table
+            assert count(table, platform)[1] == {t.pk for t in three_tenants}, table
 
 
 def test_a_tenant_cannot_write_rows_of_another(three_tenants: list[Tenant]) -> None:
@@ -144,8 +145,8 @@ def test_the_read_scope_carries_the_tenant_with_each_statement_and_no_further(
             total, owners = count(table)
             assert total >= 1 and owners == {acme.pk}, table
         assert {key.tenant_id for key in ApiKey.objects.all()} == {acme.pk}
-        with dangerously_unscoped():
-            assert count("tenants_apikey")[1] == {t.pk for t in three_tenants}
+        with dangerously_unscoped() as platform:
+            assert count("tenants_apikey", platform)[1] == {t.pk for t in three_tenants}
         assert count("tenants_apikey")[1] == {acme.pk}
         with pytest.raises(ProgrammingError, match="single client-side statements"):
             connection.cursor().executemany("SELECT %s", [[1], [2]])
@@ -161,3 +162,115 @@ def test_the_read_scope_inside_a_transaction_ends_with_its_block(
         with tenant_read_scope(acme.pk):
             assert count("tenants_apikey")[1] == {acme.pk}
         assert count("tenants_apikey") == (0, set())
+
+
+def app_login() -> psycopg.Connection[Any]:
+    """A raw connection with the application's own credentials, as a compromised process has."""
+    db = connections["default"].settings_dict
+    return psycopg.connect(
+        host=db["HOST"],
+        port=db["PORT"],
+        dbname=db["NAME"],
+        user=db["USER"],
+        password=db["PASSWORD"],
+        autocommit=True,
+    )
+
+
+def visible(conn: psycopg.Connection[Any], tables: set[str]) -> dict[str, int]:
+    return {
+        table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
+        for table in sorted(tables)
+    }
+
+
+def test_the_tenants_table_has_a_forced_policy_too(three_tenants: list[Tenant]) -> None:
+    acme = three_tenants[0]
+    with tenant_scope(acme.pk):
+        assert list(Tenant.objects.all()) == [acme]
+    assert list(Tenant.objects.all()) == []
+    with dangerously_unscoped():
+        assert Tenant.objects.count() == 3
+
+
+def test_the_app_login_cannot_switch_rls_off_whatever_it_sets(three_tenants: list[Tenant]) -> None:
+    tables = tenant_owned_tables() | {"tenants_tenant"}
+    nothing = dict.fromkeys(sorted(tables), 0)
+    platform_role = connections["platform"].settings_dict["USER"]
+    with app_login() as conn:
+        for attempt in (
+            "SET app.bypass_rls = 'on'",
+            "SELECT set_config('app.bypass_rls', 'on', false)",
+            "RESET ROLE",
+            "RESET SESSION AUTHORIZATION",
+        ):
+            conn.execute(attempt)  # accepted, and changes nothing
+            assert visible(conn, tables) == nothing, attempt
+        # With row_security off, a query that RLS would filter fails instead of bypassing it.
+        conn.execute("SET row_security = off")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+            visible(conn, tables)
+        conn.execute("RESET row_security")
+        for escalation in (
+            f"SET ROLE {platform_role}",
+            f"SET SESSION AUTHORIZATION {platform_role}",
+            f"GRANT {platform_role} TO current_user",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(escalation)
+        member = conn.execute(
+            "SELECT pg_has_role(current_user, %s, 'MEMBER')", [platform_role]
+        ).fetchone()
+        assert member == (False,)
+        assert visible(conn, tables) == nothing
+
+
+def test_a_tenant_transaction_sees_its_own_rows_even_with_the_old_bypass_set(
+    three_tenants: list[Tenant],
+) -> None:
+    acme = three_tenants[0]
+    with app_login() as conn, conn.transaction():
+        conn.execute("SELECT set_config('app.tenant_id', %s, true)", [str(acme.pk)])
+        conn.execute("SELECT set_config('app.bypass_rls', 'on', true)")
+        owners = conn.execute("SELECT DISTINCT tenant_id FROM tenants_apikey").fetchall()
+        assert owners == [(acme.pk,)]
+        assert conn.execute("SELECT id FROM tenants_tenant").fetchall() == [(acme.pk,)]
+
+
+def test_dangerously_unscoped_runs_as_the_platform_role_and_a_nested_tenant_scope_does_not(
+    three_tenants: list[Tenant],
+) -> None:
+    acme = three_tenants[0]
+    platform_role = connections["platform"].settings_dict["USER"]
+    with dangerously_unscoped() as platform:
+        with platform.cursor() as cursor:
+            cursor.execute(
+                "SELECT current_user, rolbypassrls FROM pg_roles WHERE rolname = current_user"
+            )
+            assert cursor.fetchone() == (platform_role, True)
+        assert {k.tenant_id for k in ApiKey.objects.all()} == {t.pk for t in three_tenants}
+        with tenant_scope(acme.pk):
+            assert {k.tenant_id for k in ApiKey.objects.all()} == {acme.pk}
+        assert ApiKey.objects.count() == 3
+    assert ApiKey.objects.count() == 0
+
+
+def test_the_platform_role_may_use_every_table_and_tables_created_later() -> None:
+    platform_role = connections["platform"].settings_dict["USER"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind = 'r' "
+            "AND NOT has_table_privilege(%s, c.oid, 'SELECT,INSERT,UPDATE,DELETE')",
+            [platform_role],
+        )
+        assert cursor.fetchall() == []
+        cursor.execute("CREATE TABLE later_table (id bigint GENERATED BY DEFAULT AS IDENTITY)")
+        try:
+            cursor.execute(
+                "SELECT has_table_privilege(%s, 'later_table', 'SELECT,INSERT,UPDATE,DELETE')",
+                [platform_role],
+            )
+            assert cursor.fetchone() == (True,)
+        finally:
+            cursor.execute("DROP TABLE later_table")

@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connections
 
 from mcp_tools.auth import principal_from_api_key
 from mcp_tools.executor import execute
@@ -46,7 +46,7 @@ def all_topic_bytes() -> bytes:
 
 
 def database_dump() -> bytes:
-    db = connection.settings_dict
+    db = connections["platform"].settings_dict
     return subprocess.run(
         [
             "pg_dump",
@@ -60,12 +60,8 @@ def database_dump() -> bytes:
             "--enable-row-security",
             db["NAME"],
         ],
-        # As the application role, a dump sees every tenant only through the named bypass.
-        env={
-            "PGPASSWORD": db["PASSWORD"],
-            "PGOPTIONS": "-c app.bypass_rls=on",
-            "PATH": "/usr/bin:/bin",
-        },
+        # As the platform role: the application's own login sees no tenant's rows.
+        env={"PGPASSWORD": db["PASSWORD"], "PATH": "/usr/bin:/bin"},
         capture_output=True,
         check=True,
     ).stdout

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tenants.models import Tenant
 from tenants.rotation import tenant_keys_rotate
+from tenants.scope import dangerously_unscoped
 
 
 class Command(BaseCommand):
@@ -13,10 +14,11 @@ class Command(BaseCommand):
         parser.add_argument("--tenant", action="append", help="Only this tenant (repeatable).")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        tenants = Tenant.objects.exclude(status=Tenant.Status.DELETED)
+        with dangerously_unscoped():
+            tenants = list(Tenant.objects.exclude(status=Tenant.Status.DELETED))
         if options["tenant"]:
-            tenants = tenants.filter(slug__in=options["tenant"])
-            missing = set(options["tenant"]) - set(tenants.values_list("slug", flat=True))
+            tenants = [t for t in tenants if t.slug in options["tenant"]]
+            missing = set(options["tenant"]) - {t.slug for t in tenants}
             if missing:
                 raise CommandError(f"no such tenant(s): {', '.join(sorted(missing))}")
         total = 0
@@ -26,4 +28,4 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{report.tenant}: key version {report.key_version}, {report.rewrapped} ciphertexts rewrapped"
             )
-        self.stdout.write(f"done: {tenants.count()} tenants, {total} ciphertexts rewrapped")
+        self.stdout.write(f"done: {len(tenants)} tenants, {total} ciphertexts rewrapped")

@@ -1,0 +1,90 @@
+"""API-key scopes, checked against the operation registry.
+
+A scope is an operation name (`tenant_get_tenant`), a permission (`tenant.read`) or `*`. `*` means
+the tenant's ordinary permissions only: the tenant-wide admin permissions (`agent.admin`,
+`tenant.admin`) are granted by name, and `platform.admin`, which acts across tenants and covers
+every operation, is granted only by a platform admin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import ValidationError
+
+if TYPE_CHECKING:
+    from mcp_tools.registry import Operation
+
+ALL_ORDINARY = "*"
+PLATFORM_SCOPE = "platform.admin"
+# Granted by name only, never by "*".
+ADMIN_PERMISSIONS = frozenset({"agent.admin", "tenant.admin"})
+# What a tenant's own first key carries: everything the tenant may do to itself.
+TENANT_OWNER_SCOPES = [ALL_ORDINARY, "agent.admin", "tenant.admin"]
+
+
+def _operations() -> list[Operation]:
+    from mcp_tools.registry import get_registry
+
+    return get_registry().all()
+
+
+def scope_allows(scopes: Iterable[str], op: Operation) -> bool:
+    """Whether a key with `scopes` may call `op`."""
+    granted = set(scopes)
+    if PLATFORM_SCOPE in granted:
+        return True
+    if op.platform or op.permission == PLATFORM_SCOPE:
+        return False
+    if op.name in granted or op.permission in granted:
+        return True
+    return ALL_ORDINARY in granted and op.permission not in ADMIN_PERMISSIONS
+
+
+def scope_is_platform(scope: str) -> bool:
+    """Whether granting `scope` reaches beyond one tenant (platform admins grant these only)."""
+    if scope == PLATFORM_SCOPE:
+        return True
+    return any(op.name == scope and op.platform for op in _operations())
+
+
+def scope_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+    """Every grantable scope, grouped by service: its permissions, then its operations."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for op in _operations():
+        group = groups.setdefault(op.service, [])
+        if (op.permission, op.permission) not in group and op.permission != PLATFORM_SCOPE:
+            group.append((op.permission, f"{op.permission} (permission)"))
+    for op in _operations():
+        groups[op.service].append((op.name, f"{op.name}: {op.title}"))
+    return [
+        ("all", [(ALL_ORDINARY, "* (every ordinary permission; no admin or platform scope)")]),
+        ("platform", [(PLATFORM_SCOPE, "platform.admin (every tenant; platform admins only)")]),
+        *sorted(groups.items()),
+    ]
+
+
+def scopes_validate(scopes: Iterable[str], *, platform_allowed: bool) -> list[str]:
+    """The scopes, deduplicated in order, if each names a registry permission or operation (or
+    is `*`); a ValidationError naming the unknown ones, or the platform ones when the grantor
+    is not a platform admin."""
+    wanted = list(dict.fromkeys(s.strip() for s in scopes if s and s.strip()))
+    if not wanted:
+        raise ValidationError({"scopes": "give at least one scope"})
+    known = {ALL_ORDINARY, PLATFORM_SCOPE}
+    for op in _operations():
+        known.update((op.name, op.permission))
+    unknown = [s for s in wanted if s not in known]
+    if unknown:
+        raise ValidationError(
+            {
+                "scopes": f"unknown scope(s): {', '.join(unknown)} (use a permission or an operation name)"
+            }
+        )
+    platform = [s for s in wanted if scope_is_platform(s)]
+    if platform and not platform_allowed:
+        raise ValidationError(
+            {"scopes": f"only platform admins may grant platform scope(s): {', '.join(platform)}"}
+        )
+    return wanted
