@@ -77,7 +77,7 @@ def test_tenant_a_cannot_reach_tenant_b(web_server: str, make_tenant: Any) -> No
         async with http_client(web_server, globex.key) as client:
             await client.call_tool(
                 "agent_register_mcp_server",
-                {"name": "private", "transport": "http", "url": "http://127.0.0.1:9/mcp"},
+                {"name": "private", "transport": "http", "url": "https://upstream.example.com/mcp"},
             )
             session = await client.call_tool("agent_create_session", {"label": "globex only"})
             assert not session.is_error

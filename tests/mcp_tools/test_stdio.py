@@ -10,7 +10,14 @@ import anyio
 import pytest
 
 from tests.conftest import run_manage
-from tests.mcp_tools.clients import all_tools, stdio_client
+from tests.mcp_tools.clients import (
+    LOOPBACK_ALLOWED,
+    all_tools,
+    echo_http_server,
+    enable_stdio_server,
+    stdio_client,
+    stdio_entries,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -175,10 +182,11 @@ def test_every_operation_once(
     for provider in ("shopify", "whatsapp", "n8n"):
         connect(acme.tenant, provider, saas.url)
     product = "gid://shopify/Product/1000"
+    upstream = echo_http_server("--require-header", "X-Api-Key=s3cret")
 
     async def main() -> dict[str, Any]:
         out: dict[str, Any] = {}
-        async with stdio_client(server_env, acme.key) as client:
+        async with stdio_client({**server_env, **LOOPBACK_ALLOWED}, acme.key) as client:
 
             async def call(name: str, args: dict[str, Any]) -> dict[str, Any]:
                 out[name] = structured(await client.call_tool(name, args))
@@ -201,10 +209,9 @@ def test_every_operation_once(
                 "agent_register_mcp_server",
                 {
                     "name": "echo",
-                    "transport": "stdio",
-                    "command": sys.executable,
-                    "args": [str(a) for a in ECHO_SERVER],
-                    "credentials": {"ECHO_SECRET": "s3cret"},
+                    "transport": "http",
+                    "url": f"http://127.0.0.1:{upstream.port}/mcp",
+                    "credentials": {"X-Api-Key": "s3cret"},
                 },
             )
             await call("agent_list_tools", {"server": "echo"})
@@ -271,7 +278,10 @@ def test_every_operation_once(
                 out[f"globex:{name}"] = text
         return out
 
-    out = anyio.run(main)
+    try:
+        out = anyio.run(main)
+    finally:
+        upstream.stop()
     assert len({name for name in out if ":" not in name}) == 23
     assert out["tenant_update_tenant"]["name"] == "Acme Shop"
     assert [s["step"] for s in out["tenant_provision_resources"]["steps"]] == [
@@ -317,44 +327,29 @@ def test_every_operation_once(
     assert out["tenant_get_metrics"]["active_api_keys"] == 1
 
 
-def test_upstream_credentials_reach_only_the_upstream_process(
+def test_a_platform_stdio_server_gets_its_own_environment_only(
     server_env: dict[str, str], make_tenant: Any
 ) -> None:
     acme = make_tenant("acme")
+    enable_stdio_server(acme.tenant, "echo", "echo")
+    env = {
+        **server_env,
+        **stdio_entries(
+            echo={"command": sys.executable, "args": ECHO_SERVER, "env": {"ECHO_SECRET": "s3"}}
+        ),
+    }
 
     async def main() -> None:
-        async with stdio_client(server_env, acme.key) as client:
-            structured(
-                await client.call_tool(
-                    "agent_register_mcp_server",
-                    {
-                        "name": "echo",
-                        "transport": "stdio",
-                        "command": sys.executable,
-                        "args": ECHO_SERVER,
-                        "credentials": {"ECHO_SECRET": "s3cret"},
-                    },
-                )
-            )
-            result = structured(
-                await client.call_tool(
+        async with stdio_client(env, acme.key) as client:
+
+            async def env_var(name: str) -> str:
+                result = await client.call_tool(
                     "agent_execute_tool",
-                    {"server": "echo", "tool": "env", "arguments": {"name": "ECHO_SECRET"}},
+                    {"server": "echo", "tool": "env", "arguments": {"name": name}},
                 )
-            )
-            assert result["text"] == "s3cret"
-            leaked = structured(
-                await client.call_tool(
-                    "agent_execute_tool",
-                    {"server": "echo", "tool": "env", "arguments": {"name": "DATABASE_URL"}},
-                )
-            )
-            assert leaked["text"] == ""
+                return str(structured(result)["text"])
+
+            assert await env_var("ECHO_SECRET") == "s3"
+            assert await env_var("DATABASE_URL") == ""
 
     anyio.run(main)
-    from mcp_tools.models import UpstreamServer
-    from tenants.scope import dangerously_unscoped
-
-    with dangerously_unscoped():
-        stored = UpstreamServer.objects.get().credentials_ciphertext
-    assert stored.startswith("vault:v") and "s3cret" not in stored
