@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import Any
 
 import anyio
@@ -353,3 +354,67 @@ def test_a_platform_stdio_server_gets_its_own_environment_only(
             assert await env_var("DATABASE_URL") == ""
 
     anyio.run(main)
+
+
+def test_garbage_batches_and_oversized_lines_get_errors_and_the_server_stays_up(
+    server_env: dict[str, str], make_tenant: Any
+) -> None:
+    import subprocess
+    import threading
+
+    from tests.processes import ROOT
+
+    acme = make_tenant("acme")
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "mcp_serve"],
+        cwd=ROOT,
+        env={**server_env, "SMARTEROS_API_KEY": acme.key, "MCP_STDIO_MAX_LINE_BYTES": "2048"},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert server.stdin is not None and server.stdout is not None
+    answers: list[dict[str, Any]] = []
+
+    def read() -> None:
+        assert server.stdout is not None
+        for raw in server.stdout:
+            answers.append(json.loads(raw))
+
+    threading.Thread(target=read, daemon=True).start()
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "1"},
+        },
+    }
+    lines = [
+        b"this is not json\n",
+        b'[{"jsonrpc": "2.0", "id": 2, "method": "ping"}]\n',
+        b'{"jsonrpc": "2.0", "id": 3, "method": "ping", "params": "' + b"x" * 5000 + b'"}\n',
+        b'{"id": 4}\n',
+        json.dumps(initialize).encode() + b"\n",
+    ]
+    try:
+        for line in lines:
+            server.stdin.write(line)
+            server.stdin.flush()
+        deadline = time.monotonic() + 30
+        while len(answers) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        server.stdin.close()
+        server.wait(timeout=30)
+    assert [(a.get("id"), a.get("error", {}).get("code")) for a in answers] == [
+        (None, -32700),
+        (None, -32600),
+        (None, -32600),
+        (4, -32600),
+        (1, None),
+    ]
+    assert answers[4]["result"]["serverInfo"]["name"] == "smarteros"
+    assert server.returncode == 0

@@ -42,19 +42,16 @@ class Command(BaseCommand):
 
 
 async def _serve_stdio(bound_key: BoundKey) -> None:
+    from django.conf import settings
     from mcp.server.stdio import stdio_server
 
     from mcp_tools.server import build_server
-    from mcp_tools.stdio_pipes import pipe_stdio, stdio_are_pipes
+    from mcp_tools.stdio_pipes import guarded_stdio
 
     server = build_server(lambda ctx: bound_key.principal(), surface="mcp-stdio")
     options = server.create_initialization_options()
-    if not stdio_are_pipes():
-        async with stdio_server() as (read_stream, write_stream):
-            await server.run(read_stream, write_stream, options)
-        return
     async with (
-        pipe_stdio() as (stdin, stdout),
+        guarded_stdio(settings.MCP_STDIO_MAX_LINE_BYTES) as (stdin, stdout),
         stdio_server(stdin, stdout) as (read_stream, write_stream),  # type: ignore[arg-type]
     ):
         await server.run(read_stream, write_stream, options)
