@@ -18,6 +18,8 @@ from smarteros.infra.redis import get_redis
 log = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60
+# Every refused key, all clients (no tenant to record it under), as webhooks count theirs.
+REFUSED_COUNTER = "smarteros:auth:rejected"
 
 
 def auth_failure_count(client: str) -> int | None:
@@ -26,10 +28,11 @@ def auth_failure_count(client: str) -> int | None:
     key = f"smarteros:authfail:{client}"
     try:
         pipe = get_redis().pipeline()
+        pipe.incr(REFUSED_COUNTER)
         pipe.incr(key)
         pipe.expire(key, WINDOW_SECONDS, nx=True)
         pipe.ttl(key)
-        count, _, ttl = pipe.execute()
+        _, count, _, ttl = pipe.execute()
     except redis.RedisError as exc:
         log.warning("auth throttle unavailable (%s); refusal not counted", exc)
         return None

@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import stat
-from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, Protocol
 
 import anyio
@@ -226,9 +226,15 @@ class GuardedLines:
     """The client's lines for the SDK, minus those `line_refusal` refuses: those are answered
     through `writer` and skipped, and the session goes on."""
 
-    def __init__(self, lines: AsyncIterable[str], writer: LockedWriter) -> None:
+    def __init__(
+        self,
+        lines: AsyncIterable[str],
+        writer: LockedWriter,
+        on_refusal: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
         self._lines = aiter(lines)
         self._writer = writer
+        self._on_refusal = on_refusal
 
     def __aiter__(self) -> GuardedLines:
         return self
@@ -244,16 +250,21 @@ class GuardedLines:
             log.warning("stdio: refused a line: %s", refusal["error"]["message"])
             await self._writer.write(json.dumps(refusal) + "\n")
             await self._writer.flush()
+            if self._on_refusal is not None:
+                await self._on_refusal(refusal["error"]["message"])
 
 
 @contextlib.asynccontextmanager
-async def guarded_stdio(max_line_bytes: int) -> AsyncIterator[tuple[GuardedLines, LockedWriter]]:
+async def guarded_stdio(
+    max_line_bytes: int, on_refusal: Callable[[str], Awaitable[None]] | None = None
+) -> AsyncIterator[tuple[GuardedLines, LockedWriter]]:
     """Stdin and stdout for the SDK's `stdio_server(stdin, stdout)`: pipes read by the event
-    loop where they are pipes, a worker thread otherwise, with every line checked first."""
+    loop where they are pipes, a worker thread otherwise, with every line checked first;
+    `on_refusal(message)` is awaited after each refused line is answered."""
     if stdio_are_pipes():
         streams: Any = pipe_stdio(max_line_bytes)
     else:
         streams = threaded_stdio(max_line_bytes)
     async with streams as (stdin, stdout):
         writer = LockedWriter(stdout)
-        yield GuardedLines(stdin, writer), writer
+        yield GuardedLines(stdin, writer, on_refusal), writer

@@ -150,12 +150,17 @@ def test_every_bad_key_gets_the_same_answer(web_server: str, make_tenant: Any) -
     with dangerously_unscoped():
         api_key_revoke(api_key=revoked.tenant.api_keys.get())
         Tenant.objects.filter(pk=suspended.tenant.pk).update(status=Tenant.Status.SUSPENDED)
+    from mcp_tools.auth_throttle import REFUSED_COUNTER
+    from smarteros.infra.redis import get_redis
+
+    refused_before = int(get_redis().get(REFUSED_COUNTER) or 0)
     answers = {
         post(web_server, "tenant/get_tenant", key).text
         for key in ("sos_live_unknown", revoked.key, suspended.key, "not-even-a-key")
     }
     assert len(answers) == 1
     assert "invalid API key" in answers.pop()
+    assert int(get_redis().get(REFUSED_COUNTER) or 0) == refused_before + 4
 
 
 def test_a_key_guessing_loop_is_throttled_per_address(web_server: str, make_tenant: Any) -> None:

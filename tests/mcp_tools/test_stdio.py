@@ -359,12 +359,14 @@ def test_a_platform_stdio_server_gets_its_own_environment_only(
 def test_garbage_batches_and_oversized_lines_get_errors_and_the_server_stays_up(
     server_env: dict[str, str], make_tenant: Any
 ) -> None:
+    import secrets
     import subprocess
     import threading
 
     from tests.processes import ROOT
 
-    acme = make_tenant("acme")
+    # Its limit is spent by the four refused lines: refusals count like calls.
+    acme = make_tenant(f"raw{secrets.token_hex(4)}", rate_limit=4)
     server = subprocess.Popen(
         [sys.executable, "manage.py", "mcp_serve"],
         cwd=ROOT,
@@ -398,13 +400,16 @@ def test_garbage_batches_and_oversized_lines_get_errors_and_the_server_stays_up(
         b'{"jsonrpc": "2.0", "id": 3, "method": "ping", "params": "' + b"x" * 5000 + b'"}\n',
         b'{"id": 4}\n',
         json.dumps(initialize).encode() + b"\n",
+        b'{"jsonrpc": "2.0", "method": "notifications/initialized"}\n',
+        b'{"jsonrpc": "2.0", "id": 5, "method": "tools/call", '
+        b'"params": {"name": "tenant_get_tenant", "arguments": {}}}\n',
     ]
     try:
         for line in lines:
             server.stdin.write(line)
             server.stdin.flush()
         deadline = time.monotonic() + 30
-        while len(answers) < 5 and time.monotonic() < deadline:
+        while len(answers) < 6 and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         server.stdin.close()
@@ -415,6 +420,9 @@ def test_garbage_batches_and_oversized_lines_get_errors_and_the_server_stays_up(
         (None, -32600),
         (4, -32600),
         (1, None),
+        (5, None),
     ]
     assert answers[4]["result"]["serverInfo"]["name"] == "smarteros"
+    assert answers[5]["result"]["isError"] is True
+    assert "rate limit of 4 requests per minute" in answers[5]["result"]["content"][0]["text"]
     assert server.returncode == 0
