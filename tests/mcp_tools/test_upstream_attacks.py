@@ -233,3 +233,34 @@ def test_a_name_registered_over_http_is_checked_when_used(
     assert called.is_error
     assert "url: upstream MCP server 'sneaky' may not be reached" in called.content[0].text
     assert "loopback" in called.content[0].text
+
+
+def test_in_the_admin_only_superusers_choose_stdio_and_only_from_the_allowlist(
+    make_tenant: Any, settings: Any
+) -> None:
+    from django.contrib.admin.sites import site
+    from django.contrib.auth.models import User
+    from django.test import RequestFactory
+
+    from mcp_tools.admin import UpstreamServerForm
+    from mcp_tools.models import UpstreamServer
+
+    settings.UPSTREAM_MCP_STDIO_SERVERS = {
+        "catalog": {"command": "/bin/true", "args": [], "env": {}}
+    }
+    acme = make_tenant("acme")
+    model_admin = site._registry[UpstreamServer]
+    request = RequestFactory().get("/admin/")
+    request.user = User(username="staff", is_staff=True, is_superuser=False)
+    assert {"transport", "stdio_entry"} <= set(model_admin.get_readonly_fields(request))
+    request.user = User(username="root", is_staff=True, is_superuser=True)
+    assert "stdio_entry" not in model_admin.get_readonly_fields(request)
+
+    def form(**data: str) -> UpstreamServerForm:
+        return UpstreamServerForm(data={"tenant": str(acme.tenant.pk), "name": "x", **data})
+
+    unknown = form(transport="stdio", stdio_entry="/bin/sh")
+    assert not unknown.is_valid() and "stdio_entry" in unknown.errors
+    assert form(transport="stdio", stdio_entry="catalog").is_valid()
+    inward = form(transport="http", url="http://169.254.169.254/")
+    assert not inward.is_valid() and "metadata" in str(inward.errors["url"])
