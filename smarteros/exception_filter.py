@@ -45,7 +45,7 @@ class CredentialReporter(ExceptionReporter):
     (the exception's own message included, which no filter sees)."""
 
     def get_traceback_html(self) -> SafeString:
-        # Masking only removes characters from already-escaped output: it stays safe.
+        # Masking adds no markup to output that was already escaped: it stays safe.
         return mark_safe(mask_url_passwords(super().get_traceback_html()))
 
     def get_traceback_text(self) -> SafeString:
