@@ -2,26 +2,50 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
 from django.conf import settings
 
+from mcp_tools.auth_throttle import auth_failure_count
 from mcp_tools.context import Principal
-from mcp_tools.errors import AuthenticationFailed
+from mcp_tools.errors import AuthenticationFailed, RateLimited
 from tenants.scope import dangerously_unscoped
 from tenants.services import InvalidApiKey, api_key_authenticate
 
+log = logging.getLogger(__name__)
 
-def principal_from_api_key(secret: str | None) -> Principal:
-    """The caller behind `secret`; AuthenticationFailed if it is missing, unknown or revoked."""
+# The same answer whether the key is unknown, revoked or its tenant suspended: the reason is
+# only logged, so the answer tells a guesser nothing about the keys that exist.
+INVALID_KEY = "invalid API key"
+
+
+def principal_from_api_key(secret: str | None, *, client: str | None = None) -> Principal:
+    """The caller behind `secret`; AuthenticationFailed if it is missing, unknown, revoked or its
+    tenant is suspended. With `client` (an HTTP caller's address), refusals are counted for it,
+    and past AUTH_FAILURES_PER_MINUTE they are RateLimited (429) instead."""
     try:
         # The key is looked up before any tenant is known, hence the one unscoped read.
         with dangerously_unscoped():
             api_key = api_key_authenticate(secret=secret or "")
     except InvalidApiKey as exc:
-        raise AuthenticationFailed(f"invalid API key: {exc}") from None
+        log.warning(
+            "API key refused: %s (key %s, client %s)", exc, _shown(secret), client or "local"
+        )
+        retry_after = auth_failure_count(client) if client is not None else None
+        if retry_after is not None:
+            raise RateLimited(
+                f"too many invalid API keys from this address; retry after {retry_after}s",
+                retry_after=retry_after,
+            ) from None
+        raise AuthenticationFailed(INVALID_KEY) from None
     return Principal(tenant=api_key.tenant, api_key=api_key)
+
+
+def _shown(secret: str | None) -> str:
+    # Enough to find the key in the admin (its stored prefix), never the secret.
+    return f"{secret[:15]}..." if secret else "(none)"
 
 
 def bearer_token(authorization: str | None) -> str | None:

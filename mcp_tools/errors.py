@@ -50,6 +50,18 @@ class InvalidInput(OperationError):
     http_status = 422
 
 
+class MalformedRequest(OperationError):
+    """The request itself cannot be read (not JSON, nested beyond what a parser can take)."""
+
+    code = "malformed_request"
+    http_status = 400
+
+
+class PayloadTooLarge(OperationError):
+    code = "payload_too_large"
+    http_status = 413
+
+
 class NotConnected(OperationError):
     """The tenant has not connected the integration this operation needs."""
 

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, OperationalError
 from pydantic import BaseModel, ValidationError
 
 from mcp_tools.context import OperationContext, Principal, ProgressFn
 from mcp_tools.errors import (
+    Conflict,
     DependencyUnavailable,
     InvalidInput,
     OperationError,
@@ -68,13 +70,19 @@ def execute(
     surface: str,
     progress: ProgressFn | None = None,
     context: OperationContext | None = None,
+    refusal: OperationError | None = None,
 ) -> CallResult:
-    """Run operation `name` for `principal`; never raises an OperationError, returns it."""
+    """Run operation `name` for `principal`; never raises an OperationError, returns it.
+
+    A surface that refuses the request before it has arguments (an unparseable or oversized
+    body) passes `refusal`: the call is then counted by the rate limit and recorded in telemetry
+    like any other refused call, and nothing runs."""
     trace_id = current_trace_id.get() or new_trace_id()
     ctx = context or OperationContext(principal=principal, surface=surface, trace_id=trace_id)
     ctx.progress = ctx.progress or progress
     started = time.perf_counter()
-    raw_size = _json_size(arguments)
+    too_deep = _deeper_than(arguments, settings.OPERATION_MAX_INPUT_DEPTH)
+    raw_size = 0 if too_deep else _json_size(arguments)
     result = CallResult(operation=name)
     op = get_registry().get(name)
     with (
@@ -86,17 +94,36 @@ def execute(
         ) as span,
     ):
         try:
+            # First, so that refused calls (unknown tool, bad input) count against the limit too.
+            _check_rate_limit(principal)
+            if refusal is not None:
+                raise refusal
             if op is None or not may_call(principal, op):
                 # An operation the key may not call is indistinguishable from a missing one.
                 raise UnknownOperation(f"unknown tool: {name}")
+            if too_deep:
+                raise InvalidInput(
+                    f"(root): input is nested deeper than {settings.OPERATION_MAX_INPUT_DEPTH} "
+                    "levels"
+                )
             params = _validate_input(op, arguments, raw_size)
-            _check_rate_limit(principal)
             result.output = _run(op, ctx, params)
         except OperationError as exc:
             result.error = exc
+        except DataError as exc:
+            # The database refused a value the schema let through: the client's input, not an
+            # outage (no 503, no alert).
+            log.warning("database refused input of %s: %s", name, exc)
+            result.error = data_error_as_invalid_input(exc, arguments)
+        except IntegrityError as exc:
+            log.warning("integrity error in %s: %s", name, exc)
+            result.error = Conflict(f"{name}: the change conflicts with existing data")
+        except (OperationalError, InterfaceError) as exc:
+            log.exception("database unavailable in %s", name)
+            result.error = DependencyUnavailable(f"PostgreSQL is unavailable: {type(exc).__name__}")
         except DatabaseError as exc:
             log.exception("database error in %s", name)
-            result.error = DependencyUnavailable(f"PostgreSQL is unavailable: {type(exc).__name__}")
+            result.error = OperationError(f"internal error in {name}: {type(exc).__name__}")
         except Exception as exc:
             log.exception("operation %s failed", name)
             result.error = OperationError(f"internal error in {name}: {type(exc).__name__}")
@@ -112,8 +139,58 @@ def execute(
 def _json_size(arguments: Any) -> int:
     try:
         return len(json.dumps(arguments or {}, separators=(",", ":")))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return 0
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether JSON-like `value` nests more than `limit` levels (iterative: no recursion)."""
+    pending = [(value, 1)]
+    while pending:
+        current, depth = pending.pop()
+        if isinstance(current, dict | list):
+            if depth > limit:
+                return True
+            children = current.values() if isinstance(current, dict) else current
+            pending.extend((child, depth + 1) for child in children)
+    return False
+
+
+_TOO_LONG = re.compile(r"value too long for type character varying\((\d+)\)")
+
+
+def data_error_as_invalid_input(exc: DataError, arguments: Any) -> InvalidInput:
+    """The InvalidInput for a value the database refused, naming the fields that can have
+    caused it (those holding a NUL, or a string longer than the column's limit)."""
+    text = str(exc)
+    too_long = _TOO_LONG.search(text)
+    if too_long:
+        limit = int(too_long.group(1))
+        fields = _string_fields(arguments, lambda s: len(s) > limit)
+        rule, message = "string_too_long", f"at most {limit} characters are stored"
+    elif "NUL" in text or "0x00" in text:
+        fields = _string_fields(arguments, lambda s: "\x00" in s)
+        rule, message = "string_nul", "must not contain NUL characters"
+    else:
+        fields, rule, message = [], "invalid_value", "a value is not accepted by the database"
+    details: list[dict[str, object]] = [
+        {"field": field, "rule": rule, "message": message} for field in fields or ["(unknown)"]
+    ]
+    names = ", ".join(str(d["field"]) for d in details)
+    return InvalidInput(f"{names}: {message} ({rule})", details=details)
+
+
+def _string_fields(value: Any, test: Any, path: str = "") -> list[str]:
+    if isinstance(value, str):
+        return [path or "(root)"] if test(value) else []
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, child in value.items():
+            found += _string_fields(child, test, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            found += _string_fields(child, test, f"{path}.{index}" if path else str(index))
+    return found
 
 
 def _validate_input(op: Operation, arguments: dict[str, Any] | None, size: int) -> BaseModel:

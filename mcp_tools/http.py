@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import MutableMapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+import anyio
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -13,7 +15,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 
 from mcp_tools.auth import BoundKey, bearer_token, principal_from_api_key
 from mcp_tools.context import Principal
-from mcp_tools.errors import AuthenticationFailed
+from mcp_tools.errors import AuthenticationFailed, RateLimited
 from mcp_tools.server import UNAUTHENTICATED, build_server
 
 Scope = dict[str, Any]
@@ -96,7 +98,10 @@ class McpHttpApp:
         if self.bound_key is not None:
             return self.bound_key.principal()
         headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
-        return principal_from_api_key(bearer_token(headers.get("authorization")))
+        client = scope.get("client") or ("unknown", 0)
+        return principal_from_api_key(
+            bearer_token(headers.get("authorization")), client=str(client[0])
+        )
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         try:
@@ -113,8 +118,40 @@ class McpHttpApp:
                 [(b"www-authenticate", b'Bearer realm="smarteros"')],
             )
             return
+        except RateLimited as exc:
+            await _send_json(
+                send,
+                429,
+                {
+                    "jsonrpc": "2.0",
+                    "id": None,
+                    "error": {"code": UNAUTHENTICATED, "message": exc.message},
+                },
+                [(b"retry-after", str(exc.retry_after).encode())],
+            )
+            return
         scope.setdefault("state", {})["principal"] = principal
+        if scope.get("method") == "GET":
+            await self._bounded_stream(scope, receive, send)
+            return
         await self.manager.handle_request(scope, receive, send)
+
+    async def _bounded_stream(self, scope: Scope, receive: Any, send: Any) -> None:
+        """`GET /mcp` (the server's event stream): closed after MCP_SSE_MAX_SECONDS, so an idle
+        client cannot hold a connection and a task forever; clients reconnect when they need to."""
+        response = {"started": False, "ended": False}
+
+        async def tracked_send(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                response["started"] = True
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                response["ended"] = True
+            await send(message)
+
+        with anyio.move_on_after(settings.MCP_SSE_MAX_SECONDS):
+            await self.manager.handle_request(scope, receive, tracked_send)
+        if response["started"] and not response["ended"]:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 mcp_http_app = McpHttpApp()

@@ -8,7 +8,9 @@ from tenants.models import Tenant
 
 
 class UpstreamServer(models.Model):
-    """An MCP server a tenant registered, reachable by streamable HTTP or as a stdio command."""
+    """An upstream MCP server of a tenant: an HTTP(S) URL the tenant registered, or a
+    platform-defined stdio entry (UPSTREAM_MCP_STDIO_SERVERS) a platform admin enabled for it.
+    A tenant never supplies a command."""
 
     class Transport(models.TextChoices):
         HTTP = "http"
@@ -16,11 +18,11 @@ class UpstreamServer(models.Model):
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="upstream_servers")
     name = models.CharField(max_length=64)
-    transport = models.CharField(max_length=10, choices=Transport.choices)
+    transport = models.CharField(max_length=10, choices=Transport.choices, default=Transport.HTTP)
     url = models.URLField(max_length=2000, blank=True)
-    command = models.CharField(max_length=500, blank=True)
-    args = models.JSONField(default=list, blank=True)
-    # Headers (HTTP) or environment (stdio), as Vault Transit ciphertext only.
+    # The key of a UPSTREAM_MCP_STDIO_SERVERS entry; set only by platform admins.
+    stdio_entry = models.CharField(max_length=64, blank=True)
+    # HTTP headers, as Vault Transit ciphertext only.
     credentials_ciphertext = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, Field, StringConstraints, model_validator
+from pydantic import AnyHttpUrl, Field, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
 
 from mcp_tools.context import OperationContext
-from mcp_tools.errors import NotFound
+from mcp_tools.errors import NotFound, PermissionDenied
 from mcp_tools.models import AgentSession, UpstreamServer
 from mcp_tools.registry import operation
 from mcp_tools.schemas import Input, Output
+from mcp_tools.upstream_network import url_refusal
 
 ServerName = Annotated[
     str,
@@ -26,39 +28,48 @@ HeaderName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,100}$")
 
 class RegisterServerIn(Input):
     name: ServerName
-    transport: Literal["http", "stdio"] = Field(
-        description="'http' for a streamable HTTP endpoint (url), 'stdio' for a command to run."
+    transport: Literal["http"] = Field(
+        "http",
+        description="Always 'http' (streamable HTTP). stdio servers are defined by the platform "
+        "and enabled per tenant by its admins; a tenant never supplies a command.",
     )
-    url: AnyHttpUrl | None = Field(
-        None, description="Streamable HTTP endpoint; required for 'http'."
-    )
-    command: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = Field(
-        None, description="Executable to run; required for 'stdio'."
-    )
-    args: list[Annotated[str, StringConstraints(max_length=500)]] = Field(
-        default_factory=list, max_length=50, description="Arguments for the stdio command."
+    url: AnyHttpUrl = Field(
+        description="Streamable HTTP endpoint: https (plain http only on local stacks), on a "
+        "public address (loopback, private, link-local and metadata addresses are refused at "
+        "every connection, redirects included)."
     )
     credentials: dict[HeaderName, Annotated[str, StringConstraints(max_length=4000)]] = Field(
         default_factory=dict,
         max_length=20,
-        description="Secrets: HTTP headers for 'http' (e.g. Authorization) or environment "
-        "variables for 'stdio'. Stored only as Vault ciphertext; never returned.",
+        description="Secret HTTP headers (e.g. Authorization). Stored only as Vault ciphertext; "
+        "never returned.",
     )
 
-    @model_validator(mode="after")
-    def _transport_fields(self) -> RegisterServerIn:
-        if self.transport == "http" and self.url is None:
-            raise ValueError("url is required when transport is 'http'")
-        if self.transport == "stdio" and not self.command:
-            raise ValueError("command is required when transport is 'stdio'")
-        return self
+    @field_validator("transport", mode="before")
+    @classmethod
+    def _http_only(cls, value: object) -> object:
+        if value == "stdio":
+            raise PydanticCustomError(
+                "transport_not_allowed",
+                "tenants register http(s) servers only; stdio servers are platform-defined",
+            )
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _reachable(cls, value: AnyHttpUrl) -> AnyHttpUrl:
+        reason = url_refusal(str(value))
+        if reason:
+            raise PydanticCustomError("url_not_allowed", "{reason}", {"reason": reason})
+        return value
 
 
 class ServerOut(Output):
     name: str = Field(description="Server name.")
-    transport: Literal["http", "stdio"] = Field(description="How SmarterOS reaches it.")
+    transport: Literal["http", "stdio"] = Field(
+        description="How SmarterOS reaches it: 'http', or 'stdio' for a platform-defined server."
+    )
     url: str = Field(description="Endpoint for 'http'; empty for 'stdio'.")
-    command: str = Field(description="Command for 'stdio'; empty for 'http'.")
     has_credentials: bool = Field(description="Whether credentials are stored (as ciphertext).")
     created: bool = Field(
         description="True if newly registered, false if an existing one was updated."
@@ -73,11 +84,16 @@ class ServerOut(Output):
     emits=("agent.server.registered",),
 )
 def register_mcp_server(ctx: OperationContext, params: RegisterServerIn) -> ServerOut:
-    """Register (or update) an upstream MCP server for the caller's tenant, reachable over
-    streamable HTTP or as a stdio command. Credentials are encrypted with the tenant's Vault key."""
+    """Register (or update) an upstream MCP server of the caller's tenant, reachable over
+    streamable HTTP(S). Credentials are encrypted with the tenant's Vault key."""
     from mcp_tools.upstream import credentials_purpose
     from tenants.secrets import secret_encrypt
 
+    existing = UpstreamServer.objects.filter(tenant=ctx.tenant, name=params.name).first()
+    if existing is not None and existing.transport != UpstreamServer.Transport.HTTP:
+        raise PermissionDenied(
+            f"name: {params.name!r} is a platform-defined stdio server; choose another name"
+        )
     ciphertext = ""
     if params.credentials:
         ciphertext = secret_encrypt(
@@ -87,10 +103,9 @@ def register_mcp_server(ctx: OperationContext, params: RegisterServerIn) -> Serv
         tenant=ctx.tenant,
         name=params.name,
         defaults={
-            "transport": params.transport,
-            "url": str(params.url) if params.url else "",
-            "command": params.command or "",
-            "args": params.args,
+            "transport": UpstreamServer.Transport.HTTP,
+            "url": str(params.url),
+            "stdio_entry": "",
             "credentials_ciphertext": ciphertext,
         },
     )
@@ -99,7 +114,6 @@ def register_mcp_server(ctx: OperationContext, params: RegisterServerIn) -> Serv
             "name": server.name,
             "transport": server.transport,
             "url": server.url,
-            "command": server.command,
             "has_credentials": bool(ciphertext),
             "created": created,
         }

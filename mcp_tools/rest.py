@@ -9,15 +9,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError
 from ninja.security import HttpBearer
 from pydantic import BaseModel, Field
 
-from mcp_tools.auth import principal_from_api_key
+from mcp_tools.auth import INVALID_KEY, principal_from_api_key
 from mcp_tools.context import Principal
-from mcp_tools.errors import AuthenticationFailed, InvalidInput, RateLimited
+from mcp_tools.errors import (
+    AuthenticationFailed,
+    MalformedRequest,
+    OperationError,
+    PayloadTooLarge,
+    RateLimited,
+)
 from mcp_tools.executor import CallResult, execute
 from mcp_tools.registry import Operation, get_registry
 
@@ -33,7 +40,7 @@ class ErrorOut(BaseModel):
 class ApiKeyAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> Principal | None:
         try:
-            return principal_from_api_key(token)
+            return principal_from_api_key(token, client=request.META.get("REMOTE_ADDR", ""))
         except AuthenticationFailed:
             return None
 
@@ -58,15 +65,32 @@ def _error_response(result: CallResult) -> HttpResponse:
     return response
 
 
+def _read_arguments(request: HttpRequest) -> tuple[Any, OperationError | None]:
+    """The JSON body, or why it cannot be had; over API_MAX_BODY_BYTES it is not even read."""
+    limit = settings.API_MAX_BODY_BYTES
+    too_large = PayloadTooLarge(f"body: larger than the limit of {limit} bytes")
+    try:
+        if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
+            return None, too_large
+    except ValueError:
+        return None, MalformedRequest("body: invalid Content-Length")
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        return None, too_large
+    try:
+        return json.loads(body or b"{}"), None
+    except RecursionError:
+        return None, MalformedRequest("body: JSON nested too deeply to parse")
+    except (ValueError, UnicodeDecodeError):
+        return None, MalformedRequest("body: not valid JSON")
+
+
 def _view(op: Operation) -> Any:
     def view(request: HttpRequest) -> HttpResponse:
         principal: Principal = request.auth  # type: ignore[attr-defined]
-        try:
-            arguments = json.loads(request.body or b"{}")
-        except (ValueError, UnicodeDecodeError):
-            result = CallResult(op.name, error=InvalidInput("body: not valid JSON"))
-            return _error_response(result)
-        result = execute(op.name, arguments, principal=principal, surface="rest")
+        arguments, refusal = _read_arguments(request)
+        # A refused body goes through the executor too: rate-limited and recorded like any call.
+        result = execute(op.name, arguments, principal=principal, surface="rest", refusal=refusal)
         if not result.ok:
             return _error_response(result)
         return JsonResponse(result.output)
@@ -92,14 +116,20 @@ def build_api() -> NinjaAPI:
         docs_url="/docs",
     )
 
+    @api.exception_handler(RateLimited)
+    def throttled(request: HttpRequest, exc: RateLimited) -> HttpResponse:
+        response = JsonResponse(exc.as_dict(), status=429)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
+
     @api.exception_handler(AuthenticationError)
     def unauthenticated(request: HttpRequest, exc: Exception) -> HttpResponse:
-        error = AuthenticationFailed("invalid API key: send Authorization: Bearer <tenant API key>")
+        error = AuthenticationFailed(f"{INVALID_KEY}: send Authorization: Bearer <tenant API key>")
         response = JsonResponse(error.as_dict(), status=401)
         response["WWW-Authenticate"] = 'Bearer realm="smarteros"'
         return response
 
-    errors = {code: ErrorOut for code in (401, 403, 404, 409, 422, 429, 502, 503)}
+    errors = {code: ErrorOut for code in (400, 401, 403, 404, 409, 413, 422, 429, 502, 503)}
     for op in get_registry().all():
         api.post(
             f"/{op.service}/{op.action}",

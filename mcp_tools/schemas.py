@@ -4,13 +4,49 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 
 class Input(BaseModel):
-    """Base of every operation input: unknown fields are an error, not silently dropped."""
+    """Base of every operation input: unknown fields are an error, not silently dropped, and no
+    string anywhere in it may hold a NUL character (PostgreSQL cannot store one)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: object, info: ValidationInfo) -> object:
+        where = _nul_path(value)
+        if where is not None:
+            inside = f" (at {info.field_name}{where})" if where else ""
+            raise PydanticCustomError(
+                "string_nul", "must not contain NUL characters{inside}", {"inside": inside}
+            )
+        return value
+
+
+def _nul_path(value: object) -> str | None:
+    """'' if `value` is a string holding NUL, '.key.0' if something inside it is, else None."""
+    pending: list[tuple[object, str]] = [(value, "")]
+    while pending:
+        current, path = pending.pop()
+        if isinstance(current, str):
+            if "\x00" in current:
+                return path
+        elif isinstance(current, dict):
+            pending.extend((v, f"{path}.{k}") for k, v in current.items())
+            pending.extend((k, f"{path}.{k!r}") for k in current if isinstance(k, str))
+        elif isinstance(current, list | tuple):
+            pending.extend((v, f"{path}.{i}") for i, v in enumerate(current))
+    return None
 
 
 class Output(BaseModel):

@@ -7,17 +7,29 @@ event loop and read or write them without blocking, which takes those hops off e
 
 As the SDK does, the server keeps private copies of the descriptors and points fd 0 at the null
 device and fd 1 at stderr while it serves, so a stray print or a child process cannot corrupt the
-protocol. Anything that is not a pipe (a file, a terminal) is left to the SDK's own transport.
+protocol. Anything that is not a pipe (a file, a terminal) is read and written the same way
+through a worker thread (`threaded_stdio`).
+
+`guarded_stdio` puts two things between those streams and the SDK's stdio transport, which
+skips what it cannot parse without a word: a line that is not one JSON-RPC message gets its
+JSON-RPC error here (parse error, batch, oversized), and every write holds a lock so those
+answers never tear a reply.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import os
 import stat
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, Protocol
 
 import anyio
+import mcp_types as types
+
+log = logging.getLogger(__name__)
 
 READ_SIZE = 65536
 
@@ -29,13 +41,20 @@ def stdio_are_pipes() -> bool:
         return False
 
 
-class PipeLineReader:
-    """`async for line in reader`: the text lines of a non-blocking pipe, as the SDK reads them."""
+class TooLong(str):
+    """Stands for a line longer than the reader's limit; its bytes were dropped unread."""
 
-    def __init__(self, fd: int) -> None:
+
+class PipeLineReader:
+    """`async for line in reader`: the text lines of a non-blocking pipe, as the SDK reads them.
+    A line longer than `max_line_bytes` is not kept in memory: it comes out as `TooLong()`."""
+
+    def __init__(self, fd: int, max_line_bytes: int | None = None) -> None:
         self.fd = fd
         self.buffer = bytearray()
         self.eof = False
+        self.max_line_bytes = max_line_bytes
+        self.discarding = False
 
     def __aiter__(self) -> PipeLineReader:
         return self
@@ -44,10 +63,22 @@ class PipeLineReader:
         while True:
             end = self.buffer.find(b"\n")
             if end >= 0:
+                too_long = self.max_line_bytes is not None and end > self.max_line_bytes
                 line = bytes(self.buffer[: end + 1])
                 del self.buffer[: end + 1]
+                if self.discarding or too_long:
+                    self.discarding = False
+                    return TooLong()
                 return line.decode("utf-8", errors="replace")
+            if self.max_line_bytes is not None and len(self.buffer) > self.max_line_bytes:
+                # Keep only what follows the line's end, once it comes.
+                self.discarding = True
+                self.buffer.clear()
+                continue
             if self.eof:
+                if self.discarding:
+                    self.discarding = False
+                    return TooLong()
                 if self.buffer:
                     rest = bytes(self.buffer)
                     self.buffer.clear()
@@ -106,10 +137,134 @@ def _claimed(fd: int, stand_in: int) -> Iterator[int]:
 
 
 @contextlib.asynccontextmanager
-async def pipe_stdio() -> AsyncIterator[tuple[PipeLineReader, PipeWriter]]:
+async def pipe_stdio(
+    max_line_bytes: int | None = None,
+) -> AsyncIterator[tuple[PipeLineReader, PipeWriter]]:
     devnull = os.open(os.devnull, os.O_RDONLY)
     try:
         with _claimed(0, devnull) as stdin_fd, _claimed(1, 2) as stdout_fd:
-            yield PipeLineReader(stdin_fd), PipeWriter(stdout_fd)
+            yield PipeLineReader(stdin_fd, max_line_bytes), PipeWriter(stdout_fd)
     finally:
         os.close(devnull)
+
+
+@contextlib.asynccontextmanager
+async def threaded_stdio(
+    max_line_bytes: int | None = None,
+) -> AsyncIterator[tuple[AsyncIterable[str], Any]]:
+    """Stdin and stdout that are not pipes (a file, a terminal), claimed as `pipe_stdio` does
+    and served through a worker thread."""
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    try:
+        with _claimed(0, devnull) as stdin_fd, _claimed(1, 2) as stdout_fd:
+            os.set_blocking(stdin_fd, True)
+            os.set_blocking(stdout_fd, True)
+            stdin = anyio.wrap_file(
+                open(stdin_fd, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+            )
+            stdout = anyio.wrap_file(open(stdout_fd, "w", encoding="utf-8", closefd=False))  # noqa: SIM115
+
+            async def lines() -> AsyncIterator[str]:
+                async for line in stdin:
+                    too_long = max_line_bytes is not None and len(line) > max_line_bytes
+                    yield TooLong() if too_long else line
+
+            yield lines(), stdout
+    finally:
+        os.close(devnull)
+
+
+class Writer(Protocol):
+    async def write(self, text: str) -> Any: ...
+
+    async def flush(self) -> Any: ...
+
+
+class LockedWriter:
+    """One writer for the SDK's replies and our own error answers: a line is written whole."""
+
+    def __init__(self, writer: Writer) -> None:
+        self._writer = writer
+        self._lock = anyio.Lock()
+
+    async def write(self, text: str) -> None:
+        async with self._lock:
+            await self._writer.write(text)
+
+    async def flush(self) -> None:
+        async with self._lock:
+            await self._writer.flush()
+
+
+def line_refusal(line: str) -> dict[str, Any] | None:
+    """The JSON-RPC error response for a line that is not one JSON-RPC message, else None."""
+    if isinstance(line, TooLong):
+        return _error(None, types.INVALID_REQUEST, "Invalid Request: the line is too long")
+    try:
+        message = json.loads(line)
+    except (ValueError, RecursionError):
+        return _error(None, types.PARSE_ERROR, "Parse error: the line is not JSON")
+    if isinstance(message, list):
+        # MCP sends one message per line; batches were dropped from the protocol (2025-06-18).
+        return _error(None, types.INVALID_REQUEST, "Invalid Request: batches are not supported")
+    try:
+        types.jsonrpc_message_adapter.validate_python(message, by_name=False)
+    except Exception:
+        raw_id = message.get("id") if isinstance(message, dict) else None
+        request_id = (
+            raw_id if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else None
+        )
+        return _error(request_id, types.INVALID_REQUEST, "Invalid Request: not a JSON-RPC message")
+    return None
+
+
+def _error(request_id: str | int | None, code: int, message: str) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
+
+
+class GuardedLines:
+    """The client's lines for the SDK, minus those `line_refusal` refuses: those are answered
+    through `writer` and skipped, and the session goes on."""
+
+    def __init__(
+        self,
+        lines: AsyncIterable[str],
+        writer: LockedWriter,
+        on_refusal: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
+        self._lines = aiter(lines)
+        self._writer = writer
+        self._on_refusal = on_refusal
+
+    def __aiter__(self) -> GuardedLines:
+        return self
+
+    async def __anext__(self) -> str:
+        while True:
+            line = await anext(self._lines)
+            if not isinstance(line, TooLong) and not line.strip():
+                continue
+            refusal = line_refusal(line)
+            if refusal is None:
+                return line
+            log.warning("stdio: refused a line: %s", refusal["error"]["message"])
+            await self._writer.write(json.dumps(refusal) + "\n")
+            await self._writer.flush()
+            if self._on_refusal is not None:
+                await self._on_refusal(refusal["error"]["message"])
+
+
+@contextlib.asynccontextmanager
+async def guarded_stdio(
+    max_line_bytes: int, on_refusal: Callable[[str], Awaitable[None]] | None = None
+) -> AsyncIterator[tuple[GuardedLines, LockedWriter]]:
+    """Stdin and stdout for the SDK's `stdio_server(stdin, stdout)`: pipes read by the event
+    loop where they are pipes, a worker thread otherwise, with every line checked first;
+    `on_refusal(message)` is awaited after each refused line is answered."""
+    if stdio_are_pipes():
+        streams: Any = pipe_stdio(max_line_bytes)
+    else:
+        streams = threaded_stdio(max_line_bytes)
+    async with streams as (stdin, stdout):
+        writer = LockedWriter(stdout)
+        yield GuardedLines(stdin, writer, on_refusal), writer

@@ -31,6 +31,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: it turns what every other layer answers under /api/ and /hooks/ into JSON errors.
+    "smarteros.middleware.JsonErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -45,6 +47,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "smarteros.urls"
+# Error reports never show a credential (connection URLs included).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "smarteros.exception_filter.CredentialFilter"
+DEFAULT_EXCEPTION_REPORTER = "smarteros.exception_filter.CredentialReporter"
 ASGI_APPLICATION = "smarteros.asgi.application"
 
 TEMPLATES = [

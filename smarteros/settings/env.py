@@ -7,6 +7,7 @@ every bad name at once, so an operator fixes them in one go instead of one per r
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from urllib.parse import urlparse
@@ -104,6 +105,23 @@ def env_url(name: str, default: object = _MISSING, *, schemes: tuple[str, ...]) 
 def env_list(name: str, default: object = _MISSING) -> list[str]:
     value = env_str(name, default)
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_json(name: str, default: object = _MISSING) -> object:
+    """A JSON value (an object, a list...); malformed JSON is reported with the others."""
+    value = env_str(name, default)
+    if not value:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        _problems.append(f"{name} must be JSON: {exc}")
+        return None
+
+
+def report_problem(message: str) -> None:
+    """Record a bad setting found by a settings module's own check (stops start-up with the rest)."""
+    _problems.append(message)
 
 
 def env_choice(name: str, default: object = _MISSING, *, choices: tuple[str, ...]) -> str:

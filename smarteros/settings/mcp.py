@@ -1,4 +1,54 @@
-from .env import env_bool, env_int, env_list
+import ipaddress
+import re
+from typing import Any
+
+from .env import env_bool, env_int, env_json, env_list, report_problem
+from .profile import IS_PRODUCTION
+
+
+def cidr_list(name: str) -> list[str]:
+    networks = env_list(name, "")
+    for cidr in networks:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            report_problem(f"{name} must be comma-separated CIDRs, got {cidr!r}")
+    return networks
+
+
+def stdio_servers(name: str) -> dict[str, dict[str, Any]]:
+    value = env_json(name, "")
+    servers: dict[str, dict[str, Any]] = {}
+    if value is None:
+        return servers
+    if not isinstance(value, dict):
+        report_problem(f"{name} must be a JSON object of name -> {{command, args, env}}")
+        return servers
+    for entry, spec in value.items():
+        ok = (
+            re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", entry)
+            and isinstance(spec, dict)
+            and isinstance(spec.get("command"), str)
+            and spec["command"]
+            and isinstance(spec.get("args", []), list)
+            and all(isinstance(a, str) for a in spec.get("args", []))
+            and isinstance(spec.get("env", {}), dict)
+            and all(isinstance(v, str) for v in spec.get("env", {}).values())
+            and set(spec) <= {"command", "args", "env"}
+        )
+        if not ok:
+            report_problem(
+                f'{name}: entry {entry!r} must be {{"command": str, "args": [str], '
+                f'"env": {{str: str}}}} with a name of letters, digits, _ or -'
+            )
+            continue
+        servers[entry] = {
+            "command": spec["command"],
+            "args": list(spec.get("args", [])),
+            "env": dict(spec.get("env", {})),
+        }
+    return servers
+
 
 # Browsers may only reach /mcp from these origins (DNS-rebinding protection); clients that send
 # no Origin header (Claude Desktop, SDK clients) are not affected.
@@ -18,3 +68,29 @@ MCP_TOOLS_PAGE_SIZE = env_int("MCP_TOOLS_PAGE_SIZE", 50, minimum=1)
 MCP_OPERATION_THREADS = env_int("MCP_OPERATION_THREADS", 8, minimum=1)
 # How stale mcp_serve's view of its API key may get: a revoked key stops working within this.
 MCP_KEY_RECHECK_SECONDS = env_int("MCP_KEY_RECHECK_SECONDS", 10, minimum=0)
+# Largest JSON nesting accepted in operation input (deeper input is refused before parsing it
+# further: recursion in the validators would otherwise end in a RecursionError).
+OPERATION_MAX_INPUT_DEPTH = env_int("OPERATION_MAX_INPUT_DEPTH", 64, minimum=8)
+# Largest REST request body, in bytes; bigger bodies get 413 without being parsed.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1048576, minimum=1024)
+# Largest line mcp_serve reads over stdio; a longer one is answered with an error and skipped.
+MCP_STDIO_MAX_LINE_BYTES = env_int("MCP_STDIO_MAX_LINE_BYTES", 1048576, minimum=1024)
+# An idle `GET /mcp` event stream is closed after this many seconds (clients reconnect).
+MCP_SSE_MAX_SECONDS = env_int("MCP_SSE_MAX_SECONDS", 60, minimum=1)
+# Calls refused for a bad API key, per client address and minute, before further ones get 429.
+AUTH_FAILURES_PER_MINUTE = env_int("AUTH_FAILURES_PER_MINUTE", 20, minimum=1)
+
+# Upstream MCP servers tenants register (HTTP only). https is required in production.
+UPSTREAM_MCP_REQUIRE_HTTPS = env_bool("UPSTREAM_MCP_REQUIRE_HTTPS", IS_PRODUCTION)
+UPSTREAM_MCP_MAX_RESPONSE_BYTES = env_int("UPSTREAM_MCP_MAX_RESPONSE_BYTES", 4194304, minimum=65536)
+UPSTREAM_MCP_MAX_REDIRECTS = env_int("UPSTREAM_MCP_MAX_REDIRECTS", 3, minimum=0)
+# Addresses an upstream may never resolve to, beyond the built-in ones (loopback, private,
+# link-local, metadata, multicast...) and the platform's own services: CIDRs, comma-separated.
+UPSTREAM_MCP_BLOCKED_NETWORKS = cidr_list("UPSTREAM_MCP_BLOCKED_NETWORKS")
+# Test and local use only: CIDRs an upstream may resolve to although they are otherwise refused
+# (the test suite's loopback servers). Empty by default; never set it in production.
+UPSTREAM_MCP_ALLOWED_NETWORKS = cidr_list("UPSTREAM_MCP_ALLOWED_NETWORKS")
+# Platform-defined stdio upstreams, which platform admins enable per tenant in the admin:
+# JSON {"name": {"command": "...", "args": ["..."], "env": {"NAME": "value"}}}. Tenants never
+# supply a command; an entry runs with PATH and its own env only.
+UPSTREAM_MCP_STDIO_SERVERS = stdio_servers("UPSTREAM_MCP_STDIO_SERVERS")

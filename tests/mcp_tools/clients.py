@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
@@ -10,7 +11,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.processes import ROOT
+from tests.processes import ROOT, ServerProcess, free_port
 
 
 def stdio_client(env: dict[str, str], api_key: str, *, mode: str = "legacy") -> Client:
@@ -43,3 +44,31 @@ async def all_tools(client: Client) -> list[Any]:
         cursor = page.next_cursor
         if not cursor:
             return tools
+
+
+# The test suite's upstream MCP servers listen on loopback, which upstreams may not reach
+# unless a process is told so; attacker tests leave this unset.
+LOOPBACK_ALLOWED = {"UPSTREAM_MCP_ALLOWED_NETWORKS": "127.0.0.1/32"}
+ECHO_SCRIPT = str(ROOT / "tests" / "fixtures" / "echo_mcp_server.py")
+
+
+def stdio_entries(**entries: dict[str, Any]) -> dict[str, str]:
+    """Environment defining platform stdio upstreams (UPSTREAM_MCP_STDIO_SERVERS)."""
+    return {"UPSTREAM_MCP_STDIO_SERVERS": json.dumps(entries)}
+
+
+def enable_stdio_server(tenant: Any, name: str, entry: str) -> None:
+    """What a platform admin does in the admin: give `tenant` the platform stdio entry `entry`."""
+    from mcp_tools.models import UpstreamServer
+    from tenants.scope import dangerously_unscoped
+
+    with dangerously_unscoped():
+        UpstreamServer.objects.create(
+            tenant=tenant, name=name, transport="stdio", stdio_entry=entry
+        )
+
+
+def echo_http_server(*extra: str) -> ServerProcess:
+    """The echo MCP server over streamable HTTP on a free loopback port (`.port`)."""
+    port = free_port()
+    return ServerProcess([sys.executable, ECHO_SCRIPT, "http", str(port), *extra], port=port)

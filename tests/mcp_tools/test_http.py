@@ -77,7 +77,7 @@ def test_tenant_a_cannot_reach_tenant_b(web_server: str, make_tenant: Any) -> No
         async with http_client(web_server, globex.key) as client:
             await client.call_tool(
                 "agent_register_mcp_server",
-                {"name": "private", "transport": "http", "url": "http://127.0.0.1:9/mcp"},
+                {"name": "private", "transport": "http", "url": "https://upstream.example.com/mcp"},
             )
             session = await client.call_tool("agent_create_session", {"label": "globex only"})
             assert not session.is_error
@@ -121,3 +121,38 @@ def test_stateless_requests_need_no_session(web_server: str, make_tenant: Any) -
         else json.loads(body)
     )
     assert payload["result"]["structuredContent"]["slug"] == "acme"
+
+
+def test_an_idle_event_stream_ends(server_env: dict[str, str], make_tenant: Any) -> None:
+    import sys
+    import time
+
+    from tests.processes import ServerProcess, free_port
+
+    acme = make_tenant("acme")
+    port = free_port()
+    server = ServerProcess(
+        [sys.executable, "-m", "uvicorn", "smarteros.asgi:application", "--port", str(port)],
+        port=port,
+        env={**server_env, "MCP_SSE_MAX_SECONDS": "2"},
+        timeout=60,
+    )
+    try:
+        started = time.monotonic()
+        headers = {"Authorization": f"Bearer {acme.key}", "Accept": "text/event-stream"}
+        with httpx.stream(
+            "GET", f"http://127.0.0.1:{port}/mcp", headers=headers, timeout=20
+        ) as response:
+            assert response.status_code == 200, response.read()
+            assert response.headers["content-type"].startswith("text/event-stream")
+            response.read()  # returns only once the server ends the stream
+        assert 1.5 < time.monotonic() - started < 10
+        # The server is still serving after closing it.
+        after = httpx.post(
+            f"http://127.0.0.1:{port}/mcp",
+            json=INIT,
+            headers=dict(HEADERS, Authorization=f"Bearer {acme.key}"),
+        )
+        assert after.status_code == 200
+    finally:
+        server.stop()

@@ -9,8 +9,15 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.mcp_tools.clients import stdio_client
-from tests.processes import ServerProcess, free_port
+from tests.mcp_tools.clients import (
+    ECHO_SCRIPT,
+    LOOPBACK_ALLOWED,
+    echo_http_server,
+    enable_stdio_server,
+    stdio_client,
+    stdio_entries,
+)
+from tests.processes import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -70,23 +77,13 @@ def test_cancellation_stops_the_sync_and_the_session_survives(
 def test_execute_tool_over_http_with_header_credentials(
     server_env: dict[str, str], make_tenant: Any
 ) -> None:
-    port = free_port()
-    upstream = ServerProcess(
-        [
-            sys.executable,
-            "tests/fixtures/echo_mcp_server.py",
-            "http",
-            str(port),
-            "--require-header",
-            "X-Api-Key=upstream-secret",
-        ],
-        port=port,
-    )
+    upstream = echo_http_server("--require-header", "X-Api-Key=upstream-secret")
+    port = upstream.port
     acme = make_tenant("acme")
     try:
 
         async def main() -> tuple[Any, Any]:
-            async with stdio_client(server_env, acme.key) as client:
+            async with stdio_client({**server_env, **LOOPBACK_ALLOWED}, acme.key) as client:
                 for name, credentials in (
                     ("good", {"X-Api-Key": "upstream-secret"}),
                     ("bad", {"X-Api-Key": "wrong"}),
@@ -122,30 +119,32 @@ def test_upstream_down_slow_or_garbage_is_a_clear_error(
     server_env: dict[str, str], make_tenant: Any, saas: Any
 ) -> None:
     acme = make_tenant("acme")
-    env = {**server_env, "UPSTREAM_MCP_TIMEOUT_SECONDS": "2"}
+    echo = [ECHO_SCRIPT, "stdio"]
+    env = {
+        **server_env,
+        **LOOPBACK_ALLOWED,
+        **stdio_entries(
+            echo={"command": sys.executable, "args": echo},
+            crashing={"command": sys.executable, "args": ["-c", "print('garbage')"]},
+        ),
+        "UPSTREAM_MCP_TIMEOUT_SECONDS": "2",
+    }
+    # stdio upstreams are platform-defined; a platform admin enabled these two for acme.
+    enable_stdio_server(acme.tenant, "slow", "echo")
+    enable_stdio_server(acme.tenant, "crashing", "crashing")
 
     async def main() -> dict[str, Any]:
         results: dict[str, Any] = {}
         async with stdio_client(env, acme.key) as client:
-            servers = {
+            registered = {
                 "down": {"transport": "http", "url": f"http://127.0.0.1:{free_port()}/mcp"},
                 "garbage": {"transport": "http", "url": f"{saas.url}/not-mcp"},
-                "slow": {
-                    "transport": "stdio",
-                    "command": sys.executable,
-                    "args": ["tests/fixtures/echo_mcp_server.py", "stdio"],
-                },
-                "crashing": {
-                    "transport": "stdio",
-                    "command": sys.executable,
-                    "args": ["-c", "print('garbage')"],
-                },
             }
-            for name, spec in servers.items():
+            for name, spec in registered.items():
                 assert not (
                     await client.call_tool("agent_register_mcp_server", {"name": name, **spec})
                 ).is_error
-            for name in servers:
+            for name in ("down", "garbage", "slow", "crashing"):
                 tool, args = (
                     ("slow", {"seconds": 30}) if name == "slow" else ("echo", {"text": "x"})
                 )

@@ -46,7 +46,7 @@ def test_calls_validation_and_errors(web_server: str, make_tenant: Any) -> None:
         content=b"{nope",
         headers={"Authorization": f"Bearer {acme.key}", "Content-Type": "application/json"},
     )
-    assert not_json.status_code == 422 and not_json.json()["code"] == "invalid_input"
+    assert not_json.status_code == 400 and not_json.json()["code"] == "malformed_request"
     not_connected = post(
         web_server, "shopify/get_product", acme.key, {"product_id": "gid://shopify/Product/1"}
     )
@@ -79,3 +79,114 @@ def test_rate_limit_answers_429_with_retry_after(web_server: str, make_tenant: A
     refused = post(web_server, "tenant/get_tenant", limited.key)
     assert 1 <= int(refused.headers["Retry-After"]) <= 61  # window + lease (tenants.ratelimit)
     assert "rate limit of 3 requests per minute" in refused.json()["message"]
+
+
+def raw_post(url: str, path: str, key: str, content: bytes) -> httpx.Response:
+    return httpx.post(
+        f"{url}/api/v1/{path}",
+        content=content,
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        timeout=60,
+    )
+
+
+def sessions() -> int:
+    from mcp_tools.models import AgentSession
+    from tenants.scope import dangerously_unscoped
+
+    with dangerously_unscoped():
+        return AgentSession.objects.count()
+
+
+def test_hostile_bodies_get_4xx_and_change_nothing(web_server: str, make_tenant: Any) -> None:
+    acme = make_tenant("acme")
+    path = "agent/create_session"
+    huge = raw_post(web_server, path, acme.key, b'{"label": "' + b"x" * 10_000_000 + b'"}')
+    assert huge.status_code == 413 and huge.json()["code"] == "payload_too_large"
+    for depth in (100, 1000, 100_000):
+        for body in (
+            b"[" * depth + b"]" * depth,
+            b'{"label": "x", "metadata": ' + b'{"a":' * depth + b"1" + b"}" * (depth + 1),
+        ):
+            nested = raw_post(web_server, path, acme.key, body)
+            # Within the parser's reach the executor names the limit (422); beyond it, 400.
+            assert nested.status_code in (400, 422), (depth, nested.text)
+            assert "nested" in nested.json()["message"]
+    nul = post(web_server, path, acme.key, {"label": "a\x00b"})
+    assert nul.status_code == 422
+    assert nul.json()["details"] == [
+        {"field": "label", "rule": "string_nul", "message": "must not contain NUL characters"}
+    ]
+    nul_inside = post(web_server, path, acme.key, {"label": "ok", "metadata": {"k": "\x00"}})
+    assert nul_inside.status_code == 422
+    assert nul_inside.json()["details"][0]["field"] == "metadata"
+    assert "metadata.k" in nul_inside.json()["message"]
+    not_utf8 = raw_post(web_server, path, acme.key, b'{"label": "\xff"}')
+    assert not_utf8.status_code == 400
+    assert sessions() == 0
+    assert post(web_server, path, acme.key, {"label": "fine"}).status_code == 200
+
+
+def test_refused_calls_count_against_the_rate_limit(web_server: str, make_tenant: Any) -> None:
+    import secrets
+
+    limited = make_tenant(f"rl{secrets.token_hex(4)}", rate_limit=3)
+    refusals = [
+        post(web_server, "agent/create_session", limited.key, {"label": ""}),
+        raw_post(web_server, "agent/create_session", limited.key, b"{nope"),
+        post(web_server, "agent/no_such_operation", limited.key),  # django-ninja's own 404
+        post(web_server, "tenant/create_tenant", limited.key, {"slug": "abc", "name": "x"}),
+    ]
+    assert [r.status_code for r in refusals] == [422, 400, 404, 404]
+    assert post(web_server, "tenant/get_tenant", limited.key).status_code == 429
+
+
+def test_every_bad_key_gets_the_same_answer(web_server: str, make_tenant: Any) -> None:
+    from tenants.models import Tenant
+    from tenants.scope import dangerously_unscoped
+    from tenants.services import api_key_revoke
+
+    revoked, suspended = make_tenant("acme"), make_tenant("globex")
+    with dangerously_unscoped():
+        api_key_revoke(api_key=revoked.tenant.api_keys.get())
+        Tenant.objects.filter(pk=suspended.tenant.pk).update(status=Tenant.Status.SUSPENDED)
+    from mcp_tools.auth_throttle import REFUSED_COUNTER
+    from smarteros.infra.redis import get_redis
+
+    refused_before = int(get_redis().get(REFUSED_COUNTER) or 0)
+    answers = {
+        post(web_server, "tenant/get_tenant", key).text
+        for key in ("sos_live_unknown", revoked.key, suspended.key, "not-even-a-key")
+    }
+    assert len(answers) == 1
+    assert "invalid API key" in answers.pop()
+    assert int(get_redis().get(REFUSED_COUNTER) or 0) == refused_before + 4
+
+
+def test_a_key_guessing_loop_is_throttled_per_address(web_server: str, make_tenant: Any) -> None:
+    import random
+
+    from django.conf import settings
+
+    acme = make_tenant("acme")
+    # Its own loopback source address, so no other test shares its count.
+    address = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(2, 254)}"
+    transport = httpx.HTTPTransport(local_address=address)
+    with httpx.Client(transport=transport, base_url=web_server) as client:
+
+        def call(key: str) -> httpx.Response:
+            return client.post(
+                "/api/v1/tenant/get_tenant", json={}, headers={"Authorization": f"Bearer {key}"}
+            )
+
+        statuses = [
+            call(f"sos_live_guess{i}").status_code
+            for i in range(settings.AUTH_FAILURES_PER_MINUTE + 2)
+        ]
+        assert set(statuses[: settings.AUTH_FAILURES_PER_MINUTE]) == {401}
+        assert statuses[-2:] == [429, 429]
+        throttled = call("sos_live_again")
+        assert throttled.status_code == 429 and int(throttled.headers["Retry-After"]) <= 60
+        # A good key from the same address is not held back by someone else's guessing.
+        assert call(acme.key).status_code == 200
+    assert post(web_server, "tenant/get_tenant", "sos_live_other").status_code == 401

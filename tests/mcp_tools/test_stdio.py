@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import Any
 
 import anyio
@@ -11,7 +12,14 @@ import pytest
 
 from tests.conftest import run_manage
 from tests.fixtures.deliveries import SHOPIFY_APP_SECRET, hmac_base64
-from tests.mcp_tools.clients import all_tools, stdio_client
+from tests.mcp_tools.clients import (
+    LOOPBACK_ALLOWED,
+    all_tools,
+    echo_http_server,
+    enable_stdio_server,
+    stdio_client,
+    stdio_entries,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -69,8 +77,8 @@ def test_a_running_server_stops_serving_a_key_once_it_is_revoked(
             assert structured(await client.call_tool("tenant_get_tenant", {}))["slug"] == "acme"
             await anyio.to_thread.run_sync(revoke)
             refused = await client.call_tool("tenant_get_tenant", {})
-            assert "revoked API key" in error_text(refused)
-            with pytest.raises(Exception, match="revoked API key"):
+            assert "invalid API key" in error_text(refused)
+            with pytest.raises(Exception, match="invalid API key"):
                 await client.list_tools()
 
     anyio.run(main)
@@ -176,10 +184,11 @@ def test_every_operation_once(
     for provider in ("shopify", "whatsapp", "n8n"):
         connect(acme.tenant, provider, saas.url)
     product = "gid://shopify/Product/1000"
+    upstream = echo_http_server("--require-header", "X-Api-Key=s3cret")
 
     async def main() -> dict[str, Any]:
         out: dict[str, Any] = {}
-        async with stdio_client(server_env, acme.key) as client:
+        async with stdio_client({**server_env, **LOOPBACK_ALLOWED}, acme.key) as client:
 
             async def call(name: str, args: dict[str, Any]) -> dict[str, Any]:
                 out[name] = structured(await client.call_tool(name, args))
@@ -202,10 +211,9 @@ def test_every_operation_once(
                 "agent_register_mcp_server",
                 {
                     "name": "echo",
-                    "transport": "stdio",
-                    "command": sys.executable,
-                    "args": [str(a) for a in ECHO_SERVER],
-                    "credentials": {"ECHO_SECRET": "s3cret"},
+                    "transport": "http",
+                    "url": f"http://127.0.0.1:{upstream.port}/mcp",
+                    "credentials": {"X-Api-Key": "s3cret"},
                 },
             )
             await call("agent_list_tools", {"server": "echo"})
@@ -275,7 +283,10 @@ def test_every_operation_once(
                 out[f"globex:{name}"] = text
         return out
 
-    out = anyio.run(main)
+    try:
+        out = anyio.run(main)
+    finally:
+        upstream.stop()
     assert len({name for name in out if ":" not in name}) == 23
     assert out["tenant_update_tenant"]["name"] == "Acme Shop"
     assert [s["step"] for s in out["tenant_provision_resources"]["steps"]] == [
@@ -322,44 +333,101 @@ def test_every_operation_once(
     assert out["tenant_get_metrics"]["active_api_keys"] == 1
 
 
-def test_upstream_credentials_reach_only_the_upstream_process(
+def test_a_platform_stdio_server_gets_its_own_environment_only(
     server_env: dict[str, str], make_tenant: Any
 ) -> None:
     acme = make_tenant("acme")
+    enable_stdio_server(acme.tenant, "echo", "echo")
+    env = {
+        **server_env,
+        **stdio_entries(
+            echo={"command": sys.executable, "args": ECHO_SERVER, "env": {"ECHO_SECRET": "s3"}}
+        ),
+    }
 
     async def main() -> None:
-        async with stdio_client(server_env, acme.key) as client:
-            structured(
-                await client.call_tool(
-                    "agent_register_mcp_server",
-                    {
-                        "name": "echo",
-                        "transport": "stdio",
-                        "command": sys.executable,
-                        "args": ECHO_SERVER,
-                        "credentials": {"ECHO_SECRET": "s3cret"},
-                    },
-                )
-            )
-            result = structured(
-                await client.call_tool(
+        async with stdio_client(env, acme.key) as client:
+
+            async def env_var(name: str) -> str:
+                result = await client.call_tool(
                     "agent_execute_tool",
-                    {"server": "echo", "tool": "env", "arguments": {"name": "ECHO_SECRET"}},
+                    {"server": "echo", "tool": "env", "arguments": {"name": name}},
                 )
-            )
-            assert result["text"] == "s3cret"
-            leaked = structured(
-                await client.call_tool(
-                    "agent_execute_tool",
-                    {"server": "echo", "tool": "env", "arguments": {"name": "DATABASE_URL"}},
-                )
-            )
-            assert leaked["text"] == ""
+                return str(structured(result)["text"])
+
+            assert await env_var("ECHO_SECRET") == "s3"
+            assert await env_var("DATABASE_URL") == ""
 
     anyio.run(main)
-    from mcp_tools.models import UpstreamServer
-    from tenants.scope import dangerously_unscoped
 
-    with dangerously_unscoped():
-        stored = UpstreamServer.objects.get().credentials_ciphertext
-    assert stored.startswith("vault:v") and "s3cret" not in stored
+
+def test_garbage_batches_and_oversized_lines_get_errors_and_the_server_stays_up(
+    server_env: dict[str, str], make_tenant: Any
+) -> None:
+    import secrets
+    import subprocess
+    import threading
+
+    from tests.processes import ROOT
+
+    # Its limit is spent by the four refused lines: refusals count like calls.
+    acme = make_tenant(f"raw{secrets.token_hex(4)}", rate_limit=4)
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "mcp_serve"],
+        cwd=ROOT,
+        env={**server_env, "SMARTEROS_API_KEY": acme.key, "MCP_STDIO_MAX_LINE_BYTES": "2048"},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert server.stdin is not None and server.stdout is not None
+    answers: list[dict[str, Any]] = []
+
+    def read() -> None:
+        assert server.stdout is not None
+        for raw in server.stdout:
+            answers.append(json.loads(raw))
+
+    threading.Thread(target=read, daemon=True).start()
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "1"},
+        },
+    }
+    lines = [
+        b"this is not json\n",
+        b'[{"jsonrpc": "2.0", "id": 2, "method": "ping"}]\n',
+        b'{"jsonrpc": "2.0", "id": 3, "method": "ping", "params": "' + b"x" * 5000 + b'"}\n',
+        b'{"id": 4}\n',
+        json.dumps(initialize).encode() + b"\n",
+        b'{"jsonrpc": "2.0", "method": "notifications/initialized"}\n',
+        b'{"jsonrpc": "2.0", "id": 5, "method": "tools/call", '
+        b'"params": {"name": "tenant_get_tenant", "arguments": {}}}\n',
+    ]
+    try:
+        for line in lines:
+            server.stdin.write(line)
+            server.stdin.flush()
+        deadline = time.monotonic() + 30
+        while len(answers) < 6 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        server.stdin.close()
+        server.wait(timeout=30)
+    assert [(a.get("id"), a.get("error", {}).get("code")) for a in answers] == [
+        (None, -32700),
+        (None, -32600),
+        (None, -32600),
+        (4, -32600),
+        (1, None),
+        (5, None),
+    ]
+    assert answers[4]["result"]["serverInfo"]["name"] == "smarteros"
+    assert answers[5]["result"]["isError"] is True
+    assert "rate limit of 4 requests per minute" in answers[5]["result"]["content"][0]["text"]
+    assert server.returncode == 0

@@ -36,7 +36,7 @@ def world(make_tenant: Any, connect: Any, saas: Any) -> dict[str, Any]:
                 {
                     "name": f"private-{slug}",
                     "transport": "http",
-                    "url": f"http://127.0.0.1:9/{slug}",
+                    "url": f"https://upstream.example.com/{slug}",
                 },
             ),
             ("agent_create_session", {"label": f"session of {slug}"}),

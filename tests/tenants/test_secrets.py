@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import logging
 import subprocess
-import sys
 import uuid
 from typing import Any
 
@@ -19,6 +18,7 @@ from smarteros.events.outbox import relay_batch
 from smarteros.infra.kafka import admin_client, get_producer, get_telemetry_producer
 from tenants.scope import dangerously_unscoped
 from tests.fixtures.saas import LLM_KEY, N8N_KEY, SHOPIFY_TOKEN, WHATSAPP_TOKEN
+from tests.mcp_tools.clients import LOOPBACK_ALLOWED, echo_http_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -68,9 +68,11 @@ def database_dump() -> bytes:
 
 
 def test_no_plaintext_secret_in_the_database_or_on_kafka(
-    make_tenant: Any, connect: Any, saas: Any, caplog: Any
+    make_tenant: Any, connect: Any, saas: Any, caplog: Any, settings: Any
 ) -> None:
     acme = make_tenant("acme")
+    settings.UPSTREAM_MCP_ALLOWED_NETWORKS = [LOOPBACK_ALLOWED["UPSTREAM_MCP_ALLOWED_NETWORKS"]]
+    upstream = echo_http_server("--require-header", f"X-Upstream-Token={UPSTREAM_SECRET}")
     for provider in ("shopify", "whatsapp", "n8n"):
         connect(acme.tenant, provider, saas.url)
     principal = principal_from_api_key(acme.key)
@@ -80,10 +82,8 @@ def test_no_plaintext_secret_in_the_database_or_on_kafka(
                 "agent_register_mcp_server",
                 {
                     "name": "up",
-                    "transport": "stdio",
-                    "command": sys.executable,
-                    "args": ["tests/fixtures/echo_mcp_server.py", "stdio"],
-                    "credentials": {"UPSTREAM_TOKEN": UPSTREAM_SECRET},
+                    "url": f"http://127.0.0.1:{upstream.port}/mcp",
+                    "credentials": {"X-Upstream-Token": UPSTREAM_SECRET},
                 },
             ),
             ("agent_execute_tool", {"server": "up", "tool": "echo", "arguments": {"text": "hi"}}),
@@ -95,9 +95,12 @@ def test_no_plaintext_secret_in_the_database_or_on_kafka(
             ("whatsapp_create_bot_response", {"phone": "+14155550123"}),
             ("n8n_list_workflows", {}),
         ]
-        for name, args in calls:
-            result = execute(name, args, principal=principal, surface="rest")
-            assert result.ok, (name, result.error and result.error.message)
+        try:
+            for name, args in calls:
+                result = execute(name, args, principal=principal, surface="rest")
+                assert result.ok, (name, result.error and result.error.message)
+        finally:
+            upstream.stop()
         while relay_batch():
             pass
         get_producer().flush(10)
@@ -140,7 +143,7 @@ def test_vault_down_is_a_clear_error_and_nothing_is_stored(make_tenant: Any, set
         {
             "name": "up",
             "transport": "http",
-            "url": "http://127.0.0.1:9/mcp",
+            "url": "https://upstream.example.com/mcp",
             "credentials": {"A": "b"},
         },
         principal=principal_from_api_key(acme.key),

@@ -42,22 +42,42 @@ class Command(BaseCommand):
 
 
 async def _serve_stdio(bound_key: BoundKey) -> None:
+    from django.conf import settings
     from mcp.server.stdio import stdio_server
 
-    from mcp_tools.server import build_server
-    from mcp_tools.stdio_pipes import pipe_stdio, stdio_are_pipes
+    from mcp_tools.server import build_server, in_operation_thread
+    from mcp_tools.stdio_pipes import guarded_stdio
 
     server = build_server(lambda ctx: bound_key.principal(), surface="mcp-stdio")
     options = server.create_initialization_options()
-    if not stdio_are_pipes():
-        async with stdio_server() as (read_stream, write_stream):
-            await server.run(read_stream, write_stream, options)
-        return
+
+    async def count_refusal(message: str) -> None:
+        await in_operation_thread(_record_refused_line, bound_key, message)
+
     async with (
-        pipe_stdio() as (stdin, stdout),
+        guarded_stdio(settings.MCP_STDIO_MAX_LINE_BYTES, count_refusal) as (stdin, stdout),
         stdio_server(stdin, stdout) as (read_stream, write_stream),  # type: ignore[arg-type]
     ):
         await server.run(read_stream, write_stream, options)
+
+
+def _record_refused_line(bound_key: BoundKey, message: str) -> None:
+    """A refused line counts against the tenant's rate limit and is recorded in telemetry,
+    like any refused call."""
+    from mcp_tools.errors import InvalidInput
+    from mcp_tools.executor import execute
+
+    try:
+        principal = bound_key.principal()
+    except AuthenticationFailed:
+        return
+    execute(
+        "mcp_invalid_message",
+        None,
+        principal=principal,
+        surface="mcp-stdio",
+        refusal=InvalidInput(message),
+    )
 
 
 def _serve_http(bound_key: BoundKey, host: str, port: int) -> None:
