@@ -244,6 +244,7 @@ def test_in_the_admin_only_superusers_choose_stdio_and_only_from_the_allowlist(
 
     from mcp_tools.admin import UpstreamServerForm
     from mcp_tools.models import UpstreamServer
+    from tenants.scope import dangerously_unscoped
 
     settings.UPSTREAM_MCP_STDIO_SERVERS = {
         "catalog": {"command": "/bin/true", "args": [], "env": {}}
@@ -259,8 +260,11 @@ def test_in_the_admin_only_superusers_choose_stdio_and_only_from_the_allowlist(
     def form(**data: str) -> UpstreamServerForm:
         return UpstreamServerForm(data={"tenant": str(acme.tenant.pk), "name": "x", **data})
 
-    unknown = form(transport="stdio", stdio_entry="/bin/sh")
-    assert not unknown.is_valid() and "stdio_entry" in unknown.errors
-    assert form(transport="stdio", stdio_entry="catalog").is_valid()
-    inward = form(transport="http", url="http://169.254.169.254/")
-    assert not inward.is_valid() and "metadata" in str(inward.errors["url"])
+    # A superuser's admin request is platform work (the tenants table is under RLS).
+    with dangerously_unscoped():
+        unknown = form(transport="stdio", stdio_entry="/bin/sh")
+        assert not unknown.is_valid() and "stdio_entry" in unknown.errors
+        allowed = form(transport="stdio", stdio_entry="catalog")
+        assert allowed.is_valid(), allowed.errors
+        inward = form(transport="http", url="http://169.254.169.254/")
+        assert not inward.is_valid() and "metadata" in str(inward.errors["url"])
