@@ -26,18 +26,22 @@ def admin_client(**overrides: Any) -> AdminClient:
 
 
 def _idempotent_producer(linger_ms: int) -> Producer:
-    return Producer(
-        client_config(
-            **{
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": linger_ms,
-                # Keep retrying while the broker is away instead of dropping after 5 minutes.
-                "message.timeout.ms": 0,
-                "compression.type": "lz4",
-            }
-        )
+    from smarteros.events.catalog import largest_message_bytes
+
+    config = client_config(
+        **{
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": linger_ms,
+            # Keep retrying while the broker is away instead of dropping after 5 minutes.
+            "message.timeout.ms": 0,
+            "compression.type": "lz4",
+        }
     )
+    # The client refuses a message over this itself: as large as the catalog allows (a dead
+    # letter included) unless KAFKA_CLIENT_CONFIG says otherwise.
+    config.setdefault("message.max.bytes", largest_message_bytes())
+    return Producer(config)
 
 
 @functools.cache
