@@ -119,3 +119,15 @@ def largest_message_bytes() -> int:
     """The largest message any catalog topic accepts (dead-letter topics included)."""
     specs = [*CATALOG, *(spec.dead_letter() for spec in CATALOG)]
     return max(spec.max_message_bytes for spec in specs)
+
+
+_PER_TENANT_NAMES = frozenset(
+    name for spec in CATALOG if spec.per_tenant for name in (spec.name, f"{spec.name}.dlq")
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def topic_tenant(topic: str) -> str | None:
+    """The slug of the tenant a `{slug}.{name}` topic belongs to; None for a platform topic."""
+    slug, _, rest = topic.partition(".")
+    return slug if rest in _PER_TENANT_NAMES else None
