@@ -74,6 +74,14 @@ _INSERT = (
 )
 
 
+# Re-queueing an event that went out before (a dead letter's replay) puts its row back in line.
+_REQUEUE = (
+    _INSERT + " ON CONFLICT (event_id) DO UPDATE SET sent_at = NULL, failed_at = NULL, "
+    "failure_reason = '', xid = EXCLUDED.xid, topic = EXCLUDED.topic, key = EXCLUDED.key, "
+    "payload = EXCLUDED.payload"
+)
+
+
 def _check_size(topic: str, key: str, payload: str) -> None:
     limit = max_message_bytes(topic)
     # Four bytes per character at most: the exact UTF-8 size is needed only near the limit.
@@ -84,10 +92,16 @@ def _check_size(topic: str, key: str, payload: str) -> None:
         raise EventTooLarge(topic=topic, size=size, limit=limit)
 
 
-def outbox_emit_many(events: list[tuple[str, Envelope, str]], *, tenant_id: int | None) -> None:
+def outbox_emit_many(
+    events: list[tuple[str, Envelope, str]], *, tenant_id: int | None, requeue: bool = False
+) -> None:
     """Queue many (topic, envelope, key) events of one tenant with one INSERT, in the current
     transaction. Raises InvalidEvent if an event's data does not match its type's schema, and
     EventTooLarge (an InvalidEvent; 413 on HTTP) if it exceeds its topic's max.message.bytes.
+
+    With `requeue`, an event whose id is in the outbox already (published before) is put back
+    in line instead of refused: a dead letter's replay keeps its event id, so the consumer
+    groups that handled it skip it and only the one that dead-lettered it runs again.
 
     Each column travels as one text parameter that PostgreSQL splits itself: far cheaper than
     binding thousands of parameters or expanding a JSON document."""
@@ -106,7 +120,7 @@ def outbox_emit_many(events: list[tuple[str, Envelope, str]], *, tenant_id: int 
     if any(column.count(_SEP) != len(events) - 1 for column in columns[:5]):
         raise InvalidEvent("an event id, tenant, topic, key or type holds the character \\x1e")
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT, [tenant_id, *columns])
+        cursor.execute(_REQUEUE if requeue else _INSERT, [tenant_id, *columns])
 
 
 _known_topics: set[str] = set()
