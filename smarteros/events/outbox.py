@@ -216,8 +216,10 @@ def _publish(rows: list[Row], flush_timeout: float) -> dict[int, str]:
     for n, (row_id, topic, key, event_type, payload, tenant, _) in enumerate(rows):
         catalog_topic = in_catalog[topic]
         try:
-            producer.produce(
+            _produce_waiting_for_room(
+                producer,
                 topic,
+                wait=flush_timeout,
                 key=key.encode() if key else None,
                 value=payload.encode(),
                 headers=[("event-type", event_type.encode()), ("tenant", tenant.encode())],
@@ -239,6 +241,21 @@ def _publish(rows: list[Row], flush_timeout: float) -> dict[int, str]:
         # (the idempotent producer and the consumers' processed-events table keep effects single).
         raise RuntimeError(f"broker did not acknowledge the batch: {transport[:3] or remaining}")
     return refused
+
+
+def _produce_waiting_for_room(producer: Any, topic: str, *, wait: float, **message: Any) -> None:
+    """produce(), waiting up to `wait` seconds while the client's queue is full (a batch of
+    large events); then the broker is not keeping up and the batch is retried later."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            producer.produce(topic, **message)
+            return
+        except BufferError:
+            if time.monotonic() > deadline:
+                get_producer.cache_clear()  # as after a flush that timed out
+                raise RuntimeError("broker did not acknowledge the batch: queue full") from None
+            producer.poll(0.5)
 
 
 def _publish_alone(row: Row, flush_timeout: float) -> str:

@@ -144,3 +144,38 @@ def test_concurrent_writers_of_one_key_reach_the_topic_in_commit_order(
     with dangerously_unscoped():
         ids = {str(k): v for k, v in OutboxEvent.objects.values_list("event_id", "id")}
     assert ids[slow[0].id] < ids[fast.id]  # id order is not the order published
+
+
+def test_readyz_says_degraded_while_an_event_waits_too_long(
+    make_tenant: Any, settings: Any
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    acme = make_tenant("acme").tenant
+    webhook(acme, "k", 1)
+    ready = Client().get("/readyz").json()
+    assert ready["outbox"]["status"] == "ok" and ready["outbox"]["unsent"] == 1
+    with dangerously_unscoped():  # the relay has been away for ten minutes
+        OutboxEvent.objects.update(created_at=timezone.now() - timedelta(minutes=10))
+    response = Client().get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    outbox = response.json()["outbox"]
+    assert outbox["oldest_unsent_age_seconds"] >= 600 and "waits for" in outbox["detail"]
+
+
+def test_topics_sync_gives_existing_topics_the_catalogs_message_limit(broker: Any) -> None:
+    from confluent_kafka.admin import NewTopic
+
+    from smarteros.infra.kafka import admin_client
+
+    name = "acme.shopify.products"
+    admin = admin_client()
+    admin.create_topics([NewTopic(name, 3, 1, config={"max.message.bytes": "5000"})])[name].result(
+        10
+    )
+    changes = {c.topic: c for c in topics_sync(tenant_topics("acme"))}
+    assert changes[name].action == "updated", changes[name]
+    assert topic_configs([name])[name]["max.message.bytes"] == str(MAX_MESSAGE_BYTES)
