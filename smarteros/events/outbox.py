@@ -147,13 +147,13 @@ RELAY_LOCK = 0x6F7574626F78
 
 
 _PENDING = (
-    "SELECT o.id, o.topic, o.key, o.event_type, o.payload, o.tenant, o.xid FROM ("
+    "SELECT o.id, o.topic, o.key, o.event_type, o.payload, o.tenant, c.seq FROM ("
     f"SELECT xid, seq FROM {OutboxCommit._meta.db_table} WHERE seq IS NOT NULL "
     "ORDER BY seq LIMIT %s) AS c "
     f"JOIN {OutboxEvent._meta.db_table} o ON o.xid = c.xid "
     "AND o.sent_at IS NULL AND o.failed_at IS NULL ORDER BY c.seq, o.id LIMIT %s"
 )
-Row = tuple[int, str, str, str, str, str, int]
+Row = tuple[int, str, str, str, str, str, int]  # id, topic, key, type, payload, tenant, seq
 
 
 def relay_batch(*, limit: int = 2000, flush_timeout: float = 30.0) -> int:
@@ -179,6 +179,7 @@ def relay_batch(*, limit: int = 2000, flush_timeout: float = 30.0) -> int:
         cursor.execute(_PENDING, [limit, limit])
         rows: list[Row] = cursor.fetchall()
         if not rows:
+            _forget_transactions(cursor, None)
             return 0
         _ensure_topics({row[1] for row in rows})
         refused = _publish(rows, flush_timeout)
@@ -265,7 +266,7 @@ def _publish_alone(row: Row, flush_timeout: float) -> str:
 
 def _mark(cursor: Any, rows: list[Row], refused: dict[int, str]) -> None:
     """Stamp the batch: sent, or set aside with the reason; forget transactions left empty."""
-    table, commits = OutboxEvent._meta.db_table, OutboxCommit._meta.db_table
+    table = OutboxEvent._meta.db_table
     sent = [row[0] for row in rows if row[0] not in refused]
     if sent:
         cursor.execute(
@@ -279,11 +280,18 @@ def _mark(cursor: Any, rows: list[Row], refused: dict[int, str]) -> None:
             [reason[:2000], row_id],
         )
         log.error("outbox: event row %s set aside, the broker refuses it: %s", row_id, reason)
+    _forget_transactions(cursor, max(row[6] for row in rows))
+
+
+def _forget_transactions(cursor: Any, up_to: int | None) -> None:
+    """Delete the commit numbers (up to `up_to`, or all) of transactions with no pending event
+    left: sent, set aside, or deleted by hand. One left behind would hold a place in line."""
+    commits, table = OutboxCommit._meta.db_table, OutboxEvent._meta.db_table
     cursor.execute(
-        f"DELETE FROM {commits} c WHERE c.xid = ANY(string_to_array(%s, ',')::bigint[]) "
+        f"DELETE FROM {commits} c WHERE c.seq <= coalesce(%s, c.seq) "
         f"AND NOT EXISTS (SELECT 1 FROM {table} o WHERE o.xid = c.xid "
         "AND o.sent_at IS NULL AND o.failed_at IS NULL)",
-        [",".join(str(xid) for xid in {row[6] for row in rows})],
+        [up_to],
     )
 
 

@@ -179,3 +179,16 @@ def test_topics_sync_gives_existing_topics_the_catalogs_message_limit(broker: An
     changes = {c.topic: c for c in topics_sync(tenant_topics("acme"))}
     assert changes[name].action == "updated", changes[name]
     assert topic_configs([name])[name]["max.message.bytes"] == str(MAX_MESSAGE_BYTES)
+
+
+def test_a_transaction_whose_events_were_deleted_holds_no_place_in_line(
+    broker: Any, make_tenant: Any
+) -> None:
+    acme = make_tenant("acme").tenant
+    topics_sync(tenant_topics("acme"))
+    webhook(acme, "k", 1)
+    with dangerously_unscoped():
+        OutboxEvent.objects.all().delete()  # by hand, before the relay saw it
+    kept = webhook(acme, "k", 2)
+    assert relay_batch(limit=1, flush_timeout=5) + relay_batch(limit=1, flush_timeout=5) == 1
+    assert [m.value() for m in read_all("acme.shopify.webhooks", 1)] == [kept.to_bytes()]
