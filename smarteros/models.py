@@ -7,7 +7,10 @@ from django.db import models
 class OutboxEvent(models.Model):
     """An event committed with the state change that caused it, waiting for the relay.
 
-    The relay publishes rows in id order per key, then stamps `sent_at`; old sent rows are pruned.
+    The relay publishes rows in the order their transactions committed (see OutboxCommit), then
+    stamps `sent_at`; old sent rows are pruned. A row the broker refuses for its own sake (too
+    large, invalid topic) is set aside: `failed_at` and `failure_reason` are stamped, the relay
+    skips it, and an operator retries it from the admin once the cause is fixed.
     `payload` is the envelope's JSON exactly as it goes to Kafka (text, not jsonb: PostgreSQL
     neither parses it on the way in nor renders it on the way out; `payload::jsonb` to query).
     """
@@ -24,16 +27,46 @@ class OutboxEvent(models.Model):
     payload = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # The writing transaction's id (pg_current_xact_id()), which OutboxCommit orders.
+    xid = models.BigIntegerField(default=0)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    failure_reason = models.TextField(blank=True)
 
     class Meta:
         indexes = [
             models.Index(
-                fields=["id"], name="outbox_unsent_idx", condition=models.Q(sent_at__isnull=True)
+                fields=["xid", "id"],
+                name="outbox_pending_idx",
+                condition=models.Q(sent_at__isnull=True, failed_at__isnull=True),
+            ),
+            models.Index(
+                fields=["id"],
+                name="outbox_set_aside_idx",
+                condition=models.Q(sent_at__isnull=True, failed_at__isnull=False),
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.event_type} -> {self.topic}"
+
+
+class OutboxCommit(models.Model):
+    """One row per transaction that wrote outbox rows, numbered in commit order.
+
+    The emitting statement inserts the row; a deferred trigger numbers it at commit time under a
+    transaction-level advisory lock, so numbers follow commit (and visibility) order exactly, and
+    the relay publishes transactions by number: per-key order holds with concurrent writers,
+    which row ids (taken at insert) do not give. The relay deletes a row once its transaction's
+    events are all out. Written only by SQL (see migration 0005)."""
+
+    xid = models.BigIntegerField(primary_key=True)
+    seq = models.BigIntegerField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["seq"], name="outbox_commit_seq_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.xid}@{self.seq}"
 
 
 class ProcessedEvent(models.Model):

@@ -5,7 +5,7 @@ import ipaddress
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from smarteros.infra.health import check_all
+from smarteros.infra.health import check_all, outbox_check
 
 
 @require_GET
@@ -16,14 +16,18 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """200 when every dependency answers, else 503. Staff and loopback callers also get which
-    ones are down and each one's version and latency; anyone else only the overall status."""
+    """200 when every dependency answers, else 503; "degraded" (still 200) when the outbox's
+    backlog is past its thresholds. Staff and loopback callers also get which dependencies are
+    down, each one's version and latency, and the outbox's figures; anyone else only the status."""
     results = check_all()
     down = [r.name for r in results if not r.ok]
-    body: dict[str, object] = {"status": "ready" if not down else "unavailable"}
+    outbox = outbox_check()
+    status = "unavailable" if down else "degraded" if outbox["status"] == "degraded" else "ready"
+    body: dict[str, object] = {"status": status}
     if readiness_details_allowed(request):
         body["down"] = down
         body["dependencies"] = {r.name: r.as_dict() for r in results}
+        body["outbox"] = outbox
     return JsonResponse(body, status=503 if down else 200)
 
 

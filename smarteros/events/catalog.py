@@ -6,9 +6,14 @@ provisioning. Each topic has a dead-letter twin `{name}.dlq` for what its consum
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 DAY_MS = 24 * 3600 * 1000
+# The largest message a topic accepts (its max.message.bytes), as Redpanda's and Kafka's default.
+MAX_MESSAGE_BYTES = 1024 * 1024
+# A dead letter is its message plus headers naming the reason and origin.
+DEAD_LETTER_HEADROOM = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -19,12 +24,14 @@ class TopicSpec:
     retention_ms: int = 7 * DAY_MS
     compacted: bool = False
     per_tenant: bool = False
+    max_message_bytes: int = MAX_MESSAGE_BYTES
     extra_config: dict[str, str] = field(default_factory=dict)
 
     def config(self) -> dict[str, str]:
         config = {
             "cleanup.policy": "compact" if self.compacted else "delete",
             "retention.ms": str(-1 if self.compacted else self.retention_ms),
+            "max.message.bytes": str(self.max_message_bytes),
         }
         config.update(self.extra_config)
         return config
@@ -36,6 +43,7 @@ class TopicSpec:
             partitions=1,
             retention_ms=30 * DAY_MS,
             per_tenant=self.per_tenant,
+            max_message_bytes=self.max_message_bytes + DEAD_LETTER_HEADROOM,
         )
 
 
@@ -79,6 +87,8 @@ def tenant_topics(slug: str) -> list[TopicSpec]:
             retention_ms=spec.retention_ms,
             compacted=spec.compacted,
             per_tenant=True,
+            max_message_bytes=spec.max_message_bytes,
+            extra_config=spec.extra_config,
         )
         for spec in specs
     ]
@@ -95,3 +105,29 @@ def spec_for(topic: str) -> TopicSpec | None:
             if spec.name == topic:
                 return spec
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def max_message_bytes(topic: str) -> int:
+    """The largest message `topic` accepts: its catalog limit, or the default for a topic the
+    catalog does not know."""
+    spec = spec_for(topic)
+    return spec.max_message_bytes if spec else MAX_MESSAGE_BYTES
+
+
+def largest_message_bytes() -> int:
+    """The largest message any catalog topic accepts (dead-letter topics included)."""
+    specs = [*CATALOG, *(spec.dead_letter() for spec in CATALOG)]
+    return max(spec.max_message_bytes for spec in specs)
+
+
+_PER_TENANT_NAMES = frozenset(
+    name for spec in CATALOG if spec.per_tenant for name in (spec.name, f"{spec.name}.dlq")
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def topic_tenant(topic: str) -> str | None:
+    """The slug of the tenant a `{slug}.{name}` topic belongs to; None for a platform topic."""
+    slug, _, rest = topic.partition(".")
+    return slug if rest in _PER_TENANT_NAMES else None

@@ -1,11 +1,15 @@
 """Consumer workers: a handler registry keyed by topic and event type, run in consumer groups.
 
-Per message: parse the envelope and validate its data against its type's schema (else dead
-letter); for each matching handler, in one transaction scoped to the event's tenant, mark the
-event id processed for the group and run the handler (a repeat is skipped); retry with backoff;
-dead-letter with the reason when retries run out or the failure is permanent. The offset is
-committed after that, so a crash replays rather than drops. Tenant topics are subscribed by
-pattern (`^.*\\.whatsapp\\.inbound$`), so new tenants' topics are picked up without a restart.
+Per message: parse the envelope, validate its data against its type's schema and check that its
+tenant is the one the topic belongs to (else dead letter); for each matching handler, in one
+transaction scoped to that tenant, mark the event id processed for the group and run the handler
+(a repeat is skipped); retry with backoff; dead-letter with the reason when retries run out or the
+failure is permanent. Only an event's own fault is dead-lettered: when a dependency is down
+(database, broker, Vault) the worker pauses its partitions, rewinds to the first unhandled
+offset and tries again with backoff until it is back. The offset is committed after that, and
+only once every dead letter of the batch was acknowledged, so a crash or outage replays rather
+than drops. Tenant topics are subscribed by pattern (`^.*\\.whatsapp\\.inbound$`), so new
+tenants' topics are picked up without a restart.
 """
 
 from __future__ import annotations
@@ -18,20 +22,25 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from smarteros.context import bound
+from smarteros.events.catalog import topic_tenant
 from smarteros.events.envelope import Envelope
+from smarteros.events.failures import dead_letter, is_infrastructure_error
 from smarteros.events.schemas import InvalidEvent, UnknownEventType, validate_event_data
-from smarteros.infra.kafka import client_config, get_producer
+from smarteros.infra.kafka import client_config
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Envelope], None]
 RETRY_DELAYS = (0.2, 1.0, 3.0)
+_FIRST_BACKOFF = (
+    0.5  # seconds a paused worker waits first; doubled up to CONSUMER_MAX_BACKOFF_SECONDS
+)
 
 
 class PermanentFailure(Exception):
@@ -83,33 +92,16 @@ def group_id(group: str) -> str:
     return f"{settings.KAFKA_CONSUMER_GROUP_PREFIX}.{group}"
 
 
-def dead_letter(message: Message, reason: str, *, group: str = "") -> None:
-    """Park `message` on its topic's dead-letter twin with the reason in its headers."""
-    headers = [
-        *(message.headers() or []),
-        ("dlq.reason", reason.encode()[:2000]),
-        ("dlq.group", group.encode()),
-        ("dlq.topic", (message.topic() or "").encode()),
-        ("dlq.partition", str(message.partition()).encode()),
-        ("dlq.offset", str(message.offset()).encode()),
-    ]
-    producer = get_producer()
-    producer.produce(
-        f"{message.topic()}.dlq", value=message.value(), key=message.key(), headers=headers
-    )
-    producer.flush(30)
-    log.warning(
-        "dead-lettered %s[%s]@%s: %s",
-        message.topic(),
-        message.partition(),
-        message.offset(),
-        reason,
-    )
-
-
 def parse(message: Message) -> Envelope:
+    """The message's envelope, validated; raises InvalidEvent if it holds a tenant other than
+    the one its topic belongs to (platform topics' envelopes may name any tenant, or none)."""
     envelope = Envelope.from_bytes(message.value())
     validate_event_data(envelope.type, envelope.data)
+    owner = topic_tenant(message.topic() or "")
+    if owner is not None and envelope.tenant != owner:
+        raise InvalidEvent(
+            f"the envelope's tenant {envelope.tenant!r} is not {owner!r}, whose topic it came on"
+        )
     return envelope
 
 
@@ -254,7 +246,8 @@ class GroupWorker:
     def handle_batch(self, messages: list[Message]) -> None:
         """Handle a batch: valid events grouped per handler and tenant, each group in one
         transaction; if a group fails, its events are retried one by one so that only the
-        failing event is dead-lettered."""
+        failing event is dead-lettered. Raises (without dead-lettering anything more) when a
+        dependency is down: see is_infrastructure_error."""
         parsed: list[tuple[Message, Envelope]] = []
         for message in messages:
             try:
@@ -271,7 +264,9 @@ class GroupWorker:
                     try:
                         handle_batch_once(self.group, reg, [e for _, e in items])
                         continue
-                    except Exception:
+                    except Exception as exc:
+                        if is_infrastructure_error(exc):
+                            raise
                         log.info(
                             "batch of %d failed in %s; handling one by one", len(items), self.group
                         )
@@ -279,7 +274,7 @@ class GroupWorker:
                     self._run_with_retries(reg, envelope, message)
 
     def _run_with_retries(self, reg: Registration, envelope: Envelope, message: Message) -> None:
-        from mcp_tools.errors import DependencyUnavailable, OperationError, UpstreamError
+        from mcp_tools.errors import OperationError, UpstreamError
 
         for attempt in range(len(self.retry_delays) + 1):
             try:
@@ -288,18 +283,21 @@ class GroupWorker:
             except PermanentFailure as exc:
                 reason = str(exc)
                 break
-            except OperationError as exc:
-                reason = f"{exc.code}: {exc.message}"
-                if not isinstance(exc, DependencyUnavailable | UpstreamError):
-                    break  # not connected, invalid input...: retrying cannot help
             except Exception as exc:
-                reason = f"{type(exc).__name__}: {exc}"
-                log.exception(
-                    "handler %s failed on %s (attempt %d)",
-                    reg.handler.__name__,
-                    envelope.id,
-                    attempt + 1,
-                )
+                if is_infrastructure_error(exc):
+                    raise  # not the event's fault: the worker pauses and tries again
+                if isinstance(exc, OperationError):
+                    reason = f"{exc.code}: {exc.message}"
+                    if not isinstance(exc, UpstreamError):
+                        break  # not connected, invalid input...: retrying cannot help
+                else:
+                    reason = f"{type(exc).__name__}: {exc}"
+                    log.exception(
+                        "handler %s failed on %s (attempt %d)",
+                        reg.handler.__name__,
+                        envelope.id,
+                        attempt + 1,
+                    )
             if attempt < len(self.retry_delays) and self.running:
                 time.sleep(self.retry_delays[attempt])
         dead_letter(message, f"{reg.handler.__name__}: {reason}", group=self.group)
@@ -307,6 +305,7 @@ class GroupWorker:
     def run(self, *, max_idle_polls: int | None = None, batch_size: int = 500) -> None:
         self.consumer.subscribe(self.topics())
         idle = 0
+        backoff = _FIRST_BACKOFF
         try:
             while self.running:
                 batch = []
@@ -325,12 +324,60 @@ class GroupWorker:
                         return
                     continue
                 idle = 0
-                self.handle_batch(batch)
-                # Commit only after the batch was handled (or dead-lettered): a crash replays it.
-                self.consumer.commit(asynchronous=False)
+                try:
+                    self.handle_batch(batch)
+                    # Commit only after the batch was handled and its dead letters acknowledged:
+                    # a crash replays it.
+                    self.consumer.commit(asynchronous=False)
+                except Exception as exc:
+                    if not is_infrastructure_error(exc):
+                        raise
+                    self._pause_until_retry(batch, exc, backoff)
+                    backoff = min(backoff * 2, settings.CONSUMER_MAX_BACKOFF_SECONDS)
+                    continue
+                backoff = _FIRST_BACKOFF
         finally:
             self.consumer.close()
             connection.close()  # this thread's own; nothing else would close it
+
+    def _pause_until_retry(self, batch: list[Message], exc: BaseException, delay: float) -> None:
+        """A dependency is down: pause the assigned partitions, rewind each to the first offset
+        of the batch (events handled already are skipped by their marks on the next attempt),
+        wait `delay` seconds while keeping the group membership alive, then resume."""
+        log.warning(
+            "consumer %s: a dependency is down (%s: %s); paused, retrying in %.1fs",
+            self.group,
+            type(exc).__name__,
+            str(exc)[:300],
+            delay,
+        )
+        connection.close()  # a broken connection is replaced on the next attempt
+        paused = self.consumer.assignment()
+        self.consumer.pause(paused)
+        self._rewind(batch)
+        deadline = time.monotonic() + delay
+        while self.running and time.monotonic() < deadline:
+            # Polling serves heartbeats and rebalances; a message from a partition assigned
+            # meanwhile is put back rather than skipped.
+            message = self.consumer.poll(0.2)
+            if message is not None and message.error() is None:
+                self._rewind([message])
+                partition = TopicPartition(message.topic() or "", message.partition() or 0)
+                self.consumer.pause([partition])
+                paused.append(partition)
+        self.consumer.resume(paused)
+
+    def _rewind(self, messages: list[Message]) -> None:
+        first: dict[tuple[str, int], int] = {}
+        for message in messages:
+            where = (message.topic() or "", message.partition() or 0)
+            first[where] = min(first.get(where, message.offset() or 0), message.offset() or 0)
+        for (topic, partition), offset in first.items():
+            try:
+                self.consumer.seek(TopicPartition(topic, partition, offset))
+            except KafkaException as exc:
+                # Revoked meanwhile: its next owner starts from the committed offset.
+                log.info("consumer %s: no rewind of %s[%d]: %s", self.group, topic, partition, exc)
 
     def _next_messages(self, batch_size: int) -> list[Message]:
         """Wait up to half a second for a message, then take what else is already fetched.

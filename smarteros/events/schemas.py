@@ -31,6 +31,15 @@ class InvalidEvent(ValueError):
     pass
 
 
+class EventTooLarge(InvalidEvent):
+    """The event is larger than its topic accepts (the catalog's max.message.bytes): surfaces
+    answer 413. Raised before anything is written."""
+
+    def __init__(self, *, topic: str, size: int, limit: int) -> None:
+        super().__init__(f"event of {size} bytes exceeds the {limit}-byte limit of topic {topic}")
+        self.topic, self.size, self.limit = topic, size, limit
+
+
 def event_type(name: str) -> Any:
     """Class decorator: register `cls` as the data model of events of type `name`."""
 

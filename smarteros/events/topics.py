@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import ConfigResource, NewTopic
+from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 from django.conf import settings
 
 from smarteros.events.catalog import TopicSpec
@@ -17,16 +17,17 @@ from smarteros.infra.kafka import admin_client
 @dataclass(frozen=True)
 class TopicChange:
     topic: str
-    action: str  # "created", "unchanged", "drifted"
+    action: str  # "created", "updated", "unchanged", "drifted"
     detail: str = ""
 
 
 def topics_sync(specs: Iterable[TopicSpec], *, timeout: float = 15.0) -> list[TopicChange]:
-    """Create missing topics; report existing ones whose partitions or configs differ."""
+    """Create missing topics with the catalog's configs; give existing ones the catalog's
+    max.message.bytes; report those whose partitions differ (or whose limit the broker keeps)."""
     admin = admin_client()
     existing = admin.list_topics(timeout=timeout).topics
     changes: list[TopicChange] = []
-    to_create = []
+    to_create, kept = [], []
     for spec in specs:
         if spec.name not in existing:
             to_create.append(spec)
@@ -40,6 +41,7 @@ def topics_sync(specs: Iterable[TopicSpec], *, timeout: float = 15.0) -> list[To
             )
         else:
             changes.append(TopicChange(spec.name, "unchanged"))
+            kept.append(spec)
     if to_create:
         futures = admin.create_topics(
             [
@@ -63,7 +65,56 @@ def topics_sync(specs: Iterable[TopicSpec], *, timeout: float = 15.0) -> list[To
                     changes.append(TopicChange(name, "unchanged"))
                 else:
                     raise
+    if kept:
+        updated = _set_message_limits(admin, kept, timeout)
+        changes = [updated.get(c.topic, c) if c.action == "unchanged" else c for c in changes]
     return sorted(changes, key=lambda change: change.topic)
+
+
+def _set_message_limits(
+    admin: Any, specs: list[TopicSpec], timeout: float
+) -> dict[str, TopicChange]:
+    """Give existing topics the catalog's max.message.bytes where the broker says otherwise;
+    returns what changed (or drifted, where the broker refuses the change)."""
+    configs = topic_configs([spec.name for spec in specs], timeout=timeout, admin=admin)
+    wrong = [
+        spec
+        for spec in specs
+        if configs.get(spec.name, {}).get("max.message.bytes", str(spec.max_message_bytes))
+        != str(spec.max_message_bytes)
+    ]
+    if not wrong:
+        return {}
+    futures = admin.incremental_alter_configs(
+        [
+            ConfigResource(
+                ConfigResource.Type.TOPIC,
+                spec.name,
+                incremental_configs=[
+                    ConfigEntry(
+                        "max.message.bytes",
+                        str(spec.max_message_bytes),
+                        incremental_operation=AlterConfigOpType.SET,
+                    )
+                ],
+            )
+            for spec in wrong
+        ],
+        request_timeout=timeout,
+    )
+    changes = {}
+    for resource, future in futures.items():
+        before = configs[resource.name]["max.message.bytes"]
+        try:
+            future.result()
+            changes[resource.name] = TopicChange(
+                resource.name, "updated", f"max.message.bytes {before} -> catalog's"
+            )
+        except KafkaException as exc:
+            changes[resource.name] = TopicChange(
+                resource.name, "drifted", f"max.message.bytes {before}; not changed: {exc}"
+            )
+    return changes
 
 
 def topic_configs(

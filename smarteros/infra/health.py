@@ -58,3 +58,23 @@ def check_all(timeout: float = 2.0) -> list[DependencyStatus]:
     # A check stuck past its timeout must not hold the response; its thread ends on its own.
     pool.shutdown(wait=False, cancel_futures=True)
     return results
+
+
+def outbox_check() -> dict[str, object]:
+    """The outbox's backlog for /readyz: "degraded" with the reasons past the OUTBOX_DEGRADED_*
+    thresholds (events wait too long, or some are set aside), else "ok"; "unknown" if the
+    database does not answer (the postgres check says why)."""
+    from smarteros.events.outbox import outbox_backlog
+
+    try:
+        backlog = outbox_backlog()
+    except Exception as exc:
+        return {"status": "unknown", "detail": f"{type(exc).__name__}"}
+    problems = backlog.problems()
+    return {
+        "status": "degraded" if problems else "ok",
+        "unsent": backlog.unsent,
+        "oldest_unsent_age_seconds": round(backlog.oldest_unsent_age_seconds, 1),
+        "set_aside": backlog.set_aside,
+        "detail": "; ".join(problems),
+    }

@@ -25,19 +25,27 @@ def admin_client(**overrides: Any) -> AdminClient:
     return AdminClient(client_config(**overrides))
 
 
-def _idempotent_producer(linger_ms: int) -> Producer:
-    return Producer(
-        client_config(
-            **{
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": linger_ms,
-                # Keep retrying while the broker is away instead of dropping after 5 minutes.
-                "message.timeout.ms": 0,
-                "compression.type": "lz4",
-            }
-        )
+def _idempotent_config(linger_ms: int) -> dict[str, Any]:
+    from smarteros.events.catalog import largest_message_bytes
+
+    config = client_config(
+        **{
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": linger_ms,
+            # Keep retrying while the broker is away instead of dropping after 5 minutes.
+            "message.timeout.ms": 0,
+            "compression.type": "lz4",
+        }
     )
+    # The client refuses a message over this itself: as large as the catalog allows (a dead
+    # letter included) unless KAFKA_CLIENT_CONFIG says otherwise.
+    config.setdefault("message.max.bytes", largest_message_bytes())
+    return config
+
+
+def _idempotent_producer(linger_ms: int) -> Producer:
+    return Producer(_idempotent_config(linger_ms))
 
 
 @functools.cache
@@ -54,10 +62,23 @@ def get_telemetry_producer() -> Producer:
     return _idempotent_producer(settings.KAFKA_TELEMETRY_LINGER_MS)
 
 
+# A dead letter the broker has not acknowledged within this fails, so the consumer retries it
+# rather than waiting on it forever.
+DEAD_LETTER_TIMEOUT_MS = 15_000
+
+
+@functools.cache
+def get_dead_letter_producer() -> Producer:
+    """The producer of dead letters: idempotent like the others, but a write that the broker
+    does not acknowledge in DEAD_LETTER_TIMEOUT_MS fails, so the consumer keeps its offset."""
+    return Producer({**_idempotent_config(0), "message.timeout.ms": DEAD_LETTER_TIMEOUT_MS})
+
+
 def forget_producers() -> None:
     """Drop the process's producers (after KAFKA_BOOTSTRAP_SERVERS changed, in tests)."""
     get_producer.cache_clear()
     get_telemetry_producer.cache_clear()
+    get_dead_letter_producer.cache_clear()
 
 
 def check(timeout: float) -> str:

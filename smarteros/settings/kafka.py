@@ -16,3 +16,9 @@ OUTBOX_SENT_RETENTION_HOURS = env_int("OUTBOX_SENT_RETENTION_HOURS", 24, minimum
 # How long consumers remember handled event ids: redeliveries older than this are not caught,
 # so keep it at least as long as the longest replay you would run (topic retention by default).
 PROCESSED_EVENTS_RETENTION_DAYS = env_int("PROCESSED_EVENTS_RETENTION_DAYS", 7, minimum=1)
+# /readyz says "degraded" when the oldest event waiting in the outbox is older than this, or when
+# more events than this are set aside (refused by the broker, waiting for an operator's retry).
+OUTBOX_DEGRADED_AGE_SECONDS = env_int("OUTBOX_DEGRADED_AGE_SECONDS", 120, minimum=1)
+OUTBOX_DEGRADED_SET_ASIDE = env_int("OUTBOX_DEGRADED_SET_ASIDE", 0, minimum=0)
+# How long a consumer waits, at most, between attempts while a dependency is down (it pauses).
+CONSUMER_MAX_BACKOFF_SECONDS = env_int("CONSUMER_MAX_BACKOFF_SECONDS", 30, minimum=1)

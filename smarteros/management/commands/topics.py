@@ -42,7 +42,7 @@ class Command(BaseCommand):
                     self.stdout.write(f"{change.action:9} {change.topic} {change.detail}".rstrip())
             counts = {
                 a: sum(1 for c in changes if c.action == a)
-                for a in ("created", "drifted", "unchanged")
+                for a in ("created", "updated", "drifted", "unchanged")
             }
             self.stdout.write(
                 f"{len(changes)} topics: " + ", ".join(f"{n} {a}" for a, n in counts.items())

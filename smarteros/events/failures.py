@@ -1,0 +1,78 @@
+"""What a consumer does with a failure: dead-letter what is the event's own fault (only once the
+broker acknowledged the dead letter), and retry everything else once the dependency is back."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from confluent_kafka import KafkaException, Message
+from django.db import InterfaceError, OperationalError
+
+from smarteros.infra.kafka import get_dead_letter_producer
+
+log = logging.getLogger(__name__)
+
+
+class DeadLetterFailed(Exception):
+    """The broker did not acknowledge a dead letter: the offset must not move past it."""
+
+
+def is_infrastructure_error(exc: BaseException) -> bool:
+    """True when `exc` says a dependency is down (database, broker, Vault) rather than that the
+    event is at fault: the event is retried once the dependency is back, never dead-lettered."""
+    import psycopg
+
+    from mcp_tools.errors import DependencyUnavailable
+
+    return isinstance(
+        exc,
+        OperationalError
+        | InterfaceError
+        | psycopg.OperationalError
+        | psycopg.InterfaceError
+        | DependencyUnavailable
+        | DeadLetterFailed
+        | KafkaException,
+    )
+
+
+def dead_letter(message: Message, reason: str, *, group: str = "") -> None:
+    """Park `message` on its topic's dead-letter twin with the reason in its headers, and wait
+    for the broker's acknowledgement. Raises DeadLetterFailed if it does not come: the caller
+    must then not commit the message's offset (it is read and dead-lettered again)."""
+    headers = [
+        *(message.headers() or []),
+        ("dlq.reason", reason.encode()[:2000]),
+        ("dlq.group", group.encode()),
+        ("dlq.topic", (message.topic() or "").encode()),
+        ("dlq.partition", str(message.partition()).encode()),
+        ("dlq.offset", str(message.offset()).encode()),
+    ]
+    where = f"{message.topic()}[{message.partition()}]@{message.offset()}"
+    producer = get_dead_letter_producer()
+    errors: list[str] = []
+
+    def on_delivery(err: Any, msg: Any) -> None:
+        if err is not None:
+            errors.append(str(err))
+
+    try:
+        producer.produce(
+            f"{message.topic()}.dlq",
+            value=message.value(),
+            key=message.key(),
+            headers=headers,
+            on_delivery=on_delivery,
+        )
+        remaining = producer.flush(30)
+    except (KafkaException, BufferError) as exc:
+        errors.append(str(exc))
+        remaining = 0
+    if remaining or errors:
+        producer.purge()  # what is still queued would be retried and might land twice
+        get_dead_letter_producer.cache_clear()  # the next attempt starts from a fresh one
+        raise DeadLetterFailed(
+            f"dead letter of {where} not acknowledged: {errors[:1] or 'timed out'}"
+        )
+    log.warning("dead-lettered %s: %s", where, reason)
