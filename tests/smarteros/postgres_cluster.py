@@ -54,17 +54,30 @@ class PostgresCluster:
         self._run(_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def create_application_database(self) -> None:
-        """The application role (neither superuser nor BYPASSRLS) and its migrated database."""
+        """The application role (neither superuser nor BYPASSRLS), the platform role (BYPASSRLS,
+        for dangerously_unscoped) and their migrated database, as the local stack sets them up."""
         psql = [_bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-c"]
         self._run(*psql, "CREATE ROLE smarteros LOGIN PASSWORD 'smarteros' CREATEDB")
+        self._run(
+            *psql,
+            "CREATE ROLE smarteros_platform LOGIN PASSWORD 'smarteros_platform' BYPASSRLS",
+        )
         self._run(*psql, "CREATE DATABASE smarteros OWNER smarteros")
         subprocess.run(
             [str(VENV_BIN / "python"), "manage.py", "migrate", "-v0"],
             check=True,
             capture_output=True,
             cwd=ROOT,
-            env={**os.environ, "DATABASE_URL": self.url},
+            env={
+                **os.environ,
+                "DATABASE_URL": self.url,
+                "DATABASE_PLATFORM_URL": self.platform_url,
+            },
         )
+
+    @property
+    def platform_url(self) -> str:
+        return self.url.replace("smarteros:smarteros@", "smarteros_platform:smarteros_platform@")
 
     def remove(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):  # not running

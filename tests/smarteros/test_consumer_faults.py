@@ -105,10 +105,12 @@ def test_a_database_outage_mid_stream_pauses_consumers_and_loses_nothing(
     env = {
         **os.environ,
         "DATABASE_URL": cluster.url,
+        "DATABASE_PLATFORM_URL": cluster.platform_url,
         "KAFKA_BOOTSTRAP_SERVERS": settings.KAFKA_BOOTSTRAP_SERVERS,
         "KAFKA_CONSUMER_GROUP_PREFIX": settings.KAFKA_CONSUMER_GROUP_PREFIX,
         "CONSUMER_MAX_BACKOFF_SECONDS": "2",
     }
+    (ROOT / ".run" / "logs").mkdir(parents=True, exist_ok=True)
     log = open(ROOT / ".run" / "logs" / f"test-outage-consumer-{cluster.port}.log", "wb")  # noqa: SIM115
     consumer = subprocess.Popen(
         [str(VENV_BIN / "python"), "tests/smarteros/outage_consumer.py"],
