@@ -15,5 +15,16 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {"hosts": [REDIS_URL], "prefix": "smarteros:channels"},
-    }
+    },
+    # The live topic viewer's fan-out: a socket that falls this many batches behind is skipped
+    # (it counts them as missed) rather than queueing in Redis.
+    "topics": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [REDIS_URL],
+            "prefix": "smarteros:topics",
+            "capacity": 40,
+            "expiry": 30,
+        },
+    },
 }
