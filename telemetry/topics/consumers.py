@@ -77,7 +77,7 @@ class TopicViewerConsumer(AsyncJsonWebsocketConsumer):
         self.buffer: collections.deque[dict[str, Any]] = collections.deque()
         self.expected = 0
         self.missed = 0
-        self.sent_missed = -1
+        self.sent_missed = 0
         self.paused = False
         self.flusher: asyncio.Task[None] | None = None
         self.browsing: asyncio.Task[None] | None = None
@@ -199,7 +199,7 @@ class TopicViewerConsumer(AsyncJsonWebsocketConsumer):
         )
         self.grant, self.filter, self.live_partition = grant, message_filter, partition
         self.buffer = collections.deque()
-        self.missed, self.sent_missed, self.paused = 0, -1, False
+        self.missed, self.sent_missed, self.paused = 0, 0, False
         tail = await tail_join(grant.topic, Masker(tenant_slug=grant.tenant_slug))
         self.tail = tail
         await self.channel_layer.group_add(tail.group, self.channel_name)
