@@ -164,3 +164,19 @@ def test_anonymous_socket_is_closed() -> None:
         assert not connected and code == 4401
 
     async_to_sync(scenario)()
+
+
+def test_idle_socket_keeps_listening_past_the_layer_wait(world: Any) -> None:
+    """channels-redis waits 5 s per receive; a read timeout at the same 5 s killed the socket."""
+    cookie = world.cookie("acme-viewer")
+
+    async def scenario() -> None:
+        socket = await open_socket(cookie)
+        await socket.send_json_to({"action": "live", "topic": TOPIC})
+        await until(socket, "live")
+        await asyncio.sleep(6.5)
+        await produce_async(TOPIC, {"after": "idle"})
+        assert (await until(socket, "batch"))["messages"][0]["value"] == {"after": "idle"}
+        await socket.disconnect()
+
+    async_to_sync(scenario)()
