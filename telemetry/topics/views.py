@@ -147,7 +147,7 @@ def export(request: HttpRequest) -> HttpResponse:
     if not grant.can_export:
         return JsonResponse({"error": "exporting needs the tenant admin role"}, status=403)
     try:
-        limit = _whole(request, "limit") or 1000
+        limit = _whole(request, "limit") or min(1000, settings.TOPICS_EXPORT_MAX_MESSAGES)
         if limit > settings.TOPICS_EXPORT_MAX_MESSAGES:
             raise BrowseError(
                 "limit", f"limit must be at most {settings.TOPICS_EXPORT_MAX_MESSAGES}"
