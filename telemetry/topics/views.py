@@ -4,6 +4,7 @@ filter, mode), so a link shows the same view; the page's script reads it from da
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -104,6 +105,7 @@ def message_detail(request: HttpRequest) -> HttpResponse:
         {
             "grant": grant,
             "record": record,
+            "time": datetime.fromtimestamp(record["timestamp"] / 1000, tz=UTC).isoformat(),
             "value_pretty": json.dumps(record["value"], indent=2, ensure_ascii=False)
             if not isinstance(record["value"], str)
             else record["value"],
