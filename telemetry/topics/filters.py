@@ -41,6 +41,11 @@ class MessageFilter:
     _scope: str = field(default="all")
     _needle: str = ""
 
+    @property
+    def active(self) -> bool:
+        """False when the filter lets everything through (no need to decode records)."""
+        return bool(self._needle) or self.program is not None
+
     def matches(self, record: dict[str, Any]) -> bool:
         if self._needle and not self._text_matches(record):
             return False

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import uuid
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import orjson
 from channels.layers import get_channel_layer
 from confluent_kafka import OFFSET_END, Consumer, KafkaException, TopicPartition
 
@@ -39,6 +41,13 @@ CHUNK = 500
 def group_name(topic: str) -> str:
     """The channel-layer group of this process's tail of `topic` (names limited by Channels)."""
     return f"topics.{PROCESS}.{hashlib.sha256(topic.encode()).hexdigest()[:24]}"
+
+
+def _json(record: dict[str, Any]) -> str:
+    try:
+        return orjson.dumps(record).decode()
+    except orjson.JSONEncodeError:  # integers beyond 64 bits, which orjson refuses
+        return json.dumps(record, default=str)
 
 
 class TopicTail:
@@ -85,25 +94,27 @@ class TopicTail:
         consumer.assign(ends)
         self._consumer = consumer
 
-    def _poll(self) -> tuple[list[dict[str, Any]], int]:
+    def _poll(self) -> tuple[list[tuple[int, str]], int]:
+        """(partition, masked record as JSON text) per message: encoded once here, not once per
+        socket; sockets decode only when they filter."""
         consumer = self._consumer
         assert consumer is not None
         records = []
+        last: dict[int, int] = {}
         for message in consumer.consume(POLL_MESSAGES, POLL_SECONDS):
             if message.error():
                 continue
-            records.append(message_record(message, self.masker))
-        return records, self._skip_if_behind(consumer, records)
+            record = message_record(message, self.masker)
+            records.append((record["partition"], _json(record)))
+            last[record["partition"]] = record["offset"]
+        return records, self._skip_if_behind(consumer, last, len(records))
 
-    def _skip_if_behind(self, consumer: Consumer, records: list[dict[str, Any]]) -> int:
-        if len(records) < POLL_MESSAGES:
+    def _skip_if_behind(self, consumer: Consumer, last: dict[int, int], count: int) -> int:
+        if count < POLL_MESSAGES:
             return 0
         skipped = 0
         for tp in consumer.assignment():
-            position = next(
-                (r["offset"] + 1 for r in reversed(records) if r["partition"] == tp.partition),
-                None,
-            )
+            position = last[tp.partition] + 1 if tp.partition in last else None
             if position is None:
                 continue
             _, high = consumer.get_watermark_offsets(tp, cached=True)
