@@ -49,3 +49,24 @@ def test_oversized_filters_are_refused() -> None:
     with pytest.raises(FilterError) as caught:
         compile_filter(q="x" * 501)
     assert caught.value.field == "q"
+
+
+def test_readme_examples_compile_and_match() -> None:
+    record = {
+        "key": "gid://shopify/Product/1",
+        "partition": 2,
+        "offset": 0,
+        "timestamp": 1795000000001,
+        "headers": [("event-type", "shopify.webhook.received")],
+        "value": {
+            "type": "whatsapp.message.received",
+            "data": {"total": 150, "text": "a refund please", "whatsapp_to": "+15550100"},
+        },
+    }
+    for expression in (
+        'value.data.total > 100 && headers["event-type"] == "shopify.webhook.received"',
+        'value.type == "whatsapp.message.received" && value.data.text.contains("refund")',
+        'key.startsWith("gid://shopify/Product/") && partition == 2',
+        "has(value.data.whatsapp_to) && timestamp > 1795000000000",
+    ):
+        assert compile_filter(cel_source=expression).matches(record), expression
