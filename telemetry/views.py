@@ -1,18 +1,34 @@
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from telemetry.charts import chart_data
-from telemetry.queries import RANGES, TelemetryUnavailable
+from telemetry.queries import RANGES, TelemetryUnavailable, trace_calls
 from tenants.selectors import tenants_visible_to
+
+TRACE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 
 @login_required
 def telemetry_page(request: HttpRequest) -> HttpResponse:
     tenants = list(tenants_visible_to(user=request.user).values_list("slug", flat=True))
-    return render(request, "telemetry/charts.html", {"tenants": tenants, "ranges": list(RANGES)})
+    context: dict[str, Any] = {"tenants": tenants, "ranges": list(RANGES)}
+    trace = request.GET.get("trace", "")
+    if trace:
+        context["trace"] = trace
+        if not TRACE_RE.match(trace):
+            context["trace_error"] = "trace: letters, digits and - _ . : only, at most 128"
+            return render(request, "telemetry/charts.html", context, status=400)
+        try:
+            context["trace_calls"] = trace_calls(tenants=tenants, trace_id=trace) if tenants else []
+        except TelemetryUnavailable:
+            context["trace_error"] = "telemetry store unavailable"
+    return render(request, "telemetry/charts.html", context)
 
 
 @login_required

@@ -37,7 +37,7 @@ def dead_letter(value: Any, origin: str = ORIGIN) -> None:
 def read_all(topic: str) -> list[Any]:
     consumer = Consumer({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, "group.id": "t"})
     try:
-        messages = []
+        messages: list[Any] = []
         for p in range(3):
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)
             if high > low:
