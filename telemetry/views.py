@@ -16,25 +16,14 @@ TRACE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 @login_required
 def telemetry_page(request: HttpRequest) -> HttpResponse:
-    tenants = list(tenants_visible_to(user=request.user).values_list("slug", flat=True))
-    context: dict[str, Any] = {"tenants": tenants, "ranges": list(RANGES)}
-    trace = request.GET.get("trace", "")
-    if trace:
-        context["trace"] = trace
-        if not TRACE_RE.match(trace):
-            context["trace_error"] = "trace: letters, digits and - _ . : only, at most 128"
-            return render(request, "telemetry/charts.html", context, status=400)
-        try:
-            context["trace_calls"] = trace_calls(tenants=tenants, trace_id=trace) if tenants else []
-        except TelemetryUnavailable:
-            context["trace_error"] = "telemetry store unavailable"
-    return render(request, "telemetry/charts.html", context)
+    tenants = [tenant.slug for tenant in tenants_visible_to(user=request.user)]
+    return render(request, "telemetry/charts.html", {"tenants": tenants, "ranges": list(RANGES)})
 
 
 @login_required
 def telemetry_data(request: HttpRequest) -> JsonResponse:
     """Chart data as JSON; the page fetches it on load, on every change and every 15 s."""
-    visible = list(tenants_visible_to(user=request.user).values_list("slug", flat=True))
+    visible = [tenant.slug for tenant in tenants_visible_to(user=request.user)]
     range_key = request.GET.get("range", "1h")
     if range_key not in RANGES:
         return JsonResponse({"error": f"range must be one of {', '.join(RANGES)}"}, status=400)
@@ -52,3 +41,20 @@ def telemetry_data(request: HttpRequest) -> JsonResponse:
         return JsonResponse(
             {"unavailable": True, "message": "telemetry store unavailable"}, status=503
         )
+
+
+@login_required
+def telemetry_trace(request: HttpRequest) -> HttpResponse:
+    """One trace's calls among the operator's tenants (where the topic viewer's links lead)."""
+    trace = request.GET.get("id", "")
+    context: dict[str, Any] = {"trace": trace}
+    if not TRACE_RE.match(trace):
+        context["trace_error"] = "id: letters, digits and - _ . : only, 1 to 128 of them"
+        return render(request, "telemetry/trace.html", context, status=400)
+    tenants = [tenant.slug for tenant in tenants_visible_to(user=request.user)]
+    try:
+        context["calls"] = trace_calls(tenants=tenants, trace_id=trace) if tenants else []
+    except TelemetryUnavailable:
+        context["trace_error"] = "telemetry store unavailable"
+        return render(request, "telemetry/trace.html", context, status=503)
+    return render(request, "telemetry/trace.html", context)

@@ -59,7 +59,7 @@ def test_trace_lists_its_calls_among_the_operators_tenants_only(make_tenant: Any
         Membership.objects.create(user=user, tenant=mine.tenant, role="viewer")
     client = Client()
     client.force_login(user)
-    html = client.get("/telemetry/", {"trace": trace}).content.decode()
+    html = client.get("/telemetry/trace/", {"id": trace}).content.decode()
     assert "tenant_get_tenant" in html and "secret_other_operation" not in html
-    bad = client.get("/telemetry/", {"trace": "x' OR 1=1"})
-    assert bad.status_code == 400 and "trace:" in bad.content.decode()
+    bad = client.get("/telemetry/trace/", {"id": "x' OR 1=1"})
+    assert bad.status_code == 400 and "id: letters" in bad.content.decode()

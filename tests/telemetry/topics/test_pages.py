@@ -83,7 +83,7 @@ def test_detail_shows_envelope_trace_link_headers_and_dlq_reason(world: Any) -> 
     html = page.content.decode()
     assert page.status_code == 200
     assert "shopify.webhook.received" in html and "PermanentFailure: total missing" in html
-    assert f"/telemetry/?trace={event['trace_id']}" in html
+    assert f"/telemetry/trace/?id={event['trace_id']}" in html
     assert "plain-key" not in html
     bad = world.client("acme-viewer").get(
         "/topics/message/", {"topic": DLQ, "partition": "x", "offset": 0}
