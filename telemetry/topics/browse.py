@@ -7,6 +7,7 @@ The cursor it returns (`next`) resumes the scan: "load more".
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -169,10 +170,11 @@ def browse(
     max_bytes: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     max_results: int | None = None,
+    cancelled: threading.Event | None = None,
 ) -> BrowseResult:
     """Scan `topic` (checked by the caller against the operator's grants) for up to `limit`
     matching, masked records, within the time and bytes budgets; `progress(scanned, matched)`
-    is called about every 250 ms."""
+    is called about every 250 ms; setting `cancelled` ends the scan early (the socket moved on)."""
     start = start or Start("newest")
     limit = max(1, min(limit, max_results or settings.TOPICS_BROWSE_MAX_RESULTS))
     seconds = seconds if seconds is not None else settings.TOPICS_BROWSE_SECONDS
@@ -238,6 +240,7 @@ def _scan(
     progress: Callable[[int, int], None] | None,
     *,
     newest: bool = False,
+    cancelled: threading.Event | None = None,
 ) -> BrowseResult:
     """Up to `limit` matches per partition are collected, then merged in time order: the first
     `limit` (the last `limit` for newest) are returned, and the cursor of each partition points
@@ -256,6 +259,9 @@ def _scan(
         now = time.monotonic()
         if now - began > seconds:
             stopped = "time budget"
+            break
+        if cancelled is not None and cancelled.is_set():
+            stopped = "cancelled"
             break
         if progress and now - last_progress > 0.25:
             progress(scanned, matched)

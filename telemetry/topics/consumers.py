@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import threading
 import time
 from typing import Any
 
@@ -23,19 +24,13 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from telemetry.topics import limits
 from telemetry.topics.access import TopicDenied, TopicGrant, topic_grant
 from telemetry.topics.browse import BrowseError, TopicUnavailable, browse, parse_start
 from telemetry.topics.filters import FilterError, MessageFilter, compile_filter
-from telemetry.topics.limits import (
-    RENEW_SECONDS,
-    ViewerLimitReached,
-    viewer_acquire,
-    viewer_release,
-)
+from telemetry.topics.limits import ViewerLimitReached, viewer_acquire, viewer_release
 from telemetry.topics.live import LAYER, TopicTail, tail_join, tail_leave
 from telemetry.topics.masking import Masker
-
-MAX_FRAME_BYTES = 64_000
 
 
 class BadRequest(Exception):
@@ -82,14 +77,15 @@ class TopicViewerConsumer(AsyncJsonWebsocketConsumer):
         self.paused = False
         self.flusher: asyncio.Task[None] | None = None
         self.browsing: asyncio.Task[None] | None = None
+        self.browse_cancel = threading.Event()
         self.lease = self.channel_name
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
         await self._stop_live()
-        browsing = getattr(self, "browsing", None)
-        if browsing is not None:
-            browsing.cancel()
+        browse_cancel = getattr(self, "browse_cancel", None)
+        if browse_cancel is not None:
+            browse_cancel.set()
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not isinstance(content, dict):
@@ -135,10 +131,11 @@ class TopicViewerConsumer(AsyncJsonWebsocketConsumer):
         message_filter = compile_filter(
             q=content.get("q") or "", cel_source=content.get("cel") or ""
         )
-        if self.browsing is not None and not self.browsing.done():
-            self.browsing.cancel()
+        # One scan per socket: a new request ends the previous one's thread, not just its task.
+        self.browse_cancel.set()
+        self.browse_cancel = threading.Event()
         self.browsing = asyncio.create_task(
-            self._run_browse(grant, partition, start, limit, message_filter)
+            self._run_browse(grant, partition, start, limit, message_filter, self.browse_cancel)
         )
 
     async def _run_browse(
@@ -148,6 +145,7 @@ class TopicViewerConsumer(AsyncJsonWebsocketConsumer):
         start: Any,
         limit: int,
         message_filter: MessageFilter,
+        cancelled: threading.Event,
     ) -> None:
         loop = asyncio.get_running_loop()
 
@@ -165,12 +163,15 @@ class TopicViewerConsumer(AsyncJsonWebsocketConsumer):
                 start=start,
                 limit=limit,
                 progress=progress,
+                cancelled=cancelled,
             )
         except BrowseError as exc:
             await self._error(exc.field, str(exc))
             return
         except TopicUnavailable as exc:
             await self._error("topic", f"topic unavailable: {exc}")
+            return
+        if cancelled.is_set():
             return
         await self.send_json(
             {
@@ -209,10 +210,13 @@ class TopicViewerConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "live", "topic": grant.topic, "partition": partition})
 
     async def _stop_live(self) -> None:
-        tail, self.tail = getattr(self, "tail", None), None
         flusher, self.flusher = getattr(self, "flusher", None), None
         if flusher is not None:
             flusher.cancel()
+        await self._leave_tail()
+
+    async def _leave_tail(self) -> None:
+        tail, self.tail = getattr(self, "tail", None), None
         if tail is None:
             return
         await self.channel_layer.group_discard(tail.group, self.channel_name)
@@ -222,6 +226,23 @@ class TopicViewerConsumer(AsyncJsonWebsocketConsumer):
             await sync_to_async(viewer_release, thread_sensitive=False)(
                 user_id=self.user.pk, tenant_id=grant.tenant_id, lease=self.lease
             )
+
+    async def _still_allowed(self) -> bool:
+        """Renew the viewer lease, and check the grant again: a membership removed while the
+        socket is open ends its live view within limits.RENEW_SECONDS."""
+        assert self.grant is not None
+        try:
+            await self._grant(self.grant.topic)
+        except TopicDenied:
+            await self._leave_tail()
+            await self._error("topic", "you may no longer see this topic")
+            return False
+        # Renewing a lease we hold never fails; one that expired meanwhile may.
+        with contextlib.suppress(ViewerLimitReached):
+            await sync_to_async(viewer_acquire, thread_sensitive=False)(
+                user_id=self.user.pk, tenant_id=self.grant.tenant_id, lease=self.lease
+            )
+        return True
 
     async def tail_batch(self, event: dict[str, Any]) -> None:
         """A batch from this process's tail: filter, buffer (bounded), count what is dropped."""
@@ -249,13 +270,11 @@ class TopicViewerConsumer(AsyncJsonWebsocketConsumer):
         renewed = time.monotonic()
         while True:
             await asyncio.sleep(interval)
-            if time.monotonic() - renewed > RENEW_SECONDS and self.grant is not None:
+            if time.monotonic() - renewed > limits.RENEW_SECONDS and self.grant is not None:
                 renewed = time.monotonic()
-                # Renewing a lease we hold never fails; one that expired meanwhile may.
-                with contextlib.suppress(ViewerLimitReached):
-                    await sync_to_async(viewer_acquire, thread_sensitive=False)(
-                        user_id=self.user.pk, tenant_id=self.grant.tenant_id, lease=self.lease
-                    )
+                if not await self._still_allowed():
+                    self.flusher = None
+                    return
             if self.paused or (not self.buffer and self.missed == self.sent_missed):
                 continue
             count = min(len(self.buffer), settings.TOPICS_FRAME_MAX_MESSAGES)

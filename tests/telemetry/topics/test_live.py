@@ -180,3 +180,30 @@ def test_idle_socket_keeps_listening_past_the_layer_wait(world: Any) -> None:
         await socket.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_removed_membership_ends_an_open_live_view(world: Any, monkeypatch: Any) -> None:
+    from telemetry.topics import limits
+    from tenants.models import Membership
+    from tenants.scope import dangerously_unscoped
+
+    monkeypatch.setattr(limits, "RENEW_SECONDS", 0.5)
+    cookie = world.cookie("acme-viewer")
+
+    def remove_membership() -> None:
+        with dangerously_unscoped():
+            Membership.objects.filter(user=world.users["acme-viewer"]).delete()
+
+    async def scenario() -> None:
+        socket = await open_socket(cookie)
+        await socket.send_json_to({"action": "live", "topic": TOPIC})
+        await until(socket, "live")
+        await asyncio.get_running_loop().run_in_executor(None, remove_membership)
+        error = await until(socket, "error", timeout=5)
+        assert error["field"] == "topic" and "no longer" in error["message"]
+        await produce_async(TOPIC, {"after": "removal"})
+        assert not [f for f in await collect(socket, 1.5) if f.get("messages")]
+        assert active_tails() == {}
+        await socket.disconnect()
+
+    async_to_sync(scenario)()
