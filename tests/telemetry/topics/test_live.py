@@ -207,3 +207,24 @@ def test_removed_membership_ends_an_open_live_view(world: Any, monkeypatch: Any)
         await socket.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_viewer_limit_per_tenant_counts_every_operator(world: Any, settings: Any) -> None:
+    import secrets
+
+    from telemetry.topics.limits import ViewerLimitReached, viewer_acquire, viewer_release
+
+    settings.TOPICS_MAX_VIEWERS_PER_TENANT = 2
+    tenant = world.acme.pk
+    leases = [f"lease-{secrets.token_hex(4)}" for _ in range(3)]
+    viewer_acquire(user_id=world.users["acme-viewer"].pk, tenant_id=tenant, lease=leases[0])
+    viewer_acquire(user_id=world.users["acme-admin"].pk, tenant_id=tenant, lease=leases[1])
+    with pytest.raises(ViewerLimitReached, match="this tenant has 2"):
+        viewer_acquire(user_id=world.users["root"].pk, tenant_id=tenant, lease=leases[2])
+    # Another tenant's topics are not counted against acme.
+    viewer_acquire(user_id=world.users["root"].pk, tenant_id=world.globex.pk, lease=leases[2])
+    viewer_release(user_id=world.users["acme-viewer"].pk, tenant_id=tenant, lease=leases[0])
+    viewer_acquire(user_id=world.users["root"].pk, tenant_id=tenant, lease=leases[0])
+    for i, name in enumerate(("root", "acme-admin")):
+        viewer_release(user_id=world.users[name].pk, tenant_id=tenant, lease=leases[i])
+    viewer_release(user_id=world.users["root"].pk, tenant_id=world.globex.pk, lease=leases[2])
