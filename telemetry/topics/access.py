@@ -53,15 +53,20 @@ def _memberships(user: Any) -> list[tuple[int, str, str]]:
         )
 
 
-def _tenant_of(topic: str) -> tuple[int, str] | None:
+def _tenant_slugs(only: str | None = None) -> dict[str, int]:
     from tenants.models import Tenant
     from tenants.scope import dangerously_unscoped
 
-    slug = topic.partition(".")[0]
     with dangerously_unscoped():
-        row = Tenant.objects.filter(slug=slug).values_list("pk", "slug").first()
-    if row and topic in {spec.name for spec in tenant_topics(row[1])}:
-        return row[0], row[1]
+        rows = Tenant.objects.all() if only is None else Tenant.objects.filter(slug=only)
+        return {slug: pk for pk, slug in rows.values_list("pk", "slug")}
+
+
+def _owner(topic: str, slugs: dict[str, int]) -> tuple[int, str] | None:
+    """The tenant whose catalog topic this is (a platform admin's view of it), if any."""
+    slug = topic.partition(".")[0]
+    if slug in slugs and topic in {spec.name for spec in tenant_topics(slug)}:
+        return slugs[slug], slug
     return None
 
 
@@ -70,9 +75,10 @@ def topic_grants(user: Any, *, broker_topics: list[str] | None = None) -> list[T
     if not getattr(user, "is_authenticated", False):
         return []
     if user.is_superuser:
+        slugs = _tenant_slugs()
         grants = []
         for name in sorted(broker_topics or []):
-            owner = _tenant_of(name)
+            owner = _owner(name, slugs)
             grants.append(
                 TopicGrant(name, owner[0] if owner else None, owner[1] if owner else None, PLATFORM)
             )
@@ -92,7 +98,7 @@ def topic_grant(user: Any, topic: Any) -> TopicGrant:
     if not getattr(user, "is_authenticated", False):
         raise TopicDenied("not signed in")
     if user.is_superuser:
-        owner = _tenant_of(topic)
+        owner = _owner(topic, _tenant_slugs(only=topic.partition(".")[0]))
         return TopicGrant(topic, owner[0] if owner else None, owner[1] if owner else None, PLATFORM)
     for grant in topic_grants(user):
         if grant.topic == topic:

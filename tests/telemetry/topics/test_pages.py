@@ -139,3 +139,13 @@ def test_admin_exports_json_lines_bounded_masked_and_audited(world: Any, setting
     bad_cel = client.get("/topics/export/", {"topic": ORIGIN, "cel": "value >"})
     assert bad_cel.status_code == 400 and bad_cel.json()["field"] == "cel"
     assert len(audits("topics.export")) == 1
+
+
+def test_platform_admin_replay_is_audited_under_the_topic_tenant(world: Any) -> None:
+    dead_letter({"n": "root-replay"})
+    response = world.client("root").post(
+        "/topics/replay/", {"topic": DLQ, "partition": 0, "offset": 0}
+    )
+    assert response.status_code == 200, response.content
+    [audit] = audits("topics.dead_letter_replay")
+    assert audit.actor == "user:root" and audit.tenant_id == world.acme.pk
