@@ -44,7 +44,7 @@
       return td;
     }
 
-    function addRow(m) {
+    function addRow(m, atTop) {
       const tr = document.createElement("tr");
       tr.dataset.partition = m.partition;
       tr.dataset.offset = m.offset;
@@ -56,8 +56,9 @@
       );
       if (m.dlq_reason) tr.title = "dead-letter reason: " + m.dlq_reason;
       tr.addEventListener("click", () => showDetail(m));
-      tbody.append(tr);
-      while (tbody.rows.length > MAX_ROWS) tbody.deleteRow(0);
+      if (atTop) tbody.prepend(tr);
+      else tbody.append(tr);
+      while (tbody.rows.length > MAX_ROWS) tbody.deleteRow(atTop ? -1 : 0);
     }
 
     function showDetail(m) {
@@ -91,20 +92,25 @@
         case "progress":
           status.textContent = "Scanning… " + message.scanned + " scanned, " + message.matched + " matched";
           break;
-        case "results":
-          message.messages.forEach(addRow);
+        case "results": {
+          // A `before:` cursor pages back in time: those rows go above the ones shown.
+          const older = message.next.startsWith("before:");
+          if (older) message.messages.slice().reverse().forEach((m) => addRow(m, true));
+          else message.messages.forEach((m) => addRow(m, false));
           next = message.next;
-          more.hidden = false;
+          more.hidden = older && message.done;
+          more.textContent = older ? "Load older" : "Load more";
           status.textContent = message.scanned + " scanned, " + message.matched + " matched" +
             (message.done ? " · end of topic" : " · stopped: " + message.stopped) + celNote(message);
           break;
+        }
         case "live":
           pause.hidden = false;
           missed.hidden = false;
           status.textContent = "Live: waiting for messages";
           break;
         case "batch":
-          message.messages.forEach(addRow);
+          message.messages.forEach((m) => addRow(m, false));
           received += message.messages.length;
           missed.querySelector("b").textContent = String(message.missed);
           status.textContent = "Live: " + received + " received" + celNote(message);

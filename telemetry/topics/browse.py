@@ -2,7 +2,8 @@
 
 Each request scans forward from a start position until it has `limit` matches, reaches the end
 of every partition (the high watermarks taken when it began), or spends its time or bytes budget.
-The cursor it returns (`next`) resumes the scan: "load more".
+The cursor it returns (`next`) resumes the scan: "load more" goes on forward, or, after `newest`,
+back in time (`before:` cursors: the `limit` messages before each partition's position).
 """
 
 from __future__ import annotations
@@ -39,20 +40,22 @@ class TopicUnavailable(Exception):
 
 @dataclass(frozen=True)
 class Start:
-    kind: str  # newest, oldest, offset, timestamp, cursor
+    kind: str  # newest, oldest, offset, timestamp, cursor (forward), before (backward)
     value: int = 0
     cursor: dict[int, int] = field(default_factory=dict)
 
     def encode(self) -> str:
         if self.kind in ("newest", "oldest"):
             return self.kind
-        if self.kind == "cursor":
-            return "cursor:" + ",".join(f"{p}-{o}" for p, o in sorted(self.cursor.items()))
+        if self.kind in ("cursor", "before"):
+            pairs = ",".join(f"{p}-{o}" for p, o in sorted(self.cursor.items()))
+            return f"{self.kind}:{pairs}"
         return f"{self.kind}:{self.value}"
 
 
 def parse_start(raw: Any) -> Start:
-    """`newest`, `oldest`, `offset:N`, `timestamp:MS` or `timestamp:ISO-8601`, `cursor:P-O,…`."""
+    """`newest`, `oldest`, `offset:N`, `timestamp:MS` or `timestamp:ISO-8601`, `cursor:P-O,…`
+    (forward from those offsets) or `before:P-O,…` (backward from them)."""
     if raw in (None, ""):
         return Start("newest")
     if not isinstance(raw, str) or len(raw) > 20_000:
@@ -74,14 +77,14 @@ def parse_start(raw: Any) -> Start:
         if moment.tzinfo is None:
             raise BrowseError("start", "timestamp needs a time zone (e.g. Z)")
         return Start("timestamp", int(moment.timestamp() * 1000))
-    if kind == "cursor":
+    if kind in ("cursor", "before"):
         cursor: dict[int, int] = {}
         for part in value.split(","):
             p, _, o = part.partition("-")
             if not (p.isdigit() and o.isdigit()) or len(cursor) >= MAX_PARTITIONS_PER_REQUEST:
                 raise BrowseError("start", "cursor must be partition-offset pairs")
             cursor[int(p)] = int(o)
-        return Start("cursor", cursor=cursor)
+        return Start(kind, cursor=cursor)
     raise BrowseError("start", "start must be newest, oldest, offset:N, timestamp:T or cursor:…")
 
 
@@ -186,14 +189,18 @@ def browse(
             if partition not in partitions:
                 raise BrowseError("partition", f"partition must be one of {partitions}")
             partitions = [partition]
-        if start.kind == "cursor" and not set(start.cursor) <= set(partitions):
+        if start.kind in ("cursor", "before") and not set(start.cursor) <= set(partitions):
             raise BrowseError("start", "cursor names a partition outside the view")
+        lows: dict[int, int] = {}
         ends: dict[int, int] = {}
         positions: dict[int, int] = {}
         for p in partitions:
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)
+            lows[p] = low
             ends[p] = high
-            positions[p] = _start_offset(consumer, topic, p, start, low, high, limit)
+            if start.kind == "before":
+                ends[p] = min(max(start.cursor.get(p, high), low), high)
+            positions[p] = _start_offset(consumer, topic, p, start, low, ends[p], limit)
         return _scan(
             consumer,
             topic,
@@ -205,7 +212,7 @@ def browse(
             seconds,
             max_bytes,
             progress,
-            newest=start.kind == "newest",
+            backward=lows if start.kind in ("newest", "before") else None,
         )
     except KafkaException as exc:
         raise TopicUnavailable(str(exc)) from None
@@ -218,7 +225,7 @@ def _start_offset(
 ) -> int:
     if start.kind == "oldest":
         return low
-    if start.kind == "newest":
+    if start.kind in ("newest", "before"):
         return max(low, high - limit)
     if start.kind == "offset":
         return min(max(start.value, low), high)
@@ -239,12 +246,14 @@ def _scan(
     max_bytes: int,
     progress: Callable[[int, int], None] | None,
     *,
-    newest: bool = False,
+    backward: dict[int, int] | None = None,
     cancelled: threading.Event | None = None,
 ) -> BrowseResult:
     """Up to `limit` matches per partition are collected, then merged in time order: the first
-    `limit` (the last `limit` for newest) are returned, and the cursor of each partition points
-    at its first match left out, so "load more" misses nothing."""
+    `limit` (the last `limit` when reading `backward`, given each partition's low watermark) are
+    returned, and the cursor of each partition points at its first match left out (backward: at
+    its oldest match shown), so "load more" misses nothing."""
+    window = dict(positions)
     pending = {p for p in positions if positions[p] < ends[p]}
     if pending:
         consumer.assign([TopicPartition(topic, p, positions[p]) for p in sorted(pending)])
@@ -289,14 +298,34 @@ def _scan(
         (r for records in per_partition.values() for r in records),
         key=lambda r: (r["timestamp"], r["partition"], r["offset"]),
     )
-    shown = merged[-limit:] if newest else merged[:limit]
-    left_out = merged[: len(merged) - len(shown)] if newest else merged[limit:]
+    if backward is not None:
+        shown = merged[-limit:]
+        before = {}
+        for p in positions:
+            offsets = [r["offset"] for r in shown if r["partition"] == p]
+            if offsets:
+                before[p] = min(offsets)
+            elif per_partition[p] or positions[p] < ends[p]:
+                before[p] = ends[p]  # matches not shown yet, or a window not read to its end
+            else:
+                before[p] = window[p]  # nothing here: go further back next time
+        if progress:
+            progress(scanned, matched)
+        return BrowseResult(
+            messages=shown,
+            scanned=scanned,
+            matched=len(shown),
+            next=Start("before", cursor=before),
+            done=all(before[p] <= backward[p] for p in before),
+            stopped=stopped,
+            partitions=sorted(positions),
+        )
+    shown = merged[:limit]
     cursor = dict(positions)
-    if not newest:
-        for record in left_out:
-            p = record["partition"]
-            cursor[p] = min(cursor[p], record["offset"])
-    if left_out and not newest:
+    for record in merged[limit:]:
+        p = record["partition"]
+        cursor[p] = min(cursor[p], record["offset"])
+    if len(merged) > limit:
         stopped = "limit"
     if progress:
         progress(scanned, matched)

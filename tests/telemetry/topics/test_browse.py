@@ -48,6 +48,30 @@ def test_starts_limits_and_cursor(world: Any) -> None:
     assert at_offset.messages[0]["value"]["n"] == 11
 
 
+def test_newest_pages_back_in_time_to_the_start(world: Any) -> None:
+    fill()
+    seen: list[int] = []
+    start = parse_start("newest")
+    for _ in range(10):
+        page = run(start=start, limit=7)
+        seen = [m["value"]["n"] for m in page.messages] + seen
+        start = parse_start(page.next.encode())
+        if page.done:
+            break
+    assert seen == list(range(30)) and page.done
+    filtered = run(
+        start=parse_start("newest"),
+        limit=2,
+        message_filter=compile_filter(cel_source="value.n % 10 == 0"),
+    )
+    # Newest looks at each partition's last 2 (24 to 29): no match there; older pages go on.
+    assert filtered.messages == [] and not filtered.done
+    older = run(
+        start=filtered.next, limit=2, message_filter=compile_filter(cel_source="value.n % 10 == 0")
+    )
+    assert [m["value"]["n"] for m in older.messages] == [20]
+
+
 def test_seek_by_timestamp_lands_on_the_first_message_at_or_after_it(world: Any) -> None:
     fill()
     # Between n=16 and n=17: n=17 (partition 2) is the first at or after.

@@ -201,6 +201,12 @@ def test_seek_by_timestamp_and_secret_masked(browser: Any, site: Any) -> None:
     page.wait_for_selector("#detail h2:has-text('Message 0/3')", timeout=10000)
     assert "plaintext-token" not in page.inner_text("#detail")
     page.screenshot(path=str(ARTIFACTS / "topics-seek.png"), full_page=True)
+    newest = open_page(browser, site, "viewer", f"topic={site.topic}&start=newest&limit=2")
+    newest.wait_for_selector("#more:has-text('Load older')", timeout=10000)
+    assert [r[r.index('"n"') : r.index('"n"') + 5] for r in rows(newest)] == ['"n":4', '"n":5']
+    newest.click("#more")
+    newest.wait_for_function("document.querySelectorAll('#messages tbody tr').length == 4")
+    assert [r[r.index('"n"') + 4] for r in rows(newest)] == ["2", "3", "4", "5"]
 
 
 def test_paused_client_shows_its_missed_count(browser: Any, site: Any) -> None:
