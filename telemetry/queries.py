@@ -129,3 +129,29 @@ def operation_stats(
 def call_totals(*, tenant: str, window_minutes: int) -> tuple[int, int]:
     rows = TenantQuery([tenant], window_minutes * 60).run("count(), countIf(status != 'ok')")
     return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
+
+
+def trace_calls(*, tenants: list[str], trace_id: str, limit: int = 200) -> list[dict[str, Any]]:
+    """The operation calls of one trace among `tenants` (last 30 days), oldest first: where the
+    topic viewer's trace links lead."""
+    rows = (
+        TenantQuery(tenants, RANGES["30d"])
+        .where("trace_id = %(trace_id)s", trace_id=trace_id)
+        .run(
+            "time, tenant, operation, surface, status, error_type, latency_ms",
+            order_by="time",
+            limit=limit,
+        )
+    )
+    return [
+        {
+            "time": r[0],
+            "tenant": r[1],
+            "operation": r[2],
+            "surface": r[3],
+            "status": r[4],
+            "error_type": r[5],
+            "latency_ms": round(float(r[6]), 3),
+        }
+        for r in rows
+    ]

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from telemetry.charts import chart_data
-from telemetry.queries import RANGES, TelemetryUnavailable
+from telemetry.queries import RANGES, TelemetryUnavailable, trace_calls
 from tenants.selectors import tenants_visible_to
+
+TRACE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 
 @login_required
@@ -36,3 +41,20 @@ def telemetry_data(request: HttpRequest) -> JsonResponse:
         return JsonResponse(
             {"unavailable": True, "message": "telemetry store unavailable"}, status=503
         )
+
+
+@login_required
+def telemetry_trace(request: HttpRequest) -> HttpResponse:
+    """One trace's calls among the operator's tenants (where the topic viewer's links lead)."""
+    trace = request.GET.get("id", "")
+    context: dict[str, Any] = {"trace": trace}
+    if not TRACE_RE.match(trace):
+        context["trace_error"] = "id: letters, digits and - _ . : only, 1 to 128 of them"
+        return render(request, "telemetry/trace.html", context, status=400)
+    tenants = [tenant.slug for tenant in tenants_visible_to(user=request.user)]
+    try:
+        context["calls"] = trace_calls(tenants=tenants, trace_id=trace) if tenants else []
+    except TelemetryUnavailable:
+        context["trace_error"] = "telemetry store unavailable"
+        return render(request, "telemetry/trace.html", context, status=503)
+    return render(request, "telemetry/trace.html", context)

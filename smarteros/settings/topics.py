@@ -1,0 +1,21 @@
+from .env import env_int, env_list
+
+# The live topic viewer (telemetry/topics). Concurrent live sockets one operator may hold, and
+# that may watch one tenant's topics (across every web process: counted in Redis).
+TOPICS_MAX_VIEWERS_PER_USER = env_int("TOPICS_MAX_VIEWERS_PER_USER", 5, minimum=1)
+TOPICS_MAX_VIEWERS_PER_TENANT = env_int("TOPICS_MAX_VIEWERS_PER_TENANT", 20, minimum=1)
+# Messages a live socket holds while its browser is slow or paused; beyond, they are counted
+# as missed instead of growing the server.
+TOPICS_SOCKET_BUFFER = env_int("TOPICS_SOCKET_BUFFER", 2000, minimum=10)
+# Frames per second a live socket sends at most (each carries every buffered message up to
+# TOPICS_FRAME_MAX_MESSAGES).
+TOPICS_FRAMES_PER_SECOND = env_int("TOPICS_FRAMES_PER_SECOND", 20, minimum=1)
+TOPICS_FRAME_MAX_MESSAGES = env_int("TOPICS_FRAME_MAX_MESSAGES", 500, minimum=1)
+# Browse budgets per request: results, seconds and bytes scanned.
+TOPICS_BROWSE_MAX_RESULTS = env_int("TOPICS_BROWSE_MAX_RESULTS", 1000, minimum=1)
+TOPICS_BROWSE_SECONDS = env_int("TOPICS_BROWSE_SECONDS", 10, minimum=1)
+TOPICS_BROWSE_MAX_BYTES = env_int("TOPICS_BROWSE_MAX_BYTES", 50_000_000, minimum=1024)
+# Largest export, in messages.
+TOPICS_EXPORT_MAX_MESSAGES = env_int("TOPICS_EXPORT_MAX_MESSAGES", 10000, minimum=1)
+# Tenants whose phone numbers the viewer masks (customer data), by slug.
+TOPICS_MASK_PHONE_TENANTS = env_list("TOPICS_MASK_PHONE_TENANTS", "")

@@ -1,0 +1,106 @@
+"""Which topics an operator may see, and what they may do with them.
+
+Tenant members see their tenant's catalog topics (`{slug}.{topic}` and their `.dlq` twins);
+platform admins (superusers) see every topic on the broker. Names are compared exactly: the
+client never sends a pattern, and a prefix match would let a tenant called `mcp` read the
+platform's `mcp.agent.actions`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from smarteros.events.catalog import tenant_topics
+
+PLATFORM = "platform"
+
+
+class TopicDenied(Exception):
+    """The operator may not see this topic (or it does not exist: the two are not told apart)."""
+
+
+@dataclass(frozen=True)
+class TopicGrant:
+    topic: str
+    tenant_id: int | None  # None: a platform topic
+    tenant_slug: str | None
+    role: str  # "viewer", "admin" or "platform"
+
+    @property
+    def is_dead_letter(self) -> bool:
+        return self.topic.endswith(".dlq")
+
+    @property
+    def can_replay(self) -> bool:
+        return self.is_dead_letter and self.role in ("admin", PLATFORM)
+
+    @property
+    def can_export(self) -> bool:
+        return self.role in ("admin", PLATFORM)
+
+
+def _memberships(user: Any) -> list[tuple[int, str, str]]:
+    from tenants.models import Membership
+    from tenants.scope import dangerously_unscoped
+
+    # Which tenants a person belongs to is a platform-level read (memberships are tenant rows).
+    with dangerously_unscoped():
+        return list(
+            Membership.objects.filter(user_id=user.pk).values_list(
+                "tenant_id", "tenant__slug", "role"
+            )
+        )
+
+
+def _tenant_slugs(only: str | None = None) -> dict[str, int]:
+    from tenants.models import Tenant
+    from tenants.scope import dangerously_unscoped
+
+    with dangerously_unscoped():
+        rows = Tenant.objects.all() if only is None else Tenant.objects.filter(slug=only)
+        return {slug: pk for pk, slug in rows.values_list("pk", "slug")}
+
+
+def _owner(topic: str, slugs: dict[str, int]) -> tuple[int, str] | None:
+    """The tenant whose catalog topic this is (a platform admin's view of it), if any."""
+    slug = topic.partition(".")[0]
+    if slug in slugs and topic in {spec.name for spec in tenant_topics(slug)}:
+        return slugs[slug], slug
+    return None
+
+
+def topic_grants(user: Any, *, broker_topics: list[str] | None = None) -> list[TopicGrant]:
+    """Every topic `user` may see. Platform admins get `broker_topics` (all on the broker)."""
+    if not getattr(user, "is_authenticated", False):
+        return []
+    if user.is_superuser:
+        slugs = _tenant_slugs()
+        grants = []
+        for name in sorted(broker_topics or []):
+            owner = _owner(name, slugs)
+            grants.append(
+                TopicGrant(name, owner[0] if owner else None, owner[1] if owner else None, PLATFORM)
+            )
+        return grants
+    grants = []
+    for tenant_id, slug, role in sorted(_memberships(user), key=lambda m: m[1]):
+        for spec in tenant_topics(slug):
+            grants.append(TopicGrant(spec.name, tenant_id, slug, role))
+    return grants
+
+
+def topic_grant(user: Any, topic: Any) -> TopicGrant:
+    """The grant for one exact topic name, or TopicDenied. Platform admins may name any topic
+    (whether it exists is the broker's answer)."""
+    if not isinstance(topic, str) or not topic or len(topic) > 249:
+        raise TopicDenied("topic: a topic name is required")
+    if not getattr(user, "is_authenticated", False):
+        raise TopicDenied("not signed in")
+    if user.is_superuser:
+        owner = _owner(topic, _tenant_slugs(only=topic.partition(".")[0]))
+        return TopicGrant(topic, owner[0] if owner else None, owner[1] if owner else None, PLATFORM)
+    for grant in topic_grants(user):
+        if grant.topic == topic:
+            return grant
+    raise TopicDenied(f"topic: no topic {topic!r} among the ones you may see")

@@ -1,0 +1,357 @@
+"""Browse a topic with a short-lived consumer: assigned partitions, no group, no commits.
+
+Each request scans forward from a start position until it has `limit` matches, reaches the end
+of every partition (the high watermarks taken when it began), or spends its time or bytes budget.
+The cursor it returns (`next`) resumes the scan: "load more" goes on forward, or, after `newest`,
+back in time (`before:` cursors: the `limit` messages before each partition's position).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from django.conf import settings
+
+from smarteros.infra.kafka import client_config
+from telemetry.topics.filters import MessageFilter
+from telemetry.topics.masking import Masker
+from telemetry.topics.records import message_record
+
+MAX_PARTITIONS_PER_REQUEST = 1024
+
+
+class BrowseError(ValueError):
+    """Bad browse input; `field` names it."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_name
+
+
+class TopicUnavailable(Exception):
+    """The broker did not answer, or the topic is not on it."""
+
+
+@dataclass(frozen=True)
+class Start:
+    kind: str  # newest, oldest, offset, timestamp, cursor (forward), before (backward)
+    value: int = 0
+    cursor: dict[int, int] = field(default_factory=dict)
+
+    def encode(self) -> str:
+        if self.kind in ("newest", "oldest"):
+            return self.kind
+        if self.kind in ("cursor", "before"):
+            pairs = ",".join(f"{p}-{o}" for p, o in sorted(self.cursor.items()))
+            return f"{self.kind}:{pairs}"
+        return f"{self.kind}:{self.value}"
+
+
+def parse_start(raw: Any) -> Start:
+    """`newest`, `oldest`, `offset:N`, `timestamp:MS` or `timestamp:ISO-8601`, `cursor:P-O,…`
+    (forward from those offsets) or `before:P-O,…` (backward from them)."""
+    if raw in (None, ""):
+        return Start("newest")
+    if not isinstance(raw, str) or len(raw) > 20_000:
+        raise BrowseError("start", "start must be text")
+    if raw in ("newest", "oldest"):
+        return Start(raw)
+    kind, _, value = raw.partition(":")
+    if kind == "offset":
+        if not value.isdigit():
+            raise BrowseError("start", "offset must be a whole number >= 0")
+        return Start("offset", int(value))
+    if kind == "timestamp":
+        if value.isdigit():
+            return Start("timestamp", int(value))
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise BrowseError("start", "timestamp must be milliseconds or ISO 8601") from None
+        if moment.tzinfo is None:
+            raise BrowseError("start", "timestamp needs a time zone (e.g. Z)")
+        return Start("timestamp", int(moment.timestamp() * 1000))
+    if kind in ("cursor", "before"):
+        cursor: dict[int, int] = {}
+        for part in value.split(","):
+            p, _, o = part.partition("-")
+            if not (p.isdigit() and o.isdigit()) or len(cursor) >= MAX_PARTITIONS_PER_REQUEST:
+                raise BrowseError("start", "cursor must be partition-offset pairs")
+            cursor[int(p)] = int(o)
+        return Start(kind, cursor=cursor)
+    raise BrowseError("start", "start must be newest, oldest, offset:N, timestamp:T or cursor:…")
+
+
+@dataclass
+class BrowseResult:
+    messages: list[dict[str, Any]]
+    scanned: int
+    matched: int
+    next: Start
+    done: bool  # every partition read up to where it ended when the scan began
+    stopped: str  # "limit", "end", "time budget", "bytes budget"
+    partitions: list[int]
+
+
+def _consumer() -> Consumer:
+    return Consumer(
+        client_config(
+            **{
+                # Never joins: partitions are assigned; the id only satisfies the client.
+                "group.id": "smarteros-topic-viewer",
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest",
+                "fetch.max.bytes": 5_000_000,
+            }
+        )
+    )
+
+
+def topic_partitions(consumer: Any, topic: str, timeout: float = 5.0) -> list[int]:
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout)
+    except KafkaException as exc:
+        raise TopicUnavailable(str(exc)) from None
+    entry = metadata.topics.get(topic)
+    if entry is None or entry.error is not None or not entry.partitions:
+        raise TopicUnavailable(f"topic {topic!r} is not on the broker")
+    return sorted(entry.partitions)
+
+
+def _offset_at_time(consumer: Any, topic: str, partition: int, ms: int, low: int, high: int) -> int:
+    """First offset whose timestamp is >= ms. The broker's answer is checked by reading (some
+    brokers answer the log start whatever the time); otherwise a binary search on what is read."""
+    try:
+        [answer] = consumer.offsets_for_times([TopicPartition(topic, partition, ms)], timeout=5)
+        hint = answer.offset if answer.offset >= 0 else high
+    except KafkaException:
+        hint = -1
+    if low <= hint <= high:
+        before_ok = hint == low or _timestamp_at(consumer, topic, partition, hint - 1) < ms
+        at_ok = hint == high or _timestamp_at(consumer, topic, partition, hint) >= ms
+        if before_ok and at_ok:
+            return hint
+    lo, hi = low, high
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _timestamp_at(consumer, topic, partition, mid) < ms:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _timestamp_at(consumer: Any, topic: str, partition: int, offset: int) -> int:
+    consumer.assign([TopicPartition(topic, partition, offset)])
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        message = consumer.poll(0.5)
+        if message is None or message.error():
+            continue
+        consumer.unassign()
+        return int(message.timestamp()[1])
+    consumer.unassign()
+    return 2**62  # unreadable: treat as later, so the search moves left
+
+
+def browse(
+    *,
+    topic: str,
+    masker: Masker,
+    message_filter: MessageFilter,
+    partition: int | None = None,
+    start: Start | None = None,
+    limit: int = 100,
+    seconds: float | None = None,
+    max_bytes: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    max_results: int | None = None,
+    cancelled: threading.Event | None = None,
+) -> BrowseResult:
+    """Scan `topic` (checked by the caller against the operator's grants) for up to `limit`
+    matching, masked records, within the time and bytes budgets; `progress(scanned, matched)`
+    is called about every 250 ms; setting `cancelled` ends the scan early (the socket moved on)."""
+    start = start or Start("newest")
+    limit = max(1, min(limit, max_results or settings.TOPICS_BROWSE_MAX_RESULTS))
+    seconds = seconds if seconds is not None else settings.TOPICS_BROWSE_SECONDS
+    max_bytes = max_bytes if max_bytes is not None else settings.TOPICS_BROWSE_MAX_BYTES
+    consumer = _consumer()
+    try:
+        partitions = topic_partitions(consumer, topic)
+        if partition is not None:
+            if partition not in partitions:
+                raise BrowseError("partition", f"partition must be one of {partitions}")
+            partitions = [partition]
+        if start.kind in ("cursor", "before") and not set(start.cursor) <= set(partitions):
+            raise BrowseError("start", "cursor names a partition outside the view")
+        lows: dict[int, int] = {}
+        ends: dict[int, int] = {}
+        positions: dict[int, int] = {}
+        for p in partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)
+            lows[p] = low
+            ends[p] = high
+            if start.kind == "before":
+                ends[p] = min(max(start.cursor.get(p, high), low), high)
+            positions[p] = _start_offset(consumer, topic, p, start, low, ends[p], limit)
+        return _scan(
+            consumer,
+            topic,
+            masker,
+            message_filter,
+            positions,
+            ends,
+            limit,
+            seconds,
+            max_bytes,
+            progress,
+            backward=lows if start.kind in ("newest", "before") else None,
+        )
+    except KafkaException as exc:
+        raise TopicUnavailable(str(exc)) from None
+    finally:
+        consumer.close()
+
+
+def _start_offset(
+    consumer: Any, topic: str, p: int, start: Start, low: int, high: int, limit: int
+) -> int:
+    if start.kind == "oldest":
+        return low
+    if start.kind in ("newest", "before"):
+        return max(low, high - limit)
+    if start.kind == "offset":
+        return min(max(start.value, low), high)
+    if start.kind == "timestamp":
+        return _offset_at_time(consumer, topic, p, start.value, low, high)
+    return min(max(start.cursor.get(p, high), low), high)
+
+
+def _scan(
+    consumer: Any,
+    topic: str,
+    masker: Masker,
+    message_filter: MessageFilter,
+    positions: dict[int, int],
+    ends: dict[int, int],
+    limit: int,
+    seconds: float,
+    max_bytes: int,
+    progress: Callable[[int, int], None] | None,
+    *,
+    backward: dict[int, int] | None = None,
+    cancelled: threading.Event | None = None,
+) -> BrowseResult:
+    """Up to `limit` matches per partition are collected, then merged in time order: the first
+    `limit` (the last `limit` when reading `backward`, given each partition's low watermark) are
+    returned, and the cursor of each partition points at its first match left out (backward: at
+    its oldest match shown), so "load more" misses nothing."""
+    window = dict(positions)
+    pending = {p for p in positions if positions[p] < ends[p]}
+    if pending:
+        consumer.assign([TopicPartition(topic, p, positions[p]) for p in sorted(pending)])
+    per_partition: dict[int, list[dict[str, Any]]] = {p: [] for p in positions}
+    scanned = matched = bytes_read = 0
+    began = last_progress = time.monotonic()
+    stopped = "end"
+    while pending:
+        if bytes_read >= max_bytes:
+            stopped = "bytes budget"
+            break
+        now = time.monotonic()
+        if now - began > seconds:
+            stopped = "time budget"
+            break
+        if cancelled is not None and cancelled.is_set():
+            stopped = "cancelled"
+            break
+        if progress and now - last_progress > 0.25:
+            progress(scanned, matched)
+            last_progress = now
+        for message in consumer.consume(500, 0.2):
+            if message.error():
+                continue
+            p, offset = message.partition(), message.offset()
+            if p not in pending or offset >= ends[p]:
+                continue
+            positions[p] = offset + 1
+            scanned += 1
+            bytes_read += len(message.value() or b"") + len(message.key() or b"")
+            record = message_record(message, masker)
+            if message_filter.matches(record):
+                matched += 1
+                per_partition[p].append(record)
+            if positions[p] >= ends[p] or len(per_partition[p]) >= limit:
+                pending.discard(p)
+                if len(per_partition[p]) >= limit and positions[p] < ends[p]:
+                    stopped = "limit"
+            if bytes_read >= max_bytes:
+                break  # the rest of this batch is not counted: the cursor resumes before it
+    merged = sorted(
+        (r for records in per_partition.values() for r in records),
+        key=lambda r: (r["timestamp"], r["partition"], r["offset"]),
+    )
+    if backward is not None:
+        shown = merged[-limit:]
+        before = {}
+        for p in positions:
+            offsets = [r["offset"] for r in shown if r["partition"] == p]
+            if offsets:
+                before[p] = min(offsets)
+            elif per_partition[p] or positions[p] < ends[p]:
+                before[p] = ends[p]  # matches not shown yet, or a window not read to its end
+            else:
+                before[p] = window[p]  # nothing here: go further back next time
+        if progress:
+            progress(scanned, matched)
+        return BrowseResult(
+            messages=shown,
+            scanned=scanned,
+            matched=len(shown),
+            next=Start("before", cursor=before),
+            done=all(before[p] <= backward[p] for p in before),
+            stopped=stopped,
+            partitions=sorted(positions),
+        )
+    shown = merged[:limit]
+    cursor = dict(positions)
+    for record in merged[limit:]:
+        p = record["partition"]
+        cursor[p] = min(cursor[p], record["offset"])
+    if len(merged) > limit:
+        stopped = "limit"
+    if progress:
+        progress(scanned, matched)
+    return BrowseResult(
+        messages=shown,
+        scanned=scanned,
+        matched=len(shown),
+        next=Start("cursor", cursor=cursor),
+        done=all(cursor[p] >= ends[p] for p in cursor),
+        stopped=stopped,
+        partitions=sorted(positions),
+    )
+
+
+def message_at(*, topic: str, partition: int, offset: int, masker: Masker) -> dict[str, Any]:
+    """One masked record, for the detail view and replay checks; BrowseError if absent."""
+    from telemetry.topics.filters import compile_filter
+
+    result = browse(
+        topic=topic,
+        masker=masker,
+        message_filter=compile_filter(),
+        partition=partition,
+        start=Start("offset", offset),
+        limit=1,
+    )
+    if not result.messages or result.messages[0]["offset"] != offset:
+        raise BrowseError("offset", f"no message at partition {partition} offset {offset}")
+    return result.messages[0]

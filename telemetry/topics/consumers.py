@@ -1,0 +1,295 @@
+"""The viewer's websocket: browse with progress, and live tail with a bounded buffer.
+
+Client → server (JSON): {"action": "browse", "topic", "partition", "start", "limit", "q", "cel"},
+{"action": "live", "topic", "partition", "q", "cel"}, {"action": "pause"}, {"action": "resume"},
+{"action": "stop"}.
+Server → client: {"type": "progress", "scanned", "matched"}, {"type": "results", ...},
+{"type": "live", "topic"} (subscribed), {"type": "batch", "messages", "missed", "cel_errors",
+"cel_last_error"}, {"type": "error", "field", "message"}.
+Every topic and partition is checked against the user's grants; nothing is sent unmasked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import threading
+import time
+from typing import Any
+
+import orjson
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from telemetry.topics import limits
+from telemetry.topics.access import TopicDenied, TopicGrant, topic_grant
+from telemetry.topics.browse import BrowseError, TopicUnavailable, browse, parse_start
+from telemetry.topics.filters import FilterError, MessageFilter, compile_filter
+from telemetry.topics.limits import ViewerLimitReached, viewer_acquire, viewer_release
+from telemetry.topics.live import LAYER, TopicTail, tail_join, tail_leave
+from telemetry.topics.masking import Masker
+
+
+class BadRequest(Exception):
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_name
+
+
+def _partition(raw: Any) -> int | None:
+    if raw in (None, "", "all"):
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)) or not str(raw).isdigit():
+        raise BadRequest("partition", "partition must be a whole number or 'all'")
+    return int(raw)
+
+
+def _limit(raw: Any) -> int:
+    if raw in (None, ""):
+        return 100
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)) or not str(raw).isdigit():
+        raise BadRequest("limit", "limit must be a whole number")
+    limit = int(raw)
+    if not 1 <= limit <= settings.TOPICS_BROWSE_MAX_RESULTS:
+        raise BadRequest("limit", f"limit must be 1 to {settings.TOPICS_BROWSE_MAX_RESULTS}")
+    return limit
+
+
+class TopicViewerConsumer(AsyncJsonWebsocketConsumer):
+    channel_layer_alias = LAYER
+
+    async def connect(self) -> None:
+        self.user = self.scope.get("user")
+        if not getattr(self.user, "is_authenticated", False):
+            await self.close(code=4401)
+            return
+        self.grant: TopicGrant | None = None
+        self.tail: TopicTail | None = None
+        self.filter: MessageFilter | None = None
+        self.live_partition: int | None = None
+        self.buffer: collections.deque[str] = collections.deque()
+        self.expected = 0
+        self.missed = 0
+        self.sent_missed = 0
+        self.paused = False
+        self.flusher: asyncio.Task[None] | None = None
+        self.browsing: asyncio.Task[None] | None = None
+        self.browse_cancel = threading.Event()
+        self.lease = self.channel_name
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        await self._stop_live()
+        browse_cancel = getattr(self, "browse_cancel", None)
+        if browse_cancel is not None:
+            browse_cancel.set()
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if not isinstance(content, dict):
+            await self._error("action", "send a JSON object with an action")
+            return
+        action = content.get("action")
+        try:
+            if action == "browse":
+                await self._browse(content)
+            elif action == "live":
+                await self._live(content)
+            elif action == "pause":
+                self.paused = True
+                await self.send_json({"type": "paused"})
+            elif action == "resume":
+                self.paused = False
+                await self.send_json({"type": "resumed"})
+            elif action == "stop":
+                await self._stop_live()
+                await self.send_json({"type": "stopped"})
+            else:
+                await self._error("action", "action must be browse, live, pause, resume or stop")
+        except (BadRequest, BrowseError, FilterError) as exc:
+            await self._error(exc.field, str(exc))
+        except TopicDenied as exc:
+            await self._error("topic", str(exc))
+        except ViewerLimitReached as exc:
+            await self._error("limit", str(exc))
+
+    async def _error(self, field_name: str, message: str) -> None:
+        await self.send_json({"type": "error", "field": field_name, "message": message})
+
+    async def _grant(self, topic: Any) -> TopicGrant:
+        return await database_sync_to_async(topic_grant)(self.user, topic)
+
+    # Browse ---------------------------------------------------------------------------------
+
+    async def _browse(self, content: dict[str, Any]) -> None:
+        grant = await self._grant(content.get("topic"))
+        partition = _partition(content.get("partition"))
+        start = parse_start(content.get("start"))
+        limit = _limit(content.get("limit"))
+        message_filter = compile_filter(
+            q=content.get("q") or "", cel_source=content.get("cel") or ""
+        )
+        # One scan per socket: a new request ends the previous one's thread, not just its task.
+        self.browse_cancel.set()
+        self.browse_cancel = threading.Event()
+        self.browsing = asyncio.create_task(
+            self._run_browse(grant, partition, start, limit, message_filter, self.browse_cancel)
+        )
+
+    async def _run_browse(
+        self,
+        grant: TopicGrant,
+        partition: Any,
+        start: Any,
+        limit: int,
+        message_filter: MessageFilter,
+        cancelled: threading.Event,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+
+        def progress(scanned: int, matched: int) -> None:
+            asyncio.run_coroutine_threadsafe(
+                self.send_json({"type": "progress", "scanned": scanned, "matched": matched}), loop
+            )
+
+        try:
+            result = await sync_to_async(browse, thread_sensitive=False)(
+                topic=grant.topic,
+                masker=Masker(tenant_slug=grant.tenant_slug),
+                message_filter=message_filter,
+                partition=partition,
+                start=start,
+                limit=limit,
+                progress=progress,
+                cancelled=cancelled,
+            )
+        except BrowseError as exc:
+            await self._error(exc.field, str(exc))
+            return
+        except TopicUnavailable as exc:
+            await self._error("topic", f"topic unavailable: {exc}")
+            return
+        if cancelled.is_set():
+            return
+        await self.send_json(
+            {
+                "type": "results",
+                "topic": grant.topic,
+                "messages": result.messages,
+                "scanned": result.scanned,
+                "matched": result.matched,
+                "next": result.next.encode(),
+                "done": result.done,
+                "stopped": result.stopped,
+                **message_filter.describe(),
+            }
+        )
+
+    # Live -----------------------------------------------------------------------------------
+
+    async def _live(self, content: dict[str, Any]) -> None:
+        grant = await self._grant(content.get("topic"))
+        partition = _partition(content.get("partition"))
+        message_filter = compile_filter(
+            q=content.get("q") or "", cel_source=content.get("cel") or ""
+        )
+        await self._stop_live()
+        await sync_to_async(viewer_acquire, thread_sensitive=False)(
+            user_id=self.user.pk, tenant_id=grant.tenant_id, lease=self.lease
+        )
+        self.grant, self.filter, self.live_partition = grant, message_filter, partition
+        self.buffer = collections.deque()
+        self.missed, self.sent_missed, self.paused = 0, 0, False
+        tail = await tail_join(grant.topic, Masker(tenant_slug=grant.tenant_slug))
+        self.tail = tail
+        await self.channel_layer.group_add(tail.group, self.channel_name)
+        self.expected = tail.sent
+        self.flusher = asyncio.create_task(self._flush_loop())
+        await self.send_json({"type": "live", "topic": grant.topic, "partition": partition})
+
+    async def _stop_live(self) -> None:
+        flusher, self.flusher = getattr(self, "flusher", None), None
+        if flusher is not None:
+            flusher.cancel()
+        await self._leave_tail()
+
+    async def _leave_tail(self) -> None:
+        tail, self.tail = getattr(self, "tail", None), None
+        if tail is None:
+            return
+        await self.channel_layer.group_discard(tail.group, self.channel_name)
+        await tail_leave(tail.topic)
+        grant = self.grant
+        if grant is not None:
+            await sync_to_async(viewer_release, thread_sensitive=False)(
+                user_id=self.user.pk, tenant_id=grant.tenant_id, lease=self.lease
+            )
+
+    async def _still_allowed(self) -> bool:
+        """Renew the viewer lease, and check the grant again: a membership removed while the
+        socket is open ends its live view within limits.RENEW_SECONDS."""
+        assert self.grant is not None
+        try:
+            await self._grant(self.grant.topic)
+        except TopicDenied:
+            await self._leave_tail()
+            await self._error("topic", "you may no longer see this topic")
+            return False
+        # Renewing a lease we hold never fails; one that expired meanwhile may.
+        with contextlib.suppress(ViewerLimitReached):
+            await sync_to_async(viewer_acquire, thread_sensitive=False)(
+                user_id=self.user.pk, tenant_id=self.grant.tenant_id, lease=self.lease
+            )
+        return True
+
+    async def tail_batch(self, event: dict[str, Any]) -> None:
+        """A batch from this process's tail: filter, buffer (bounded), count what is dropped."""
+        if self.tail is None or self.filter is None:
+            return
+        first, records = int(event["first"]), event["records"]
+        if first > self.expected:
+            self.missed += first - self.expected  # batches the layer skipped for this socket
+        self.expected = max(self.expected, first + len(records))
+        capacity = settings.TOPICS_SOCKET_BUFFER
+        wanted_partition, message_filter = self.live_partition, self.filter
+        filtering = message_filter.active
+        for partition, text in records:
+            if wanted_partition is not None and partition != wanted_partition:
+                continue
+            if filtering and not message_filter.matches(orjson.loads(text)):
+                continue
+            if len(self.buffer) >= capacity:
+                self.buffer.popleft()
+                self.missed += 1
+            self.buffer.append(text)
+
+    async def _flush_loop(self) -> None:
+        interval = 1 / settings.TOPICS_FRAMES_PER_SECOND
+        renewed = time.monotonic()
+        while True:
+            await asyncio.sleep(interval)
+            if time.monotonic() - renewed > limits.RENEW_SECONDS and self.grant is not None:
+                renewed = time.monotonic()
+                if not await self._still_allowed():
+                    self.flusher = None
+                    return
+            if self.paused or (not self.buffer and self.missed == self.sent_missed):
+                continue
+            count = min(len(self.buffer), settings.TOPICS_FRAME_MAX_MESSAGES)
+            messages = ",".join(self.buffer.popleft() for _ in range(count))
+            assert self.filter is not None
+            # Records arrive as JSON text (encoded once by the tail): the frame is joined, not
+            # re-encoded per socket.
+            head = orjson.dumps(
+                {
+                    "type": "batch",
+                    "missed": self.missed,
+                    "buffered": len(self.buffer),
+                    "cel_errors": self.filter.runtime_errors,
+                    "cel_last_error": self.filter.last_error,
+                }
+            ).decode()
+            await self.send(text_data=f'{head[:-1]},"messages":[{messages}]}}')
+            self.sent_missed = self.missed

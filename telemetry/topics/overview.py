@@ -1,0 +1,134 @@
+"""The topics page: partitions, retention or compaction, message counts and consumer-group lag
+of the topics an operator may see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+
+from smarteros.infra.kafka import admin_client, client_config
+from telemetry.topics.access import TopicGrant
+
+
+@dataclass
+class PartitionInfo:
+    partition: int
+    low: int
+    high: int
+
+    @property
+    def messages(self) -> int:
+        return max(0, self.high - self.low)
+
+
+@dataclass
+class GroupLag:
+    group: str
+    lag: int
+
+
+@dataclass
+class TopicInfo:
+    grant: TopicGrant
+    exists: bool
+    partitions: list[PartitionInfo] = field(default_factory=list)
+    cleanup: str = ""
+    retention_ms: int | None = None
+    groups: list[GroupLag] = field(default_factory=list)
+
+    @property
+    def messages(self) -> int:
+        """Between the watermarks: on a compacted topic an upper bound."""
+        return sum(p.messages for p in self.partitions)
+
+    @property
+    def retention(self) -> str:
+        if self.retention_ms is None or self.retention_ms < 0:
+            return "forever"
+        hours = self.retention_ms / 3_600_000
+        return f"{hours / 24:g} days" if hours >= 24 else f"{hours:g} hours"
+
+
+@dataclass
+class Overview:
+    topics: list[TopicInfo]
+    groups_supported: bool  # False: the broker does not report consumer groups
+
+
+def broker_topic_names(timeout: float = 5.0) -> list[str]:
+    """Every topic on the broker (platform admins see them all)."""
+    return sorted(admin_client().list_topics(timeout=timeout).topics)
+
+
+def topics_overview(grants: list[TopicGrant], *, timeout: float = 5.0) -> Overview:
+    """Figures for each granted topic; topics missing on the broker are listed as such."""
+    admin = admin_client()
+    metadata = admin.list_topics(timeout=timeout).topics
+    infos = [TopicInfo(grant=g, exists=g.topic in metadata) for g in grants]
+    present = [info for info in infos if info.exists]
+    _configs(admin, present, timeout)
+    consumer = Consumer(client_config(**{"group.id": "smarteros-topic-viewer"}))
+    try:
+        for info in present:
+            for p in sorted(metadata[info.grant.topic].partitions):
+                low, high = consumer.get_watermark_offsets(
+                    TopicPartition(info.grant.topic, p), timeout=timeout
+                )
+                info.partitions.append(PartitionInfo(p, low, high))
+    finally:
+        consumer.close()
+    supported = _group_lags(admin, {info.grant.topic: info for info in present}, timeout)
+    return Overview(infos, supported)
+
+
+def _configs(admin: Any, infos: list[TopicInfo], timeout: float) -> None:
+    from confluent_kafka.admin import ConfigResource
+
+    if not infos:
+        return
+    futures = admin.describe_configs(
+        [ConfigResource(ConfigResource.Type.TOPIC, info.grant.topic) for info in infos]
+    )
+    by_name = {info.grant.topic: info for info in infos}
+    for resource, future in futures.items():
+        try:
+            entries = future.result(timeout=timeout)
+        except KafkaException:
+            continue
+        info = by_name[resource.name]
+        info.cleanup = entries["cleanup.policy"].value if "cleanup.policy" in entries else ""
+        if "retention.ms" in entries and entries["retention.ms"].value is not None:
+            info.retention_ms = int(entries["retention.ms"].value)
+
+
+def _group_lags(admin: Any, by_topic: dict[str, TopicInfo], timeout: float) -> bool:
+    """Committed offsets of every group on the visible topics, as lag per group. Only offsets on
+    those topics are read, so an operator learns nothing of other tenants' groups."""
+    try:
+        listed = admin.list_consumer_groups(request_timeout=timeout).result(timeout=timeout)
+    except (KafkaException, NotImplementedError):
+        return False
+    groups = [g.group_id for g in listed.valid]
+    if not groups:
+        return False
+    ends = {
+        (info.grant.topic, p.partition): p.high
+        for info in by_topic.values()
+        for p in info.partitions
+    }
+    for group in groups:
+        try:
+            future = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group]
+            partitions = future.result(timeout=timeout).topic_partitions
+        except KafkaException:
+            continue
+        lag: dict[str, int] = {}
+        for tp in partitions or []:
+            if tp.topic in by_topic and tp.offset >= 0:
+                end = ends.get((tp.topic, tp.partition), tp.offset)
+                lag[tp.topic] = lag.get(tp.topic, 0) + max(0, end - tp.offset)
+        for topic, value in lag.items():
+            by_topic[topic].groups.append(GroupLag(group, value))
+    return True

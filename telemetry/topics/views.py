@@ -1,0 +1,178 @@
+"""Console pages of the topic viewer. The URL holds the view's state (topic, partition, start,
+filter, mode), so a link shows the same view; the page's script reads it from data attributes."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_POST
+
+from telemetry.topics.access import TopicDenied, TopicGrant, topic_grant, topic_grants
+from telemetry.topics.actions import ActionRefused, dead_letter_replay, export_lines
+from telemetry.topics.browse import BrowseError, TopicUnavailable, browse, message_at, parse_start
+from telemetry.topics.filters import FilterError, compile_filter
+from telemetry.topics.masking import Masker
+from telemetry.topics.overview import broker_topic_names, topics_overview
+
+
+def _grant_or_404(request: HttpRequest, topic: Any) -> TopicGrant:
+    try:
+        return topic_grant(request.user, topic)
+    except TopicDenied as exc:
+        raise Http404(str(exc)) from None
+
+
+def _whole(request: HttpRequest, name: str, *, required: bool = False) -> int | None:
+    raw = request.GET.get(name, request.POST.get(name, ""))
+    if raw in ("", "all") and not required:
+        return None
+    if not raw.isdigit():
+        raise BrowseError(name, f"{name} must be a whole number")
+    return int(raw)
+
+
+def _bad(exc: BrowseError | FilterError | ActionRefused, status: int = 400) -> JsonResponse:
+    return JsonResponse(
+        {"error": str(exc), "field": getattr(exc, "field", "")},
+        status=getattr(exc, "status", status),
+    )
+
+
+@login_required
+@require_GET
+def topics_page(request: HttpRequest) -> HttpResponse:
+    error = ""
+    overview = None
+    try:
+        names = broker_topic_names() if request.user.is_superuser else None
+        overview = topics_overview(topic_grants(request.user, broker_topics=names))
+    except Exception as exc:  # the broker is down or slow: say so instead of a 500
+        from confluent_kafka import KafkaException
+
+        if not isinstance(exc, KafkaException):
+            raise
+        error = f"Kafka unavailable: {exc}"
+    return render(request, "topics/list.html", {"overview": overview, "error": error})
+
+
+@login_required
+@require_GET
+def topic_view(request: HttpRequest) -> HttpResponse:
+    grant = _grant_or_404(request, request.GET.get("topic"))
+    state = {
+        "topic": grant.topic,
+        "partition": request.GET.get("partition", ""),
+        "start": request.GET.get("start", "newest"),
+        "limit": request.GET.get("limit", "100"),
+        "q": request.GET.get("q", ""),
+        "cel": request.GET.get("cel", ""),
+        "mode": "live" if request.GET.get("mode") == "live" else "browse",
+    }
+    return render(
+        request,
+        "topics/view.html",
+        {"grant": grant, "state": state, "max_results": settings.TOPICS_BROWSE_MAX_RESULTS},
+    )
+
+
+@login_required
+@require_GET
+def message_detail(request: HttpRequest) -> HttpResponse:
+    grant = _grant_or_404(request, request.GET.get("topic"))
+    try:
+        partition = _whole(request, "partition", required=True)
+        offset = _whole(request, "offset", required=True)
+        assert partition is not None and offset is not None
+        record = message_at(
+            topic=grant.topic,
+            partition=partition,
+            offset=offset,
+            masker=Masker(tenant_slug=grant.tenant_slug),
+        )
+    except BrowseError as exc:
+        return _bad(exc)
+    except TopicUnavailable as exc:
+        return JsonResponse({"error": f"topic unavailable: {exc}"}, status=503)
+    return render(
+        request,
+        "topics/message.html",
+        {
+            "grant": grant,
+            "record": record,
+            "time": datetime.fromtimestamp(record["timestamp"] / 1000, tz=UTC).isoformat(),
+            "value_pretty": json.dumps(record["value"], indent=2, ensure_ascii=False)
+            if not isinstance(record["value"], str)
+            else record["value"],
+        },
+    )
+
+
+@login_required
+@require_POST
+def replay(request: HttpRequest) -> HttpResponse:
+    grant = _grant_or_404(request, request.POST.get("topic"))
+    try:
+        partition = _whole(request, "partition", required=True)
+        offset = _whole(request, "offset", required=True)
+        assert partition is not None and offset is not None
+        done = dead_letter_replay(
+            user=request.user,
+            grant=grant,
+            partition=partition,
+            offset=offset,
+            again=request.POST.get("again") == "1",
+        )
+    except (BrowseError, ActionRefused) as exc:
+        if request.headers.get("HX-Request"):
+            return render(
+                request,
+                "topics/replayed.html",
+                {"error": str(exc)},
+                status=getattr(exc, "status", 400),
+            )
+        return _bad(exc)
+    if request.headers.get("HX-Request"):
+        return render(request, "topics/replayed.html", {"done": done})
+    return JsonResponse({"topic": done.topic, "partition": done.partition, "offset": done.offset})
+
+
+@login_required
+@require_GET
+def export(request: HttpRequest) -> HttpResponse:
+    grant = _grant_or_404(request, request.GET.get("topic"))
+    if not grant.can_export:
+        return JsonResponse({"error": "exporting needs the tenant admin role"}, status=403)
+    try:
+        limit = _whole(request, "limit") or min(1000, settings.TOPICS_EXPORT_MAX_MESSAGES)
+        if limit > settings.TOPICS_EXPORT_MAX_MESSAGES:
+            raise BrowseError(
+                "limit", f"limit must be at most {settings.TOPICS_EXPORT_MAX_MESSAGES}"
+            )
+        message_filter = compile_filter(
+            q=request.GET.get("q", ""), cel_source=request.GET.get("cel", "")
+        )
+        result = browse(
+            topic=grant.topic,
+            masker=Masker(tenant_slug=grant.tenant_slug),
+            message_filter=message_filter,
+            partition=_whole(request, "partition"),
+            start=parse_start(request.GET.get("start") or "oldest"),
+            limit=limit,
+            max_results=settings.TOPICS_EXPORT_MAX_MESSAGES,
+        )
+        query = {k: request.GET.get(k, "") for k in ("partition", "start", "q", "cel", "limit")}
+        body = export_lines(user=request.user, grant=grant, records=result.messages, query=query)
+    except (BrowseError, FilterError, ActionRefused) as exc:
+        return _bad(exc)
+    except TopicUnavailable as exc:
+        return JsonResponse({"error": f"topic unavailable: {exc}"}, status=503)
+    response = HttpResponse(body, content_type="application/x-ndjson")
+    response["Content-Disposition"] = f'attachment; filename="{grant.topic}.jsonl"'
+    response["X-Scanned"] = str(result.scanned)
+    return response

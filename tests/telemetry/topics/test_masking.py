@@ -1,0 +1,61 @@
+"""Masking: schema-marked secrets, credential-looking values, per-tenant phone numbers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, SecretStr
+
+from smarteros.events.schemas import EventData, event_type
+from telemetry.topics.masking import MASK, Masker, secret_fields
+
+
+@event_type("test.payment.captured")
+class PaymentCaptured(EventData):
+    amount: int
+    card_token: str = Field(json_schema_extra={"x-secret": True})
+    gateway_password: SecretStr | None = None
+    note: str = ""
+
+
+def test_schema_marks_secret_fields() -> None:
+    assert secret_fields("test.payment.captured") == {"card_token", "gateway_password"}
+    assert secret_fields("no.such.type") == frozenset()
+
+
+def test_envelope_data_secret_fields_are_masked_by_schema() -> None:
+    value = {
+        "type": "test.payment.captured",
+        "data": {"amount": 120, "card_token": "tok-4242-visible-otherwise", "note": "hi"},
+    }
+    masked: Any = Masker(tenant_slug="acme").envelope_value(value)
+    assert masked["data"]["card_token"] == MASK
+    assert masked["data"]["amount"] == 120 and masked["data"]["note"] == "hi"
+
+
+def test_credential_looking_values_and_names_are_masked_anywhere() -> None:
+    masker = Masker(tenant_slug="acme")
+    value = {
+        "type": "x",
+        "data": {
+            "message": "use sos_live_abcdefghijklmnop please",
+            "nested": [{"access_token": "plain-words"}, {"auth": "Bearer abcdefghijklmnopqrstu"}],
+            "tokens_in": 120,
+            "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NSJ9.c2lnbmF0dXJl",
+        },
+    }
+    masked: Any = masker.envelope_value(value)
+    text = repr(masked)
+    for secret in ("sos_live_abcdefghijklmnop", "plain-words", "abcdefghijklmnopqrstu", "eyJhbGci"):
+        assert secret not in text
+    assert masked["data"]["tokens_in"] == 120  # a count named like a token stays
+    assert masker.headers([("Authorization", "x"), ("trace", "sk-abcdefghijklmnopqrstuv")]) == [
+        ("Authorization", MASK),
+        ("trace", MASK),
+    ]
+
+
+def test_phone_numbers_are_masked_only_for_tenants_that_ask(settings: Any) -> None:
+    settings.TOPICS_MASK_PHONE_TENANTS = ["acme"]
+    assert "+14155550123" not in Masker(tenant_slug="acme").text("from +14155550123")
+    assert Masker(tenant_slug="globex").text("from +14155550123") == "from +14155550123"

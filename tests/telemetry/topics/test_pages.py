@@ -1,0 +1,151 @@
+"""Topics page, message detail, dead-letter replay and export through the console's HTTP views."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from django.conf import settings
+
+from tenants.models import AuditEvent
+from tenants.scope import dangerously_unscoped
+from tests.telemetry.topics.conftest import envelope, produce
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+DLQ = "acme.shopify.webhooks.dlq"
+ORIGIN = "acme.shopify.webhooks"
+
+
+def dead_letter(value: Any, origin: str = ORIGIN) -> None:
+    produce(
+        DLQ,
+        value,
+        key="order-9",
+        headers=[
+            ("dlq.reason", b"PermanentFailure: total missing"),
+            ("dlq.topic", origin.encode()),
+            ("dlq.partition", b"1"),
+            ("dlq.offset", b"42"),
+            ("event-type", b"shopify.webhook.received"),
+        ],
+    )
+
+
+def read_all(topic: str) -> list[Any]:
+    consumer = Consumer({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, "group.id": "t"})
+    try:
+        messages: list[Any] = []
+        for p in range(3):
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)
+            if high > low:
+                consumer.assign([TopicPartition(topic, p, low)])
+                while len([m for m in messages if m.partition() == p]) < high - low:
+                    message = consumer.poll(1)
+                    if message is not None and not message.error():
+                        messages.append(message)
+        return messages
+    finally:
+        consumer.close()
+
+
+def audits(action: str) -> list[AuditEvent]:
+    with dangerously_unscoped():
+        return list(AuditEvent.objects.filter(action=action))
+
+
+def test_topics_page_lists_counts_retention_and_degrades_without_groups(world: Any) -> None:
+    produce(ORIGIN, {"n": 1}, partition=0)
+    produce(ORIGIN, {"n": 2}, partition=1)
+    page = world.client("acme-viewer").get("/topics/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    row = html[html.index('data-topic="acme.shopify.webhooks"') :]
+    row = row[: row.index("</tr>")]
+    assert '<td class="messages">2</td>' in row and "7 days" in row and "delete" in row
+    assert "compacted" in html  # acme.shopify.products
+    assert "not reported by the broker" in html  # the local broker lists no groups
+    root = world.client("root").get("/topics/").content.decode()
+    assert "smarteros.events" in root and "globex.shopify.webhooks" in root
+
+
+def test_detail_shows_envelope_trace_link_headers_and_dlq_reason(world: Any) -> None:
+    event = envelope(
+        "shopify.webhook.received",
+        {"topic": "orders/create", "webhook_id": "w1", "payload": {"api_key": "plain-key"}},
+    )
+    dead_letter(event)
+    page = world.client("acme-viewer").get(
+        "/topics/message/", {"topic": DLQ, "partition": 0, "offset": 0}
+    )
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "shopify.webhook.received" in html and "PermanentFailure: total missing" in html
+    assert f"/telemetry/trace/?id={event['trace_id']}" in html
+    assert "plain-key" not in html
+    bad = world.client("acme-viewer").get(
+        "/topics/message/", {"topic": DLQ, "partition": "x", "offset": 0}
+    )
+    assert bad.status_code == 400 and bad.json()["field"] == "partition"
+
+
+def test_admin_replays_a_dead_letter_once_audited(world: Any) -> None:
+    dead_letter({"n": "replay-me"})
+    client = world.client("acme-admin")
+    response = client.post("/topics/replay/", {"topic": DLQ, "partition": 0, "offset": 0})
+    assert response.status_code == 200, response.content
+    [replayed] = [m for m in read_all(ORIGIN) if json.loads(m.value()) == {"n": "replay-me"}]
+    headers = dict(replayed.headers())
+    assert headers["replay.of"] == f"{DLQ}/0/0".encode()
+    assert headers["event-type"] == b"shopify.webhook.received"
+    assert not any(k.startswith("dlq.") for k in headers) and replayed.key() == b"order-9"
+    [audit] = audits("topics.dead_letter_replay")
+    assert audit.actor == "user:acme-admin" and audit.tenant_id == world.acme.pk
+    assert audit.target == f"{DLQ}/0/0" and audit.details["to"] == ORIGIN
+    again = client.post("/topics/replay/", {"topic": DLQ, "partition": 0, "offset": 0})
+    assert again.status_code == 409
+    assert len(read_all(ORIGIN)) == 1
+
+
+def test_replay_refuses_a_header_pointing_elsewhere(world: Any) -> None:
+    dead_letter({"n": 1}, origin="globex.shopify.webhooks")
+    response = world.client("acme-admin").post(
+        "/topics/replay/", {"topic": DLQ, "partition": 0, "offset": 0}
+    )
+    assert response.status_code == 409
+    assert read_all("globex.shopify.webhooks") == [] and audits("topics.dead_letter_replay") == []
+    not_dlq = world.client("acme-admin").post(
+        "/topics/replay/", {"topic": ORIGIN, "partition": 0, "offset": 0}
+    )
+    assert not_dlq.status_code == 400 and not_dlq.json()["field"] == "topic"
+
+
+def test_admin_exports_json_lines_bounded_masked_and_audited(world: Any, settings: Any) -> None:
+    for i in range(5):
+        produce(ORIGIN, {"n": i, "password": "pw"}, partition=0)
+    client = world.client("acme-admin")
+    response = client.get("/topics/export/", {"topic": ORIGIN, "start": "oldest", "limit": 3})
+    assert response.status_code == 200 and response["Content-Type"] == "application/x-ndjson"
+    lines = [json.loads(line) for line in response.content.decode().splitlines()]
+    assert [line["value"]["n"] for line in lines] == [0, 1, 2]
+    assert all(line["value"]["password"] != "pw" for line in lines)
+    [audit] = audits("topics.export")
+    assert audit.details["messages"] == 3 and audit.target == ORIGIN
+    settings.TOPICS_EXPORT_MAX_MESSAGES = 10
+    too_many = client.get("/topics/export/", {"topic": ORIGIN, "limit": 11})
+    assert too_many.status_code == 400 and too_many.json()["field"] == "limit"
+    bad_cel = client.get("/topics/export/", {"topic": ORIGIN, "cel": "value >"})
+    assert bad_cel.status_code == 400 and bad_cel.json()["field"] == "cel"
+    assert len(audits("topics.export")) == 1
+
+
+def test_platform_admin_replay_is_audited_under_the_topic_tenant(world: Any) -> None:
+    dead_letter({"n": "root-replay"})
+    response = world.client("root").post(
+        "/topics/replay/", {"topic": DLQ, "partition": 0, "offset": 0}
+    )
+    assert response.status_code == 200, response.content
+    [audit] = audits("topics.dead_letter_replay")
+    assert audit.actor == "user:root" and audit.tenant_id == world.acme.pk
