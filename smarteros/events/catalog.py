@@ -6,6 +6,7 @@ provisioning. Each topic has a dead-letter twin `{name}.dlq` for what its consum
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 
@@ -21,16 +22,22 @@ class TopicSpec:
     name: str
     description: str
     partitions: int = 3
-    retention_ms: int = 7 * DAY_MS
+    # For a compacted topic: None keeps every key's latest value forever ("compact"); a value
+    # also deletes segments older than it ("compact,delete").
+    retention_ms: int | None = 7 * DAY_MS
     compacted: bool = False
     per_tenant: bool = False
     max_message_bytes: int = MAX_MESSAGE_BYTES
     extra_config: dict[str, str] = field(default_factory=dict)
 
     def config(self) -> dict[str, str]:
+        if self.compacted:
+            policy = "compact,delete" if self.retention_ms else "compact"
+        else:
+            policy = "delete"
         config = {
-            "cleanup.policy": "compact" if self.compacted else "delete",
-            "retention.ms": str(-1 if self.compacted else self.retention_ms),
+            "cleanup.policy": policy,
+            "retention.ms": str(self.retention_ms or -1),
             "max.message.bytes": str(self.max_message_bytes),
         }
         config.update(self.extra_config)
@@ -47,37 +54,78 @@ class TopicSpec:
         )
 
 
+# Retention and cleanup as the platform's original topic table sets them; a deployment changes
+# a topic's retention with KAFKA_TOPIC_RETENTION_DAYS (see catalog()).
 CATALOG: tuple[TopicSpec, ...] = (
-    TopicSpec("smarteros.events", "Platform-wide domain events", retention_ms=30 * DAY_MS),
+    TopicSpec("smarteros.events", "Platform-wide domain events", retention_ms=7 * DAY_MS),
     TopicSpec(
-        "shopify.webhooks", "Verified Shopify webhooks, keyed by resource id", per_tenant=True
+        "shopify.webhooks",
+        "Verified Shopify webhooks, keyed by resource id",
+        retention_ms=3 * DAY_MS,
+        per_tenant=True,
     ),
-    TopicSpec("shopify.products", "Latest product per id (cache)", compacted=True, per_tenant=True),
     TopicSpec(
-        "shopify.inventory", "Latest inventory level per item", compacted=True, per_tenant=True
+        "shopify.products",
+        "Latest product per id (cache)",
+        retention_ms=None,
+        compacted=True,
+        per_tenant=True,
     ),
-    TopicSpec("whatsapp.inbound", "Messages received, keyed by phone number", per_tenant=True),
-    TopicSpec("whatsapp.outbound", "Messages to send, keyed by phone number", per_tenant=True),
-    TopicSpec("n8n.automation.trigger", "Workflow triggers", per_tenant=True),
+    TopicSpec(
+        "shopify.inventory",
+        "Latest inventory level per item",
+        retention_ms=1 * DAY_MS,
+        compacted=True,
+        per_tenant=True,
+    ),
+    TopicSpec(
+        "whatsapp.inbound",
+        "Messages received, keyed by phone number",
+        retention_ms=3 * DAY_MS,
+        per_tenant=True,
+    ),
+    TopicSpec(
+        "whatsapp.outbound",
+        "Messages to send, keyed by phone number",
+        retention_ms=3 * DAY_MS,
+        per_tenant=True,
+    ),
+    TopicSpec(
+        "n8n.automation.trigger", "Workflow triggers", retention_ms=1 * DAY_MS, per_tenant=True
+    ),
     TopicSpec("n8n.automation.result", "Workflow results", per_tenant=True),
     TopicSpec(
-        "mcp.agent.actions", "Every operation call, keyed by session", retention_ms=30 * DAY_MS
+        "mcp.agent.actions", "Every operation call, keyed by session", retention_ms=7 * DAY_MS
     ),
     TopicSpec("mcp.agent.telemetry", "Telemetry records for ClickHouse", retention_ms=3 * DAY_MS),
-    TopicSpec("tenant.provisioning", "Provisioning steps per tenant", retention_ms=90 * DAY_MS),
-    TopicSpec("clerk.auth.events", "Identity provider events", retention_ms=30 * DAY_MS),
+    TopicSpec("tenant.provisioning", "Provisioning steps per tenant", retention_ms=30 * DAY_MS),
+    TopicSpec("clerk.auth.events", "Identity provider events", retention_ms=7 * DAY_MS),
 )
+
+
+def catalog() -> tuple[TopicSpec, ...]:
+    """CATALOG with the deployment's retention overrides (KAFKA_TOPIC_RETENTION_DAYS, catalog
+    name -> days; for a compacted topic, 0 means keep the latest value of every key forever)."""
+    from django.conf import settings
+
+    overrides: dict[str, float] = getattr(settings, "KAFKA_TOPIC_RETENTION_DAYS", None) or {}
+    return tuple(
+        dataclasses.replace(spec, retention_ms=int(overrides[spec.name] * DAY_MS) or None)
+        if spec.name in overrides
+        else spec
+        for spec in CATALOG
+    )
 
 
 def platform_topics() -> list[TopicSpec]:
     """Every topic created once for the platform, dead-letter topics included."""
-    topics = [spec for spec in CATALOG if not spec.per_tenant]
+    topics = [spec for spec in catalog() if not spec.per_tenant]
     return topics + [spec.dead_letter() for spec in topics]
 
 
 def tenant_topics(slug: str) -> list[TopicSpec]:
     """The topics of one tenant, named `{slug}.{topic}`, dead-letter topics included."""
-    specs = [spec for spec in CATALOG if spec.per_tenant]
+    specs = [spec for spec in catalog() if spec.per_tenant]
     specs = specs + [spec.dead_letter() for spec in specs]
     return [
         TopicSpec(

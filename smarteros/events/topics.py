@@ -23,7 +23,7 @@ class TopicChange:
 
 def topics_sync(specs: Iterable[TopicSpec], *, timeout: float = 15.0) -> list[TopicChange]:
     """Create missing topics with the catalog's configs; give existing ones the catalog's
-    max.message.bytes; report those whose partitions differ (or whose limit the broker keeps)."""
+    configs; report those whose partitions differ (or whose configs the broker keeps)."""
     admin = admin_client()
     existing = admin.list_topics(timeout=timeout).topics
     changes: list[TopicChange] = []
@@ -66,53 +66,47 @@ def topics_sync(specs: Iterable[TopicSpec], *, timeout: float = 15.0) -> list[To
                 else:
                     raise
     if kept:
-        updated = _set_message_limits(admin, kept, timeout)
+        updated = _align_configs(admin, kept, timeout)
         changes = [updated.get(c.topic, c) if c.action == "unchanged" else c for c in changes]
     return sorted(changes, key=lambda change: change.topic)
 
 
-def _set_message_limits(
-    admin: Any, specs: list[TopicSpec], timeout: float
-) -> dict[str, TopicChange]:
-    """Give existing topics the catalog's max.message.bytes where the broker says otherwise;
-    returns what changed (or drifted, where the broker refuses the change)."""
+def _align_configs(admin: Any, specs: list[TopicSpec], timeout: float) -> dict[str, TopicChange]:
+    """Give existing topics the catalog's configs (cleanup policy, retention, max.message.bytes)
+    where the broker says otherwise; returns what changed (or drifted, where the broker refuses
+    the change)."""
     configs = topic_configs([spec.name for spec in specs], timeout=timeout, admin=admin)
-    wrong = [
-        spec
-        for spec in specs
-        if configs.get(spec.name, {}).get("max.message.bytes", str(spec.max_message_bytes))
-        != str(spec.max_message_bytes)
-    ]
+    wrong: dict[str, dict[str, str]] = {}
+    for spec in specs:
+        actual = configs.get(spec.name, {})
+        differ = {k: v for k, v in spec.config().items() if actual.get(k, v) != v}
+        if differ:
+            wrong[spec.name] = differ
     if not wrong:
         return {}
     futures = admin.incremental_alter_configs(
         [
             ConfigResource(
                 ConfigResource.Type.TOPIC,
-                spec.name,
+                name,
                 incremental_configs=[
-                    ConfigEntry(
-                        "max.message.bytes",
-                        str(spec.max_message_bytes),
-                        incremental_operation=AlterConfigOpType.SET,
-                    )
+                    ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
+                    for key, value in differ.items()
                 ],
             )
-            for spec in wrong
+            for name, differ in wrong.items()
         ],
         request_timeout=timeout,
     )
     changes = {}
     for resource, future in futures.items():
-        before = configs[resource.name]["max.message.bytes"]
+        before = ", ".join(f"{k} {configs[resource.name].get(k)}" for k in wrong[resource.name])
         try:
             future.result()
-            changes[resource.name] = TopicChange(
-                resource.name, "updated", f"max.message.bytes {before} -> catalog's"
-            )
+            changes[resource.name] = TopicChange(resource.name, "updated", f"{before} -> catalog's")
         except KafkaException as exc:
             changes[resource.name] = TopicChange(
-                resource.name, "drifted", f"max.message.bytes {before}; not changed: {exc}"
+                resource.name, "drifted", f"{before}; not changed: {exc}"
             )
     return changes
 

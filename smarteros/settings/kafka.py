@@ -1,4 +1,6 @@
-from .env import env_int, env_str
+from smarteros.events.catalog import CATALOG
+
+from .env import env_int, env_json, env_str, report_problem
 
 KAFKA_BOOTSTRAP_SERVERS = env_str("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 # Extra librdkafka settings for managed brokers, e.g.
@@ -22,3 +24,13 @@ OUTBOX_DEGRADED_AGE_SECONDS = env_int("OUTBOX_DEGRADED_AGE_SECONDS", 120, minimu
 OUTBOX_DEGRADED_SET_ASIDE = env_int("OUTBOX_DEGRADED_SET_ASIDE", 0, minimum=0)
 # How long a consumer waits, at most, between attempts while a dependency is down (it pauses).
 CONSUMER_MAX_BACKOFF_SECONDS = env_int("CONSUMER_MAX_BACKOFF_SECONDS", 30, minimum=1)
+# Retention per catalog topic, overriding the catalog's defaults: JSON, catalog name -> days,
+# e.g. {"shopify.webhooks": 7}. `manage.py topics sync` applies it; `topics status` shows drift.
+KAFKA_TOPIC_RETENTION_DAYS = env_json("KAFKA_TOPIC_RETENTION_DAYS", "") or {}
+if not isinstance(KAFKA_TOPIC_RETENTION_DAYS, dict) or not all(
+    isinstance(v, int | float) and v >= 0 for v in KAFKA_TOPIC_RETENTION_DAYS.values()
+):
+    report_problem("KAFKA_TOPIC_RETENTION_DAYS must map catalog topic names to days (>= 0)")
+    KAFKA_TOPIC_RETENTION_DAYS = {}
+elif unknown := set(KAFKA_TOPIC_RETENTION_DAYS) - {spec.name for spec in CATALOG}:
+    report_problem(f"KAFKA_TOPIC_RETENTION_DAYS names unknown topics: {', '.join(sorted(unknown))}")
