@@ -171,6 +171,9 @@ class TenantAdmin(AuditedAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.status != Tenant.Status.PENDING and "slug" not in fields:
+            # Its topics, Vault key and webhook URLs are named by it (the database refuses too).
+            fields.append("slug")
         if getattr(request.user, "is_superuser", False):
             return fields
         return fields + [f for f in self.platform_fields if f not in fields]

@@ -27,7 +27,13 @@ class Tenant(models.Model):
         PRO = "pro"
         ENTERPRISE = "enterprise"
 
-    slug = models.CharField(max_length=40, unique=True, validators=[slug_validator])
+    slug = models.CharField(
+        max_length=40,
+        unique=True,
+        validators=[slug_validator],
+        help_text="Names the tenant's topics, Vault key and webhook URLs: it cannot change once "
+        "provisioning has started.",
+    )
     name = models.CharField(max_length=200)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     plan = models.CharField(max_length=20, choices=Plan.choices, default=Plan.FREE)
