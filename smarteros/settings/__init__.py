@@ -17,5 +17,6 @@ from .mcp import *  # noqa: E402,F403
 from .redis import *  # noqa: E402,F403
 from .sentry import *  # noqa: E402,F403
 from .vault import *  # noqa: E402,F403
+from .workers import *  # noqa: E402,F403
 
 raise_if_invalid()
