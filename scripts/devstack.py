@@ -429,6 +429,7 @@ def stack_env() -> dict[str, str]:
     """The application's environment: ours, pointed at the ports this stack was given."""
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env["SMARTEROS_STACK_ID"] = str(WEB_PORT)  # names this stack's process status in Redis
     if "SMARTEROS_KAFKA_PORT" in os.environ:
         env["KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{KAFKA_PORT}"
     if "SMARTEROS_VAULT_PORT" in os.environ:
@@ -570,6 +571,7 @@ class PeriodicBackup:
 
 
 def command_run() -> int:
+    os.environ["SMARTEROS_STACK_ID"] = str(WEB_PORT)
     supervisor = Supervisor()
     install_signal_handlers()
     backup = PeriodicBackup(enabled=False)

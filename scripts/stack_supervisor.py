@@ -20,7 +20,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-# Read by smarteros/infra/supervision.py (the app side); keep the two in step.
+# Read by smarteros/infra/supervision.py (the app side); keep the two in step. Suffixed with
+# SMARTEROS_STACK_ID (the web port), so stacks sharing one Redis database do not mix.
 STATUS_KEY = "smarteros:stack:processes"
 STATUS_TTL_SECONDS = 30
 CRASH_WINDOW_SECONDS = 60.0
@@ -188,7 +189,8 @@ class ProcessSupervisor:
     def publish(self) -> None:
         self.published = time.monotonic()
         if self.status is not None:
-            self.status.set(STATUS_KEY, json.dumps(self.snapshot()), STATUS_TTL_SECONDS)
+            key = f"{STATUS_KEY}:{os.environ.get('SMARTEROS_STACK_ID', '')}"
+            self.status.set(key, json.dumps(self.snapshot()), STATUS_TTL_SECONDS)
 
     def stop_all(self) -> None:
         for child in reversed(self.children):

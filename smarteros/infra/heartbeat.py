@@ -27,7 +27,9 @@ FORGET_SECONDS = 600.0
 
 
 def worker_name(role: str) -> str:
-    return os.environ.get("SMARTEROS_PROCESS_NAME") or f"{role}@{socket.gethostname()}:{os.getpid()}"
+    return (
+        os.environ.get("SMARTEROS_PROCESS_NAME") or f"{role}@{socket.gethostname()}:{os.getpid()}"
+    )
 
 
 class Heartbeat:
@@ -104,7 +106,7 @@ def worker_beats() -> list[WorkerBeat]:
             forgotten.append(name)
             continue
         stale = age > settings.WORKER_HEARTBEAT_STALE_SECONDS
-        beats.append(WorkerBeat(name, record.get("role", "?"), record.get("pid"), age, stale))
+        beats.append(WorkerBeat(str(name), record.get("role", "?"), record.get("pid"), age, stale))
     if forgotten:
         client.hdel(HEARTBEATS_KEY, *forgotten)
     return sorted(beats, key=lambda beat: -beat.age_seconds)
