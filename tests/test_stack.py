@@ -179,3 +179,59 @@ def test_a_crashed_process_is_restarted_and_a_crash_loop_shows_on_readyz(
         assert "crash loop: 5 exits in 60s" in stack.log()
     finally:
         stack.stop()
+
+
+def run_bench(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
+        "VAULT_ADDR": f"http://127.0.0.1:{stack.vault_port}",
+    }
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.django_db
+def test_load_with_new_tenants_topics_leaves_every_process_up_or_restarted_with_nothing_lost(
+    stack_dir: Path, settings: Any
+) -> None:
+    from smarteros.events.catalog import tenant_topics
+    from smarteros.events.status import consumer_lag
+    from smarteros.events.topics import topics_sync
+    from smarteros.infra.kafka import forget_producers
+
+    stack = Stack(stack_dir, processes="consumers,relay")
+    stack.start()
+    settings.KAFKA_BOOTSTRAP_SERVERS = stack.bootstrap
+    forget_producers()
+    try:
+        started, tenants = time.monotonic(), 0
+        telemetry = run_bench(stack, "bench/telemetry.py", "--events", "20000", "--rows", "1000")
+        assert telemetry.returncode == 0, telemetry.stdout[-2000:] + telemetry.stderr[-2000:]
+        while time.monotonic() - started < 60:
+            # Outbox writes through the stack's relay and consumers, and a new tenant's topics
+            # appearing under the consumers' pattern subscriptions in between.
+            topics_sync(tenant_topics(f"load{uuid.uuid4().hex[:6]}"))
+            tenants += 1
+            events = run_bench(stack, "bench/events.py", "--events", "10000", "--rounds", "1")
+            assert events.returncode == 0, events.stdout[-2000:] + events.stderr[-2000:]
+        assert tenants >= 2
+
+        processes = stack.processes()
+        assert all(p["state"] == "running" for p in processes.values()), processes
+        if any(p["restarts"] for p in processes.values()):
+            # A crash replays from the last commit: the restarted consumers must catch up.
+            deadline = time.monotonic() + 90
+            prefix = settings.KAFKA_CONSUMER_GROUP_PREFIX + "."
+            while True:
+                lag = {g: v["total"] for g, v in consumer_lag().items() if g.startswith(prefix)}
+                if not any(lag.values()) or time.monotonic() > deadline:
+                    break
+                time.sleep(2)
+            assert not any(lag.values()), (lag, stack.log()[-3000:])
+        else:
+            assert "killed by" not in stack.log()
+    finally:
+        forget_producers()
+        stack.stop()
