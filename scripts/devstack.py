@@ -7,10 +7,11 @@ the test suite (`test`). On exit, Ctrl-C included, it stops exactly what it star
 else. State that must outlive a run (OpenBao's files, the topics' backup) lives in the run folder.
 
 Environment: SMARTEROS_RUN_DIR (run folder, default .run), SMARTEROS_WEB_PORT,
-SMARTEROS_KAFKA_PORT, SMARTEROS_VAULT_PORT (and _CLUSTER_PORT, default +1), SMARTEROS_REDIS_PORT (a port given here is also what
-the application is pointed at), SMARTEROS_SERVICES (which services to ensure, default all),
-SMARTEROS_PROCESSES (which application processes to run, default all),
-SMARTEROS_KAFKA_BACKUP_SECONDS (periodic topic backup while running, 0 = only on stop).
+SMARTEROS_KAFKA_PORT, SMARTEROS_VAULT_PORT (and SMARTEROS_VAULT_CLUSTER_PORT, default the API
+port + 1), SMARTEROS_REDIS_PORT: a port given here is also what the application is pointed at.
+SMARTEROS_SERVICES and SMARTEROS_PROCESSES choose which services and application processes to
+run (comma-separated; default all). SMARTEROS_KAFKA_BACKUP_SECONDS: periodic topic backup while
+running (default 300; 0 = only on stop).
 """
 
 from __future__ import annotations
@@ -240,8 +241,9 @@ def redis_service() -> Service:
                 str(REDIS_PORT),
                 "--save",
                 "",
+                # Append-only file in the run folder: queued tasks and caches survive a restart.
                 "--appendonly",
-                "no",
+                "yes",
                 "--dir",
                 str(RUN_DIR),
             ],
