@@ -1,5 +1,5 @@
 # The two commands: `make run` (the whole local stack in the foreground) and `make test`.
-.PHONY: run test lint bootstrap up format lock
+.PHONY: run test lint bootstrap up format lock clean-state
 
 PYTHON_VENV := .venv/bin/python
 
@@ -15,6 +15,10 @@ test: bootstrap
 # Start the services and leave them running (to run single tests with .venv/bin/pytest).
 up: bootstrap
 	@$(PYTHON_VENV) scripts/devstack.py up
+
+# Forget the local stack's state: OpenBao's data and keys, the topics' backup (stop `make run` first).
+clean-state:
+	@$(PYTHON_VENV) scripts/devstack.py clean-state
 
 lint: bootstrap
 	.venv/bin/ruff check .

@@ -166,7 +166,9 @@ def main() -> None:
         return
 
     run = uuid.uuid4().hex[:8]
-    raw_topic, outbox_topic = f"bench.raw.{run}", f"bench.outbox.{run}"
+    # "_" keeps them out of the running stack's every-topic subscription: deleting a topic a
+    # consumer is fetching kills that process on the local broker (README, "The crash").
+    raw_topic, outbox_topic = f"_bench.raw.{run}", f"_bench.outbox.{run}"
     admin = admin_client()
     for future in admin.create_topics(
         [NewTopic(t, num_partitions=3, replication_factor=1) for t in (raw_topic, outbox_topic)]

@@ -42,7 +42,9 @@ from telemetry.sink import COLUMNS, TelemetrySink, row_from_envelope  # noqa: E4
 
 RUN = uuid.uuid4().hex[:8]
 DATABASE = "smarteros_bench"
-TOPIC = f"bench.telemetry.{RUN}"
+# "_" keeps it out of the running stack's every-topic subscription: deleting a topic a consumer
+# is fetching kills that process on the local broker (README, "The crash").
+TOPIC = f"_bench.telemetry.{RUN}"
 OPERATIONS = [
     "tenant_get_tenant",
     "shopify_get_product",

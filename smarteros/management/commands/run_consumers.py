@@ -5,6 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from smarteros.events.consumers import GroupWorker, registrations
+from smarteros.infra.heartbeat import Heartbeat
 from telemetry.counter import GROUP as COUNTER_GROUP
 from telemetry.counter import TopicCounter
 from telemetry.sink import GROUP as SINK_GROUP
@@ -48,5 +49,9 @@ class Command(BaseCommand):
         for thread in threads:
             thread.start()
         self.stdout.write(f"Consuming: {', '.join(groups)}")
-        for thread in threads:
-            thread.join()
+        heartbeat = Heartbeat("consumers").start()
+        try:
+            for thread in threads:
+                thread.join()
+        finally:
+            heartbeat.stop()

@@ -4,6 +4,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from smarteros.events.outbox import run_relay
+from smarteros.infra.heartbeat import Heartbeat
 
 
 class Command(BaseCommand):
@@ -19,4 +20,8 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         self.stdout.write("Outbox relay running.")
-        run_relay(stop=lambda: stopping)
+        heartbeat = Heartbeat("relay").start()
+        try:
+            run_relay(stop=lambda: stopping)
+        finally:
+            heartbeat.stop()
