@@ -4,17 +4,21 @@ shopify.webhooks -> the n8n workflows subscribed to it (n8n.automation.trigger)
 n8n.automation.result -> a WhatsApp message (whatsapp.outbound)
 whatsapp.inbound -> the bot's LLM reply -> whatsapp.outbound
 
-A flow whose integration is not connected dead-letters with that reason; it never pretends.
+Handlers call no provider: they record the effects they want (effects/) in the batch's
+transaction, keyed by the event (or the message) they answer, and workers perform them after
+commit. A replayed batch finds its effects recorded already. A flow whose integration is not
+connected dead-letters with that reason; it never pretends.
 """
 
 from __future__ import annotations
 
 import logging
 
+from effects.services import effect_record
+from integrations.connections import connection_require
 from integrations.models import N8nTrigger
 from smarteros.events.consumers import handles
 from smarteros.events.envelope import Envelope
-from smarteros.events.outbox import tenant_event_emit
 from tenants.models import Tenant
 
 log = logging.getLogger(__name__)
@@ -25,10 +29,8 @@ def _tenant(envelope: Envelope) -> Tenant:
 
 
 def n8n_forward(*, tenant: Tenant, topic: str, envelope: Envelope) -> int:
-    """Post `envelope` to every n8n workflow subscribed to `topic`; returns how many."""
-    from integrations.connections import connection_credentials, connection_require
-    from integrations.n8n.client import N8nClient
-
+    """Record a post of `envelope` to every n8n workflow subscribed to `topic`, each once per
+    event and workflow; returns how many."""
     triggers = list(
         N8nTrigger.objects.filter(
             tenant=tenant, topic=topic, event_type__in=["", envelope.type]
@@ -36,20 +38,14 @@ def n8n_forward(*, tenant: Tenant, topic: str, envelope: Envelope) -> int:
     )
     if not triggers:
         return 0
-    connection = connection_require(tenant=tenant, provider="n8n")
-    client = N8nClient(
-        base_url=connection.config["base_url"],
-        api_key=connection_credentials(connection)["api_key"],
-    )
+    connection_require(tenant=tenant, provider="n8n")
+    body = {"event": envelope.model_dump(mode="json")}
     for trigger in triggers:
-        client.trigger_webhook(trigger.webhook_path, {"event": envelope.model_dump(mode="json")})
-        tenant_event_emit(
+        effect_record(
             tenant=tenant,
-            topic="n8n.automation.trigger",
-            event_type="n8n.workflow.triggered",
-            data={"webhook_path": trigger.webhook_path},
-            key=trigger.webhook_path,
-            source="integrations.handlers",
+            kind="n8n.trigger_workflow",
+            key=f"{envelope.id}:{trigger.webhook_path}",
+            payload={"webhook_path": trigger.webhook_path, "body": body},
             trace_id=envelope.trace_id,
         )
     return len(triggers)
@@ -67,13 +63,13 @@ def n8n_result_to_whatsapp(envelope: Envelope) -> None:
     to, text = envelope.data.get("whatsapp_to"), envelope.data.get("whatsapp_text")
     if to and text:
         whatsapp_message_send(
-            tenant=_tenant(envelope), to=to, text=text, trace_id=envelope.trace_id
+            tenant=_tenant(envelope), to=to, text=text, key=envelope.id, trace_id=envelope.trace_id
         )
 
 
 @handles("*.whatsapp.inbound", "whatsapp.message.received", group="flow-whatsapp-bot")
 def whatsapp_inbound_to_bot(envelope: Envelope) -> None:
-    from integrations.whatsapp.services import bot_configured, whatsapp_bot_reply
+    from integrations.whatsapp.services import bot_configured, whatsapp_bot_reply_record
 
     tenant = _tenant(envelope)
     if not bot_configured(tenant=tenant):
@@ -81,4 +77,9 @@ def whatsapp_inbound_to_bot(envelope: Envelope) -> None:
             "tenant %s has no bot (no llm_api_key); inbound message left for people", tenant.slug
         )
         return
-    whatsapp_bot_reply(tenant=tenant, phone=envelope.data["from"], trace_id=envelope.trace_id)
+    whatsapp_bot_reply_record(
+        tenant=tenant,
+        phone=envelope.data["from"],
+        answers=envelope.data["message_id"],
+        trace_id=envelope.trace_id,
+    )

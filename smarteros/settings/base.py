@@ -24,6 +24,7 @@ INSTALLED_APPS = [
     "smarteros",
     "tenants",
     "integrations",
+    "effects",
     "telemetry",
     "mcp_tools",
 ]

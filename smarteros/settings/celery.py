@@ -10,5 +10,6 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "tenants-deprovision-due": {"task": "tenants.deprovision_due", "schedule": 3600.0},
     "events-prune": {"task": "smarteros.events_prune", "schedule": 3600.0},
+    "effects-requeue": {"task": "effects.requeue_lost", "schedule": 30.0},
     "telemetry-retention": {"task": "telemetry.enforce_retention", "schedule": 6 * 3600.0},
 }

@@ -259,6 +259,8 @@ def test_every_operation_once(
             await call(
                 "n8n_create_trigger", {"topic": "shopify.webhooks", "webhook_path": "order-created"}
             )
+            order_effect = out["shopify_create_order"]["effect"]["effect_id"]
+            await call("agent_get_effect", {"effect_id": order_effect})
         async with stdio_client(server_env, globex.key) as client:
             for name, args in [
                 ("shopify_get_product", {"product_id": product}),
@@ -272,7 +274,7 @@ def test_every_operation_once(
         return out
 
     out = anyio.run(main)
-    assert len({name for name in out if ":" not in name}) == 23
+    assert len({name for name in out if ":" not in name}) == 24
     assert out["tenant_update_tenant"]["name"] == "Acme Shop"
     assert [s["step"] for s in out["tenant_provision_resources"]["steps"]] == [
         "kafka_topics",
@@ -298,12 +300,22 @@ def test_every_operation_once(
         "broken",
     }
     assert out["shopify_get_product"]["variants"][0]["sku"] == "SKU-0"
+    # Outside effects happen after commit; a quick one is done by the time the call answers.
     assert out["shopify_create_order"] == {
+        **out["shopify_create_order"],
         "order_id": "gid://shopify/Order/777",
         "name": "#1001",
         "total": "39.80",
         "currency": "EUR",
     }
+    assert out["shopify_create_order"]["effect"]["state"] == "done"
+    assert out["agent_get_effect"] == {
+        **out["agent_get_effect"],
+        "kind": "shopify.create_order",
+        "state": "done",
+        "attempts": 1,
+    }
+    assert out["agent_get_effect"]["result"]["order_id"] == "gid://shopify/Order/777"
     assert out["shopify_sync_products"] == {"synced": 7, "pages": 3, "complete": True}
     assert out["whatsapp_create_bot_response"]["tokens_in"] == 42
     assert out["whatsapp_create_bot_response"]["sent"] is True
