@@ -90,7 +90,7 @@ def test_lists_tools_in_both_protocol_eras(
 
     tools = anyio.run(main)
     names = [t.name for t in tools]
-    assert names == sorted(names) and len(names) == 22  # create_tenant needs the platform scope
+    assert names == sorted(names) and len(names) == 23  # create_tenant needs the platform scope
     assert "tenant_create_tenant" not in names
     product = next(t for t in tools if t.name == "shopify_get_product")
     assert product.title == "Get Shopify product"
@@ -169,7 +169,7 @@ def test_bad_arguments_are_tool_errors_naming_field_and_rule(
 def test_every_operation_once(
     server_env: dict[str, str], make_tenant: Any, connect: Any, saas: Any
 ) -> None:
-    """Each of the 23 operations, called over stdio: success, or its documented error."""
+    """Each of the 24 operations, called over stdio: success, or its documented error."""
     acme = make_tenant("acme", scopes=["*", "platform.admin"])
     globex = make_tenant("globex")
     for provider in ("shopify", "whatsapp", "n8n"):
