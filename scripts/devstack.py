@@ -409,6 +409,8 @@ def command_run() -> int:
                 "INFO",
                 "--concurrency",
                 "2",
+                "--consumer-groups",
+                "all",
             ],
             env,
         )
@@ -426,7 +428,6 @@ def command_run() -> int:
             ],
             env,
         )
-        supervisor.spawn("consumers", [PYTHON, "manage.py", "run_consumers"], env)
         supervisor.spawn("relay", [PYTHON, "manage.py", "run_outbox_relay"], env)
         wait_until(lambda: port_open(WEB_PORT), timeout=60, what="web server", log=None)
         print_welcome()
