@@ -7,15 +7,16 @@ the machinery finds them by kind.
         ...  # call the provider with call.idempotency_key; return what to record
 
 `perform` runs outside any transaction, with the tenant's row-level security set per statement;
-`on_done(call, result)` runs in the transaction that marks the effect done (store rows, emit
-events), so the record and its consequences commit together.
+`on_done([(call, result), ...])` runs in the transaction that marks the effects done (store rows,
+emit events), so the record and its consequences commit together; it gets the effects of one
+batch at once, so it can write them with one statement.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -35,10 +36,20 @@ class EffectCall:
     effect_id: int
     trace_id: str
     attempt: int
+    # Shared by the effects performed together (one task's batch): a provider's client, with
+    # its decrypted credentials, is built once for them and dropped after.
+    shared: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, name: str, build: Callable[[], Any]) -> Any:
+        """The batch's `name` client, built by `build()` the first time."""
+        if name not in self.shared:
+            self.shared[name] = build()
+        return self.shared[name]
 
 
 Perform = Callable[[EffectCall], dict[str, Any]]
-OnDone = Callable[[EffectCall, dict[str, Any]], None]
+# Called once per batch with (call, result) of each effect of the kind just marked done.
+OnDone = Callable[[list[tuple[EffectCall, dict[str, Any]]]], None]
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 import json
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -73,8 +74,47 @@ def effect_record(
     if not created and effect.payload != data:
         raise Conflict(f"key: {key!r} was already used for a different {kind} request")
     if effect.state == Effect.State.PENDING and not inline:
-        transaction.on_commit(lambda: effect_enqueue(effect), robust=True)
+        _enqueue_after_commit(effect)
     return effect
+
+
+_pending = threading.local()
+
+
+def _enqueue_after_commit(effect: Effect) -> None:
+    """Collect the transaction's effects and enqueue them together when it commits. An id left
+    over from a transaction that rolled back is enqueued with the next one and found gone."""
+    items = getattr(_pending, "items", None)
+    if items is None:
+        items = _pending.items = []
+    items.append((effect.tenant_id, effect.pk))
+    transaction.on_commit(_enqueue_pending, robust=True)
+
+
+def _enqueue_pending() -> None:
+    items, _pending.items = getattr(_pending, "items", None) or [], []
+    if items:
+        effects_enqueue(items)
+
+
+def effects_enqueue(items: list[tuple[int, int]], *, countdown: float = 0) -> None:
+    """Hand (tenant id, effect id) pairs to Celery workers, in tasks of up to EFFECT_BATCH_SIZE
+    effects of one tenant, over one broker connection."""
+    from effects.tasks import perform
+    from smarteros.celery import app
+
+    per_tenant: dict[int, list[int]] = {}
+    for tenant_id, effect_id in items:
+        per_tenant.setdefault(tenant_id, []).append(effect_id)
+    size = settings.EFFECT_BATCH_SIZE
+    with app.producer_or_acquire() as producer:
+        for tenant_id, ids in per_tenant.items():
+            for start in range(0, len(ids), size):
+                perform.apply_async(
+                    (ids[start : start + size], tenant_id),
+                    countdown=countdown or None,
+                    producer=producer,
+                )
 
 
 def _from_row(row: Any) -> Effect:
@@ -88,9 +128,7 @@ def _from_row(row: Any) -> Effect:
 
 def effect_enqueue(effect: Effect, *, countdown: float = 0) -> None:
     """Hand the effect to a Celery worker (after `countdown` seconds)."""
-    from effects.tasks import perform
-
-    perform.apply_async((effect.pk, effect.tenant_id), countdown=countdown or None)
+    effects_enqueue([(effect.tenant_id, effect.pk)], countdown=countdown)
 
 
 def effect_perform_on_commit(effect: Effect, then: Callable[[Effect], None]) -> None:
@@ -136,12 +174,14 @@ class Outcome:
 _CLAIM = (
     "UPDATE effects_effect SET attempts = attempts + 1, updated_at = now(),"
     " not_before = now() + make_interval(secs => %s)"
-    " WHERE id = %s AND state = 'pending' AND not_before <= now()"
+    " WHERE id = ANY(%s) AND state = 'pending' AND not_before <= now()"
     f" RETURNING {_COLUMNS}"
 )
 _DONE = (
-    "UPDATE effects_effect SET state = 'done', result = %s, last_error = '', done_at = now(),"
-    " updated_at = now() WHERE id = %s AND state = 'pending'"
+    "UPDATE effects_effect AS e SET state = 'done', result = v.result::jsonb, last_error = '',"
+    " done_at = now(), updated_at = now()"
+    " FROM unnest(%s::bigint[], %s::text[]) AS v(id, result)"
+    " WHERE e.id = v.id AND e.state = 'pending' RETURNING e.id"
 )
 _RELEASE = (
     "UPDATE effects_effect SET state = %s, last_error = %s, updated_at = now(),"
@@ -152,45 +192,95 @@ _RELEASE = (
 def effect_perform(*, effect_id: int, tenant_id: int) -> Outcome:
     """Perform one pending effect if it is due and nobody holds it: claim, call the provider,
     record. Says what happened, and when to try again if it may pass."""
-    with tenant_scope(tenant_id), connection.cursor() as cursor:
-        cursor.execute(_CLAIM, [settings.EFFECT_LEASE_SECONDS, effect_id])
-        row = cursor.fetchone()
-        if row is None:
-            cursor.execute("SELECT state FROM effects_effect WHERE id = %s", [effect_id])
-            state = cursor.fetchone()
-    if row is None:
-        busy = state is not None and state[0] == Effect.State.PENDING
-        return Outcome(Status.BUSY if busy else Status.SETTLED)
-    effect = _from_row(row)
-    definition = effect_definition(effect.kind)
-    tenant = Tenant.objects.get(pk=tenant_id)
-    call = EffectCall(
-        tenant=tenant,
-        payload=definition.payload_model.model_validate(effect.payload),
-        key=effect.key,
-        idempotency_key=effect.idempotency_key,
-        effect_id=effect.pk,
-        trace_id=effect.trace_id,
-        attempt=effect.attempts,
+    return effects_perform(effect_ids=[effect_id], tenant_id=tenant_id).get(
+        effect_id, Outcome(Status.SETTLED)
     )
-    with bound(tenant_slug=tenant.slug, trace_id=effect.trace_id or None):
-        try:
-            with tenant_read_scope(tenant_id):
-                result = definition.perform(call)
-        except Exception as exc:
-            return _failed(effect, exc, retryable=_may_pass(exc))
-        try:
-            with tenant_scope(tenant_id):
-                with connection.cursor() as cursor:
-                    cursor.execute(_DONE, [json.dumps(result), effect.pk])
-                    recorded = cursor.rowcount == 1
-                if recorded and definition.on_done is not None:
-                    definition.on_done(call, result)
-        except Exception as exc:
-            # The provider acted; the next attempt sends the same idempotency key.
-            log.exception("effect %s was performed but could not be recorded", effect.pk)
-            return _failed(effect, exc, retryable=True, prefix="performed; recording failed: ")
-    return Outcome(Status.DONE)
+
+
+def effects_perform(*, effect_ids: list[int], tenant_id: int) -> dict[int, Outcome]:
+    """Perform the due, unclaimed ones of a tenant's effects: one statement claims them all, each
+    is performed in turn (its provider's client, credentials included, built once for them all),
+    and one transaction records those that succeeded. Says what happened to each."""
+    with tenant_scope(tenant_id), connection.cursor() as cursor:
+        cursor.execute(_CLAIM, [settings.EFFECT_LEASE_SECONDS, list(effect_ids)])
+        claimed = [_from_row(row) for row in cursor.fetchall()]
+        outcomes: dict[int, Outcome] = {}
+        if len(claimed) < len(effect_ids):
+            cursor.execute(
+                "SELECT id FROM effects_effect WHERE id = ANY(%s) AND state = 'pending'",
+                [[i for i in effect_ids if i not in {e.pk for e in claimed}]],
+            )
+            outcomes = {row[0]: Outcome(Status.BUSY) for row in cursor.fetchall()}
+    if not claimed:
+        return outcomes
+    tenant = Tenant.objects.get(pk=tenant_id)
+    shared: dict[str, Any] = {}  # lives for this batch only: clients holding credentials
+    performed: list[tuple[Effect, EffectCall, dict[str, Any]]] = []
+    for effect in claimed:
+        definition = effect_definition(effect.kind)
+        with bound(tenant_slug=tenant.slug, trace_id=effect.trace_id or None):
+            try:
+                call = EffectCall(
+                    tenant=tenant,
+                    payload=definition.payload_model.model_validate(effect.payload),
+                    key=effect.key,
+                    idempotency_key=effect.idempotency_key,
+                    effect_id=effect.pk,
+                    trace_id=effect.trace_id,
+                    attempt=effect.attempts,
+                    shared=shared,
+                )
+                with tenant_read_scope(tenant_id):
+                    performed.append((effect, call, definition.perform(call)))
+            except Exception as exc:
+                outcomes[effect.pk] = _failed(effect, exc, retryable=_may_pass(exc))
+    shared.clear()
+    outcomes.update(_record_done(tenant_id, performed))
+    return outcomes
+
+
+def _record_done(
+    tenant_id: int, performed: list[tuple[Effect, EffectCall, dict[str, Any]]]
+) -> dict[int, Outcome]:
+    """Mark the performed effects done, with their consequences (rows, events), in one
+    transaction; if that fails, one by one, so one bad record does not hold back the rest."""
+    if not performed:
+        return {}
+    try:
+        with tenant_scope(tenant_id):
+            _mark_done(performed)
+        return {effect.pk: Outcome(Status.DONE) for effect, _, _ in performed}
+    except Exception as exc:
+        if len(performed) > 1:
+            outcomes: dict[int, Outcome] = {}
+            for item in performed:
+                outcomes.update(_record_done(tenant_id, [item]))
+            return outcomes
+        effect, _, _ = performed[0]
+        # The provider acted; the next attempt sends the same idempotency key.
+        log.exception("effect %s was performed but could not be recorded", effect.pk)
+        return {
+            effect.pk: _failed(effect, exc, retryable=True, prefix="performed; recording failed: ")
+        }
+
+
+def _mark_done(performed: list[tuple[Effect, EffectCall, dict[str, Any]]]) -> None:
+    """One statement marks them all done; each kind's on_done then runs once for those of its
+    effects that this worker marked (another that took over an expired lease may have)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _DONE,
+            [[e.pk for e, _, _ in performed], [json.dumps(r) for _, _, r in performed]],
+        )
+        marked = {row[0] for row in cursor.fetchall()}
+    per_kind: dict[str, list[tuple[EffectCall, dict[str, Any]]]] = {}
+    for effect, call, result in performed:
+        if effect.pk in marked:
+            per_kind.setdefault(effect.kind, []).append((call, result))
+    for kind, done in per_kind.items():
+        on_done = effect_definition(kind).on_done
+        if on_done is not None:
+            on_done(done)
 
 
 def _may_pass(exc: Exception) -> bool:
@@ -240,8 +330,7 @@ def effects_requeue_lost(*, older_than: timedelta | None = None, limit: int = 10
             [timezone.now() - age, limit],
         )
         rows = cursor.fetchall()
-    for effect_id, tenant_id in rows:
-        effect_enqueue(Effect(pk=effect_id, tenant_id=tenant_id))
+    effects_enqueue([(tenant_id, effect_id) for effect_id, tenant_id in rows])
     return len(rows)
 
 

@@ -13,6 +13,9 @@ connected dead-letters with that reason; it never pretends.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
+from typing import Any
 
 from effects.services import effect_record
 from integrations.connections import connection_require
@@ -24,8 +27,34 @@ from tenants.models import Tenant
 log = logging.getLogger(__name__)
 
 
+_RECENT_SECONDS = 5.0
+_recent: dict[tuple[str, str], tuple[float, Any]] = {}
+
+
+def _remembered(key: tuple[str, str], load: Callable[[], Any]) -> Any:
+    """`load()`, remembered for a few seconds: a batch asks the same for each of its events.
+    Only for what may lag that long (a tenant row, whether an integration is connected)."""
+    now = time.monotonic()
+    known = _recent.get(key)
+    if known is not None and known[0] > now:
+        return known[1]
+    value = load()
+    _recent[key] = (now + _RECENT_SECONDS, value)
+    return value
+
+
 def _tenant(envelope: Envelope) -> Tenant:
-    return Tenant.objects.get(slug=envelope.tenant)
+    slug = envelope.tenant or ""
+    return _remembered(("tenant", slug), lambda: Tenant.objects.get(slug=slug))  # type: ignore[no-any-return]
+
+
+def _require_connected(tenant: Tenant, provider: str) -> None:
+    """Dead-letter (NotConnected) now rather than record an effect that cannot be performed.
+    A connection removed a moment ago still passes; its effects then fail with that reason."""
+    _remembered(
+        (f"connected:{tenant.pk}", provider),
+        lambda: connection_require(tenant=tenant, provider=provider).pk,
+    )
 
 
 def n8n_forward(*, tenant: Tenant, topic: str, envelope: Envelope) -> int:
@@ -38,7 +67,7 @@ def n8n_forward(*, tenant: Tenant, topic: str, envelope: Envelope) -> int:
     )
     if not triggers:
         return 0
-    connection_require(tenant=tenant, provider="n8n")
+    _require_connected(tenant, "n8n")
     body = {"event": envelope.model_dump(mode="json")}
     for trigger in triggers:
         effect_record(
@@ -62,8 +91,15 @@ def n8n_result_to_whatsapp(envelope: Envelope) -> None:
 
     to, text = envelope.data.get("whatsapp_to"), envelope.data.get("whatsapp_text")
     if to and text:
+        tenant = _tenant(envelope)
+        _require_connected(tenant, "whatsapp")
         whatsapp_message_send(
-            tenant=_tenant(envelope), to=to, text=text, key=envelope.id, trace_id=envelope.trace_id
+            tenant=tenant,
+            to=to,
+            text=text,
+            key=envelope.id,
+            trace_id=envelope.trace_id,
+            checked=True,
         )
 
 
@@ -72,7 +108,7 @@ def whatsapp_inbound_to_bot(envelope: Envelope) -> None:
     from integrations.whatsapp.services import bot_configured, whatsapp_bot_reply_record
 
     tenant = _tenant(envelope)
-    if not bot_configured(tenant=tenant):
+    if not _remembered((f"bot:{tenant.pk}", ""), lambda: bot_configured(tenant=tenant)):
         log.info(
             "tenant %s has no bot (no llm_api_key); inbound message left for people", tenant.slug
         )

@@ -24,23 +24,23 @@ def n8n_client_for(*, tenant: Tenant) -> N8nClient:
     return N8nClient(base_url=connection.config["base_url"], api_key=credentials["api_key"])
 
 
-def _triggered(call: EffectCall, result: dict[str, Any]) -> None:
-    p: TriggerPayload = call.payload
-    tenant_event_emit(
-        tenant=call.tenant,
-        topic="n8n.automation.trigger",
-        event_type="n8n.workflow.triggered",
-        data={"webhook_path": p.webhook_path},
-        key=p.webhook_path,
-        source="integrations.n8n",
-        trace_id=call.trace_id,
-    )
+def _triggered(done: list[tuple[EffectCall, dict[str, Any]]]) -> None:
+    for call, _ in done:
+        tenant_event_emit(
+            tenant=call.tenant,
+            topic="n8n.automation.trigger",
+            event_type="n8n.workflow.triggered",
+            data={"webhook_path": call.payload.webhook_path},
+            key=call.payload.webhook_path,
+            source="integrations.n8n",
+            trace_id=call.trace_id,
+        )
 
 
 @effect("n8n.trigger_workflow", payload=TriggerPayload, on_done=_triggered)
 def trigger_workflow(call: EffectCall) -> dict[str, Any]:
     p: TriggerPayload = call.payload
-    response = n8n_client_for(tenant=call.tenant).trigger_webhook(
+    response = call.client("n8n", lambda: n8n_client_for(tenant=call.tenant)).trigger_webhook(
         p.webhook_path, p.body, idempotency_key=call.idempotency_key
     )
     return {"response": response}

@@ -47,19 +47,20 @@ class CreateOrderPayload(BaseModel):
     order: dict[str, Any]  # OrderCreateOrderInput
 
 
-def _order_created(call: EffectCall, result: dict[str, Any]) -> None:
-    _emit(
-        call,
-        "shopify.webhooks",
-        "shopify.order.created",
-        result["order_id"],
-        {"order_id": result["order_id"], "name": result["name"]},
-    )
+def _orders_created(done: list[tuple[EffectCall, dict[str, Any]]]) -> None:
+    for call, result in done:
+        _emit(
+            call,
+            "shopify.webhooks",
+            "shopify.order.created",
+            result["order_id"],
+            {"order_id": result["order_id"], "name": result["name"]},
+        )
 
 
-@effect("shopify.create_order", payload=CreateOrderPayload, on_done=_order_created)
+@effect("shopify.create_order", payload=CreateOrderPayload, on_done=_orders_created)
 def create_order(call: EffectCall) -> dict[str, Any]:
-    data = shopify_client_for(tenant=call.tenant).graphql(
+    data = call.client("shopify", lambda: shopify_client_for(tenant=call.tenant)).graphql(
         ORDER_CREATE_MUTATION,
         {"order": call.payload.order, "idempotencyKey": call.idempotency_key},
     )
@@ -82,21 +83,22 @@ class SetInventoryPayload(BaseModel):
     reason: str
 
 
-def _inventory_set(call: EffectCall, result: dict[str, Any]) -> None:
-    p: SetInventoryPayload = call.payload
-    _emit(
-        call,
-        "shopify.inventory",
-        "shopify.inventory.set",
-        p.inventory_item_id,
-        {"location_id": p.location_id, "quantity": p.quantity, "reason": p.reason},
-    )
+def _inventory_set(done: list[tuple[EffectCall, dict[str, Any]]]) -> None:
+    for call, _ in done:
+        p: SetInventoryPayload = call.payload
+        _emit(
+            call,
+            "shopify.inventory",
+            "shopify.inventory.set",
+            p.inventory_item_id,
+            {"location_id": p.location_id, "quantity": p.quantity, "reason": p.reason},
+        )
 
 
 @effect("shopify.update_inventory", payload=SetInventoryPayload, on_done=_inventory_set)
 def update_inventory(call: EffectCall) -> dict[str, Any]:
     p: SetInventoryPayload = call.payload
-    data = shopify_client_for(tenant=call.tenant).graphql(
+    data = call.client("shopify", lambda: shopify_client_for(tenant=call.tenant)).graphql(
         INVENTORY_SET_MUTATION,
         {
             "input": {

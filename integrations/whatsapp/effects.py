@@ -10,7 +10,9 @@ from effects.registry import EffectCall, effect
 from integrations.models import WhatsAppMessage
 from integrations.whatsapp.client import GRAPH_BASE_URL, WhatsAppClient
 from integrations.whatsapp.services import bot_reply_write, whatsapp_connection
-from smarteros.events.outbox import tenant_event_emit
+from smarteros.context import new_trace_id
+from smarteros.events.envelope import Envelope
+from smarteros.events.outbox import outbox_emit_many
 from tenants.models import Tenant
 
 
@@ -36,44 +38,66 @@ def whatsapp_client(*, tenant: Tenant) -> WhatsAppClient:
     )
 
 
-def _store_sent(tenant: Tenant, to: str, text: str, message_id: str, trace_id: str) -> None:
-    WhatsAppMessage.objects.get_or_create(
-        tenant=tenant,
-        provider_message_id=message_id,
-        defaults={"phone": to, "direction": WhatsAppMessage.Direction.OUTBOUND, "text": text},
+Sent = tuple[str, str, str, str]  # to, text, WhatsApp message id, trace id
+
+
+def _store_sent(tenant: Tenant, sent: list[Sent]) -> None:
+    """Store sent messages and publish them on whatsapp.outbound: two statements for them all.
+    A message id already stored is left as it is."""
+    WhatsAppMessage.objects.bulk_create(
+        [
+            WhatsAppMessage(
+                tenant=tenant,
+                provider_message_id=message_id,
+                phone=to,
+                direction=WhatsAppMessage.Direction.OUTBOUND,
+                text=text,
+            )
+            for to, text, message_id, _ in sent
+        ],
+        ignore_conflicts=True,
     )
-    tenant_event_emit(
-        tenant=tenant,
-        topic="whatsapp.outbound",
-        event_type="whatsapp.message.sent",
-        data={"to": to, "text": text, "message_id": message_id},
-        key=to,
-        source="integrations.whatsapp",
-        trace_id=trace_id,
+    outbox_emit_many(
+        [
+            (
+                f"{tenant.slug}.whatsapp.outbound",
+                Envelope(
+                    type="whatsapp.message.sent",
+                    source="integrations.whatsapp",
+                    tenant=tenant.slug,
+                    trace_id=trace_id or new_trace_id(),
+                    data={"to": to, "text": text, "message_id": message_id},
+                ),
+                to,
+            )
+            for to, text, message_id, trace_id in sent
+        ],
+        tenant_id=tenant.pk,
     )
 
 
-def _message_sent(call: EffectCall, result: dict[str, Any]) -> None:
-    p: SendMessagePayload = call.payload
-    _store_sent(call.tenant, p.to, p.text, result["message_id"], call.trace_id)
+def _messages_sent(done: list[tuple[EffectCall, dict[str, Any]]]) -> None:
+    _store_sent(
+        done[0][0].tenant,
+        [(c.payload.to, c.payload.text, r["message_id"], c.trace_id) for c, r in done],
+    )
 
 
-@effect("whatsapp.send_message", payload=SendMessagePayload, on_done=_message_sent)
+@effect("whatsapp.send_message", payload=SendMessagePayload, on_done=_messages_sent)
 def send_message(call: EffectCall) -> dict[str, Any]:
     p: SendMessagePayload = call.payload
-    message_id = whatsapp_client(tenant=call.tenant).send_text(
+    message_id = call.client("whatsapp", lambda: whatsapp_client(tenant=call.tenant)).send_text(
         to=p.to, body=p.text, preview_url=p.preview_url, idempotency_key=call.idempotency_key
     )
     return {"message_id": message_id}
 
 
-def _reply_sent(call: EffectCall, result: dict[str, Any]) -> None:
-    if result.get("message_id"):
-        p: BotReplyPayload = call.payload
-        _store_sent(call.tenant, p.phone, result["text"], result["message_id"], call.trace_id)
+def _replies_sent(done: list[tuple[EffectCall, dict[str, Any]]]) -> None:
+    sent = [(c.payload.phone, r["text"], r["message_id"], c.trace_id) for c, r in done]
+    _store_sent(done[0][0].tenant, [s for s in sent if s[2]])
 
 
-@effect("whatsapp.bot_reply", payload=BotReplyPayload, on_done=_reply_sent)
+@effect("whatsapp.bot_reply", payload=BotReplyPayload, on_done=_replies_sent)
 def bot_reply(call: EffectCall) -> dict[str, Any]:
     """The LLM writes the reply (an attempt after a crash may ask it again: a cost, not an
     effect); the send is keyed to the inbound message, so the customer gets one reply."""
@@ -93,7 +117,7 @@ def bot_reply(call: EffectCall) -> dict[str, Any]:
         "message_id": "",
     }
     if reply.text:
-        result["message_id"] = whatsapp_client(tenant=call.tenant).send_text(
-            to=p.phone, body=result["text"], idempotency_key=call.idempotency_key
-        )
+        result["message_id"] = call.client(
+            "whatsapp", lambda: whatsapp_client(tenant=call.tenant)
+        ).send_text(to=p.phone, body=result["text"], idempotency_key=call.idempotency_key)
     return result

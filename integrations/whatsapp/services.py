@@ -49,12 +49,14 @@ def whatsapp_message_send(
     trace_id: str,
     preview_url: bool = False,
     inline: bool = False,
+    checked: bool = False,
 ) -> Effect:
     """Record the send of a text message, once per `key`, in the caller's transaction; it goes
     out after commit (see effects), and is then stored and published on whatsapp.outbound."""
     from effects.services import effect_record
 
-    connection_require(tenant=tenant, provider="whatsapp")
+    if not checked:  # the caller made sure WhatsApp is connected
+        connection_require(tenant=tenant, provider="whatsapp")
     return effect_record(
         tenant=tenant,
         kind="whatsapp.send_message",

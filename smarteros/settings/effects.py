@@ -8,3 +8,6 @@ EFFECT_LEASE_SECONDS = env_int("EFFECT_LEASE_SECONDS", 120, minimum=1)
 # A pending effect nobody took this long after it was due is enqueued again (its enqueue was
 # lost: the process died between commit and enqueue, or the broker dropped it).
 EFFECT_REQUEUE_AFTER_SECONDS = env_int("EFFECT_REQUEUE_AFTER_SECONDS", 60, minimum=1)
+# Effects of one tenant recorded together are performed by tasks of up to this many (their
+# provider client is built once per task); more tasks spread a large batch over the workers.
+EFFECT_BATCH_SIZE = env_int("EFFECT_BATCH_SIZE", 20, minimum=1)
