@@ -29,6 +29,7 @@ import django
 
 django.setup()
 
+from confluent_kafka import KafkaException  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db.models import Max, Min  # noqa: E402
 
@@ -207,12 +208,13 @@ def main() -> None:
         relay.terminate()
         worker.wait(60)
         relay.wait(60)
-        for future in (
-            admin_client()
-            .delete_topics([spec.name for spec in tenant_topics(tenant.slug)])
-            .values()
-        ):
-            future.result()
+        admin = admin_client()  # held: its futures fail once it is collected
+        names = [spec.name for spec in tenant_topics(tenant.slug)]
+        for future in admin.delete_topics(names, operation_timeout=30).values():
+            try:
+                future.result()
+            except KafkaException as exc:  # cleanup only; the figures stand
+                print(f"  (could not delete a bench topic: {exc})", file=sys.stderr)
         with dangerously_unscoped():
             tenant.delete()
         saas.__exit__()
