@@ -13,12 +13,18 @@ from mcp_tools.schemas import Output
 IdempotencyKey = Annotated[
     str,
     StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,200}$"),
-    Field(
-        description="Your key for this request (1-200 letters, digits, . _ : -): a retry with the "
-        "same key returns the first call's effect instead of acting again.",
-        examples=["order-2026-11-29-0001"],
-    ),
+    Field(examples=["order-2026-11-29-0001"]),
 ]
+
+
+def idempotency_key_field() -> Any:
+    """The optional `idempotency_key` input of an operation with an outside effect."""
+    return Field(
+        default=None,
+        description="Your key for this request (1-200 letters, digits, . _ : -): a retry with "
+        "the same key returns the first call's effect instead of acting again. Omit it and "
+        "every call acts anew.",
+    )
 
 
 class EffectOut(Output):

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import Field, StringConstraints
 
 from effects.models import Effect
-from effects.schemas import EffectOut, IdempotencyKey
+from effects.schemas import EffectOut, IdempotencyKey, idempotency_key_field
 from effects.services import effect_perform_on_commit, effect_record
 from integrations.connections import connection_require
 from integrations.models import N8nTrigger
@@ -38,7 +38,7 @@ class TriggerIn(Input):
     payload: dict[str, Any] = Field(
         default_factory=dict, description="JSON body passed to the workflow."
     )
-    idempotency_key: IdempotencyKey | None = None
+    idempotency_key: IdempotencyKey | None = idempotency_key_field()
 
 
 class TriggerOut(Output):

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import EmailStr, Field, StringConstraints
 
 from effects.models import Effect
-from effects.schemas import EffectOut, IdempotencyKey
+from effects.schemas import EffectOut, IdempotencyKey, idempotency_key_field
 from effects.services import effect_perform_on_commit, effect_record
 from integrations.connections import connection_require
 from integrations.shopify.client import PRODUCT_QUERY, PRODUCTS_PAGE_QUERY, ShopifyClient
@@ -29,6 +29,7 @@ from mcp_tools.registry import operation
 from mcp_tools.schemas import E164Phone, Input, Output
 from smarteros.events.outbox import tenant_event_emit
 from smarteros.infra.redis import get_redis
+from tenants.scope import tenant_scope
 
 PRODUCT_CACHE_SECONDS = 300
 
@@ -126,7 +127,7 @@ class UpdateInventoryIn(Input):
     reason: Literal[
         "correction", "cycle_count_available", "damaged", "received", "restock", "shrinkage"
     ] = Field("correction", description="Why the quantity changes (Shopify's inventory reasons).")
-    idempotency_key: IdempotencyKey | None = None
+    idempotency_key: IdempotencyKey | None = idempotency_key_field()
 
 
 class UpdateInventoryOut(Output):
@@ -190,7 +191,7 @@ class CreateOrderIn(Input):
     note: Annotated[str, StringConstraints(max_length=5000)] | None = Field(
         None, description="Order note."
     )
-    idempotency_key: IdempotencyKey | None = None
+    idempotency_key: IdempotencyKey | None = idempotency_key_field()
 
 
 class CreateOrderOut(Output):
@@ -266,6 +267,7 @@ class SyncProductsOut(Output):
     open_world=True,
     reports_progress=True,
     emits=("shopify.product.snapshot",),
+    atomic=False,  # minutes of paging: each page's events commit on their own
 )
 def sync_products(ctx: OperationContext, params: SyncProductsIn) -> SyncProductsOut:
     """Copy the whole catalogue into the tenant's compacted shopify.products topic, page by page,
@@ -278,15 +280,17 @@ def sync_products(ctx: OperationContext, params: SyncProductsIn) -> SyncProducts
         data = client.graphql(PRODUCTS_PAGE_QUERY, {"first": params.page_size, "after": cursor})
         connection = data.get("products") or {}
         pages += 1
-        for node in connection.get("nodes", []):
-            product = product_from_graphql(node)
-            _emit(
-                ctx,
-                "shopify.products",
-                "shopify.product.snapshot",
-                product.id,
-                product.model_dump(),
-            )
+        products = [product_from_graphql(node) for node in connection.get("nodes", [])]
+        with tenant_scope(ctx.tenant.pk):  # one short transaction per page, after its fetch
+            for product in products:
+                _emit(
+                    ctx,
+                    "shopify.products",
+                    "shopify.product.snapshot",
+                    product.id,
+                    product.model_dump(),
+                )
+        for product in products:
             get_redis().set(
                 _cache_key(ctx, product.id),
                 json.dumps(product.model_dump()),

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from effects.models import Effect
-from effects.schemas import EffectOut, IdempotencyKey
+from effects.schemas import EffectOut, IdempotencyKey, idempotency_key_field
 from effects.services import effect_perform_on_commit
 from integrations.connections import connection_require
 from integrations.models import WhatsAppMessage
@@ -49,7 +49,7 @@ class SendMessageIn(Input):
     to: E164Phone
     text: MessageText = Field(description="Message text, 1-4096 characters.")
     preview_url: bool = Field(False, description="Let WhatsApp show a preview of the first link.")
-    idempotency_key: IdempotencyKey | None = None
+    idempotency_key: IdempotencyKey | None = idempotency_key_field()
 
 
 class SendMessageOut(Output):
@@ -160,7 +160,7 @@ class BotResponseIn(Input):
     history: int = Field(
         20, ge=1, le=100, description="Conversation messages given to the model (1-100)."
     )
-    idempotency_key: IdempotencyKey | None = None
+    idempotency_key: IdempotencyKey | None = idempotency_key_field()
 
 
 class BotResponseOut(Output):
