@@ -21,6 +21,7 @@ from integrations.whatsapp.services import (
 from mcp_tools.context import OperationContext
 from mcp_tools.registry import operation
 from mcp_tools.schemas import E164Phone, Input, Output
+from tenants.scope import tenant_scope
 
 MessageText = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
 
@@ -182,6 +183,7 @@ class BotResponseOut(Output):
     permission="whatsapp.write",
     open_world=True,
     emits=("whatsapp.message.sent",),
+    atomic=False,  # the LLM writes outside any transaction; the send is an effect
 )
 def create_bot_response(ctx: OperationContext, params: BotResponseIn) -> BotResponseOut:
     """Have the LLM write a reply to the conversation with a phone number, record its token
@@ -201,13 +203,14 @@ def create_bot_response(ctx: OperationContext, params: BotResponseIn) -> BotResp
         tokens_out=reply.tokens_out,
     )
     if params.send and reply.text:
-        effect = whatsapp_message_send(
-            tenant=ctx.tenant,
-            to=params.phone,
-            text=reply.text[:4096],
-            key=params.idempotency_key or uuid.uuid4().hex,
-            trace_id=ctx.trace_id,
-            inline=True,
-        )
-        effect_perform_on_commit(effect, then=out.settle)
+        with tenant_scope(ctx.tenant.pk):
+            effect = whatsapp_message_send(
+                tenant=ctx.tenant,
+                to=params.phone,
+                text=reply.text[:4096],
+                key=params.idempotency_key or uuid.uuid4().hex,
+                trace_id=ctx.trace_id,
+                inline=True,
+            )
+            effect_perform_on_commit(effect, then=out.settle)
     return out
