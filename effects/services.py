@@ -213,13 +213,14 @@ def effects_perform(*, effect_ids: list[int], tenant_id: int) -> dict[int, Outco
             outcomes = {row[0]: Outcome(Status.BUSY) for row in cursor.fetchall()}
     if not claimed:
         return outcomes
-    tenant = Tenant.objects.get(pk=tenant_id)
+    with tenant_read_scope(tenant_id):
+        tenant = Tenant.objects.get(pk=tenant_id)
     shared: dict[str, Any] = {}  # lives for this batch only: clients holding credentials
     performed: list[tuple[Effect, EffectCall, dict[str, Any]]] = []
     for effect in claimed:
-        definition = effect_definition(effect.kind)
         with bound(tenant_slug=tenant.slug, trace_id=effect.trace_id or None):
             try:
+                definition = effect_definition(effect.kind)  # a kind no longer declared fails
                 call = EffectCall(
                     tenant=tenant,
                     payload=definition.payload_model.model_validate(effect.payload),

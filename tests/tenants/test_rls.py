@@ -25,6 +25,7 @@ def tenant_owned_tables() -> set[str]:
 
 
 def seed_rows(tenant: Tenant, user: Any) -> None:
+    from effects.models import Effect
     from integrations.models import IntegrationConnection, N8nTrigger, WhatsAppMessage
     from mcp_tools.models import AgentSession, UpstreamServer
     from smarteros.models import OutboxEvent
@@ -49,6 +50,7 @@ def seed_rows(tenant: Tenant, user: Any) -> None:
         event_id=uuid.uuid4(), tenant_id=tenant.pk, topic="t", event_type="e", payload={}
     )
     audit_record(actor="user:viewer", action="test", tenant=tenant)
+    Effect.objects.create(tenant=tenant, kind="whatsapp.send_message", key="k", payload={})
 
 
 @pytest.fixture
