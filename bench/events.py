@@ -1,5 +1,5 @@
 """Event throughput: raw confluent-kafka produce-and-consume vs SmarterOS's outbox -> relay ->
-consumer group path, on the same broker in the same run. Targets: at least 0.3x raw, and at
+consumer group (hosted by a Celery worker, as in production) path, on the same broker in the same run. Targets: at least 0.3x raw, and at
 least 5,000 events/s end to end.
 
 Both paths run their stages concurrently, as in production: a round's clock starts with its
@@ -34,7 +34,7 @@ from confluent_kafka import Consumer, Producer  # noqa: E402
 from confluent_kafka.admin import NewTopic  # noqa: E402
 from django.db import connection  # noqa: E402
 
-from smarteros.events.consumers import GroupWorker, Registration  # noqa: E402
+from smarteros.events.consumers import handles  # noqa: E402
 from smarteros.events.envelope import Envelope  # noqa: E402
 from smarteros.events.outbox import outbox_emit_many  # noqa: E402
 from smarteros.events.schemas import EventData, event_type  # noqa: E402
@@ -107,13 +107,28 @@ def run_consumer(mode: str, topic: str, group: str, marks: set[int]) -> None:
             if first is not None:
                 rest = consumer.consume(num_messages=999, timeout=0)
                 count(sum(1 for m in (first, *rest) if not m.error()))
-    worker = GroupWorker(
-        group,
-        [Registration(topic, "bench.ping", group, lambda envelope: count(1))],
-        **{"session.timeout.ms": 6000},  # type: ignore[arg-type]
-    )
+    # As in production: the consumer group runs inside a Celery worker (its bootstep).
+    from smarteros.celery import app
+
+    handles(topic, "bench.ping", group=group)(lambda envelope: count(1))
+    app.conf.worker_redirect_stdouts = False  # the HANDLED lines go to the parent as printed
     threading.Timer(4, lambda: print("READY", flush=True)).start()
-    worker.run(batch_size=1000)
+    app.worker_main(
+        [
+            "worker",
+            "--consumer-groups",
+            group,
+            "--pool",
+            "solo",
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"{group}@%h",
+        ]
+    )
 
 
 def raw_round(producer: Producer, topic: str, first: int, events: int) -> float:

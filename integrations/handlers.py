@@ -4,31 +4,62 @@ shopify.webhooks -> the n8n workflows subscribed to it (n8n.automation.trigger)
 n8n.automation.result -> a WhatsApp message (whatsapp.outbound)
 whatsapp.inbound -> the bot's LLM reply -> whatsapp.outbound
 
-A flow whose integration is not connected dead-letters with that reason; it never pretends.
+Handlers call no provider: they record the effects they want (effects/) in the batch's
+transaction, keyed by the event (or the message) they answer, and workers perform them after
+commit. A replayed batch finds its effects recorded already. A flow whose integration is not
+connected dead-letters with that reason; it never pretends.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
+from typing import Any
 
+from effects.services import effect_record
+from integrations.connections import connection_require
 from integrations.models import N8nTrigger
 from smarteros.events.consumers import handles
 from smarteros.events.envelope import Envelope
-from smarteros.events.outbox import tenant_event_emit
 from tenants.models import Tenant
 
 log = logging.getLogger(__name__)
 
 
+_RECENT_SECONDS = 5.0
+_recent: dict[tuple[str, str], tuple[float, Any]] = {}
+
+
+def _remembered(key: tuple[str, str], load: Callable[[], Any]) -> Any:
+    """`load()`, remembered for a few seconds: a batch asks the same for each of its events.
+    Only for what may lag that long (a tenant row, whether an integration is connected)."""
+    now = time.monotonic()
+    known = _recent.get(key)
+    if known is not None and known[0] > now:
+        return known[1]
+    value = load()
+    _recent[key] = (now + _RECENT_SECONDS, value)
+    return value
+
+
 def _tenant(envelope: Envelope) -> Tenant:
-    return Tenant.objects.get(slug=envelope.tenant)
+    slug = envelope.tenant or ""
+    return _remembered(("tenant", slug), lambda: Tenant.objects.get(slug=slug))  # type: ignore[no-any-return]
+
+
+def _require_connected(tenant: Tenant, provider: str) -> None:
+    """Dead-letter (NotConnected) now rather than record an effect that cannot be performed.
+    A connection removed a moment ago still passes; its effects then fail with that reason."""
+    _remembered(
+        (f"connected:{tenant.pk}", provider),
+        lambda: connection_require(tenant=tenant, provider=provider).pk,
+    )
 
 
 def n8n_forward(*, tenant: Tenant, topic: str, envelope: Envelope) -> int:
-    """Post `envelope` to every n8n workflow subscribed to `topic`; returns how many."""
-    from integrations.connections import connection_credentials, connection_require
-    from integrations.n8n.client import N8nClient
-
+    """Record a post of `envelope` to every n8n workflow subscribed to `topic`, each once per
+    event and workflow; returns how many."""
     triggers = list(
         N8nTrigger.objects.filter(
             tenant=tenant, topic=topic, event_type__in=["", envelope.type]
@@ -36,20 +67,14 @@ def n8n_forward(*, tenant: Tenant, topic: str, envelope: Envelope) -> int:
     )
     if not triggers:
         return 0
-    connection = connection_require(tenant=tenant, provider="n8n")
-    client = N8nClient(
-        base_url=connection.config["base_url"],
-        api_key=connection_credentials(connection)["api_key"],
-    )
+    _require_connected(tenant, "n8n")
+    body = {"event": envelope.model_dump(mode="json")}
     for trigger in triggers:
-        client.trigger_webhook(trigger.webhook_path, {"event": envelope.model_dump(mode="json")})
-        tenant_event_emit(
+        effect_record(
             tenant=tenant,
-            topic="n8n.automation.trigger",
-            event_type="n8n.workflow.triggered",
-            data={"webhook_path": trigger.webhook_path},
-            key=trigger.webhook_path,
-            source="integrations.handlers",
+            kind="n8n.trigger_workflow",
+            key=f"{envelope.id}:{trigger.webhook_path}",
+            payload={"webhook_path": trigger.webhook_path, "body": body},
             trace_id=envelope.trace_id,
         )
     return len(triggers)
@@ -66,19 +91,31 @@ def n8n_result_to_whatsapp(envelope: Envelope) -> None:
 
     to, text = envelope.data.get("whatsapp_to"), envelope.data.get("whatsapp_text")
     if to and text:
+        tenant = _tenant(envelope)
+        _require_connected(tenant, "whatsapp")
         whatsapp_message_send(
-            tenant=_tenant(envelope), to=to, text=text, trace_id=envelope.trace_id
+            tenant=tenant,
+            to=to,
+            text=text,
+            key=envelope.id,
+            trace_id=envelope.trace_id,
+            checked=True,
         )
 
 
 @handles("*.whatsapp.inbound", "whatsapp.message.received", group="flow-whatsapp-bot")
 def whatsapp_inbound_to_bot(envelope: Envelope) -> None:
-    from integrations.whatsapp.services import bot_configured, whatsapp_bot_reply
+    from integrations.whatsapp.services import bot_configured, whatsapp_bot_reply_record
 
     tenant = _tenant(envelope)
-    if not bot_configured(tenant=tenant):
+    if not _remembered((f"bot:{tenant.pk}", ""), lambda: bot_configured(tenant=tenant)):
         log.info(
             "tenant %s has no bot (no llm_api_key); inbound message left for people", tenant.slug
         )
         return
-    whatsapp_bot_reply(tenant=tenant, phone=envelope.data["from"], trace_id=envelope.trace_id)
+    whatsapp_bot_reply_record(
+        tenant=tenant,
+        phone=envelope.data["from"],
+        answers=envelope.data["message_id"],
+        trace_id=envelope.trace_id,
+    )

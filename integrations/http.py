@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import httpx
@@ -10,12 +11,24 @@ from mcp_tools.errors import UpstreamError
 
 DEFAULT_TIMEOUT = 15.0
 
+_client: tuple[int, httpx.Client] | None = None
+
+
+def _shared_client() -> httpx.Client:
+    """One client per process: it keeps connections to the providers open and builds its TLS
+    context once (a client per request spends milliseconds on each). A forked child (Celery's
+    pool) makes its own rather than sharing the parent's sockets."""
+    global _client
+    if _client is None or _client[0] != os.getpid():
+        _client = (os.getpid(), httpx.Client(timeout=DEFAULT_TIMEOUT))
+    return _client[1]
+
 
 def request_json(provider: str, method: str, url: str, **kwargs: Any) -> Any:
     """Send a request and return its JSON body; any failure names the provider and the status."""
     kwargs.setdefault("timeout", DEFAULT_TIMEOUT)
     try:
-        response = httpx.request(method, url, **kwargs)
+        response = _shared_client().request(method, url, **kwargs)
     except httpx.TimeoutException:
         raise UpstreamError(f"{provider} did not answer within {kwargs['timeout']}s") from None
     except httpx.HTTPError as exc:

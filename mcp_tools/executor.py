@@ -234,22 +234,20 @@ def _check_rate_limit(principal: Principal) -> None:
 
 
 def _run(op: Operation, ctx: OperationContext, params: BaseModel) -> dict[str, Any]:
-    scope = tenant_read_scope if op.read_only else tenant_scope
-    with scope(ctx.tenant.pk):
-        output = op.func(ctx, params)
-        if not op.read_only:
-            # In the same transaction as the change: no change without its audit record.
-            audit_record(
-                actor=f"key:{ctx.principal.api_key.prefix}",
-                action=op.name,
-                tenant=ctx.tenant,
-                target=ctx.tenant.slug,
-                details={
-                    "surface": ctx.surface,
-                    "trace_id": ctx.trace_id,
-                    "arguments": sorted(params.model_fields_set),
-                },
-            )
+    if not op.atomic:
+        # Its own short transactions: nothing held open while it pages or calls out, and what a
+        # step recorded stays when a later one fails. Each statement still carries the tenant.
+        with tenant_read_scope(ctx.tenant.pk):
+            output = op.func(ctx, params)
+        with tenant_scope(ctx.tenant.pk):
+            _audit(op, ctx, params)
+    else:
+        scope = tenant_read_scope if op.read_only else tenant_scope
+        with scope(ctx.tenant.pk):
+            output = op.func(ctx, params)
+            if not op.read_only:
+                # In the same transaction as the change: no change without its audit record.
+                _audit(op, ctx, params)
     if not isinstance(output, op.output_model):
         try:
             output = op.output_model.model_validate(output)
@@ -257,6 +255,20 @@ def _run(op: Operation, ctx: OperationContext, params: BaseModel) -> dict[str, A
             log.error("%s returned output that breaks its schema: %s", op.name, exc)
             raise OperationError(f"{op.name} produced invalid output") from None
     return output.model_dump(mode="json")
+
+
+def _audit(op: Operation, ctx: OperationContext, params: BaseModel) -> None:
+    audit_record(
+        actor=f"key:{ctx.principal.api_key.prefix}",
+        action=op.name,
+        tenant=ctx.tenant,
+        target=ctx.tenant.slug,
+        details={
+            "surface": ctx.surface,
+            "trace_id": ctx.trace_id,
+            "arguments": sorted(params.model_fields_set),
+        },
+    )
 
 
 def _record(

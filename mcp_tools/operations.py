@@ -186,6 +186,7 @@ class ExecuteToolOut(Output):
     permission="agent.execute",
     open_world=True,
     emits=("agent.action",),
+    atomic=False,  # no transaction held open while the upstream server works
 )
 def execute_tool(ctx: OperationContext, params: ExecuteToolIn) -> ExecuteToolOut:
     """Call a tool on one of the tenant's registered upstream MCP servers and return its

@@ -43,6 +43,9 @@ class Operation:
     emits: tuple[str, ...] = ()
     reports_progress: bool = False
     platform: bool = False  # acts across tenants; needs the platform.admin scope
+    # False: the operation opens its own short transactions (long paging, several outside
+    # steps whose records must survive a later step's failure); see the executor.
+    atomic: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -104,6 +107,7 @@ def operation(
     emits: tuple[str, ...] = (),
     reports_progress: bool = False,
     platform: bool = False,
+    atomic: bool = True,
     name: str | None = None,
 ) -> Callable[[Callable[[OperationContext, In], Out]], Callable[[OperationContext, In], Out]]:
     """Declare an operation. The function's docstring is its description; its annotations
@@ -134,6 +138,7 @@ def operation(
                 emits=emits,
                 reports_progress=reports_progress,
                 platform=platform,
+                atomic=atomic,
             )
         )
         return func

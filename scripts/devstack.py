@@ -502,6 +502,9 @@ PROCESSES = [
             "INFO",
             "--concurrency",
             "2",
+            # The worker also hosts the Kafka consumer groups (flows, telemetry sink, counter).
+            "--consumer-groups",
+            "all",
         ],
     ),
     ProcessSpec(
@@ -517,7 +520,6 @@ PROCESSES = [
             str(RUN_DIR / "celerybeat-schedule"),
         ],
     ),
-    ProcessSpec("consumers", lambda: [PYTHON, "manage.py", "run_consumers"]),
     ProcessSpec("relay", lambda: [PYTHON, "manage.py", "run_outbox_relay"]),
 ]
 

@@ -166,6 +166,7 @@ class ProvisionOut(Output):
     permission="tenant.admin",
     idempotent=True,
     emits=("tenant.provisioning.step",),
+    atomic=False,  # outside steps, each recorded as it happens; a failure keeps its record
 )
 def provision_resources(ctx: OperationContext, params: Empty) -> ProvisionOut:
     """Create the caller's tenant resources: its Kafka topics, its Vault Transit key and its

@@ -196,3 +196,14 @@ def wait_for(check: Callable[[], Any], *, timeout: float = 30, interval: float =
         if time.monotonic() > deadline:
             raise AssertionError("condition not met within timeout")
         time.sleep(interval)
+
+
+@pytest.fixture(autouse=True)
+def effects_in_process() -> Iterator[None]:
+    """Effects enqueued by code running in the test process are performed in that process
+    right after commit (Celery's eager mode). Tests of the Celery worker itself start real ones."""
+    from smarteros.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False

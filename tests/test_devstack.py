@@ -64,7 +64,9 @@ def test_run_serves_then_ctrl_c_leaves_no_stray_process() -> None:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=10) as response:
                 assert b"Sign in" in response.read()
             started = descendants(supervisor.pid)
-            assert len(started) >= 5  # web, worker, beat, consumers, relay (+ worker children)
+            assert (
+                len(started) >= 5
+            )  # web, worker (with the consumers), beat, relay, worker children
             os.killpg(supervisor.pid, signal.SIGINT)
             assert supervisor.wait(timeout=60) == 0
         finally:

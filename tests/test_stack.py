@@ -212,12 +212,12 @@ def test_load_with_new_tenants_topics_leaves_every_process_up_or_restarted_with_
     from smarteros.events.topics import topics_sync
     from smarteros.infra.kafka import forget_producers
 
-    stack = Stack(stack_dir, processes="consumers,relay")
+    stack = Stack(stack_dir, processes="worker,relay")
     stack.start()
     settings.KAFKA_BOOTSTRAP_SERVERS = stack.bootstrap
     forget_producers()
     try:
-        # What killed `consumers` under `make run`: the events benchmark (outbox writes through
+        # What killed the consumers under `make run`: the events benchmark (outbox writes through
         # the stack's relay, topics created and deleted), then the telemetry one, while a new
         # tenant's topics appear under the consumers' pattern subscriptions.
         started, tenants = time.monotonic(), 0

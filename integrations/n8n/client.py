@@ -37,8 +37,16 @@ class N8nClient:
             self._api("GET", f"/executions/{execution_id}", params={"includeData": "false"})
         )
 
-    def trigger_webhook(self, path: str, payload: dict[str, Any]) -> Any:
-        """POST to a workflow's production webhook (/webhook/{path})."""
+    def trigger_webhook(
+        self, path: str, payload: dict[str, Any], *, idempotency_key: str = ""
+    ) -> Any:
+        """POST to a workflow's production webhook (/webhook/{path}). `idempotency_key` travels
+        in an Idempotency-Key header: a workflow that dedupes on it runs once per key."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         return request_json(
-            "n8n", "POST", f"{self.base_url.rstrip('/')}/webhook/{path}", json=payload
+            "n8n",
+            "POST",
+            f"{self.base_url.rstrip('/')}/webhook/{path}",
+            json=payload,
+            headers=headers,
         )

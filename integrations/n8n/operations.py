@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
 
-from integrations.connections import connection_credentials, connection_require
+from effects.models import Effect
+from effects.schemas import EffectOut, IdempotencyKey, idempotency_key_field
+from effects.services import effect_perform_on_commit, effect_record
+from integrations.connections import connection_require
 from integrations.models import N8nTrigger
 from integrations.n8n.client import N8nClient
+from integrations.n8n.effects import n8n_client_for
 from mcp_tools.context import OperationContext
 from mcp_tools.registry import operation
 from mcp_tools.schemas import Input, Output
 from smarteros.events.catalog import CATALOG
-from smarteros.events.outbox import tenant_event_emit
 
 WebhookPath = Annotated[
     str,
@@ -26,9 +30,7 @@ WebhookPath = Annotated[
 
 
 def n8n_client(ctx: OperationContext) -> N8nClient:
-    connection = connection_require(tenant=ctx.tenant, provider="n8n")
-    credentials = connection_credentials(connection)
-    return N8nClient(base_url=connection.config["base_url"], api_key=credentials["api_key"])
+    return n8n_client_for(tenant=ctx.tenant)
 
 
 class TriggerIn(Input):
@@ -36,11 +38,19 @@ class TriggerIn(Input):
     payload: dict[str, Any] = Field(
         default_factory=dict, description="JSON body passed to the workflow."
     )
+    idempotency_key: IdempotencyKey | None = idempotency_key_field()
 
 
 class TriggerOut(Output):
     webhook_path: str = Field(description="The webhook called.")
-    response: Any = Field(None, description="What the workflow's webhook answered.")
+    response: Any = Field(
+        default=None, description="What the workflow's webhook answered, once done."
+    )
+    effect: EffectOut = Field(description="The trigger: done, or pending (retried) or failed.")
+
+    def settle(self, effect: Effect) -> None:
+        self.effect = EffectOut.of(effect)
+        self.response = (effect.result or {}).get("response")
 
 
 @operation(
@@ -51,19 +61,20 @@ class TriggerOut(Output):
     emits=("n8n.workflow.triggered",),
 )
 def trigger_workflow(ctx: OperationContext, params: TriggerIn) -> TriggerOut:
-    """Start an n8n workflow through its production webhook with a JSON payload."""
-    client = n8n_client(ctx)
-    response = client.trigger_webhook(params.webhook_path, params.payload)
-    tenant_event_emit(
+    """Start an n8n workflow through its production webhook with a JSON payload, once per
+    idempotency_key (sent to the workflow in an Idempotency-Key header)."""
+    connection_require(tenant=ctx.tenant, provider="n8n")
+    effect = effect_record(
         tenant=ctx.tenant,
-        topic="n8n.automation.trigger",
-        event_type="n8n.workflow.triggered",
-        data={"webhook_path": params.webhook_path},
-        key=params.webhook_path,
-        source="integrations.n8n",
+        kind="n8n.trigger_workflow",
+        key=params.idempotency_key or uuid.uuid4().hex,
+        payload={"webhook_path": params.webhook_path, "body": params.payload},
         trace_id=ctx.trace_id,
+        inline=True,
     )
-    return TriggerOut(webhook_path=params.webhook_path, response=response)
+    out = TriggerOut(webhook_path=params.webhook_path, effect=EffectOut.of(effect))
+    effect_perform_on_commit(effect, then=out.settle)
+    return out
 
 
 class ExecutionIn(Input):

@@ -60,9 +60,11 @@ query ProductsPage($first: Int!, $after: String) {{
 }}
 """
 
+# Writes carry Shopify's @idempotent directive: a retry with the same key is answered with the
+# first attempt's result instead of being applied again.
 INVENTORY_SET_MUTATION = """
-mutation InventorySet($input: InventorySetQuantitiesInput!) {
-  inventorySetQuantities(input: $input) {
+mutation InventorySet($input: InventorySetQuantitiesInput!, $idempotencyKey: String!) {
+  inventorySetQuantities(input: $input) @idempotent(key: $idempotencyKey) {
     inventoryAdjustmentGroup { id reason changes { name delta quantityAfterChange } }
     userErrors { code field message }
   }
@@ -70,8 +72,8 @@ mutation InventorySet($input: InventorySetQuantitiesInput!) {
 """
 
 ORDER_CREATE_MUTATION = """
-mutation OrderCreate($order: OrderCreateOrderInput!) {
-  orderCreate(order: $order) {
+mutation OrderCreate($order: OrderCreateOrderInput!, $idempotencyKey: String!) {
+  orderCreate(order: $order) @idempotent(key: $idempotencyKey) {
     order { id name totalPriceSet { shopMoney { amount currencyCode } } }
     userErrors { field message }
   }

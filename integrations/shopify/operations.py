@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from pydantic import EmailStr, Field, StringConstraints
 
-from integrations.connections import connection_credentials, connection_require
+from effects.models import Effect
+from effects.schemas import EffectOut, IdempotencyKey, idempotency_key_field
+from effects.services import effect_perform_on_commit, effect_record
+from integrations.connections import connection_require
 from integrations.inbound import SHOPIFY, Refused, external_ids_check, signature_check
 from integrations.payloads import BadPayload, json_load_untrusted
 from integrations.shopify.client import (
-    INVENTORY_SET_MUTATION,
-    ORDER_CREATE_MUTATION,
     PRODUCT_QUERY,
     PRODUCTS_PAGE_QUERY,
     ShopifyClient,
-    raise_user_errors,
 )
+from integrations.shopify.effects import shopify_client_for
 from integrations.shopify.schemas import (
     InventoryItemGid,
     LocationGid,
@@ -38,20 +40,13 @@ from mcp_tools.registry import operation
 from mcp_tools.schemas import E164Phone, Input, Output
 from smarteros.events.outbox import tenant_event_emit
 from smarteros.infra.redis import get_redis
+from tenants.scope import tenant_scope
 
 PRODUCT_CACHE_SECONDS = 300
 
 
 def shopify_client(ctx: OperationContext) -> ShopifyClient:
-    connection = connection_require(tenant=ctx.tenant, provider="shopify")
-    credentials = connection_credentials(connection)
-    config = connection.config
-    return ShopifyClient(
-        shop_domain=config["shop_domain"],
-        access_token=credentials["access_token"],
-        api_version=config.get("api_version") or "2025-10",
-        base_url=config.get("api_base_url", ""),
-    )
+    return shopify_client_for(tenant=ctx.tenant)
 
 
 def _emit(
@@ -170,12 +165,20 @@ class UpdateInventoryIn(Input):
     reason: Literal[
         "correction", "cycle_count_available", "damaged", "received", "restock", "shrinkage"
     ] = Field("correction", description="Why the quantity changes (Shopify's inventory reasons).")
+    idempotency_key: IdempotencyKey | None = idempotency_key_field()
 
 
 class UpdateInventoryOut(Output):
-    adjustment_group_id: str = Field(description="Shopify's id for this inventory change.")
+    adjustment_group_id: str = Field(
+        default="", description="Shopify's id for this change, once done."
+    )
     inventory_item_id: str = Field(description="The inventory item changed.")
-    quantity: int = Field(description="The available quantity now.")
+    quantity: int = Field(description="The available quantity asked for.")
+    effect: EffectOut = Field(description="The write: done, or pending (retried) or failed.")
+
+    def settle(self, effect: Effect) -> None:
+        self.effect = EffectOut.of(effect)
+        self.adjustment_group_id = str((effect.result or {}).get("adjustment_group_id", ""))
 
 
 @operation(
@@ -187,40 +190,29 @@ class UpdateInventoryOut(Output):
     emits=("shopify.inventory.set",),
 )
 def update_inventory(ctx: OperationContext, params: UpdateInventoryIn) -> UpdateInventoryOut:
-    """Set the available quantity of an inventory item at one location."""
-    client = shopify_client(ctx)
-    data = client.graphql(
-        INVENTORY_SET_MUTATION,
-        {
-            "input": {
-                "name": "available",
-                "reason": params.reason,
-                "ignoreCompareQuantity": True,
-                "quantities": [
-                    {
-                        "inventoryItemId": params.inventory_item_id,
-                        "locationId": params.location_id,
-                        "quantity": params.quantity,
-                    }
-                ],
-            }
+    """Set the available quantity of an inventory item at one location (once per
+    idempotency_key, which Shopify also receives)."""
+    connection_require(tenant=ctx.tenant, provider="shopify")
+    effect = effect_record(
+        tenant=ctx.tenant,
+        kind="shopify.update_inventory",
+        key=params.idempotency_key or uuid.uuid4().hex,
+        payload={
+            "inventory_item_id": params.inventory_item_id,
+            "location_id": params.location_id,
+            "quantity": params.quantity,
+            "reason": params.reason,
         },
+        trace_id=ctx.trace_id,
+        inline=True,
     )
-    payload = data.get("inventorySetQuantities") or {}
-    raise_user_errors(payload, "inventorySetQuantities")
-    group = payload.get("inventoryAdjustmentGroup") or {}
-    _emit(
-        ctx,
-        "shopify.inventory",
-        "shopify.inventory.set",
-        params.inventory_item_id,
-        {"location_id": params.location_id, "quantity": params.quantity, "reason": params.reason},
-    )
-    return UpdateInventoryOut(
-        adjustment_group_id=group.get("id", ""),
+    out = UpdateInventoryOut(
         inventory_item_id=params.inventory_item_id,
         quantity=params.quantity,
+        effect=EffectOut.of(effect),
     )
+    effect_perform_on_commit(effect, then=out.settle)
+    return out
 
 
 class OrderLine(Input):
@@ -237,13 +229,23 @@ class CreateOrderIn(Input):
     note: Annotated[str, StringConstraints(max_length=5000)] | None = Field(
         None, description="Order note."
     )
+    idempotency_key: IdempotencyKey | None = idempotency_key_field()
 
 
 class CreateOrderOut(Output):
-    order_id: str = Field(description="Order global id.")
-    name: str = Field(description="Order name as the shop shows it, e.g. #1001.")
-    total: str = Field(description="Total price as a decimal string.")
-    currency: str = Field(description="ISO currency code.")
+    order_id: str = Field(default="", description="Order global id, once done.")
+    name: str = Field(
+        default="", description="Order name as the shop shows it, e.g. #1001, once done."
+    )
+    total: str = Field(default="", description="Total price as a decimal string, once done.")
+    currency: str = Field(default="", description="ISO currency code, once done.")
+    effect: EffectOut = Field(description="The order's creation: done, or pending or failed.")
+
+    def settle(self, effect: Effect) -> None:
+        self.effect = EffectOut.of(effect)
+        result = effect.result or {}
+        for name in ("order_id", "name", "total", "currency"):
+            setattr(self, name, str(result.get(name, "")))
 
 
 @operation(
@@ -254,8 +256,9 @@ class CreateOrderOut(Output):
     emits=("shopify.order.created",),
 )
 def create_order(ctx: OperationContext, params: CreateOrderIn) -> CreateOrderOut:
-    """Create an order in the tenant's Shopify shop from variant ids and quantities."""
-    client = shopify_client(ctx)
+    """Create an order in the tenant's Shopify shop from variant ids and quantities, once per
+    idempotency_key (which Shopify also receives): a retry returns the first order."""
+    connection_require(tenant=ctx.tenant, provider="shopify")
     order: dict[str, Any] = {
         "lineItems": [
             {"variantId": li.variant_id, "quantity": li.quantity} for li in params.line_items
@@ -268,24 +271,17 @@ def create_order(ctx: OperationContext, params: CreateOrderIn) -> CreateOrderOut
     ):
         if value:
             order[field_name] = value
-    data = client.graphql(ORDER_CREATE_MUTATION, {"order": order})
-    payload = data.get("orderCreate") or {}
-    raise_user_errors(payload, "orderCreate")
-    created = payload.get("order") or {}
-    money = ((created.get("totalPriceSet") or {}).get("shopMoney")) or {}
-    _emit(
-        ctx,
-        "shopify.webhooks",
-        "shopify.order.created",
-        created.get("id", ""),
-        {"order_id": created.get("id"), "name": created.get("name")},
+    effect = effect_record(
+        tenant=ctx.tenant,
+        kind="shopify.create_order",
+        key=params.idempotency_key or uuid.uuid4().hex,
+        payload={"order": order},
+        trace_id=ctx.trace_id,
+        inline=True,
     )
-    return CreateOrderOut(
-        order_id=created.get("id", ""),
-        name=created.get("name", ""),
-        total=str(money.get("amount", "0")),
-        currency=money.get("currencyCode", ""),
-    )
+    out = CreateOrderOut(effect=EffectOut.of(effect))
+    effect_perform_on_commit(effect, then=out.settle)
+    return out
 
 
 class SyncProductsIn(Input):
@@ -309,6 +305,7 @@ class SyncProductsOut(Output):
     open_world=True,
     reports_progress=True,
     emits=("shopify.product.snapshot",),
+    atomic=False,  # minutes of paging: each page's events commit on their own
 )
 def sync_products(ctx: OperationContext, params: SyncProductsIn) -> SyncProductsOut:
     """Copy the whole catalogue into the tenant's compacted shopify.products topic, page by page,
@@ -321,15 +318,17 @@ def sync_products(ctx: OperationContext, params: SyncProductsIn) -> SyncProducts
         data = client.graphql(PRODUCTS_PAGE_QUERY, {"first": params.page_size, "after": cursor})
         connection = data.get("products") or {}
         pages += 1
-        for node in connection.get("nodes", []):
-            product = product_from_graphql(node)
-            _emit(
-                ctx,
-                "shopify.products",
-                "shopify.product.snapshot",
-                product.id,
-                product.model_dump(),
-            )
+        products = [product_from_graphql(node) for node in connection.get("nodes", [])]
+        with tenant_scope(ctx.tenant.pk):  # one short transaction per page, after its fetch
+            for product in products:
+                _emit(
+                    ctx,
+                    "shopify.products",
+                    "shopify.product.snapshot",
+                    product.id,
+                    product.model_dump(),
+                )
+        for product in products:
             get_redis().set(
                 _cache_key(ctx, product.id),
                 json.dumps(product.model_dump()),

@@ -19,13 +19,19 @@ class WhatsAppClient:
     base_url: str = GRAPH_BASE_URL
     api_version: str = GRAPH_API_VERSION
 
-    def send_text(self, *, to: str, body: str, preview_url: bool = False) -> str:
-        """Send a text message; returns the WhatsApp message id (wamid)."""
+    def send_text(
+        self, *, to: str, body: str, preview_url: bool = False, idempotency_key: str = ""
+    ) -> str:
+        """Send a text message; returns the WhatsApp message id (wamid). `idempotency_key` goes
+        in an Idempotency-Key header, so a repeated attempt is recognised as the same send."""
+        headers = {"Authorization": f"Bearer {self.access_token}"}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
         response = request_json(
             "WhatsApp Cloud API",
             "POST",
             f"{self.base_url.rstrip('/')}/{self.api_version}/{self.phone_number_id}/messages",
-            headers={"Authorization": f"Bearer {self.access_token}"},
+            headers=headers,
             json={
                 "messaging_product": "whatsapp",
                 "recipient_type": "individual",

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
+from effects.models import Effect
+from effects.schemas import EffectOut, IdempotencyKey, idempotency_key_field
+from effects.services import effect_perform_on_commit
 from integrations.connections import connection_require
 from integrations.models import WhatsAppMessage
 from integrations.whatsapp.services import (
-    whatsapp_bot_reply,
+    bot_reply_write,
     whatsapp_message_receive,
     whatsapp_message_send,
 )
 from mcp_tools.context import OperationContext
 from mcp_tools.registry import operation
 from mcp_tools.schemas import E164Phone, Input, Output
+from tenants.scope import tenant_scope
 
 MessageText = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
 
@@ -45,6 +50,20 @@ class SendMessageIn(Input):
     to: E164Phone
     text: MessageText = Field(description="Message text, 1-4096 characters.")
     preview_url: bool = Field(False, description="Let WhatsApp show a preview of the first link.")
+    idempotency_key: IdempotencyKey | None = idempotency_key_field()
+
+
+class SendMessageOut(Output):
+    to: str = Field(description="The recipient, E.164.")
+    text: str = Field(description="Message text.")
+    message_id: str = Field(
+        default="", description="WhatsApp message id (wamid) once sent; else empty."
+    )
+    effect: EffectOut = Field(description="The send: done, or pending (retried) or failed.")
+
+    def settle(self, effect: Effect) -> None:
+        self.effect = EffectOut.of(effect)
+        self.message_id = str((effect.result or {}).get("message_id", ""))
 
 
 @operation(
@@ -54,17 +73,21 @@ class SendMessageIn(Input):
     open_world=True,
     emits=("whatsapp.message.sent",),
 )
-def send_message(ctx: OperationContext, params: SendMessageIn) -> MessageOut:
-    """Send a WhatsApp text message from the tenant's business number to a customer."""
-    return MessageOut.of(
-        whatsapp_message_send(
-            tenant=ctx.tenant,
-            to=params.to,
-            text=params.text,
-            trace_id=ctx.trace_id,
-            preview_url=params.preview_url,
-        )
+def send_message(ctx: OperationContext, params: SendMessageIn) -> SendMessageOut:
+    """Send a WhatsApp text message from the tenant's business number to a customer. The send
+    happens once per idempotency_key; the answer says whether it is done or still pending."""
+    effect = whatsapp_message_send(
+        tenant=ctx.tenant,
+        to=params.to,
+        text=params.text,
+        key=params.idempotency_key or uuid.uuid4().hex,
+        trace_id=ctx.trace_id,
+        preview_url=params.preview_url,
+        inline=True,
     )
+    out = SendMessageOut(to=params.to, text=params.text, effect=EffectOut.of(effect))
+    effect_perform_on_commit(effect, then=out.settle)
+    return out
 
 
 class InboundIn(Input):
@@ -138,14 +161,20 @@ class BotResponseIn(Input):
     history: int = Field(
         20, ge=1, le=100, description="Conversation messages given to the model (1-100)."
     )
+    idempotency_key: IdempotencyKey | None = idempotency_key_field()
 
 
 class BotResponseOut(Output):
     reply: str = Field(description="The reply the model wrote.")
-    sent: bool = Field(description="Whether it was sent on WhatsApp.")
+    sent: bool = Field(description="Whether it was sent on WhatsApp (false while pending).")
     model: str = Field(description="The LLM that wrote it.")
     tokens_in: int = Field(description="Prompt tokens used.")
     tokens_out: int = Field(description="Completion tokens used.")
+    effect: EffectOut | None = Field(default=None, description="The send, when send is true.")
+
+    def settle(self, effect: Effect) -> None:
+        self.effect = EffectOut.of(effect)
+        self.sent = effect.state == Effect.State.DONE
 
 
 @operation(
@@ -154,23 +183,34 @@ class BotResponseOut(Output):
     permission="whatsapp.write",
     open_world=True,
     emits=("whatsapp.message.sent",),
+    atomic=False,  # the LLM writes outside any transaction; the send is an effect
 )
 def create_bot_response(ctx: OperationContext, params: BotResponseIn) -> BotResponseOut:
     """Have the LLM write a reply to the conversation with a phone number, record its token
-    usage, and send it on WhatsApp unless send is false."""
-    reply = whatsapp_bot_reply(
+    usage, and send it on WhatsApp unless send is false (once per idempotency_key)."""
+    reply = bot_reply_write(
         tenant=ctx.tenant,
         phone=params.phone,
-        trace_id=ctx.trace_id,
         instructions=params.instructions,
-        send=params.send,
         history=params.history,
     )
     ctx.model, ctx.tokens_in, ctx.tokens_out = reply.model, reply.tokens_in, reply.tokens_out
-    return BotResponseOut(
+    out = BotResponseOut(
         reply=reply.text,
-        sent=params.send and bool(reply.text),
+        sent=False,
         model=reply.model,
         tokens_in=reply.tokens_in,
         tokens_out=reply.tokens_out,
     )
+    if params.send and reply.text:
+        with tenant_scope(ctx.tenant.pk):
+            effect = whatsapp_message_send(
+                tenant=ctx.tenant,
+                to=params.phone,
+                text=reply.text[:4096],
+                key=params.idempotency_key or uuid.uuid4().hex,
+                trace_id=ctx.trace_id,
+                inline=True,
+            )
+            effect_perform_on_commit(effect, then=out.settle)
+    return out

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Subquery
 
 from integrations.connections import connection_credentials, connection_require
 from integrations.deliveries import delivery_claim
 from integrations.models import IntegrationConnection, WhatsAppMessage
 from integrations.whatsapp.client import (
     ANTHROPIC_BASE_URL,
-    GRAPH_BASE_URL,
     AnthropicClient,
     LlmReply,
-    WhatsAppClient,
 )
 from integrations.whatsapp.schemas import MessagesValue, Status
 from mcp_tools.errors import InvalidInput
 from smarteros.events.outbox import tenant_event_emit
 from tenants.models import Tenant
+
+if TYPE_CHECKING:
+    from effects.models import Effect
 
 DEFAULT_BOT_PROMPT = (
     "You are the shop's WhatsApp assistant. Answer briefly and politely in the customer's language."
@@ -45,32 +48,30 @@ def _emit(
 
 
 def whatsapp_message_send(
-    *, tenant: Tenant, to: str, text: str, trace_id: str, preview_url: bool = False
-) -> WhatsAppMessage:
-    """Send a text message, store it, and publish it on the tenant's whatsapp.outbound."""
-    connection, credentials = whatsapp_connection(tenant=tenant)
-    client = WhatsAppClient(
-        phone_number_id=connection.config["phone_number_id"],
-        access_token=credentials["access_token"],
-        base_url=connection.config.get("api_base_url") or GRAPH_BASE_URL,
-    )
-    message_id = client.send_text(to=to, body=text, preview_url=preview_url)
-    message = WhatsAppMessage.objects.create(
+    *,
+    tenant: Tenant,
+    to: str,
+    text: str,
+    key: str,
+    trace_id: str,
+    preview_url: bool = False,
+    inline: bool = False,
+    checked: bool = False,
+) -> Effect:
+    """Record the send of a text message, once per `key`, in the caller's transaction; it goes
+    out after commit (see effects), and is then stored and published on whatsapp.outbound."""
+    from effects.services import effect_record
+
+    if not checked:  # the caller made sure WhatsApp is connected
+        connection_require(tenant=tenant, provider="whatsapp")
+    return effect_record(
         tenant=tenant,
-        phone=to,
-        direction=WhatsAppMessage.Direction.OUTBOUND,
-        text=text,
-        provider_message_id=message_id,
+        kind="whatsapp.send_message",
+        key=key,
+        payload={"to": to, "text": text, "preview_url": preview_url},
+        trace_id=trace_id,
+        inline=inline,
     )
-    _emit(
-        tenant,
-        "whatsapp.outbound",
-        "whatsapp.message.sent",
-        to,
-        {"to": to, "text": text, "message_id": message_id},
-        trace_id,
-    )
-    return message
 
 
 def whatsapp_message_receive(
@@ -153,26 +154,40 @@ def bot_configured(*, tenant: Tenant) -> bool:
     return bool(credentials.get("llm_api_key"))
 
 
-def whatsapp_bot_reply(
+def whatsapp_bot_reply_record(*, tenant: Tenant, phone: str, answers: str, trace_id: str) -> Effect:
+    """Record the bot's reply to inbound message `answers` (its WhatsApp id): written by the
+    LLM and sent after commit, once per inbound message."""
+    from effects.services import effect_record
+
+    return effect_record(
+        tenant=tenant,
+        kind="whatsapp.bot_reply",
+        key=answers,
+        payload={"phone": phone, "answers": answers},
+        trace_id=trace_id,
+    )
+
+
+def bot_reply_write(
     *,
     tenant: Tenant,
     phone: str,
-    trace_id: str,
+    answers: str | None = None,
     instructions: str | None = None,
-    send: bool = True,
     history: int = 20,
 ) -> LlmReply:
-    """Have the LLM answer the conversation with `phone`; send the answer unless `send` is False."""
+    """Have the LLM write a reply to the conversation with `phone`: up to inbound message
+    `answers` if given, else up to now, whose last message must be the customer's."""
     connection, credentials = whatsapp_connection(tenant=tenant)
     if not credentials.get("llm_api_key"):
         raise InvalidInput(
             "the WhatsApp connection has no llm_api_key; an operator adds it in the admin"
         )
-    recent = list(
-        WhatsAppMessage.objects.filter(tenant=tenant, phone=phone).order_by("-created_at", "-id")[
-            :history
-        ]
-    )
+    messages = WhatsAppMessage.objects.filter(tenant=tenant, phone=phone)
+    if answers is not None:
+        answered = messages.filter(provider_message_id=answers).values_list("pk", flat=True)
+        messages = messages.filter(pk__lte=Subquery(answered[:1]))
+    recent = list(messages.order_by("-created_at", "-id")[:history])
     recent.reverse()
     if not recent or recent[-1].direction != WhatsAppMessage.Direction.INBOUND:
         raise InvalidInput(f"phone: no customer message from {phone} is waiting for a reply")
@@ -184,14 +199,11 @@ def whatsapp_bot_reply(
     system = connection.config.get("bot_prompt") or DEFAULT_BOT_PROMPT
     if instructions:
         system += "\n" + instructions
-    messages = [
+    turns = [
         {"role": "user" if m.direction == "inbound" else "assistant", "content": m.text}
         for m in recent
     ]
-    reply = llm.reply(system=system, messages=_alternating(messages))
-    if send and reply.text:
-        whatsapp_message_send(tenant=tenant, to=phone, text=reply.text[:4096], trace_id=trace_id)
-    return reply
+    return llm.reply(system=system, messages=_alternating(turns))
 
 
 def _alternating(messages: list[dict[str, str]]) -> list[dict[str, str]]:

@@ -11,6 +11,7 @@ from .base import *  # noqa: E402,F403
 from .celery import *  # noqa: E402,F403
 from .clickhouse import *  # noqa: E402,F403
 from .database import *  # noqa: E402,F403
+from .effects import *  # noqa: E402,F403
 from .kafka import *  # noqa: E402,F403
 from .logging import *  # noqa: E402,F403
 from .mcp import *  # noqa: E402,F403

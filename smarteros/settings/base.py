@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     "smarteros",
     "tenants",
     "integrations",
+    "effects",
     "telemetry",
     "mcp_tools",
 ]

@@ -14,5 +14,6 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "integrations.webhook_deliveries_prune",
         "schedule": 3600.0,
     },
+    "effects-requeue": {"task": "effects.requeue_lost", "schedule": 30.0},
     "telemetry-retention": {"task": "telemetry.enforce_retention", "schedule": 6 * 3600.0},
 }

@@ -27,6 +27,7 @@ EXPECTED = {
         "create_session",
         "get_telemetry",
         "register_mcp_server",
+        "get_effect",  # added: the state of an outside effect a call recorded
     },
     "tenant": {
         "create_tenant",
@@ -38,13 +39,13 @@ EXPECTED = {
 }
 
 
-def test_the_23_operations_of_the_design_are_registered() -> None:
+def test_the_23_operations_of_the_design_and_get_effect_are_registered() -> None:
     names = {op.name for op in get_registry().all()}
     expected = {
         f"{service}_{action}" for service, actions in EXPECTED.items() for action in actions
     }
     assert names == expected
-    assert len(names) == 23
+    assert len(names) == 24
 
 
 def test_snapshot_matches_the_registry() -> None:

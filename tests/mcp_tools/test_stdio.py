@@ -99,7 +99,7 @@ def test_lists_tools_in_both_protocol_eras(
 
     tools = anyio.run(main)
     names = [t.name for t in tools]
-    assert names == sorted(names) and len(names) == 22  # create_tenant needs the platform scope
+    assert names == sorted(names) and len(names) == 23  # create_tenant needs the platform scope
     assert "tenant_create_tenant" not in names
     product = next(t for t in tools if t.name == "shopify_get_product")
     assert product.title == "Get Shopify product"
@@ -178,7 +178,7 @@ def test_bad_arguments_are_tool_errors_naming_field_and_rule(
 def test_every_operation_once(
     server_env: dict[str, str], make_tenant: Any, connect: Any, saas: Any
 ) -> None:
-    """Each of the 23 operations, called over stdio: success, or its documented error."""
+    """Each of the 24 operations, called over stdio: success, or its documented error."""
     acme = make_tenant("acme", scopes=["*", "platform.admin"])
     globex = make_tenant("globex")
     for provider in ("shopify", "whatsapp", "n8n"):
@@ -271,6 +271,8 @@ def test_every_operation_once(
             await call(
                 "n8n_create_trigger", {"topic": "shopify.webhooks", "webhook_path": "order-created"}
             )
+            order_effect = out["shopify_create_order"]["effect"]["effect_id"]
+            await call("agent_get_effect", {"effect_id": order_effect})
         async with stdio_client(server_env, globex.key) as client:
             for name, args in [
                 ("shopify_get_product", {"product_id": product}),
@@ -287,7 +289,7 @@ def test_every_operation_once(
         out = anyio.run(main)
     finally:
         upstream.stop()
-    assert len({name for name in out if ":" not in name}) == 23
+    assert len({name for name in out if ":" not in name}) == 24
     assert out["tenant_update_tenant"]["name"] == "Acme Shop"
     assert [s["step"] for s in out["tenant_provision_resources"]["steps"]] == [
         "kafka_topics",
@@ -313,13 +315,23 @@ def test_every_operation_once(
         "broken",
     }
     assert out["shopify_get_product"]["variants"][0]["sku"] == "SKU-0"
+    # Outside effects happen after commit; a quick one is done by the time the call answers.
     assert out["shopify_process_webhook"]["accepted"] is True
     assert out["shopify_create_order"] == {
+        **out["shopify_create_order"],
         "order_id": "gid://shopify/Order/777",
         "name": "#1001",
         "total": "39.80",
         "currency": "EUR",
     }
+    assert out["shopify_create_order"]["effect"]["state"] == "done"
+    assert out["agent_get_effect"] == {
+        **out["agent_get_effect"],
+        "kind": "shopify.create_order",
+        "state": "done",
+        "attempts": 1,
+    }
+    assert out["agent_get_effect"]["result"]["order_id"] == "gid://shopify/Order/777"
     assert out["shopify_sync_products"] == {"synced": 7, "pages": 3, "complete": True}
     assert out["whatsapp_create_bot_response"]["tokens_in"] == 42
     assert out["whatsapp_create_bot_response"]["sent"] is True

@@ -26,6 +26,7 @@ def tenant_owned_tables() -> set[str]:
 
 
 def seed_rows(tenant: Tenant, user: Any) -> None:
+    from effects.models import Effect
     from integrations.models import (
         IntegrationConnection,
         N8nTrigger,
@@ -56,6 +57,7 @@ def seed_rows(tenant: Tenant, user: Any) -> None:
         event_id=uuid.uuid4(), tenant_id=tenant.pk, topic="t", event_type="e", payload={}
     )
     audit_record(actor="user:viewer", action="test", tenant=tenant)
+    Effect.objects.create(tenant=tenant, kind="whatsapp.send_message", key="k", payload={})
 
 
 @pytest.fixture

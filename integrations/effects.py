@@ -1,0 +1,7 @@
+"""Discovery entry point: the effects registry imports each provider's effects from here."""
+
+from integrations.n8n import effects as n8n_effects
+from integrations.shopify import effects as shopify_effects
+from integrations.whatsapp import effects as whatsapp_effects
+
+__all__ = ["n8n_effects", "shopify_effects", "whatsapp_effects"]

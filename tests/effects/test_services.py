@@ -1,0 +1,143 @@
+"""Outside effects: performed after commit, once per key, retried, failed with the reason, and
+never repeated at the provider when their record is what failed."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from effects.models import Effect
+from effects.services import effect_perform, effect_record, effects_requeue_lost
+from tenants.scope import dangerously_unscoped, tenant_scope
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORDER = {
+    "line_items": [{"variant_id": "gid://shopify/ProductVariant/5000", "quantity": 2}],
+    "email": "c@example.com",
+}
+
+
+@pytest.fixture
+def fast_retries(settings: Any) -> None:
+    settings.EFFECT_RETRY_DELAYS = [0.1, 0.1]
+
+
+@contextlib.contextmanager
+def recording_done_fails() -> Iterator[None]:
+    """PostgreSQL refuses to mark any effect done (as a full disk or a lost connection would)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION refuse_done() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END $$"
+        )
+        cursor.execute(
+            "CREATE TRIGGER refuse_done BEFORE UPDATE ON effects_effect FOR EACH ROW "
+            "WHEN (NEW.state = 'done') EXECUTE FUNCTION refuse_done()"
+        )
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER refuse_done ON effects_effect")
+            cursor.execute("DROP FUNCTION refuse_done()")
+
+
+def call(tk: Any, name: str, args: dict[str, Any]) -> Any:
+    from mcp_tools.auth import principal_from_api_key
+    from mcp_tools.executor import execute
+
+    return execute(name, args, principal=principal_from_api_key(tk.key), surface="rest")
+
+
+def test_an_order_whose_record_fails_is_not_created_twice_on_the_clients_retry(
+    make_tenant: Any, connect: Any, saas: Any, fast_retries: None
+) -> None:
+    tk = make_tenant("ordershop")
+    connect(tk.tenant, "shopify", saas.url)
+    args = {**ORDER, "idempotency_key": "order-1"}
+    with recording_done_fails():
+        first = call(tk, "shopify_create_order", args)
+    # Shopify created the order; SmarterOS could not record it, and says so.
+    assert first.ok, first.error
+    assert first.output["effect"]["state"] == "pending"
+    assert "recording failed" in first.output["effect"]["last_error"]
+    assert first.output["order_id"] == ""
+    assert len(saas.state.applied_of("shopify.OrderCreate")) == 1
+    time.sleep(0.2)  # the retry's backoff
+    retry = call(tk, "shopify_create_order", args)
+    assert retry.ok, retry.error
+    assert retry.output["effect"]["state"] == "done"
+    assert retry.output["order_id"] == "gid://shopify/Order/777"
+    # Asked again with the same key; Shopify answered from its record, no second order.
+    assert len(saas.state.applied_of("shopify.OrderCreate")) == 1
+    assert saas.state.repeats == 1
+    again = call(tk, "shopify_create_order", args)
+    assert again.output == {**retry.output, "effect": again.output["effect"]}
+    assert len([r for r in saas.state.requests if "graphql" in r[1]]) == 2
+    # The same key for another order is refused, naming the field.
+    other = call(tk, "shopify_create_order", {**args, "note": "different"})
+    assert other.error is not None and other.error.code == "conflict"
+    assert "key" in other.error.message
+    with dangerously_unscoped():
+        assert Effect.objects.filter(tenant=tk.tenant).count() == 1
+
+
+def test_a_send_that_keeps_failing_is_retried_then_failed_with_the_reason(
+    make_tenant: Any, connect: Any, saas: Any, fast_retries: None
+) -> None:
+    tk = make_tenant("sendshop")
+    connect(tk.tenant, "whatsapp", saas.url)
+    saas.state.unavailable = 10
+    sent = call(tk, "whatsapp_send_message", {"to": "+14155550100", "text": "hello"})
+    assert sent.ok and sent.output["effect"]["state"] == "pending"
+    effect_id = sent.output["effect"]["effect_id"]
+    for _ in range(2):  # the retries, as the Celery task schedules them
+        time.sleep(0.15)
+        effect_perform(effect_id=effect_id, tenant_id=tk.tenant.pk)
+    state = call(tk, "agent_get_effect", {"effect_id": effect_id}).output
+    assert state["state"] == "failed" and state["attempts"] == 3
+    assert "WhatsApp Cloud API answered HTTP 503" in state["last_error"]
+    assert saas.state.applied_of("whatsapp") == []
+    # An operator retries it once WhatsApp is back: sent once.
+    from effects.services import effect_retry
+
+    saas.state.unavailable = 0
+    with tenant_scope(tk.tenant.pk):
+        assert effect_retry(effect=Effect.objects.get(pk=effect_id))
+    state = call(tk, "agent_get_effect", {"effect_id": effect_id}).output
+    assert state["state"] == "done"
+    assert [body["text"]["body"] for _, body in saas.state.applied_of("whatsapp")] == ["hello"]
+    missing = call(tk, "agent_get_effect", {"effect_id": effect_id + 1000})
+    assert missing.error is not None and "effect_id" in missing.error.message
+
+
+def test_an_effect_whose_enqueue_was_lost_is_enqueued_again(
+    make_tenant: Any, connect: Any, saas: Any
+) -> None:
+    tk = make_tenant("lostshop")
+    connect(tk.tenant, "n8n", saas.url)
+    with tenant_scope(tk.tenant.pk):
+        # Recorded and committed, but nothing enqueued: as if the process died right after commit.
+        effect = effect_record(
+            tenant=tk.tenant,
+            kind="n8n.trigger_workflow",
+            key="event-1",
+            payload={"webhook_path": "order-created", "body": {"n": 1}},
+            inline=True,
+        )
+    assert saas.state.applied_of("n8n") == []
+    assert effects_requeue_lost() == 0  # within its grace period: a worker may be on it
+    assert effects_requeue_lost(older_than=timedelta(0)) == 1
+    applied = saas.state.applied_of("n8n")
+    assert [key for key, _ in applied] == [effect.idempotency_key]
+    assert applied[0][1]["path"] == "order-created"
+    with dangerously_unscoped():
+        assert Effect.objects.get(pk=effect.pk).state == Effect.State.DONE
+    assert effects_requeue_lost(older_than=timedelta(0)) == 0
