@@ -30,7 +30,7 @@ from effects.registry import EffectCall, effect_definition
 from mcp_tools.errors import Conflict, DependencyUnavailable, OperationError, UpstreamError
 from smarteros.context import bound
 from tenants.models import Tenant
-from tenants.scope import dangerously_unscoped, tenant_read_scope, tenant_scope
+from tenants.scope import dangerously_unscoped, scoped_connection, tenant_read_scope, tenant_scope
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ def effect_record(
     have it performed after that transaction commits (by a Celery task; or right away in this
     thread with `inline`, see effect_perform_on_commit). Recording it again returns the first
     record; the same key with a different payload is a Conflict."""
+    connection = scoped_connection()
     if not connection.in_atomic_block:
         raise RuntimeError("effect_record belongs in the transaction of the state that wants it")
     definition = effect_definition(kind)
@@ -268,7 +269,7 @@ def _record_done(
 def _mark_done(performed: list[tuple[Effect, EffectCall, dict[str, Any]]]) -> None:
     """One statement marks them all done; each kind's on_done then runs once for those of its
     effects that this worker marked (another that took over an expired lease may have)."""
-    with connection.cursor() as cursor:
+    with scoped_connection().cursor() as cursor:
         cursor.execute(
             _DONE,
             [[e.pk for e, _, _ in performed], [json.dumps(r) for _, _, r in performed]],
@@ -322,7 +323,7 @@ def effects_requeue_lost(*, older_than: timedelta | None = None, limit: int = 10
         if older_than is not None
         else timedelta(seconds=settings.EFFECT_REQUEUE_AFTER_SECONDS)
     )
-    with dangerously_unscoped(), connection.cursor() as cursor:
+    with dangerously_unscoped() as platform, platform.cursor() as cursor:
         # Touching not_before keeps the next run from enqueueing the same effects again at once.
         cursor.execute(
             "UPDATE effects_effect SET not_before = now() WHERE id IN ("

@@ -64,7 +64,7 @@ def test_topics_page_lists_counts_retention_and_degrades_without_groups(world: A
     assert page.status_code == 200
     row = html[html.index('data-topic="acme.shopify.webhooks"') :]
     row = row[: row.index("</tr>")]
-    assert '<td class="messages">2</td>' in row and "7 days" in row and "delete" in row
+    assert '<td class="messages">2</td>' in row and "3 days" in row and "delete" in row
     assert "compacted" in html  # acme.shopify.products
     assert "not reported by the broker" in html  # the local broker lists no groups
     root = world.client("root").get("/topics/").content.decode()
