@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
-from mcp_tools.errors import UpstreamError
+from mcp_tools.errors import NotFound, UpstreamError
 
 DEFAULT_TIMEOUT = 15.0
 
@@ -33,6 +34,10 @@ def request_json(provider: str, method: str, url: str, **kwargs: Any) -> Any:
         raise UpstreamError(f"{provider} did not answer within {kwargs['timeout']}s") from None
     except httpx.HTTPError as exc:
         raise UpstreamError(f"{provider} is unreachable: {type(exc).__name__}") from None
+    if response.status_code == 404:
+        # The caller named something the provider does not have (an execution, a product):
+        # the caller's mistake to correct, not the provider failing.
+        raise NotFound(f"{provider} has no {urlsplit(url).path}: {response.text[:200]}")
     if response.status_code >= 400:
         raise UpstreamError(
             f"{provider} answered HTTP {response.status_code}: {response.text[:300]}"
