@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     BaseModel,
@@ -15,11 +15,46 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 
+def _schema_extra(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """Make the published schema say what validation enforces, so clients generating input
+    from it (and fuzzers) meet the same rules: keys of a dict must match their pattern, and
+    an input with `at_least_one_of` (all its fields, none nullable) needs one given."""
+    _close_pattern_objects(schema)
+    # A root anyOf is refused by some MCP clients; with fields that take no null, "at least one
+    # property" says the same.
+    if getattr(model, "at_least_one_of", ()):
+        schema["minProperties"] = 1
+
+
+def _close_pattern_objects(node: object) -> None:  # and the blank-text rule below
+    # Pydantic publishes dict[<constrained key>, V] as patternProperties alone, which JSON
+    # Schema reads as "any other key, any value"; validation refuses those keys.
+    if isinstance(node, dict):
+        if "patternProperties" in node:
+            node.setdefault("additionalProperties", False)
+        # Input strings are stripped before their length is checked: a required text of
+        # blanks only is refused, so say it must hold something else.
+        if node.get("type") == "string" and node.get("minLength") and "pattern" not in node:
+            node["pattern"] = r"\S"
+        for value in node.values():
+            _close_pattern_objects(value)
+    elif isinstance(node, list):
+        for value in node:
+            _close_pattern_objects(value)
+
+
 class Input(BaseModel):
     """Base of every operation input: unknown fields are an error, not silently dropped, and no
-    string anywhere in it may hold a NUL character (PostgreSQL cannot store one)."""
+    string anywhere in it may hold a NUL character (PostgreSQL cannot store one).
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    `at_least_one_of` names the fields of which a call must give one (all of the input's
+    fields, none nullable); the operation enforces it, the schema states it."""
+
+    # strict: JSON types as the schema states them (true is no integer, "5" no number).
+    model_config = ConfigDict(
+        extra="forbid", strict=True, str_strip_whitespace=True, json_schema_extra=_schema_extra
+    )
+    at_least_one_of: ClassVar[tuple[str, ...]] = ()
 
     @field_validator("*", mode="before")
     @classmethod
