@@ -170,9 +170,7 @@ def whatsapp_webhook(request: HttpRequest, tenant: str) -> HttpResponse:
     the body with the connection's app_secret."""
     if request.method == "GET":
         return _whatsapp_handshake(request, tenant)
-    return _receive(
-        request, tenant, WHATSAPP, _whatsapp_parse, _whatsapp_accept, allow="GET, POST"
-    )
+    return _receive(request, tenant, WHATSAPP, _whatsapp_parse, _whatsapp_accept, allow="GET, POST")
 
 
 def _whatsapp_handshake(request: HttpRequest, slug: str) -> HttpResponse:

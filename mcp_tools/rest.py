@@ -108,7 +108,7 @@ def _request_body(op: Operation) -> dict[str, Any]:
     schema = op.input_model.model_json_schema(ref_template=REF_TEMPLATE)
     schema.pop("$defs", None)
     # No body reads as {}: an operation whose fields are all optional may be called without one.
-    required = bool(schema.get("required")) or bool(schema.get("anyOf"))
+    required = bool(schema.get("required")) or bool(schema.get("minProperties"))
     return {"required": required, "content": {"application/json": {"schema": schema}}}
 
 

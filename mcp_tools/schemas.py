@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from types import UnionType
+from typing import Annotated, Any, ClassVar, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -66,6 +67,27 @@ class Input(BaseModel):
                 "string_nul", "must not contain NUL characters{inside}", {"inside": inside}
             )
         return value
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _whole_numbers(cls, value: object, info: ValidationInfo) -> object:
+        # JSON Schema counts 5.0 as an integer; strict validation alone would refuse it.
+        if (
+            isinstance(value, float)
+            and value.is_integer()
+            and info.field_name
+            and _takes_int(cls.model_fields[info.field_name].annotation)
+        ):
+            return int(value)
+        return value
+
+
+def _takes_int(annotation: object) -> bool:
+    """Whether a field's type is int (or int | None), not a float or anything wider."""
+    if annotation is int:
+        return True
+    members = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else ()
+    return int in members and float not in members
 
 
 def _nul_path(value: object) -> str | None:
