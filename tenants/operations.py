@@ -103,10 +103,10 @@ class UpdateTenantIn(Input):
     at_least_one_of = ("name", "plan", "contact_email", "rate_limit_per_minute")
 
     # Not nullable: a field is kept by leaving it out.
-    name: ShortText = Field(None, description="New display name; omit to keep.")  # type: ignore[assignment]
-    plan: PlanName = Field(None, description="New plan (platform admins only); omit to keep.")  # type: ignore[assignment]
-    contact_email: EmailStr = Field(None, description="New contact address; omit to keep.")  # type: ignore[assignment]
-    rate_limit_per_minute: Annotated[int, Field(ge=1, le=1_000_000)] = Field(  # type: ignore[assignment]
+    name: ShortText = Field(None, description="New display name; omit to keep.")  # type: ignore[assignment,arg-type]
+    plan: PlanName = Field(None, description="New plan (platform admins only); omit to keep.")  # type: ignore[assignment,arg-type]
+    contact_email: EmailStr = Field(None, description="New contact address; omit to keep.")  # type: ignore[assignment,arg-type]
+    rate_limit_per_minute: Annotated[int, Field(ge=1, le=1_000_000)] = Field(  # type: ignore[assignment,arg-type]
         None,
         description="Per-minute request limit for this tenant (1-1000000; platform admins "
         "only); omit to keep.",
