@@ -1,8 +1,10 @@
 """Baselines for bench/http_latency.py, served the same way as SmarterOS itself.
 
-`bench.bare_http:application` is SmarterOS's own ASGI app with one extra route: a bare
+`bench.bare_http:application` is SmarterOS's own ASGI app with two extra routes: a bare
 django-ninja endpoint that reads one tenant row and nothing else (no auth, no executor, no
-telemetry), so the REST comparison shares the server, Django and the database with ours.
+telemetry), so the REST comparison shares the server, Django and the database with ours; and
+`bare/hook/`, a plain Django view that reads the request body and answers 200 (the baseline of
+bench/webhooks.py: the same server, middleware and body reading as /hooks/, no checks).
 `python bench/bare_http.py mcp PORT` serves a bare `mcp` SDK server with an echo tool over
 stateless streamable HTTP under uvicorn.
 """
@@ -17,7 +19,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smarteros.settings")
 
 
 def _ninja_urls() -> Any:
+    from django.http import HttpRequest, JsonResponse
     from django.urls import path
+    from django.views.decorators.csrf import csrf_exempt
     from ninja import NinjaAPI
 
     from smarteros.urls import urlpatterns
@@ -32,11 +36,15 @@ def _ninja_urls() -> Any:
             row = Tenant.objects.values("slug", "name", "status", "plan").get(pk=tenant_id)
         return dict(row)
 
+    @csrf_exempt
+    def hook(request: HttpRequest) -> JsonResponse:
+        return JsonResponse({"accepted": True, "bytes": len(request.body)})
+
     class Urls:
         pass
 
     module = Urls()
-    module.urlpatterns = [path("bare/", api.urls), *urlpatterns]  # type: ignore[attr-defined]
+    module.urlpatterns = [path("bare/hook/", hook), path("bare/", api.urls), *urlpatterns]  # type: ignore[attr-defined]
     return module
 
 

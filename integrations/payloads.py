@@ -68,8 +68,21 @@ def _check_text(text: str, path: tuple[Any, ...], what: str) -> None:
 def _path(path: tuple[Any, ...]) -> str:
     out = "body"
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+        out += f"[{part}]" if isinstance(part, int) else f".{_key_shown(part)}"
     return out
+
+
+KEY_SHOWN_CHARS = 80
+
+
+def _key_shown(key: object) -> str:
+    """A sender's key as an error message or log line may show it: unprintable characters
+    (NUL, line breaks, which would forge log lines) escaped, and cut to KEY_SHOWN_CHARS."""
+    text = str(key)
+    shown = "".join(
+        ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in text[:KEY_SHOWN_CHARS]
+    )
+    return shown + ("…" if len(text) > KEY_SHOWN_CHARS else "")
 
 
 def model_parse(model: type[M], data: Any, *, names: Mapping[str, str] | None = None) -> M:
@@ -80,7 +93,7 @@ def model_parse(model: type[M], data: Any, *, names: Mapping[str, str] | None = 
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_url=False):
-            loc = [str(p) for p in error["loc"]]
+            loc = [_key_shown(p) for p in error["loc"]]
             field = (names or {}).get(loc[0], "") if loc else ""
             where = field or ".".join(["body", *loc])
             if field and len(loc) > 1:

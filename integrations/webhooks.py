@@ -56,6 +56,8 @@ def _receive(
     spec: WebhookSpec,
     parse: Callable[[HttpRequest, Any], Parsed],
     accept: Accept,
+    *,
+    allow: str = "POST",
 ) -> HttpResponse:
     try:
         if request.method != "POST":
@@ -76,7 +78,10 @@ def _receive(
         signature_check(spec, connection, body, request.headers.get(spec.signature_header, ""))
         return JsonResponse(_accept(connection.tenant, delivery, accept))
     except Refused as refused:
-        return refusal_response(spec.provider, slug, refused)
+        response = refusal_response(spec.provider, slug, refused)
+        if response.status_code == 405:
+            response["Allow"] = allow  # RFC 9110: a 405 lists the methods that work
+        return response
     except DatabaseError as exc:
         log.exception("webhook %s/%s not accepted", spec.provider, slug)
         unavailable = DependencyUnavailable(f"PostgreSQL is unavailable: {type(exc).__name__}")
@@ -165,7 +170,7 @@ def whatsapp_webhook(request: HttpRequest, tenant: str) -> HttpResponse:
     the body with the connection's app_secret."""
     if request.method == "GET":
         return _whatsapp_handshake(request, tenant)
-    return _receive(request, tenant, WHATSAPP, _whatsapp_parse, _whatsapp_accept)
+    return _receive(request, tenant, WHATSAPP, _whatsapp_parse, _whatsapp_accept, allow="GET, POST")
 
 
 def _whatsapp_handshake(request: HttpRequest, slug: str) -> HttpResponse:

@@ -20,6 +20,7 @@ from mcp_tools.auth import INVALID_KEY, principal_from_api_key
 from mcp_tools.context import Principal
 from mcp_tools.errors import (
     AuthenticationFailed,
+    InvalidInput,
     MalformedRequest,
     OperationError,
     PayloadTooLarge,
@@ -78,11 +79,15 @@ def _read_arguments(request: HttpRequest) -> tuple[Any, OperationError | None]:
     if len(body) > limit:
         return None, too_large
     try:
-        return json.loads(body or b"{}"), None
+        arguments = json.loads(body or b"{}")
     except RecursionError:
         return None, MalformedRequest("body: JSON nested too deeply to parse")
     except (ValueError, UnicodeDecodeError):
         return None, MalformedRequest("body: not valid JSON")
+    # The executor reads absent MCP arguments (None) as {}; a REST body of `null` is no object.
+    if arguments is None:
+        return None, InvalidInput("body: must be a JSON object, not null")
+    return arguments, None
 
 
 def _view(op: Operation) -> Any:
@@ -102,7 +107,9 @@ def _view(op: Operation) -> Any:
 def _request_body(op: Operation) -> dict[str, Any]:
     schema = op.input_model.model_json_schema(ref_template=REF_TEMPLATE)
     schema.pop("$defs", None)
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
+    # No body reads as {}: an operation whose fields are all optional may be called without one.
+    required = bool(schema.get("required")) or bool(schema.get("minProperties"))
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
 
 
 def build_api() -> NinjaAPI:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from types import UnionType
+from typing import Annotated, Any, ClassVar, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -15,11 +16,46 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 
+def _schema_extra(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """Make the published schema say what validation enforces, so clients generating input
+    from it (and fuzzers) meet the same rules: keys of a dict must match their pattern, and
+    an input with `at_least_one_of` (all its fields, none nullable) needs one given."""
+    _close_pattern_objects(schema)
+    # A root anyOf is refused by some MCP clients; with fields that take no null, "at least one
+    # property" says the same.
+    if getattr(model, "at_least_one_of", ()):
+        schema["minProperties"] = 1
+
+
+def _close_pattern_objects(node: object) -> None:  # and the blank-text rule below
+    # Pydantic publishes dict[<constrained key>, V] as patternProperties alone, which JSON
+    # Schema reads as "any other key, any value"; validation refuses those keys.
+    if isinstance(node, dict):
+        if "patternProperties" in node:
+            node.setdefault("additionalProperties", False)
+        # Input strings are stripped before their length is checked: a required text of
+        # blanks only is refused, so say it must hold something else.
+        if node.get("type") == "string" and node.get("minLength") and "pattern" not in node:
+            node["pattern"] = r"\S"
+        for value in node.values():
+            _close_pattern_objects(value)
+    elif isinstance(node, list):
+        for value in node:
+            _close_pattern_objects(value)
+
+
 class Input(BaseModel):
     """Base of every operation input: unknown fields are an error, not silently dropped, and no
-    string anywhere in it may hold a NUL character (PostgreSQL cannot store one)."""
+    string anywhere in it may hold a NUL character (PostgreSQL cannot store one).
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    `at_least_one_of` names the fields of which a call must give one (all of the input's
+    fields, none nullable); the operation enforces it, the schema states it."""
+
+    # strict: JSON types as the schema states them (true is no integer, "5" no number).
+    model_config = ConfigDict(
+        extra="forbid", strict=True, str_strip_whitespace=True, json_schema_extra=_schema_extra
+    )
+    at_least_one_of: ClassVar[tuple[str, ...]] = ()
 
     @field_validator("*", mode="before")
     @classmethod
@@ -31,6 +67,27 @@ class Input(BaseModel):
                 "string_nul", "must not contain NUL characters{inside}", {"inside": inside}
             )
         return value
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _whole_numbers(cls, value: object, info: ValidationInfo) -> object:
+        # JSON Schema counts 5.0 as an integer; strict validation alone would refuse it.
+        if (
+            isinstance(value, float)
+            and value.is_integer()
+            and info.field_name
+            and _takes_int(cls.model_fields[info.field_name].annotation)
+        ):
+            return int(value)
+        return value
+
+
+def _takes_int(annotation: object) -> bool:
+    """Whether a field's type is int (or int | None), not a float or anything wider."""
+    if annotation is int:
+        return True
+    members = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else ()
+    return int in members and float not in members
 
 
 def _nul_path(value: object) -> str | None:

@@ -58,7 +58,11 @@ class JsonErrorMiddleware:
             if content_type.startswith("text/html") or (
                 response.status_code >= 500 and not content_type.startswith("application/json")
             ):
-                return _json_error(response.status_code, response.get("X-Trace-Id", ""))
+                error = _json_error(response.status_code, response.get("X-Trace-Id", ""))
+                # A 405 must keep saying which methods are allowed (RFC 9110).
+                if response.has_header("Allow"):
+                    error["Allow"] = response["Allow"]
+                return error
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:

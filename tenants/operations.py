@@ -100,12 +100,13 @@ def get_tenant(ctx: OperationContext, params: Empty) -> TenantOut:
 
 
 class UpdateTenantIn(Input):
-    name: ShortText | None = Field(None, description="New display name; omit to keep.")
-    plan: PlanName | None = Field(
-        None, description="New plan (platform admins only); omit to keep."
-    )
-    contact_email: EmailStr | None = Field(None, description="New contact address; omit to keep.")
-    rate_limit_per_minute: Annotated[int, Field(ge=1, le=1_000_000)] | None = Field(
+    at_least_one_of = ("name", "plan", "contact_email", "rate_limit_per_minute")
+
+    # Not nullable: a field is kept by leaving it out.
+    name: ShortText = Field(None, description="New display name; omit to keep.")  # type: ignore[assignment,arg-type]
+    plan: PlanName = Field(None, description="New plan (platform admins only); omit to keep.")  # type: ignore[assignment,arg-type]
+    contact_email: EmailStr = Field(None, description="New contact address; omit to keep.")  # type: ignore[assignment,arg-type]
+    rate_limit_per_minute: Annotated[int, Field(ge=1, le=1_000_000)] = Field(  # type: ignore[assignment,arg-type]
         None,
         description="Per-minute request limit for this tenant (1-1000000; platform admins "
         "only); omit to keep.",
@@ -125,7 +126,7 @@ def update_tenant(ctx: OperationContext, params: UpdateTenantIn) -> TenantOut:
     tenant = tenant_get(tenant_id=ctx.tenant.pk)
     changes = params.model_dump(exclude_none=True)
     if not changes:
-        raise InvalidInput("give at least one of: name, plan, contact_email, rate_limit_per_minute")
+        raise InvalidInput(f"give at least one of: {', '.join(UpdateTenantIn.at_least_one_of)}")
     platform_only = sorted(set(changes) & PLATFORM_FIELDS)
     if platform_only and PLATFORM_SCOPE not in ctx.principal.scopes():
         reason = (

@@ -1,6 +1,6 @@
 from urllib.parse import ParseResult, quote, unquote, urlparse
 
-from .env import env_int, env_url
+from .env import env_int, env_url, report_problem
 from .profile import local_default
 
 DATABASE_URL = env_url(
@@ -25,6 +25,25 @@ DATABASE_PLATFORM_URL = env_url(
 _platform = urlparse(DATABASE_PLATFORM_URL)
 
 
+# A bounded psycopg pool per process and alias (0: a new connection per request). Under ASGI
+# persistent connections (CONN_MAX_AGE) stay with each worker thread and can use up the
+# server's slots; a pool hands a few connections to every thread in turn. RLS settings are
+# transaction-local, so nothing of one request outlives it on a pooled connection.
+DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 0, minimum=0)
+_CONN_MAX_AGE = env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0)
+if DATABASE_POOL_MAX_SIZE and _CONN_MAX_AGE:
+    report_problem("DATABASE_POOL_MAX_SIZE: a pool needs DATABASE_CONN_MAX_AGE=0")
+
+
+def _options() -> dict[str, object]:
+    options: dict[str, object] = {
+        "connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 3, minimum=1)
+    }
+    if DATABASE_POOL_MAX_SIZE:
+        options["pool"] = {"min_size": 1, "max_size": DATABASE_POOL_MAX_SIZE}
+    return options
+
+
 def _alias(parsed: ParseResult, name: str) -> dict[str, object]:
     return {
         "ENGINE": "django.db.backends.postgresql",
@@ -33,8 +52,8 @@ def _alias(parsed: ParseResult, name: str) -> dict[str, object]:
         "PASSWORD": unquote(parsed.password or ""),
         "HOST": parsed.hostname or "",
         "PORT": str(parsed.port or 5432),
-        "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0),
-        "OPTIONS": {"connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 3, minimum=1)},
+        "CONN_MAX_AGE": _CONN_MAX_AGE,
+        "OPTIONS": _options(),
     }
 
 

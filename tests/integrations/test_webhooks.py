@@ -556,3 +556,21 @@ def test_a_secret_vault_cannot_decrypt_is_the_platforms_503_not_a_500(shop: Any)
     assert response.status_code == 503
     assert response.json()["code"] == "dependency_unavailable"
     assert "Vault" in response.json()["message"]
+
+
+def test_a_bad_key_is_named_escaped_so_it_cannot_forge_log_lines(shop: Any, caplog: Any) -> None:
+    """Found by fuzzing: a refused key was echoed raw (NUL, line breaks, any length) into the
+    error and the log line."""
+    caplog.set_level(logging.WARNING, logger="integrations.inbound")
+    forged = "x\x00\n2026-01-01 WARNING all good" + "y" * 500
+    order = {**shopify_order(), forged: 1}
+    body = dumps(order)
+    before = stored()
+    response = post(f"/hooks/shopify/{shop.slug}/", body, order_headers(shop, body))
+    assert response.status_code == 400
+    message = response.json()["message"]
+    assert message.startswith("body.x\\u0000\\u000a2026-01-01 WARNING all good")
+    assert "\n" not in message and "\x00" not in message and len(message) < 200
+    logged = [r.getMessage() for r in caplog.records if "webhook refused" in r.getMessage()]
+    assert logged and all("\n" not in line and "\x00" not in line for line in logged)
+    assert stored() == before

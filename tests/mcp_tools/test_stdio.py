@@ -138,7 +138,8 @@ def test_bad_arguments_are_tool_errors_naming_field_and_rule(
             text = error_text(
                 await client.call_tool("tenant_update_tenant", {"rate_limit_per_minute": "many"})
             )
-            assert "rate_limit_per_minute" in text and "int_parsing" in text
+            # Inputs are strict: a string is no integer (not one to parse).
+            assert "rate_limit_per_minute" in text and "int_type" in text
             text = error_text(
                 await client.call_tool("whatsapp_send_message", {"to": "0155 1234", "text": "hi"})
             )

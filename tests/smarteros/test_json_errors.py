@@ -76,3 +76,20 @@ def test_mask_url_passwords() -> None:
         mask_url_passwords("see postgres://app:pw@h:5/db and redis://:x@r/0 and http://h/p")
         == "see postgres://app:********@h:5/db and redis://:********@r/0 and http://h/p"
     )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "where", "allow"),
+    [
+        ("get", "/api/v1/tenant/get_tenant", "POST"),
+        ("put", "/hooks/shopify/acme/", "POST"),
+        ("delete", "/hooks/whatsapp/acme/", "GET, POST"),
+        ("put", "/hooks/n8n/acme/", "POST"),
+    ],
+)
+def test_a_405_says_which_methods_are_allowed(method: str, where: str, allow: str) -> None:
+    """Found by schemathesis: the JSON 405 had lost Django's Allow header (RFC 9110)."""
+    response = getattr(Client(), method)(where)
+    assert response.status_code == 405 and response.json()["code"] == "method_not_allowed"
+    assert response["Allow"] == allow

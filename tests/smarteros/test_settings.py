@@ -85,3 +85,28 @@ def test_dotenv_file_is_read_and_environment_wins(tmp_path) -> None:  # type: ig
     finally:
         os.environ.pop("SMARTEROS_T_ONE", None)
         os.environ.pop("SMARTEROS_T_TWO", None)
+
+
+def test_a_database_pool_is_bounded_and_excludes_persistent_connections() -> None:
+    script = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.DATABASES['default']['OPTIONS']['pool'], "
+        "settings.DATABASES['platform']['OPTIONS']['pool'])"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in SETTING_NAMES}
+    pooled = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={
+            **clean,
+            "DJANGO_SETTINGS_MODULE": "smarteros.settings",
+            "DATABASE_POOL_MAX_SIZE": "4",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert pooled.returncode == 0, pooled.stderr
+    assert pooled.stdout.count("'max_size': 4") == 2
+    both = start_django(DATABASE_POOL_MAX_SIZE="4", DATABASE_CONN_MAX_AGE="60")
+    assert both.returncode != 0 and "DATABASE_POOL_MAX_SIZE" in both.stderr
