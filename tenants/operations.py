@@ -7,12 +7,12 @@ from typing import Annotated, Literal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
-from pydantic import EmailStr, Field
+from pydantic import Field
 
 from mcp_tools.context import OperationContext
 from mcp_tools.errors import Conflict, InvalidInput, OperationError, PermissionDenied
 from mcp_tools.registry import operation
-from mcp_tools.schemas import Empty, Input, Output, ShortText, TenantSlug
+from mcp_tools.schemas import Email, Empty, Input, Output, ShortText, TenantSlug
 from tenants.audit import audit_refusal
 from tenants.models import Tenant
 from tenants.scope import dangerously_unscoped
@@ -61,7 +61,7 @@ class CreateTenantIn(Input):
     slug: TenantSlug
     name: ShortText = Field(description="Display name of the shop, 1-200 characters.")
     plan: PlanName = Field("free", description="Billing plan.")
-    contact_email: EmailStr | None = Field(None, description="Contact address for the shop.")
+    contact_email: Email | None = Field(None, description="Contact address for the shop.")
 
 
 @operation(
@@ -105,7 +105,7 @@ class UpdateTenantIn(Input):
     # Not nullable: a field is kept by leaving it out.
     name: ShortText = Field(None, description="New display name; omit to keep.")  # type: ignore[assignment,arg-type]
     plan: PlanName = Field(None, description="New plan (platform admins only); omit to keep.")  # type: ignore[assignment,arg-type]
-    contact_email: EmailStr = Field(None, description="New contact address; omit to keep.")  # type: ignore[assignment,arg-type]
+    contact_email: Email = Field(None, description="New contact address; omit to keep.")  # type: ignore[assignment,arg-type]
     rate_limit_per_minute: Annotated[int, Field(ge=1, le=1_000_000)] = Field(  # type: ignore[assignment,arg-type]
         None,
         description="Per-minute request limit for this tenant (1-1000000; platform admins "

@@ -7,7 +7,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from django.conf import settings
-from pydantic import EmailStr, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from effects.models import Effect
 from effects.schemas import EffectOut, IdempotencyKey, idempotency_key_field
@@ -37,7 +37,7 @@ from integrations.shopify.services import shopify_webhook_accept
 from mcp_tools.context import OperationContext
 from mcp_tools.errors import InvalidInput, NotFound, PermissionDenied
 from mcp_tools.registry import operation
-from mcp_tools.schemas import E164Phone, Input, Output
+from mcp_tools.schemas import E164Phone, Email, Input, Output
 from smarteros.events.outbox import tenant_event_emit
 from smarteros.infra.redis import get_redis
 from tenants.scope import tenant_scope
@@ -224,7 +224,7 @@ class CreateOrderIn(Input):
     line_items: list[OrderLine] = Field(
         min_length=1, max_length=100, description="What is ordered (1-100 lines)."
     )
-    email: EmailStr | None = Field(None, description="Customer email for the order.")
+    email: Email | None = Field(None, description="Customer email for the order.")
     phone: E164Phone | None = Field(None, description="Customer phone in E.164 format.")
     note: Annotated[str, StringConstraints(max_length=5000)] | None = Field(
         None, description="Order note."

@@ -109,3 +109,18 @@ def test_input_nested_too_deep_is_refused_without_recursion(make_tenant: Any) ->
     assert result.error is not None and result.error.http_status == 422
     assert "nested deeper than 64 levels" in result.error.message
     assert sessions() == 0
+
+
+def test_an_email_the_schema_allows_is_accepted_and_a_malformed_one_names_the_field() -> None:
+    """Found by the REST fuzzer: `format: email` allows an address at a special-use domain
+    (`x@shop.test`), which email-validator refused; the schema and validation now agree."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from mcp_tools.schemas import Email
+
+    email = TypeAdapter(Email)
+    assert email.validate_python("e&`b%*lgu&@m.test") == "e&`b%*lgu&@m.test"
+    assert email.validate_python("Buyer@Example.com") == "Buyer@example.com"
+    for bad in ("no-at-sign", "two@@signs.com", "a b@x.com"):
+        with pytest.raises(ValidationError, match="not a valid email address"):
+            email.validate_python(bad)
