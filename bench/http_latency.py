@@ -139,7 +139,8 @@ def main() -> None:
     parser.add_argument("--web", help="measure SmarterOS at this URL (e.g. a running make run)")
     args = parser.parse_args()
 
-    env = {**os.environ, "DJANGO_DEBUG": "false", "PYTHONUNBUFFERED": "1"}
+    # The web tier's settings, as make run and compose.yml give them.
+    env = {**os.environ, "DJANGO_DEBUG": "false", "PYTHONUNBUFFERED": "1", "DATABASE_POOL": "true"}
     key = bench_tenant_key()
     tenant_id = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c",

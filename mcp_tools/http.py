@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import MutableMapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import anyio
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 
-from mcp_tools.auth import BoundKey, bearer_token, principal_from_api_key
+from mcp_tools.auth import BoundKey, bearer_token, cached_principal, principal_from_api_key
 from mcp_tools.context import Principal
 from mcp_tools.errors import AuthenticationFailed, RateLimited
-from mcp_tools.server import UNAUTHENTICATED, build_server
+from mcp_tools.server import UNAUTHENTICATED, build_server, in_operation_thread
 
 Scope = dict[str, Any]
 
@@ -47,6 +47,13 @@ def loopback_security() -> TransportSecuritySettings:
         allowed_hosts=[f"{host}:*" for host in loopback] + loopback,
         allowed_origins=[f"http://{host}:*" for host in loopback],
     )
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value.decode("latin-1")  # type: ignore[no-any-return]
+    return None
 
 
 async def _send_json(
@@ -94,18 +101,22 @@ class McpHttpApp:
     def lifespan(self) -> AbstractAsyncContextManager[Any]:
         return self.manager.run()
 
-    def _authenticate(self, scope: Scope) -> Principal:
+    async def _authenticate(self, scope: Scope) -> Principal:
         if self.bound_key is not None:
-            return self.bound_key.principal()
-        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
+            return await in_operation_thread(self.bound_key.principal)
+        secret = bearer_token(_header(scope, b"authorization"))
+        # A key this process accepted moments ago needs no database, hence no thread.
+        principal = cached_principal(secret)
+        if principal is not None:
+            return principal
         client = scope.get("client") or ("unknown", 0)
-        return principal_from_api_key(
-            bearer_token(headers.get("authorization")), client=str(client[0])
+        return await in_operation_thread(
+            functools.partial(principal_from_api_key, secret, client=str(client[0]))
         )
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         try:
-            principal = await sync_to_async(self._authenticate, thread_sensitive=False)(scope)
+            principal = await self._authenticate(scope)
         except AuthenticationFailed as exc:
             await _send_json(
                 send,

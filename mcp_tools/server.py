@@ -23,6 +23,7 @@ import anyio.lowlevel
 import mcp_types as types
 from mcp.server import Server
 from mcp.server.context import ServerRequestContext
+from django.db import connections
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
 from mcp_tools.context import OperationContext, Principal
@@ -74,8 +75,19 @@ async def in_operation_thread(func: Callable[..., T], *args: Any) -> T:
     context (trace and tenant ids)."""
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(
-        operation_threads(), contextvars.copy_context().run, func, *args
+        operation_threads(), contextvars.copy_context().run, _releasing, func, *args
     )
+
+
+def _releasing(func: Callable[..., T], *args: Any) -> T:
+    try:
+        return func(*args)
+    finally:
+        # With a pool (DATABASE_POOL), a thread gives its connections back after each call, so
+        # idle operation threads hold no pool slot; without one, each keeps its own connection.
+        for conn in connections.all(initialized_only=True):
+            if conn.settings_dict["OPTIONS"].get("pool") and not conn.in_atomic_block:
+                conn.close()
 
 
 def call_result(result: CallResult) -> types.CallToolResult:
