@@ -21,9 +21,9 @@ import anyio
 import anyio.from_thread
 import anyio.lowlevel
 import mcp_types as types
+from django.db import connections
 from mcp.server import Server
 from mcp.server.context import ServerRequestContext
-from django.db import connections
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
 from mcp_tools.context import OperationContext, Principal
