@@ -33,6 +33,8 @@ DB_USER = "smarteros"
 DB_PASSWORD = "smarteros"
 VAULT_DEV_TOKEN = "smarteros-dev-root"
 WEB_PORT = int(os.environ.get("SMARTEROS_WEB_PORT", "8000"))
+# Web worker processes: one per core, at most 4 (the rest of the stack needs cores too).
+WEB_WORKERS = int(os.environ.get("SMARTEROS_WEB_WORKERS") or min(4, os.cpu_count() or 1))
 
 
 def say(message: str) -> None:
@@ -417,8 +419,10 @@ def command_run() -> int:
                 "--lifespan",
                 "on",
                 "--no-access-log",
+                "--workers",
+                str(WEB_WORKERS),
             ],
-            env,
+            {"DATABASE_POOL": "true", **env},
         )
         supervisor.spawn(
             "worker",
