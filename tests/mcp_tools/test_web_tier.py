@@ -1,0 +1,133 @@
+"""The web tier's shortcuts keep their bounds: keys checked once per API_KEY_CACHE_SECONDS, yet a
+revoked key or a suspended tenant is refused by a running server within that bound; a key's
+last use is written once a minute, not on every call."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from django.conf import settings
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# Time for a request to cross the server and for the test's own polling.
+MARGIN_SECONDS = 3.0
+CALL = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "tools/call",
+    "params": {"name": "tenant_get_tenant", "arguments": {}},
+}
+MCP_HEADERS = {
+    "Accept": "application/json, text/event-stream",
+    "Content-Type": "application/json",
+    "MCP-Protocol-Version": "2025-11-25",
+}
+
+
+def _statuses(web_server: str, secret: str) -> tuple[int, int]:
+    auth = {"Authorization": f"Bearer {secret}"}
+    rest = httpx.post(f"{web_server}/api/v1/tenant/get_tenant", json={}, headers=auth)
+    mcp = httpx.post(f"{web_server}/mcp", json=CALL, headers={**MCP_HEADERS, **auth})
+    return rest.status_code, mcp.status_code
+
+
+def _seconds_until_refused(web_server: str, secret: str) -> float:
+    started = time.monotonic()
+    deadline = started + settings.API_KEY_CACHE_SECONDS + MARGIN_SECONDS
+    statuses = _statuses(web_server, secret)
+    while statuses != (401, 401):
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"still answered {statuses} {time.monotonic() - started:.1f}s after the change; "
+                f"the bound is API_KEY_CACHE_SECONDS={settings.API_KEY_CACHE_SECONDS}"
+            )
+        time.sleep(0.2)
+        statuses = _statuses(web_server, secret)
+    return time.monotonic() - started
+
+
+def test_a_revoked_key_is_refused_by_a_running_server_within_the_bound(
+    web_server: str, make_tenant: Any
+) -> None:
+    from tenants.models import ApiKey
+    from tenants.scope import dangerously_unscoped
+
+    acme = make_tenant("acme")
+    assert _statuses(web_server, acme.key) == (200, 200)  # the server now holds the key
+    with dangerously_unscoped():
+        # As another process would revoke it: nothing in the server hears of it.
+        ApiKey.objects.filter(tenant=acme.tenant).update(revoked_at=timezone.now())
+    _seconds_until_refused(web_server, acme.key)
+    time.sleep(settings.API_KEY_CACHE_SECONDS)
+    assert _statuses(web_server, acme.key) == (401, 401)
+
+
+def test_a_suspended_tenant_is_refused_by_a_running_server_within_the_bound(
+    web_server: str, make_tenant: Any
+) -> None:
+    from tenants.models import Tenant
+    from tenants.scope import dangerously_unscoped
+
+    acme = make_tenant("acme")
+    assert _statuses(web_server, acme.key) == (200, 200)
+    with dangerously_unscoped():
+        Tenant.objects.filter(pk=acme.tenant.pk).update(status=Tenant.Status.SUSPENDED)
+    _seconds_until_refused(web_server, acme.key)
+
+
+def test_an_accepted_key_is_not_looked_up_again_within_the_bound(make_tenant: Any) -> None:
+    from mcp_tools.auth import principal_cache, principal_from_api_key
+
+    acme = make_tenant("acme")
+    principal_cache.clear()
+    first = principal_from_api_key(acme.key)
+    with CaptureQueriesContext(connections["platform"]) as platform:
+        again = principal_from_api_key(acme.key)
+    assert again == first
+    assert len(platform.captured_queries) == 0
+
+
+def test_a_change_made_in_the_same_process_is_seen_at_once(make_tenant: Any) -> None:
+    from mcp_tools.auth import principal_from_api_key
+    from mcp_tools.errors import AuthenticationFailed
+    from tenants.scope import dangerously_unscoped
+    from tenants.services import api_key_revoke
+
+    acme = make_tenant("acme")
+    principal_from_api_key(acme.key)
+    with dangerously_unscoped():
+        api_key_revoke(api_key=acme.tenant.api_keys.get())
+    with pytest.raises(AuthenticationFailed):
+        principal_from_api_key(acme.key)
+
+
+def test_the_last_use_is_written_at_most_once_a_minute(make_tenant: Any) -> None:
+    from tenants.models import ApiKey
+    from tenants.scope import dangerously_unscoped
+    from tenants.services import api_key_authenticate
+
+    acme = make_tenant("acme")
+
+    def authenticate_and_read() -> Any:
+        with dangerously_unscoped():
+            api_key_authenticate(secret=acme.key)
+            return ApiKey.objects.get(tenant=acme.tenant).last_used_at
+
+    first = authenticate_and_read()
+    assert first is not None
+    with CaptureQueriesContext(connections["platform"]) as platform:
+        assert authenticate_and_read() == first
+    assert not [q for q in platform.captured_queries if q["sql"].startswith("UPDATE")]
+
+    long_ago = timezone.now() - timedelta(minutes=2)
+    with dangerously_unscoped():
+        ApiKey.objects.filter(tenant=acme.tenant).update(last_used_at=long_ago)
+    assert authenticate_and_read() > long_ago
