@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import json
 import threading
 import warnings
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_tools.context import OperationContext, Principal
 from mcp_tools.errors import AuthenticationFailed, UnknownOperation
 from mcp_tools.executor import CallResult, execute, visible_operations
+from mcp_tools.registry import Operation
 from mcp_tools.tool_listing import tool_definition
 from smarteros.context import new_trace_id
 
@@ -90,11 +90,24 @@ def _releasing(func: Callable[..., T], *args: Any) -> T:
                 conn.close()
 
 
+# An operation's tools/list entry, built once: its schemas are generated from pydantic models,
+# which costs milliseconds per operation on every listing otherwise.
+_tools: dict[str, tuple[Operation, types.Tool]] = {}
+
+
+def _tool(op: Operation) -> types.Tool:
+    cached = _tools.get(op.name)
+    if cached is None or cached[0] is not op:  # a test may register another op by that name
+        cached = (op, types.Tool.model_validate(tool_definition(op)))
+        _tools[op.name] = cached
+    return cached[1]
+
+
 def call_result(result: CallResult) -> types.CallToolResult:
     if result.ok:
-        text = json.dumps(result.output, ensure_ascii=False)
         return types.CallToolResult(
-            content=[types.TextContent(type="text", text=text)], structured_content=result.output
+            content=[types.TextContent(type="text", text=result.output_json)],
+            structured_content=result.output,
         )
     assert result.error is not None
     error = result.error.as_dict()
@@ -114,7 +127,7 @@ def build_server(resolve_principal: PrincipalResolver, *, surface: str) -> Serve
             raise MCPError(code=UNAUTHENTICATED, message=exc.message) from None
         ops = visible_operations(principal)
         page, next_cursor = _page(ops, params.cursor if params else None)
-        tools = [types.Tool.model_validate(tool_definition(op)) for op in page]
+        tools = [_tool(op) for op in page]
         return types.ListToolsResult(tools=tools, next_cursor=next_cursor)
 
     async def call_tool(
