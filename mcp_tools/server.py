@@ -62,9 +62,10 @@ def _page(items: list[Any], cursor: str | None) -> tuple[list[Any], str | None]:
 
 @functools.cache
 def operation_threads() -> ThreadPoolExecutor:
-    """The threads operation calls run on. They live as long as the process, so each keeps its
-    database connection between calls (anyio's own pool retires threads idle for 10 s, and a
-    client that calls every few minutes would pay a new connection each time)."""
+    """The threads operation calls run on. They live as long as the process: without a pool each
+    keeps its own database connections between calls (anyio's own pool retires threads idle for
+    10 s, and a client that calls every few minutes would pay a new connection each time); with
+    DATABASE_POOL each borrows pooled connections for a call and gives them back after it."""
     from django.conf import settings
 
     return ThreadPoolExecutor(settings.MCP_OPERATION_THREADS, thread_name_prefix="operation")
