@@ -37,6 +37,16 @@ MCP_HEADERS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _forget_refusals() -> Iterator[None]:
+    # Polling for a refusal spends this address's budget of refused keys; later tests (here or
+    # elsewhere) expect a 401 rather than the throttle's 429.
+    from smarteros.infra.redis import get_redis
+
+    yield
+    get_redis().delete("smarteros:authfail:127.0.0.1")
+
+
 @pytest.fixture(scope="module")
 def pooled_workers(server_env: dict[str, str]) -> Iterator[str]:
     """The web tier as make run serves it: two uvicorn workers, each with a database pool."""
@@ -180,3 +190,34 @@ def test_the_last_use_is_written_at_most_once_a_minute(make_tenant: Any) -> None
     with dangerously_unscoped():
         ApiKey.objects.filter(tenant=acme.tenant).update(last_used_at=long_ago)
     assert authenticate_and_read() > long_ago
+
+
+def test_a_plain_call_is_answered_with_json_and_a_progress_call_with_a_stream(
+    web_server: str, make_tenant: Any, connect: Any, saas: Any
+) -> None:
+    import anyio
+
+    from tests.mcp_tools.clients import http_client
+
+    acme = make_tenant("acme")
+    headers = {**MCP_HEADERS, "Authorization": f"Bearer {acme.key}"}
+    plain = httpx.post(f"{web_server}/mcp", json=CALL, headers=headers)
+    assert plain.headers["content-type"].startswith("application/json")
+    assert plain.json()["result"]["structuredContent"]["slug"] == "acme"
+
+    # Progress needs the event stream: a call that asks for it still gets every notification.
+    connect(acme.tenant, "shopify", saas.url)
+    updates: list[float] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        updates.append(progress)
+
+    async def main() -> Any:
+        async with http_client(web_server, acme.key) as client:
+            return await client.call_tool(
+                "shopify_sync_products", {"page_size": 2}, progress_callback=on_progress
+            )
+
+    result = anyio.run(main)
+    assert result.structured_content == {"synced": 7, "pages": 4, "complete": True}
+    assert updates == [2, 4, 6, 7]
