@@ -135,7 +135,9 @@ class McpHttpApp:
         # Built on first use: settings (hosts, origins) are read once Django is configured.
         if json_response not in self._managers:
             self._managers[json_response] = StreamableHTTPSessionManager(
-                app=build_server(_principal_from_request, surface="mcp-http"),
+                app=build_server(
+                    _principal_from_request, surface="mcp-http", resolver_blocks=False
+                ),
                 stateless=True,
                 json_response=json_response,
                 security_settings=self.security or _security(),

@@ -38,8 +38,8 @@ INSTRUCTIONS = (
     "workflows, upstream MCP servers and telemetry. Tool errors name the field and rule to fix."
 )
 
-# Runs on an operation thread, so it may touch the database: stdio re-checks its bound key now
-# and then; HTTP finds the principal in the request scope where the /mcp app put it.
+# May touch the database (stdio re-checks its bound key now and then), so it runs on an operation
+# thread unless the server is told otherwise: HTTP finds the principal in the request scope.
 PrincipalResolver = Callable[[ServerRequestContext[Any]], Principal]
 T = TypeVar("T")
 # JSON-RPC error code for a missing, unknown or revoked key (implementation-defined range).
@@ -118,12 +118,21 @@ def call_result(result: CallResult) -> types.CallToolResult:
     )
 
 
-def build_server(resolve_principal: PrincipalResolver, *, surface: str) -> Server[Any]:
+def build_server(
+    resolve_principal: PrincipalResolver, *, surface: str, resolver_blocks: bool = True
+) -> Server[Any]:
+    """The MCP server for `surface`. `resolver_blocks=False` says resolve_principal touches no
+    database (HTTP reads the request scope), so it runs on the event loop, without a thread."""
+
     async def list_tools(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         try:
-            principal = await in_operation_thread(resolve_principal, ctx)
+            principal = (
+                await in_operation_thread(resolve_principal, ctx)
+                if resolver_blocks
+                else resolve_principal(ctx)
+            )
         except AuthenticationFailed as exc:
             raise MCPError(code=UNAUTHENTICATED, message=exc.message) from None
         ops = visible_operations(principal)
