@@ -3,8 +3,9 @@
 `bench.bare_http:application` is SmarterOS's own ASGI app with one extra route: a bare
 django-ninja endpoint that reads one tenant row and nothing else (no auth, no executor, no
 telemetry), so the REST comparison shares the server, Django and the database with ours.
-`python bench/bare_http.py mcp PORT` serves a bare `mcp` SDK server with an echo tool over
-stateless streamable HTTP under uvicorn.
+`python bench/bare_http.py mcp PORT [json]` serves a bare `mcp` SDK server with an echo tool over
+stateless streamable HTTP under uvicorn (answering with an event stream, or with `json`, plain
+JSON responses).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def _django_application() -> Any:
     return smarteros_application
 
 
-def _serve_bare_mcp(port: int) -> None:
+def _serve_bare_mcp(port: int, json_response: bool) -> None:
     import mcp_types as types
     import uvicorn
     from mcp.server import Server
@@ -68,11 +69,11 @@ def _serve_bare_mcp(port: int) -> None:
         )
 
     server = Server("bare", version="1.0.0", on_list_tools=list_tools, on_call_tool=call_tool)
-    app = server.streamable_http_app(stateless_http=True)
+    app = server.streamable_http_app(stateless_http=True, json_response=json_response)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 if __name__ == "__main__":
-    _serve_bare_mcp(int(sys.argv[2]))
+    _serve_bare_mcp(int(sys.argv[2]), json_response=sys.argv[3:] == ["json"])
 else:
     application = _django_application()
