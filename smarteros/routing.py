@@ -10,8 +10,13 @@ from typing import Any
 from channels.auth import AuthMiddlewareStack
 from channels.routing import URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
+from django.urls import path
 
-websocket_urlpatterns: list[Any] = []
+from tenants.console.consumers import ProvisioningConsumer
+
+websocket_urlpatterns: list[Any] = [
+    path("ws/tenants/<slug:slug>/provisioning/", ProvisioningConsumer.as_asgi()),
+]
 
 websocket_app = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
 

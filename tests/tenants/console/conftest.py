@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+PASSWORD = "console-test-pw-1"
+
+
+@dataclass
+class World:
+    acme: Any
+    globex: Any
+    acme_key: str
+    users: dict[str, Any]
+
+    def client(self, who: str) -> Client:
+        client = Client()
+        client.force_login(self.users[who])
+        return client
+
+
+@pytest.fixture
+def world(make_tenant: Any) -> World:
+    """acme and globex (fresh slugs: the broker and Vault outlive the test database), with a
+    platform admin, an admin and a viewer of acme, and an admin of globex."""
+    from tenants.models import Membership
+    from tenants.scope import dangerously_unscoped
+
+    suffix = secrets.token_hex(3)
+    acme = make_tenant(f"acme{suffix}")
+    globex = make_tenant(f"globex{suffix}")
+    model = get_user_model()
+    users = {
+        "platform": model.objects.create_superuser("platform", "p@example.com", PASSWORD),
+        "admin": model.objects.create_user("acme-admin", password=PASSWORD),
+        "viewer": model.objects.create_user("acme-viewer", password=PASSWORD),
+        "globex": model.objects.create_user("globex-admin", password=PASSWORD),
+    }
+    with dangerously_unscoped():
+        Membership.objects.create(user=users["admin"], tenant=acme.tenant, role="admin")
+        Membership.objects.create(user=users["viewer"], tenant=acme.tenant, role="viewer")
+        Membership.objects.create(user=users["globex"], tenant=globex.tenant, role="admin")
+    return World(acme.tenant, globex.tenant, acme.key, users)

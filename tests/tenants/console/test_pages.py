@@ -1,0 +1,305 @@
+"""Every console page as each role: what each sees, what each may change, and isolation (a
+member of globex sees and changes nothing of acme)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from tenants.models import ApiKey, AuditEvent, Tenant
+from tenants.scope import dangerously_unscoped
+from tests.tenants.console.conftest import World
+
+pytestmark = pytest.mark.django_db
+
+
+def fresh(tenant: Tenant) -> Tenant:
+    with dangerously_unscoped():
+        return Tenant.objects.get(pk=tenant.pk)
+
+
+def refusals(action: str) -> int:
+    with dangerously_unscoped():
+        return AuditEvent.objects.filter(action=f"{action}.refused").count()
+
+
+def pages(slug: str) -> list[str]:
+    return [
+        f"/tenants/{slug}/",
+        f"/tenants/{slug}/provisioning/",
+        f"/tenants/{slug}/lifecycle/",
+        f"/tenants/{slug}/keys/",
+        f"/tenants/{slug}/integrations/",
+    ]
+
+
+@pytest.mark.parametrize("who", ["platform", "admin", "viewer"])
+def test_each_role_reads_every_page_of_its_tenant(world: World, who: str) -> None:
+    client = world.client(who)
+    for url in pages(world.acme.slug):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert world.acme.slug in response.content.decode()
+        assert "script-src 'self'" in response["Content-Security-Policy"]
+
+
+def test_globex_sees_nothing_of_acme_anywhere(world: World) -> None:
+    client = world.client("globex")
+    listing = client.get("/tenants/").content.decode()
+    assert world.globex.slug in listing and world.acme.slug not in listing
+    for url in pages(world.acme.slug):
+        response = client.get(url)
+        assert response.status_code == 403, url
+        assert (
+            f"No tenant {world.acme.slug} among the ones you may see." in response.content.decode()
+        )
+    # An unknown slug gets the same answer: existence is not revealed.
+    unknown = client.get("/tenants/nosuchtenant/").content.decode()
+    assert "No tenant nosuchtenant among the ones you may see." in unknown
+    audit = client.get("/tenants/audit/").content.decode()
+    assert world.acme.slug not in audit
+
+
+def test_globex_changes_nothing_of_acme(world: World) -> None:
+    client = world.client("globex")
+    slug = world.acme.slug
+    with dangerously_unscoped():
+        key = ApiKey.objects.get(tenant=world.acme)
+    posts = [
+        (
+            f"/tenants/{slug}/lifecycle/",
+            {"action": "delete", "delete-reason": "x", "delete-confirm": slug},
+        ),
+        (f"/tenants/{slug}/keys/", {"name": "stolen", "scopes": ["*"]}),
+        (f"/tenants/{slug}/keys/{key.pk}/revoke/", {"confirm": "yes"}),
+        (
+            f"/tenants/{slug}/integrations/",
+            {"provider": "n8n", "n8n-base_url": "https://n8n.example.com", "n8n-api_key": "k"},
+        ),
+        (f"/tenants/{slug}/provisioning/retry/", {}),
+        (f"/tenants/{slug}/provisioning/first-key/", {}),
+    ]
+    for url, data in posts:
+        assert client.post(url, data).status_code == 403, url
+    acme = fresh(world.acme)
+    assert acme.status == Tenant.Status.ACTIVE
+    with dangerously_unscoped():
+        assert ApiKey.objects.filter(tenant=world.acme).count() == 1
+        assert ApiKey.objects.get(pk=key.pk).revoked_at is None
+        assert not world.acme.integrations.exists()
+        assert AuditEvent.objects.filter(
+            action__endswith=".refused", actor="user:globex-admin"
+        ).count() == len(posts)
+
+
+def test_tenants_list_filters_sorts_pages_and_shows_24h_calls(
+    world: World, make_tenant: Any
+) -> None:
+    from smarteros.infra.clickhouse import clickhouse_client
+
+    for index in range(55):
+        make_tenant(f"bulk{index:02d}{world.acme.slug[-6:]}")
+    now = datetime.now().replace(microsecond=0)
+    rows = [
+        {
+            "event_id": f"{world.acme.slug}-{i}",
+            "time": now,
+            "tenant": world.acme.slug,
+            "operation": "tenant_get_tenant",
+            "service": "tenant",
+            "surface": "rest",
+            "status": "ok" if i < 3 else "error",
+            "error_type": "",
+            "latency_ms": 1.0,
+            "input_bytes": 0,
+            "output_bytes": 0,
+            "model": "",
+            "tokens_in": 0,
+            "tokens_out": 0,
+            "session_id": "",
+            "trace_id": "",
+        }
+        for i in range(4)
+    ]
+    client_ch = clickhouse_client()
+    try:
+        client_ch.execute("INSERT INTO operation_calls VALUES", rows)
+    finally:
+        client_ch.disconnect()
+    client = world.client("platform")
+    first = client.get("/tenants/").content.decode()
+    assert "57 tenants" in first and "page 1 of 2" in first
+    found = client.get("/tenants/", {"q": world.acme.slug}).content.decode()
+    assert f'data-slug="{world.acme.slug}"' in found and "bulk00" not in found
+    assert '<td class="num">4</td>' in found and "1 (25 %)" in found
+    with dangerously_unscoped():
+        Tenant.objects.filter(pk=world.globex.pk).update(status="suspended", plan="pro")
+    suspended = client.get("/tenants/", {"status": "suspended", "plan": "pro"}).content.decode()
+    assert world.globex.slug in suspended and world.acme.slug not in suspended
+    newest = client.get("/tenants/", {"sort": "-created"}).content.decode()
+    assert newest.index("bulk54") < newest.index("bulk10") and "bulk00" not in newest
+    partial = client.get(
+        "/tenants/", {"q": "bulk"}, headers={"HX-Request": "true"}
+    ).content.decode()
+    assert "<html" not in partial and "bulk00" in partial
+
+
+def test_lifecycle_by_role(world: World) -> None:
+    from tenants.services import InvalidApiKey, api_key_authenticate
+
+    slug = world.acme.slug
+    url = f"/tenants/{slug}/lifecycle/"
+    suspend = {"action": "suspend", "suspend-reason": "unpaid invoice", "suspend-confirm": slug}
+    viewer = world.client("viewer").post(url, suspend)
+    assert viewer.status_code == 403 and "Only platform admins" in viewer.content.decode()
+    assert world.client("admin").post(url, suspend).status_code == 403
+    assert fresh(world.acme).status == "active"
+    assert refusals("tenant.suspend") == 2
+
+    platform = world.client("platform")
+    unconfirmed = platform.post(url, {**suspend, "suspend-confirm": "nope"})
+    assert (
+        unconfirmed.status_code == 400
+        and f"Type {slug} to confirm." in unconfirmed.content.decode()
+    )
+    assert fresh(world.acme).status == "active"
+    assert platform.post(url, suspend).status_code == 302
+    assert fresh(world.acme).status == "suspended"
+    with dangerously_unscoped(), pytest.raises(InvalidApiKey, match="suspended"):
+        api_key_authenticate(secret=world.acme_key)
+    with dangerously_unscoped():
+        entry = AuditEvent.objects.get(action="tenant.suspend")
+    assert entry.actor == "user:platform" and entry.details["reason"] == "unpaid invoice"
+    assert platform.post(url, {"action": "resume", "resume-reason": "paid"}).status_code == 302
+    assert fresh(world.acme).status == "active"
+
+    admin = world.client("admin")
+    assert (
+        world.client("viewer")
+        .post(url, {"action": "delete", "delete-reason": "x", "delete-confirm": slug})
+        .status_code
+        == 403
+    )
+    assert (
+        admin.post(
+            url, {"action": "delete", "delete-reason": "closing", "delete-confirm": slug}
+        ).status_code
+        == 302
+    )
+    assert fresh(world.acme).status == "deleted" and fresh(world.acme).deleted_at is not None
+    assert (
+        admin.post(
+            url, {"action": "cancel_delete", "cancel_delete-reason": "changed mind"}
+        ).status_code
+        == 302
+    )
+    assert fresh(world.acme).status == "active" and fresh(world.acme).deleted_at is None
+    missing_reason = admin.post(url, {"action": "delete", "delete-confirm": slug})
+    assert (
+        missing_reason.status_code == 400
+        and "This field is required." in missing_reason.content.decode()
+    )
+
+
+def test_api_keys_by_role(world: World) -> None:
+    slug = world.acme.slug
+    url = f"/tenants/{slug}/keys/"
+    assert world.client("viewer").post(url, {"name": "v", "scopes": ["*"]}).status_code == 403
+    admin = world.client("admin")
+    platform_scope = admin.post(url, {"name": "too-wide", "scopes": ["platform.admin"]})
+    assert platform_scope.status_code == 400
+    assert "platform.admin" not in admin.get(url).content.decode().split('id="key-form"')[1]
+    created = admin.post(url, {"name": "shop-bot", "scopes": ["*", "tenant.admin"]})
+    page = created.content.decode()
+    assert created.status_code == 200 and 'id="new-key-secret">sos_live_' in page
+    secret = page.split('id="new-key-secret">')[1].split("<")[0]
+    assert secret not in admin.get(url).content.decode()  # shown once
+    with dangerously_unscoped():
+        key = ApiKey.objects.get(tenant=world.acme, name="shop-bot")
+        assert key.scopes == ["*", "tenant.admin"]
+        assert AuditEvent.objects.filter(
+            action="api_key.create", target=f"ApiKey:{key.pk}"
+        ).exists()
+    # Revoking asks first; only the confirmed post revokes.
+    ask = admin.post(f"/tenants/{slug}/keys/{key.pk}/revoke/")
+    assert ask.status_code == 200 and "Revoke key" in ask.content.decode()
+    with dangerously_unscoped():
+        assert ApiKey.objects.get(pk=key.pk).revoked_at is None
+    assert (
+        admin.post(f"/tenants/{slug}/keys/{key.pk}/revoke/", {"confirm": "yes"}).status_code == 302
+    )
+    with dangerously_unscoped():
+        assert ApiKey.objects.get(pk=key.pk).revoked_at is not None
+    platform = world.client("platform")
+    assert "platform.admin" in platform.get(url).content.decode()
+    assert platform.post(url, {"name": "ops", "scopes": ["platform.admin"]}).status_code == 200
+
+
+def test_integrations_secrets_are_write_only(world: World) -> None:
+    slug = world.acme.slug
+    url = f"/tenants/{slug}/integrations/"
+    data = {
+        "provider": "n8n",
+        "n8n-base_url": "https://n8n.example.com",
+        "n8n-api_key": "n8n-key-very-secret",
+    }
+    assert world.client("viewer").post(url, data).status_code == 403
+    admin = world.client("admin")
+    missing = admin.post(url, {"provider": "n8n", "n8n-base_url": "https://n8n.example.com"})
+    assert missing.status_code == 400 and "This field is required." in missing.content.decode()
+    assert admin.post(url, data).status_code == 302
+    page = admin.get(url).content.decode()
+    assert "connected" in page and "n8n-key-very-secret" not in page
+    assert f"/hooks/n8n/{slug}/" in page
+    with dangerously_unscoped():
+        connection = world.acme.integrations.get()
+        assert "n8n-key-very-secret" not in connection.credentials_ciphertext
+        assert AuditEvent.objects.filter(action="integration.connect", tenant=world.acme).exists()
+
+
+def test_audit_trail_filters_and_links(world: World) -> None:
+    from tenants.audit import audit_record
+
+    with dangerously_unscoped():
+        audit_record(
+            actor="user:platform",
+            action="tenant.suspend",
+            tenant=world.acme,
+            target=world.acme.slug,
+        )
+        audit_record(
+            actor="user:platform",
+            action="tenant.suspend",
+            tenant=world.globex,
+            target=world.globex.slug,
+        )
+    viewer = world.client("viewer").get("/tenants/audit/", {"action": "tenant."}).content.decode()
+    assert f'href="/tenants/{world.acme.slug}/"' in viewer and world.globex.slug not in viewer
+    platform = (
+        world.client("platform")
+        .get("/tenants/audit/", {"tenant": world.globex.slug})
+        .content.decode()
+    )
+    assert world.globex.slug in platform and f"/tenants/{world.acme.slug}/" not in platform
+    bad = world.client("platform").get("/tenants/audit/", {"since": "yesterday"})
+    assert bad.status_code == 400 and "use YYYY-MM-DDTHH:MM" in bad.content.decode()
+
+
+def test_only_platform_admins_create_tenants(world: World) -> None:
+    for who in ("admin", "viewer", "globex"):
+        response = world.client(who).post(
+            "/tenants/new/", {"slug": "sneaky", "name": "S", "plan": "free"}
+        )
+        assert response.status_code == 403 and "Only platform admins" in response.content.decode()
+    platform = world.client("platform")
+    invalid = platform.post("/tenants/new/", {"slug": "Bad Slug", "name": "", "plan": "gold"})
+    page = invalid.content.decode()
+    assert (
+        invalid.status_code == 400
+        and "This field is required." in page
+        and "gold is not one of" in page
+    )
+    with dangerously_unscoped():
+        assert not Tenant.objects.filter(slug__in=["sneaky", "Bad Slug"]).exists()
