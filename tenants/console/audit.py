@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -65,7 +66,7 @@ def audit_trail(request: HttpRequest) -> HttpResponse:
             "page": page,
             "params": params,
             "errors": errors,
-            "query": "&".join(f"{k}={v}" for k, v in params.items() if v),
+            "query": urlencode({k: v for k, v in params.items() if v}),
             "statuses": Tenant.Status.values,
         },
         status=400 if errors else 200,

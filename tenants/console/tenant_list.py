@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -41,7 +43,7 @@ def tenant_list(request: HttpRequest) -> HttpResponse:
         "page": page,
         "rows": rows,
         "params": params,
-        "query": "&".join(f"{k}={v}" for k, v in params.items() if v),
+        "query": urlencode({k: v for k, v in params.items() if v}),
         "telemetry_available": stats is not None,
         "statuses": Tenant.Status.values,
         "plans": Tenant.Plan.values,

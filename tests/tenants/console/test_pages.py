@@ -303,3 +303,16 @@ def test_only_platform_admins_create_tenants(world: World) -> None:
     )
     with dangerously_unscoped():
         assert not Tenant.objects.filter(slug__in=["sneaky", "Bad Slug"]).exists()
+
+
+def test_overview_links_to_the_charts_filtered_on_the_tenant(world: World) -> None:
+    client = world.client("viewer")
+    overview = client.get(f"/tenants/{world.acme.slug}/").content.decode()
+    link = f"/telemetry/?tenant={world.acme.slug}&amp;range=24h"
+    assert link in overview
+    charts = client.get(f"/telemetry/?tenant={world.acme.slug}&range=24h").content.decode()
+    assert f'<option value="{world.acme.slug}" selected>' in charts
+    assert '<option value="24h" selected>' in charts
+    # A tenant the person may not see is not preselected (nor listed).
+    other = client.get(f"/telemetry/?tenant={world.globex.slug}").content.decode()
+    assert world.globex.slug not in other
