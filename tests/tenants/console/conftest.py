@@ -24,6 +24,41 @@ class World:
         return client
 
 
+def calls_insert(slug: str, *, ok: int, errors: int, operation: str = "tenant_get_tenant") -> None:
+    """Telemetry rows for a tenant, written straight into ClickHouse as the sink writes them."""
+    from datetime import datetime
+
+    from smarteros.infra.clickhouse import clickhouse_client
+
+    now = datetime.now().replace(microsecond=0)
+    rows = [
+        {
+            "event_id": f"{slug}-{operation}-{i}-{secrets.token_hex(4)}",
+            "time": now,
+            "tenant": slug,
+            "operation": operation,
+            "service": operation.split("_")[0],
+            "surface": "rest",
+            "status": "ok" if i < ok else "error",
+            "error_type": "" if i < ok else "invalid_input",
+            "latency_ms": 2.0 + i,
+            "input_bytes": 0,
+            "output_bytes": 0,
+            "model": "",
+            "tokens_in": 0,
+            "tokens_out": 0,
+            "session_id": "",
+            "trace_id": "",
+        }
+        for i in range(ok + errors)
+    ]
+    client = clickhouse_client()
+    try:
+        client.execute("INSERT INTO operation_calls VALUES", rows)
+    finally:
+        client.disconnect()
+
+
 @pytest.fixture
 def world(make_tenant: Any) -> World:
     """acme and globex (fresh slugs: the broker and Vault outlive the test database), with a

@@ -3,14 +3,13 @@ member of globex sees and changes nothing of acme)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import pytest
 
 from tenants.models import ApiKey, AuditEvent, Tenant
 from tenants.scope import dangerously_unscoped
-from tests.tenants.console.conftest import World
+from tests.tenants.console.conftest import World, calls_insert
 
 pytestmark = pytest.mark.django_db
 
@@ -97,37 +96,9 @@ def test_globex_changes_nothing_of_acme(world: World) -> None:
 def test_tenants_list_filters_sorts_pages_and_shows_24h_calls(
     world: World, make_tenant: Any
 ) -> None:
-    from smarteros.infra.clickhouse import clickhouse_client
-
     for index in range(55):
         make_tenant(f"bulk{index:02d}{world.acme.slug[-6:]}")
-    now = datetime.now().replace(microsecond=0)
-    rows = [
-        {
-            "event_id": f"{world.acme.slug}-{i}",
-            "time": now,
-            "tenant": world.acme.slug,
-            "operation": "tenant_get_tenant",
-            "service": "tenant",
-            "surface": "rest",
-            "status": "ok" if i < 3 else "error",
-            "error_type": "",
-            "latency_ms": 1.0,
-            "input_bytes": 0,
-            "output_bytes": 0,
-            "model": "",
-            "tokens_in": 0,
-            "tokens_out": 0,
-            "session_id": "",
-            "trace_id": "",
-        }
-        for i in range(4)
-    ]
-    client_ch = clickhouse_client()
-    try:
-        client_ch.execute("INSERT INTO operation_calls VALUES", rows)
-    finally:
-        client_ch.disconnect()
+    calls_insert(world.acme.slug, ok=3, errors=1)
     client = world.client("platform")
     first = client.get("/tenants/").content.decode()
     assert "57 tenants" in first and "page 1 of 2" in first
