@@ -27,6 +27,11 @@ urlpatterns = [
     path(
         "tenants/<slug:slug>/integrations/", integrations.integrations, name="console-integrations"
     ),
+    path(
+        "tenants/<slug:slug>/integrations/<slug:provider>/test/",
+        integrations.integration_test,
+        name="console-integration-test",
+    ),
     path("login/", ThrottledLoginView.as_view(template_name="login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

@@ -7,13 +7,13 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from tenants.audit import audit_record
-from tenants.console.access import Role, actor_of, tenant_for
+from tenants.console.access import Role, TenantAccess, actor_of, tenant_for
 from tenants.scope import tenant_read_scope, tenant_scope
 
 # provider -> (settings fields, secret fields, provider-side setup)
@@ -63,7 +63,6 @@ def connect_form(provider: str, data: Any = None) -> forms.Form:
 @login_required
 @require_http_methods(["GET", "POST"])
 def integrations(request: HttpRequest, slug: str) -> HttpResponse:
-    from integrations.models import IntegrationConnection
     from integrations.services import integration_connect
 
     posting = request.method == "POST"
@@ -106,6 +105,20 @@ def integrations(request: HttpRequest, slug: str) -> HttpResponse:
                     )
                 return redirect("console-integrations", slug=slug)
         status = 400
+    return _page(request, access, forms_by_provider, status=status)
+
+
+def _page(
+    request: HttpRequest,
+    access: TenantAccess,
+    forms_by_provider: dict[str, forms.Form],
+    *,
+    status: int = 200,
+    probe: tuple[str, bool, str] | None = None,
+) -> HttpResponse:
+    from integrations.models import IntegrationConnection
+
+    slug = access.tenant.slug
     with tenant_read_scope(access.tenant.pk):
         connected = {
             c.provider: c for c in IntegrationConnection.objects.filter(tenant=access.tenant)
@@ -119,6 +132,7 @@ def integrations(request: HttpRequest, slug: str) -> HttpResponse:
             "webhook_url": request.build_absolute_uri(
                 reverse(f"hook-{p}", kwargs={"tenant": slug})
             ),
+            "probe": probe[1:] if probe and probe[0] == p else None,
         }
         for p in PROVIDERS
     ]
@@ -128,3 +142,29 @@ def integrations(request: HttpRequest, slug: str) -> HttpResponse:
         {"access": access, "tenant": access.tenant, "tab": "integrations", "providers": providers},
         status=status,
     )
+
+
+@login_required
+@require_POST
+def integration_test(request: HttpRequest, slug: str, provider: str) -> HttpResponse:
+    """Call the provider with the stored credentials and show what it answered."""
+    from integrations.probe import integration_probe
+    from mcp_tools.errors import NotConnected, UpstreamError
+
+    access = tenant_for(request, slug, action="integration.test", need=Role.ADMIN)
+    if provider not in PROVIDERS:
+        raise Http404("provider must be shopify, whatsapp or n8n")
+    try:
+        answer, ok = integration_probe(tenant=access.tenant, provider=provider), True
+    except (UpstreamError, NotConnected) as exc:
+        answer, ok = str(exc), False
+    with tenant_scope(access.tenant.pk):
+        audit_record(
+            actor=actor_of(request),
+            action="integration.test",
+            tenant=access.tenant,
+            target=f"integration:{provider}",
+            details={"ok": ok, "answer": answer[:300]},
+        )
+    forms_by_provider = {p: connect_form(p) for p in PROVIDERS}
+    return _page(request, access, forms_by_provider, probe=(provider, ok, answer))

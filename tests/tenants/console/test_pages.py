@@ -287,3 +287,37 @@ def test_overview_links_to_the_charts_filtered_on_the_tenant(world: World) -> No
     # A tenant the person may not see is not preselected (nor listed).
     other = client.get(f"/telemetry/?tenant={world.globex.slug}").content.decode()
     assert world.globex.slug not in other
+
+
+def test_test_connection_shows_what_each_provider_answered(
+    world: World, connect: Any, saas: Any
+) -> None:
+    from integrations.services import integration_connect
+
+    for provider in ("shopify", "whatsapp", "n8n"):
+        connect(world.acme, provider, saas.url)
+    admin = world.client("admin")
+    answers = {
+        "shopify": "Shopify: shop &#x27;Stand-in Shop&#x27; (stand-in.myshopify.com)",
+        "whatsapp": "WhatsApp: +1 415-555-0100 (Stand-in Store, quality GREEN)",
+        "n8n": "n8n: workflows Order to WhatsApp, Draft",
+    }
+    for provider, answer in answers.items():
+        page = admin.post(f"/tenants/{world.acme.slug}/integrations/{provider}/test/")
+        assert page.status_code == 200
+        assert f"Connection works. {answer}" in page.content.decode()
+    # A wrong token: the provider's refusal is shown as it came.
+    integration_connect(
+        tenant=world.acme,
+        provider="n8n",
+        config={"base_url": saas.url},
+        credentials={"api_key": "wrong"},
+    )
+    failed = admin.post(f"/tenants/{world.acme.slug}/integrations/n8n/test/").content.decode()
+    assert "Connection failed: n8n answered HTTP 401" in failed
+    for who in ("viewer", "globex"):
+        response = world.client(who).post(f"/tenants/{world.acme.slug}/integrations/n8n/test/")
+        assert response.status_code == 403
+    with dangerously_unscoped():
+        tests = AuditEvent.objects.filter(action="integration.test", tenant=world.acme)
+        assert sorted(tests.values_list("details__ok", flat=True)) == [False, True, True, True]
