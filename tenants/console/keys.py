@@ -14,8 +14,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from tenants.audit import audit_record
 from tenants.console.access import Role, TenantAccess, actor_of, tenant_for
-from tenants.models import ApiKey
-from tenants.scope import tenant_read_scope, tenant_scope
+from tenants.models import ApiKey, AuditEvent
+from tenants.scope import dangerously_unscoped, tenant_read_scope, tenant_scope
 from tenants.scopes import scope_choices
 from tenants.services import api_key_create, api_key_revoke
 
@@ -46,6 +46,17 @@ def _page(
 ) -> dict[str, Any]:
     with tenant_read_scope(access.tenant.pk):
         keys = list(ApiKey.objects.filter(tenant=access.tenant).order_by("-created_at"))
+    # Who created each key: the audit entry of its creation (console or admin).
+    with dangerously_unscoped():
+        creators = dict(
+            AuditEvent.objects.filter(
+                tenant_id=access.tenant.pk,
+                action__in=("api_key.create", "admin.add"),
+                target__in=[f"tenants.ApiKey:{key.pk}" for key in keys],
+            ).values_list("target", "actor")
+        )
+    for key in keys:
+        key.creator = creators.get(f"tenants.ApiKey:{key.pk}", "")  # type: ignore[attr-defined]
     chosen = set(form["scopes"].value() or [])
     return {
         "access": access,
@@ -82,7 +93,7 @@ def keys(request: HttpRequest, slug: str) -> HttpResponse:
                     actor=actor_of(request),
                     action="api_key.create",
                     tenant=access.tenant,
-                    target=f"ApiKey:{issued.api_key.pk}",
+                    target=f"tenants.ApiKey:{issued.api_key.pk}",
                     details={"prefix": issued.api_key.prefix, "scopes": issued.api_key.scopes},
                 )
         except ValidationError as exc:
@@ -118,7 +129,7 @@ def key_revoke(request: HttpRequest, slug: str, key_id: int) -> HttpResponse:
             actor=actor_of(request),
             action="api_key.revoke",
             tenant=access.tenant,
-            target=f"ApiKey:{api_key.pk}",
+            target=f"tenants.ApiKey:{api_key.pk}",
             details={"prefix": api_key.prefix},
         )
     return redirect("console-keys", slug=slug)

@@ -152,6 +152,15 @@ def test_platform_admin_creates_and_provisions_live_with_a_retry(
 
     page.goto(f"{web_server}/tenants/{slug}/")
     assert page.inner_text("#provisioning").count("done") == 3
+    # The list filters in place as one types (htmx under the Content-Security-Policy).
+    page.click("header >> text=Tenants")
+    page.fill("#q", slug)
+    page.wait_for_function(
+        "(slug) => document.querySelectorAll('#tenants tbody tr').length === 1 "
+        "&& document.querySelector('#tenants tbody tr').dataset.slug === slug",
+        arg=slug,
+    )
+    assert f"q={slug}" in page.url
     calls_insert(world.acme.slug, ok=40, errors=3)
     calls_insert(world.acme.slug, ok=12, errors=0, operation="agent_create_session")
     page.goto(f"{web_server}/tenants/{world.acme.slug}/")
@@ -178,6 +187,9 @@ def test_tenant_admin_issues_and_revokes_a_key_and_connects_n8n(
     page.click(f"text={world.acme.slug}")
     page.click("nav.tabs >> text=API keys")
     assert page.locator("text=platform.admin").count() == 0
+    page.click("#key-form button[type=submit]")  # no name, no scope: inline errors, in place
+    page.wait_for_selector("#key-form .errorlist")
+    assert "This field is required." in page.inner_text("#key-form")
     page.fill("#key-form input[name=name]", "browser-bot")
     page.check("#key-form input[value='tenant.read']")
     page.uncheck("#key-form input[value='*']")
@@ -185,8 +197,10 @@ def test_tenant_admin_issues_and_revokes_a_key_and_connects_n8n(
     secret = page.inner_text("#new-key-secret")
     assert secret.startswith("sos_live_")
     page.screenshot(path=str(ARTIFACTS / "console-key-created.png"), full_page=True)
-    page.goto(f"{web_server}/tenants/{world.acme.slug}/keys/")
+    page.reload()  # the form was posted by htmx: reloading does not post it again
     assert page.locator("#new-key-secret").count() == 0
+    with dangerously_unscoped():
+        assert ApiKey.objects.filter(tenant=world.acme, name="browser-bot").count() == 1
     prefix = secret[:15]
     page.click(f"tr[data-prefix='{prefix}'] button:has-text('Revoke')")
     page.click("#revoke-confirm button:has-text('Revoke key')")

@@ -191,7 +191,7 @@ def test_api_keys_by_role(world: World) -> None:
         key = ApiKey.objects.get(tenant=world.acme, name="shop-bot")
         assert key.scopes == ["*", "tenant.admin"]
         assert AuditEvent.objects.filter(
-            action="api_key.create", target=f"ApiKey:{key.pk}"
+            action="api_key.create", target=f"tenants.ApiKey:{key.pk}"
         ).exists()
     # Revoking asks first; only the confirmed post revokes.
     ask = admin.post(f"/tenants/{slug}/keys/{key.pk}/revoke/")
