@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smarteros.settings")
@@ -35,14 +36,12 @@ TARGET_MS = 250.0
 CLICKHOUSE_DATABASE = f"smarteros_bench_console_{uuid.uuid4().hex[:6]}"
 
 
-def use_own_databases() -> tuple[object, str]:
-    from smarteros.infra.clickhouse import clickhouse_client
+def use_own_databases() -> tuple[Any, str]:
     from telemetry.schema import clickhouse_migrate
 
-    settings.DATABASES["default"]["TEST"]["NAME"] = "bench_console_" + str(
-        settings.DATABASES["default"]["NAME"]
-    )
-    old = setup_databases(verbosity=0, interactive=False, aliases={"default", "platform"})
+    test_settings: Any = settings.DATABASES["default"]["TEST"]
+    test_settings["NAME"] = "bench_console_" + str(settings.DATABASES["default"]["NAME"])
+    old = setup_databases(verbosity=0, interactive=False, aliases={"default": {}, "platform": {}})
     base = settings.CLICKHOUSE_URL.rsplit("/", 1)[0]
     settings.CLICKHOUSE_URL = settings.CLICKHOUSE_READ_URL = f"{base}/{CLICKHOUSE_DATABASE}"
     clickhouse_migrate()
