@@ -21,6 +21,7 @@
     if (event.snapshot) {
       event.snapshot.forEach((s) => setStep(s.step, s.state, s.detail));
       if (retry) retry.hidden = !event.snapshot.some((s) => s.state === "failed");
+      if (firstKey && event.first_key) firstKey.hidden = false;
       return;
     }
     if (event.step) {

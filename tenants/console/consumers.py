@@ -9,7 +9,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from tenants.console.access import tenant_access
-from tenants.console.progress import progress_group
+from tenants.console.progress import first_key_waiting, progress_group
 from tenants.console.steps import step_states
 
 REFUSED = 4403  # close code: not allowed (an application code, as 4000-4999 are)
@@ -34,6 +34,9 @@ class ProvisioningConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                     for s in step_states(access.tenant)
                 ],
                 "status": access.tenant.status,
+                # Only platform admins take the first key; a reconnect must not lose the offer.
+                "first_key": access.is_platform
+                and await database_sync_to_async(first_key_waiting)(tenant=access.tenant),
             }
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
@@ -38,6 +39,15 @@ def first_key_keep(*, tenant: Tenant, secret: str) -> None:
     # Kept only as Vault ciphertext, for a short while, until the page takes it once.
     ciphertext = secret_encrypt(slug=tenant.slug, purpose=FIRST_KEY_PURPOSE, value=secret)
     get_redis().set(_first_key_name(tenant.pk), ciphertext, ex=FIRST_KEY_SECONDS)
+
+
+def first_key_waiting(*, tenant: Tenant) -> bool:
+    """Whether a first API key waits to be shown (the page offers it, also after a reconnect);
+    False when Redis does not answer, as the page must still open."""
+    try:
+        return bool(get_redis().exists(_first_key_name(tenant.pk)))
+    except redis.RedisError:
+        return False
 
 
 def first_key_take(*, tenant: Tenant) -> str | None:

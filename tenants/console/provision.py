@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from mcp_tools.management.commands.mcp_config import claude_desktop_entry
 from tenants.audit import audit_record
 from tenants.console.access import Role, actor_of, require_platform, tenant_for
-from tenants.console.progress import first_key_take
+from tenants.console.progress import first_key_take, first_key_waiting
 from tenants.console.steps import step_states
 from tenants.models import Tenant
 from tenants.scope import dangerously_unscoped
@@ -92,6 +92,7 @@ def provision_page(request: HttpRequest, slug: str) -> HttpResponse:
             "tenant": access.tenant,
             "tab": "provision",
             "steps": step_states(access.tenant),
+            "first_key_waiting": access.is_platform and first_key_waiting(tenant=access.tenant),
         },
     )
 

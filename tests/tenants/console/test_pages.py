@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.test import Client
 
 from tenants.models import ApiKey, AuditEvent, Tenant
 from tenants.scope import dangerously_unscoped
@@ -140,6 +141,14 @@ def test_lifecycle_by_role(world: World) -> None:
     assert fresh(world.acme).status == "suspended"
     with dangerously_unscoped(), pytest.raises(InvalidApiKey, match="suspended"):
         api_key_authenticate(secret=world.acme_key)
+    # Over HTTP: 401, worded as for any refused key (mcp_tools.auth tells a guesser nothing).
+    refused = Client().post(
+        "/api/v1/tenant/get_tenant",
+        {},
+        "application/json",
+        headers={"Authorization": f"Bearer {world.acme_key}"},
+    )
+    assert refused.status_code == 401 and "invalid API key" in refused.content.decode()
     with dangerously_unscoped():
         entry = AuditEvent.objects.get(action="tenant.suspend")
     assert entry.actor == "user:platform" and entry.details["reason"] == "unpaid invoice"

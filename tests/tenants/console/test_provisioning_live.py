@@ -157,6 +157,22 @@ def test_steps_arrive_live_a_failed_step_is_retried_and_the_first_key_shown_once
     with dangerously_unscoped():
         assert Tenant.objects.get(pk=tenant.pk).status == "active"
 
+    # A page that connects (or reconnects) after the end still offers the key, to platform
+    # admins only.
+    async def snapshot_offers_key(user: Any) -> bool:
+        communicator = socket(user, slug)
+        assert (await communicator.connect())[0]
+        snapshot = await communicator.receive_json_from(timeout=10)
+        await communicator.disconnect()
+        return bool(snapshot["first_key"])
+
+    assert async_to_sync(snapshot_offers_key)(world.users["platform"]) is True
+    with dangerously_unscoped():
+        from tenants.models import Membership
+
+        Membership.objects.create(user=world.users["viewer"], tenant=tenant, role="viewer")
+    assert async_to_sync(snapshot_offers_key)(world.users["viewer"]) is False
+
     # Only a platform admin takes the key, and only once.
     assert (
         world.client("globex").post(f"/tenants/{slug}/provisioning/first-key/").status_code == 403
@@ -168,3 +184,4 @@ def test_steps_arrive_live_a_failed_step_is_retried_and_the_first_key_shown_once
     )
     again = platform.post(f"/tenants/{slug}/provisioning/first-key/").content.decode()
     assert "sos_live_" not in again and "already shown" in again
+    assert async_to_sync(snapshot_offers_key)(world.users["platform"]) is False
