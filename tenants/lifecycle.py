@@ -88,3 +88,31 @@ def tenant_delete_cancel(*, tenant: Tenant, actor: str, reason: str = "") -> Ten
         to=back,
         deleted_at=None,
     )
+
+
+def tenant_plan_set(
+    *, tenant: Tenant, actor: str, plan: str, rate_limit_per_minute: int | None, reason: str = ""
+) -> Tenant:
+    """Set what the platform sells a tenant: its plan and its per-minute limit (None: the
+    platform default). A platform admin's decision, never a tenant's own key's."""
+    if plan not in Tenant.Plan.values:
+        raise LifecycleRefused(f"plan must be one of {', '.join(Tenant.Plan.values)}")
+    with dangerously_unscoped():
+        current = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        before = {"plan": current.plan, "rate_limit_per_minute": current.rate_limit_per_minute}
+        Tenant.objects.filter(pk=tenant.pk).update(
+            plan=plan, rate_limit_per_minute=rate_limit_per_minute, updated_at=timezone.now()
+        )
+        audit_record(
+            actor=actor,
+            action="tenant.plan_set",
+            tenant=current,
+            target=current.slug,
+            details={
+                "reason": reason,
+                "from": before,
+                "to": {"plan": plan, "rate_limit_per_minute": rate_limit_per_minute},
+            },
+        )
+        current.refresh_from_db()
+    return current

@@ -20,6 +20,7 @@ urlpatterns = [
         "tenants/<slug:slug>/provisioning/first-key/", provision.first_key, name="console-first-key"
     ),
     path("tenants/<slug:slug>/lifecycle/", lifecycle.lifecycle, name="console-lifecycle"),
+    path("tenants/<slug:slug>/plan/", lifecycle.plan, name="console-plan"),
     path("tenants/<slug:slug>/keys/", keys.keys, name="console-keys"),
     path(
         "tenants/<slug:slug>/keys/<int:key_id>/revoke/", keys.key_revoke, name="console-key-revoke"

@@ -1,5 +1,5 @@
-"""Lifecycle page: suspend and resume (platform admins, with a reason), request deletion and
-cancel it (tenant admins too). Destructive actions ask for the slug to be typed."""
+"""Lifecycle page: plan and limits, suspend and resume (platform admins, with a reason), request
+deletion and cancel it (tenant admins too). Destructive actions ask for the slug to be typed."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from tenants.console.access import Role, actor_of, tenant_for
-from tenants.lifecycle import LifecycleRefused, tenant_delete_cancel, tenant_resume, tenant_suspend
+from tenants.lifecycle import (
+    LifecycleRefused,
+    tenant_delete_cancel,
+    tenant_plan_set,
+    tenant_resume,
+    tenant_suspend,
+)
+from tenants.models import Tenant
 from tenants.provisioning import tenant_delete_request
 
 # action -> (role needed, needs the slug typed)
@@ -21,6 +28,14 @@ ACTIONS = {
     "delete": (Role.ADMIN, True),
     "cancel_delete": (Role.ADMIN, False),
 }
+
+
+class PlanForm(forms.Form):
+    plan = forms.ChoiceField(choices=Tenant.Plan.choices)
+    rate_limit_per_minute = forms.IntegerField(
+        min_value=1, required=False, help_text="Empty: the platform default."
+    )
+    reason = forms.CharField(max_length=300, required=True)
 
 
 class LifecycleForm(forms.Form):
@@ -82,10 +97,18 @@ def lifecycle(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _context(
-    access: object, forms_by_action: dict[str, LifecycleForm], error: str
+    access: object,
+    forms_by_action: dict[str, LifecycleForm],
+    error: str,
+    plan_form: PlanForm | None = None,
 ) -> dict[str, object]:
     tenant = access.tenant  # type: ignore[attr-defined]
     return {
+        "plan_form": plan_form
+        or PlanForm(
+            prefix="plan",
+            initial={"plan": tenant.plan, "rate_limit_per_minute": tenant.rate_limit_per_minute},
+        ),
         "access": access,
         "tenant": tenant,
         "tab": "lifecycle",
@@ -93,3 +116,30 @@ def _context(
         "error": error,
         "grace_days": settings.TENANT_DELETION_GRACE_DAYS,
     }
+
+
+@login_required
+@require_http_methods(["POST"])
+def plan(request: HttpRequest, slug: str) -> HttpResponse:
+    """Plan and rate limit: a platform admin's decision, with a reason, audited."""
+    access = tenant_for(request, slug, action="tenant.plan_set", need=Role.PLATFORM)
+    form = PlanForm(request.POST, prefix="plan")
+    if form.is_valid():
+        tenant_plan_set(
+            tenant=access.tenant,
+            actor=actor_of(request),
+            plan=form.cleaned_data["plan"],
+            rate_limit_per_minute=form.cleaned_data["rate_limit_per_minute"],
+            reason=form.cleaned_data["reason"],
+        )
+        return redirect("console-lifecycle", slug=slug)
+    forms_by_action = {
+        name: LifecycleForm(prefix=name, slug=slug, needs_confirm=confirm)
+        for name, (_, confirm) in ACTIONS.items()
+    }
+    return render(
+        request,
+        "console/lifecycle.html",
+        _context(access, forms_by_action, "", plan_form=form),
+        status=400,
+    )

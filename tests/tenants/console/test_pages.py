@@ -330,3 +330,32 @@ def test_test_connection_shows_what_each_provider_answered(
     with dangerously_unscoped():
         tests = AuditEvent.objects.filter(action="integration.test", tenant=world.acme)
         assert sorted(tests.values_list("details__ok", flat=True)) == [False, True, True, True]
+
+
+def test_plan_and_limits_are_platform_decisions(world: World) -> None:
+    url = f"/tenants/{world.acme.slug}/plan/"
+    data = {"plan-plan": "enterprise", "plan-rate_limit_per_minute": "5000", "plan-reason": "deal"}
+    for who in ("admin", "viewer", "globex"):
+        assert world.client(who).post(url, data).status_code == 403
+    assert (fresh(world.acme).plan, fresh(world.acme).rate_limit_per_minute) == ("free", None)
+    assert refusals("tenant.plan_set") == 3
+    platform = world.client("platform")
+    assert (
+        'id="form-plan"' in platform.get(f"/tenants/{world.acme.slug}/lifecycle/").content.decode()
+    )
+    assert (
+        'id="form-plan"'
+        not in world.client("admin").get(f"/tenants/{world.acme.slug}/lifecycle/").content.decode()
+    )
+    bad = platform.post(url, {**data, "plan-plan": "gold", "plan-rate_limit_per_minute": "0"})
+    page = bad.content.decode()
+    assert bad.status_code == 400 and "gold is not one of" in page
+    assert "greater than or equal to 1" in page
+    assert platform.post(url, data).status_code == 302
+    acme = fresh(world.acme)
+    assert (acme.plan, acme.rate_limit_per_minute) == ("enterprise", 5000)
+    with dangerously_unscoped():
+        entry = AuditEvent.objects.get(action="tenant.plan_set")
+    assert entry.details["from"]["plan"] == "free" and entry.details["reason"] == "deal"
+    overview = platform.get(f"/tenants/{world.acme.slug}/").content.decode()
+    assert "of 5000 requests in the last minute" in overview
