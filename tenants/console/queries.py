@@ -10,7 +10,7 @@ from typing import Any
 from django.core.paginator import Page, Paginator
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
-from telemetry.queries import TelemetryUnavailable, TenantQuery
+from telemetry.queries import TelemetryUnavailable, TenantQuery, reader
 from tenants.models import ApiKey, Membership, Tenant
 from tenants.scope import dangerously_unscoped
 
@@ -33,6 +33,7 @@ class CallStats:
     calls: int = 0
     errors: int = 0
     last_call: datetime | None = None
+    dead_letters: int = 0
 
     @property
     def error_rate(self) -> float:
@@ -82,17 +83,28 @@ def tenants_page(
 def call_stats(
     *, slugs: list[str], window_seconds: int = DAY_SECONDS
 ) -> dict[str, CallStats] | None:
-    """Calls, errors and the last call per tenant over the window, in one grouped query; None
+    """Calls, errors and the last call per tenant over the window (one grouped query), and the
+    messages its dead-letter topics received (another); None
     when the telemetry store is unavailable (the page says so rather than showing zeros)."""
     if not slugs:
         return {}
     try:
-        rows = TenantQuery(slugs, window_seconds).run(
-            "tenant, count(), countIf(status != 'ok'), max(time)", group_by="tenant"
-        )
+        with reader() as client:
+            rows = TenantQuery(slugs, window_seconds).run(
+                "tenant, count(), countIf(status != 'ok'), max(time)",
+                group_by="tenant",
+                client=client,
+            )
+            dead = (
+                TenantQuery(slugs, window_seconds, table="topic_messages", time_column="minute")
+                .where("topic LIKE '%%.dlq'")
+                .run("tenant, sum(messages)", group_by="tenant", client=client)
+            )
     except TelemetryUnavailable:
         return None
     stats = {slug: CallStats() for slug in slugs}
     for tenant, calls, errors, last in rows:
         stats[tenant] = CallStats(int(calls), int(errors), last)
+    for tenant, messages in dead:
+        stats[tenant].dead_letters = int(messages)
     return stats

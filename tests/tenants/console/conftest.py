@@ -59,6 +59,29 @@ def calls_insert(slug: str, *, ok: int, errors: int, operation: str = "tenant_ge
         client.disconnect()
 
 
+def dead_letters_insert(slug: str, messages: int) -> None:
+    """Messages counted on a tenant's dead-letter topic, as the topic counter writes them."""
+    from datetime import datetime
+
+    from smarteros.infra.clickhouse import clickhouse_client
+
+    client = clickhouse_client()
+    try:
+        client.execute(
+            "INSERT INTO topic_messages (minute, tenant, topic, messages) VALUES",
+            [
+                {
+                    "minute": datetime.now().replace(second=0, microsecond=0),
+                    "tenant": slug,
+                    "topic": f"{slug}.shopify.webhooks.dlq",
+                    "messages": messages,
+                }
+            ],
+        )
+    finally:
+        client.disconnect()
+
+
 @pytest.fixture
 def world(make_tenant: Any) -> World:
     """acme and globex (fresh slugs: the broker and Vault outlive the test database), with a

@@ -10,7 +10,7 @@ from django.test import Client
 
 from tenants.models import ApiKey, AuditEvent, Tenant
 from tenants.scope import dangerously_unscoped
-from tests.tenants.console.conftest import World, calls_insert
+from tests.tenants.console.conftest import World, calls_insert, dead_letters_insert
 
 pytestmark = pytest.mark.django_db
 
@@ -100,12 +100,14 @@ def test_tenants_list_filters_sorts_pages_and_shows_24h_calls(
     for index in range(55):
         make_tenant(f"bulk{index:02d}{world.acme.slug[-6:]}")
     calls_insert(world.acme.slug, ok=3, errors=1)
+    dead_letters_insert(world.acme.slug, 2)
     client = world.client("platform")
     first = client.get("/tenants/").content.decode()
     assert "57 tenants" in first and "page 1 of 2" in first
     found = client.get("/tenants/", {"q": world.acme.slug}).content.decode()
     assert f'data-slug="{world.acme.slug}"' in found and "bulk00" not in found
     assert '<td class="num">4</td>' in found and "1 (25 %)" in found
+    assert '<td class="num">2</td>' in found  # dead letters
     with dangerously_unscoped():
         Tenant.objects.filter(pk=world.globex.pk).update(status="suspended", plan="pro")
     suspended = client.get("/tenants/", {"status": "suspended", "plan": "pro"}).content.decode()
