@@ -5,8 +5,9 @@ django-ninja endpoint that reads one tenant row and nothing else (no auth, no ex
 telemetry), so the REST comparison shares the server, Django and the database with ours; and
 `bare/hook/`, a plain Django view that reads the request body and answers 200 (the baseline of
 bench/webhooks.py: the same server, middleware and body reading as /hooks/, no checks).
-`python bench/bare_http.py mcp PORT` serves a bare `mcp` SDK server with an echo tool over
-stateless streamable HTTP under uvicorn.
+`python bench/bare_http.py mcp PORT [json]` serves a bare `mcp` SDK server with an echo tool over
+stateless streamable HTTP under uvicorn (answering with an event stream, or with `json`, plain
+JSON responses).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def _django_application() -> Any:
     return smarteros_application
 
 
-def _serve_bare_mcp(port: int) -> None:
+def _serve_bare_mcp(port: int, json_response: bool) -> None:
     import mcp_types as types
     import uvicorn
     from mcp.server import Server
@@ -76,11 +77,11 @@ def _serve_bare_mcp(port: int) -> None:
         )
 
     server = Server("bare", version="1.0.0", on_list_tools=list_tools, on_call_tool=call_tool)
-    app = server.streamable_http_app(stateless_http=True)
+    app = server.streamable_http_app(stateless_http=True, json_response=json_response)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 if __name__ == "__main__":
-    _serve_bare_mcp(int(sys.argv[2]))
+    _serve_bare_mcp(int(sys.argv[2]), json_response=sys.argv[3:] == ["json"])
 else:
     application = _django_application()

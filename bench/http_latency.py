@@ -10,7 +10,7 @@ with --clients concurrent clients. Ratios: (b)/(a) and (d)/(c) for p50, the same
 throughput. Last line `ratio: R` is the worse of the two p50 ratios (target <= 2.0).
 
 Usage: .venv/bin/python bench/http_latency.py [--calls N] [--clients 32] [--seconds 5]
-       [--web-workers N] [--web URL]   (needs the local stack: make up, or make run)
+       [--web-workers N] [--web URL] [--bare-json]   (needs the local stack: make up, or make run)
 With --web the SmarterOS side (b, d) is measured against a running server (make run);
 otherwise the bench starts its own uvicorn with --web-workers processes.
 """
@@ -137,9 +137,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--web-workers", type=int, default=1)
     parser.add_argument("--web", help="measure SmarterOS at this URL (e.g. a running make run)")
+    parser.add_argument(
+        "--bare-json",
+        action="store_true",
+        help="the bare MCP server answers plain JSON (json_response=True), as our /mcp does for "
+        "requests without a progress token; by default it answers with an event stream",
+    )
     args = parser.parse_args()
 
-    env = {**os.environ, "DJANGO_DEBUG": "false", "PYTHONUNBUFFERED": "1"}
+    # The web tier's settings, as make run and compose.yml give them.
+    env = {**os.environ, "DJANGO_DEBUG": "false", "PYTHONUNBUFFERED": "1", "DATABASE_POOL": "true"}
     key = bench_tenant_key()
     tenant_id = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c",
@@ -151,7 +158,8 @@ def main() -> None:
     mcp_port, app_port = free_port(), free_port()
     processes = [
         subprocess.Popen(
-            [sys.executable, str(ROOT / "bench" / "bare_http.py"), "mcp", str(mcp_port)],
+            [sys.executable, str(ROOT / "bench" / "bare_http.py"), "mcp", str(mcp_port),
+             *(["json"] if args.bare_json else [])],
             cwd=ROOT, env=env, stderr=subprocess.DEVNULL,
         ),
         subprocess.Popen(
@@ -180,7 +188,8 @@ def main() -> None:
             f"HTTP surfaces: {args.calls} sequential calls each after {args.warmup} warm-up "
             f"calls, then {args.clients} concurrent clients for {args.seconds:.0f}s each; "
             f"SmarterOS at {ours}"
-            + ("" if args.web else f" ({args.web_workers} uvicorn worker(s))"),
+            + ("" if args.web else f" ({args.web_workers} uvicorn worker(s))")
+            + f"; bare MCP answers {'JSON' if args.bare_json else 'an event stream'}",
             flush=True,
         )
         samples: dict[str, list[float]] = {t.label: [] for t in targets}

@@ -9,9 +9,10 @@ Both get the same bodies and headers, from --clients concurrent clients, in alte
 of --seconds each (so drift hits both alike); the medians of the rounds' rates are printed, and
 last `ratio: R` = (b)/(a) (target >= 0.5).
 
-The server runs with DATABASE_POOL_MAX_SIZE=--pool (4; 0 = a new PostgreSQL connection per
-request and login, as by default): without a pool each accepted delivery opens two connections
-(the platform login that finds the tenant by slug, the tenant's own for the rest).
+The server runs as `make run` runs the web tier, with a connection pool of --pool connections
+per login (DATABASE_POOL; 0 = no pool, a new PostgreSQL connection per request and login):
+without a pool each accepted delivery opens two connections (the platform login that finds the
+tenant by slug, the tenant's own for the rest).
 
 Usage: .venv/bin/python bench/webhooks.py [--clients 16] [--seconds 3] [--rounds 3] [--pool 4]
 (needs the local stack: make up, or make run)
@@ -100,7 +101,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--pool", type=int, default=4, help="DATABASE_POOL_MAX_SIZE of the server")
+    parser.add_argument(
+        "--pool", type=int, default=4, help="pooled connections per login (0: no pool)"
+    )
     args = parser.parse_args()
 
     _bench_shop()
@@ -109,7 +112,9 @@ def main() -> None:
         "DJANGO_DEBUG": "false",
         "PYTHONUNBUFFERED": "1",
         "DATABASE_CONN_MAX_AGE": "0",
-        "DATABASE_POOL_MAX_SIZE": str(args.pool),
+        "DATABASE_POOL": "true" if args.pool else "false",
+        "DATABASE_POOL_MIN_SIZE": str(min(2, args.pool)),
+        "DATABASE_POOL_MAX_SIZE": str(max(1, args.pool)),
     }
     port = free_port()
     server = subprocess.Popen(
@@ -125,7 +130,9 @@ def main() -> None:
         print(
             f"webhook ingest: {args.clients} concurrent clients, {args.rounds} alternating "
             f"rounds of {args.seconds:.0f}s per side, one uvicorn worker, "
-            f"DATABASE_POOL_MAX_SIZE={args.pool}",
+            f"connection pool of {args.pool} per login"
+            if args.pool
+            else "no connection pool",
             flush=True,
         )
         for label, url in targets.items():  # warm-up: connections, caches, the secret

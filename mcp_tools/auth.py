@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
 from django.conf import settings
+from django.db.models.signals import post_save
 
 from mcp_tools.auth_throttle import auth_failure_count
 from mcp_tools.context import Principal
 from mcp_tools.errors import AuthenticationFailed, RateLimited
 from tenants.scope import dangerously_unscoped
-from tenants.services import InvalidApiKey, api_key_authenticate
+from tenants.services import InvalidApiKey, api_key_authenticate, hash_api_key
 
 log = logging.getLogger(__name__)
 
@@ -21,10 +23,72 @@ log = logging.getLogger(__name__)
 INVALID_KEY = "invalid API key"
 
 
-def principal_from_api_key(secret: str | None, *, client: str | None = None) -> Principal:
+class _PrincipalCache:
+    """Keys checked in the last API_KEY_CACHE_SECONDS, by the hash of their secret (the secret
+    itself is not kept). Only accepted keys are kept: a refusal is looked up (and counted by the
+    throttle) every time, and a key created a moment ago works at once."""
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, secret: str) -> Principal | None:
+        entry = self._entries.get(hash_api_key(secret))
+        if entry is None or entry[0] <= time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, secret: str, principal: Principal) -> None:
+        ttl = settings.API_KEY_CACHE_SECONDS
+        if ttl <= 0:
+            return
+        now = time.monotonic()
+        with self._lock:
+            if len(self._entries) >= self.MAX_ENTRIES:
+                self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
+                if len(self._entries) >= self.MAX_ENTRIES:
+                    self._entries.clear()
+            self._entries[hash_api_key(secret)] = (now + ttl, principal)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+principal_cache = _PrincipalCache()
+
+
+def _forget_principals(**kwargs: Any) -> None:
+    # A key or tenant changed through this process (revoked, suspended, scopes edited): its
+    # own cache forgets at once; other processes within API_KEY_CACHE_SECONDS.
+    principal_cache.clear()
+
+
+post_save.connect(_forget_principals, sender="tenants.ApiKey", weak=False)
+post_save.connect(_forget_principals, sender="tenants.Tenant", weak=False)
+
+
+def cached_principal(secret: str | None) -> Principal | None:
+    """The caller behind `secret` if this process accepted it within API_KEY_CACHE_SECONDS,
+    else None. Touches no database, so async code may call it on the event loop."""
+    return principal_cache.get(secret) if secret else None
+
+
+def principal_from_api_key(
+    secret: str | None, *, client: str | None = None, cached: bool = True
+) -> Principal:
     """The caller behind `secret`; AuthenticationFailed if it is missing, unknown, revoked or its
     tenant is suspended. With `client` (an HTTP caller's address), refusals are counted for it,
-    and past AUTH_FAILURES_PER_MINUTE they are RateLimited (429) instead."""
+    and past AUTH_FAILURES_PER_MINUTE they are RateLimited (429) instead.
+
+    An accepted key is remembered for API_KEY_CACHE_SECONDS (see cached_principal), so revoking
+    it or suspending its tenant takes effect within that bound; `cached=False` reads the
+    database whatever this process remembers."""
+    remembered = cached_principal(secret) if cached else None
+    if remembered is not None:
+        return remembered
     try:
         # The key is looked up before any tenant is known, hence the one unscoped read.
         with dangerously_unscoped():
@@ -40,7 +104,10 @@ def principal_from_api_key(secret: str | None, *, client: str | None = None) -> 
                 retry_after=retry_after,
             ) from None
         raise AuthenticationFailed(INVALID_KEY) from None
-    return Principal(tenant=api_key.tenant, api_key=api_key)
+    principal = Principal(tenant=api_key.tenant, api_key=api_key)
+    assert secret is not None  # api_key_authenticate refuses an empty one
+    principal_cache.put(secret, principal)
+    return principal
 
 
 def _shown(secret: str | None) -> str:
@@ -62,7 +129,7 @@ class BoundKey:
 
     def __init__(self, secret: str | None) -> None:
         self._secret = secret
-        self._principal = principal_from_api_key(secret)
+        self._principal = principal_from_api_key(secret, cached=False)
         self._checked_at = time.monotonic()
         self._lock = threading.Lock()
 
@@ -74,6 +141,6 @@ class BoundKey:
         with self._lock:
             if time.monotonic() - self._checked_at >= settings.MCP_KEY_RECHECK_SECONDS:
                 # Raises AuthenticationFailed once the key is revoked, and on every call after.
-                self._principal = principal_from_api_key(self._secret)
+                self._principal = principal_from_api_key(self._secret, cached=False)
                 self._checked_at = time.monotonic()
             return self._principal

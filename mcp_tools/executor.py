@@ -40,10 +40,12 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class CallResult:
-    """The outcome of one call: `output` on success, `error` otherwise."""
+    """The outcome of one call: `output` on success (and `output_json`, its JSON text, encoded
+    once for every surface and telemetry to reuse), `error` otherwise."""
 
     operation: str
     output: dict[str, Any] | None = None
+    output_json: str = ""
     error: OperationError | None = None
     latency_ms: float = 0.0
 
@@ -107,7 +109,9 @@ def execute(
                     "levels"
                 )
             params = _validate_input(op, arguments, raw_size)
-            result.output = _run(op, ctx, params)
+            output = _run(op, ctx, params)
+            result.output = output.model_dump(mode="json")
+            result.output_json = output.model_dump_json()
         except OperationError as exc:
             result.error = exc
         except DataError as exc:
@@ -233,7 +237,7 @@ def _check_rate_limit(principal: Principal) -> None:
         )
 
 
-def _run(op: Operation, ctx: OperationContext, params: BaseModel) -> dict[str, Any]:
+def _run(op: Operation, ctx: OperationContext, params: BaseModel) -> BaseModel:
     if not op.atomic:
         # Its own short transactions: nothing held open while it pages or calls out, and what a
         # step recorded stays when a later one fails. Each statement still carries the tenant.
@@ -254,7 +258,7 @@ def _run(op: Operation, ctx: OperationContext, params: BaseModel) -> dict[str, A
         except ValidationError as exc:
             log.error("%s returned output that breaks its schema: %s", op.name, exc)
             raise OperationError(f"{op.name} produced invalid output") from None
-    return output.model_dump(mode="json")
+    return output
 
 
 def _audit(op: Operation, ctx: OperationContext, params: BaseModel) -> None:
@@ -283,7 +287,7 @@ def _record(
             error_type=result.error.code if result.error else "",
             latency_ms=result.latency_ms,
             input_bytes=in_bytes,
-            output_bytes=_json_size(result.output) if result.output is not None else 0,
+            output_bytes=len(result.output_json.encode()),
         )
     except Exception:
         # Telemetry must never fail the call it describes.

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
-from collections.abc import MutableMapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 import anyio
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 
-from mcp_tools.auth import BoundKey, bearer_token, principal_from_api_key
+from mcp_tools.auth import BoundKey, bearer_token, cached_principal, principal_from_api_key
 from mcp_tools.context import Principal
 from mcp_tools.errors import AuthenticationFailed, RateLimited
-from mcp_tools.server import UNAUTHENTICATED, build_server
+from mcp_tools.server import UNAUTHENTICATED, build_server, in_operation_thread
 
 Scope = dict[str, Any]
 
@@ -49,6 +49,57 @@ def loopback_security() -> TransportSecuritySettings:
     )
 
 
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value.decode("latin-1")  # type: ignore[no-any-return]
+    return None
+
+
+# Bodies up to this size are read ahead to choose the response form; larger ones stream through.
+PEEK_LIMIT_BYTES = 65536
+
+
+async def _peek_body(receive: Any) -> tuple[bytes | None, Any]:
+    """The request body if it is complete within PEEK_LIMIT_BYTES (else None), and a receive
+    callable that hands the SDK everything read ahead, then the rest."""
+    messages: list[MutableMapping[str, Any]] = []
+    size, complete = 0, False
+    while size <= PEEK_LIMIT_BYTES:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            break
+        size += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            complete = True
+            break
+
+    async def replay() -> MutableMapping[str, Any]:
+        return messages.pop(0) if messages else await receive()
+
+    body = b"".join(m.get("body", b"") for m in messages) if complete else None
+    return body, replay
+
+
+def _answerable_as_json(scope: Scope, body: bytes) -> bool:
+    """Whether a POST may be answered with plain JSON: one request that asks for no progress
+    notifications (they need the event stream), from a client that accepts both forms, as the
+    protocol requires. Anything else, malformed bodies included, takes the stream path."""
+    accept = _header(scope, b"accept") or ""
+    if "application/json" not in accept or "text/event-stream" not in accept:
+        return False
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return False
+    if not isinstance(message, dict) or "id" not in message:
+        return False
+    params = message.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    return not (isinstance(meta, dict) and "progressToken" in meta)
+
+
 async def _send_json(
     send: Any, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]
 ) -> None:
@@ -78,34 +129,52 @@ class McpHttpApp:
     ) -> None:
         self.bound_key = bound_key
         self.security = security
-        self._manager: StreamableHTTPSessionManager | None = None
+        self._managers: dict[bool, StreamableHTTPSessionManager] = {}
+
+    def _manager(self, *, json_response: bool) -> StreamableHTTPSessionManager:
+        # Built on first use: settings (hosts, origins) are read once Django is configured.
+        if json_response not in self._managers:
+            self._managers[json_response] = StreamableHTTPSessionManager(
+                app=build_server(
+                    _principal_from_request, surface="mcp-http", resolver_blocks=False
+                ),
+                stateless=True,
+                json_response=json_response,
+                security_settings=self.security or _security(),
+            )
+        return self._managers[json_response]
 
     @property
     def manager(self) -> StreamableHTTPSessionManager:
-        # Built on first use: settings (hosts, origins) are read once Django is configured.
-        if self._manager is None:
-            self._manager = StreamableHTTPSessionManager(
-                app=build_server(_principal_from_request, surface="mcp-http"),
-                stateless=True,
-                security_settings=self.security or _security(),
-            )
-        return self._manager
+        """Answers with an event stream: GET, and requests that want progress notifications."""
+        return self._manager(json_response=False)
 
-    def lifespan(self) -> AbstractAsyncContextManager[Any]:
-        return self.manager.run()
+    @property
+    def json_manager(self) -> StreamableHTTPSessionManager:
+        """Answers a request with its one JSON response, without the event stream's machinery."""
+        return self._manager(json_response=True)
 
-    def _authenticate(self, scope: Scope) -> Principal:
+    @contextlib.asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        async with self.manager.run(), self.json_manager.run():
+            yield
+
+    async def _authenticate(self, scope: Scope) -> Principal:
         if self.bound_key is not None:
-            return self.bound_key.principal()
-        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
+            return await in_operation_thread(self.bound_key.principal)
+        secret = bearer_token(_header(scope, b"authorization"))
+        # A key this process accepted moments ago needs no database, hence no thread.
+        principal = cached_principal(secret)
+        if principal is not None:
+            return principal
         client = scope.get("client") or ("unknown", 0)
-        return principal_from_api_key(
-            bearer_token(headers.get("authorization")), client=str(client[0])
+        return await in_operation_thread(
+            functools.partial(principal_from_api_key, secret, client=str(client[0]))
         )
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         try:
-            principal = await sync_to_async(self._authenticate, thread_sensitive=False)(scope)
+            principal = await self._authenticate(scope)
         except AuthenticationFailed as exc:
             await _send_json(
                 send,
@@ -134,6 +203,11 @@ class McpHttpApp:
         if scope.get("method") == "GET":
             await self._bounded_stream(scope, receive, send)
             return
+        if scope.get("method") == "POST":
+            body, receive = await _peek_body(receive)
+            if body is not None and _answerable_as_json(scope, body):
+                await self.json_manager.handle_request(scope, receive, send)
+                return
         await self.manager.handle_request(scope, receive, send)
 
     async def _bounded_stream(self, scope: Scope, receive: Any, send: Any) -> None:

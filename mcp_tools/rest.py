@@ -98,7 +98,7 @@ def _view(op: Operation) -> Any:
         result = execute(op.name, arguments, principal=principal, surface="rest", refusal=refusal)
         if not result.ok:
             return _error_response(result)
-        return JsonResponse(result.output)
+        return HttpResponse(result.output_json, content_type="application/json")
 
     view.__name__ = op.name
     return view

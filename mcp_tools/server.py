@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import json
 import threading
 import warnings
 from collections.abc import Callable
@@ -21,6 +20,7 @@ import anyio
 import anyio.from_thread
 import anyio.lowlevel
 import mcp_types as types
+from django.db import connections
 from mcp.server import Server
 from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
@@ -28,6 +28,7 @@ from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_tools.context import OperationContext, Principal
 from mcp_tools.errors import AuthenticationFailed, UnknownOperation
 from mcp_tools.executor import CallResult, execute, visible_operations
+from mcp_tools.registry import Operation
 from mcp_tools.tool_listing import tool_definition
 from smarteros.context import new_trace_id
 
@@ -37,8 +38,8 @@ INSTRUCTIONS = (
     "workflows, upstream MCP servers and telemetry. Tool errors name the field and rule to fix."
 )
 
-# Runs on an operation thread, so it may touch the database: stdio re-checks its bound key now
-# and then; HTTP finds the principal in the request scope where the /mcp app put it.
+# May touch the database (stdio re-checks its bound key now and then), so it runs on an operation
+# thread unless the server is told otherwise: HTTP finds the principal in the request scope.
 PrincipalResolver = Callable[[ServerRequestContext[Any]], Principal]
 T = TypeVar("T")
 # JSON-RPC error code for a missing, unknown or revoked key (implementation-defined range).
@@ -61,9 +62,10 @@ def _page(items: list[Any], cursor: str | None) -> tuple[list[Any], str | None]:
 
 @functools.cache
 def operation_threads() -> ThreadPoolExecutor:
-    """The threads operation calls run on. They live as long as the process, so each keeps its
-    database connection between calls (anyio's own pool retires threads idle for 10 s, and a
-    client that calls every few minutes would pay a new connection each time)."""
+    """The threads operation calls run on. They live as long as the process: without a pool each
+    keeps its own database connections between calls (anyio's own pool retires threads idle for
+    10 s, and a client that calls every few minutes would pay a new connection each time); with
+    DATABASE_POOL each borrows pooled connections for a call and gives them back after it."""
     from django.conf import settings
 
     return ThreadPoolExecutor(settings.MCP_OPERATION_THREADS, thread_name_prefix="operation")
@@ -74,15 +76,39 @@ async def in_operation_thread(func: Callable[..., T], *args: Any) -> T:
     context (trace and tenant ids)."""
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(
-        operation_threads(), contextvars.copy_context().run, func, *args
+        operation_threads(), contextvars.copy_context().run, _releasing, func, *args
     )
+
+
+def _releasing(func: Callable[..., T], *args: Any) -> T:
+    try:
+        return func(*args)
+    finally:
+        # With a pool (DATABASE_POOL), a thread gives its connections back after each call, so
+        # idle operation threads hold no pool slot; without one, each keeps its own connection.
+        for conn in connections.all(initialized_only=True):
+            if conn.settings_dict["OPTIONS"].get("pool") and not conn.in_atomic_block:
+                conn.close()
+
+
+# An operation's tools/list entry, built once: its schemas are generated from pydantic models,
+# which costs milliseconds per operation on every listing otherwise.
+_tools: dict[str, tuple[Operation, types.Tool]] = {}
+
+
+def _tool(op: Operation) -> types.Tool:
+    cached = _tools.get(op.name)
+    if cached is None or cached[0] is not op:  # a test may register another op by that name
+        cached = (op, types.Tool.model_validate(tool_definition(op)))
+        _tools[op.name] = cached
+    return cached[1]
 
 
 def call_result(result: CallResult) -> types.CallToolResult:
     if result.ok:
-        text = json.dumps(result.output, ensure_ascii=False)
         return types.CallToolResult(
-            content=[types.TextContent(type="text", text=text)], structured_content=result.output
+            content=[types.TextContent(type="text", text=result.output_json)],
+            structured_content=result.output,
         )
     assert result.error is not None
     error = result.error.as_dict()
@@ -92,17 +118,26 @@ def call_result(result: CallResult) -> types.CallToolResult:
     )
 
 
-def build_server(resolve_principal: PrincipalResolver, *, surface: str) -> Server[Any]:
+def build_server(
+    resolve_principal: PrincipalResolver, *, surface: str, resolver_blocks: bool = True
+) -> Server[Any]:
+    """The MCP server for `surface`. `resolver_blocks=False` says resolve_principal touches no
+    database (HTTP reads the request scope), so it runs on the event loop, without a thread."""
+
     async def list_tools(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         try:
-            principal = await in_operation_thread(resolve_principal, ctx)
+            principal = (
+                await in_operation_thread(resolve_principal, ctx)
+                if resolver_blocks
+                else resolve_principal(ctx)
+            )
         except AuthenticationFailed as exc:
             raise MCPError(code=UNAUTHENTICATED, message=exc.message) from None
         ops = visible_operations(principal)
         page, next_cursor = _page(ops, params.cursor if params else None)
-        tools = [types.Tool.model_validate(tool_definition(op)) for op in page]
+        tools = [_tool(op) for op in page]
         return types.ListToolsResult(tools=tools, next_cursor=next_cursor)
 
     async def call_tool(

@@ -59,6 +59,8 @@ VAULT_CLUSTER_PORT = int(os.environ.get("SMARTEROS_VAULT_CLUSTER_PORT", str(VAUL
 REDIS_PORT = int(os.environ.get("SMARTEROS_REDIS_PORT", "6379"))
 KAFKA_BACKUP = RUN_DIR / "kafka-backup"
 KAFKA_BACKUP_SECONDS = float(os.environ.get("SMARTEROS_KAFKA_BACKUP_SECONDS", "300"))
+# Web worker processes: one per core, at most 4 (the rest of the stack needs cores too).
+WEB_WORKERS = int(os.environ.get("SMARTEROS_WEB_WORKERS") or min(4, os.cpu_count() or 1))
 
 
 def say(message: str) -> None:
@@ -489,6 +491,8 @@ PROCESSES = [
             "--lifespan",
             "on",
             "--no-access-log",
+            "--workers",
+            str(WEB_WORKERS),
         ],
     ),
     ProcessSpec(
@@ -524,6 +528,11 @@ PROCESSES = [
 ]
 
 
+# Defaults per process (the environment still wins): the web tier's workers share pooled
+# database connections instead of opening one per request and login.
+PROCESS_ENV: dict[str, dict[str, str]] = {"web": {"DATABASE_POOL": "true"}}
+
+
 def chosen(names: list[str], variable: str) -> list[str]:
     wanted = [n.strip() for n in os.environ.get(variable, "").split(",") if n.strip()]
     unknown = set(wanted) - set(names)
@@ -539,9 +548,8 @@ def spawner(env: dict[str, str]) -> Callable[[str, list[str]], subprocess.Popen[
     def spawn(name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         # Own process group, so a Ctrl-C reaches only us and we stop children in order.
         # SMARTEROS_PROCESS_NAME names the process's heartbeat.
-        return subprocess.Popen(
-            argv, cwd=ROOT, env={**env, "SMARTEROS_PROCESS_NAME": name}, start_new_session=True
-        )
+        env_of = {**PROCESS_ENV.get(name, {}), **env, "SMARTEROS_PROCESS_NAME": name}
+        return subprocess.Popen(argv, cwd=ROOT, env=env_of, start_new_session=True)
 
     return spawn
 

@@ -13,9 +13,11 @@ from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import path
 
 from telemetry.topics.consumers import TopicViewerConsumer
+from tenants.console.consumers import ProvisioningConsumer
 
 websocket_urlpatterns: list[Any] = [
     path("ws/topics/", TopicViewerConsumer.as_asgi()),
+    path("ws/tenants/<slug:slug>/provisioning/", ProvisioningConsumer.as_asgi()),
 ]
 
 websocket_app = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))

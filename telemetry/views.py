@@ -17,7 +17,16 @@ TRACE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 @login_required
 def telemetry_page(request: HttpRequest) -> HttpResponse:
     tenants = [tenant.slug for tenant in tenants_visible_to(user=request.user)]
-    return render(request, "telemetry/charts.html", {"tenants": tenants, "ranges": list(RANGES)})
+    # Links from the console open the charts already filtered (?tenant=…&range=…).
+    selected = {
+        "tenant": request.GET.get("tenant") if request.GET.get("tenant") in tenants else "",
+        "range": request.GET.get("range") if request.GET.get("range") in RANGES else "1h",
+    }
+    return render(
+        request,
+        "telemetry/charts.html",
+        {"tenants": tenants, "ranges": list(RANGES), "selected": selected},
+    )
 
 
 @login_required

@@ -89,24 +89,31 @@ def _announce(tenant: Tenant, step: str, outcome: str) -> None:
         )
 
 
-def tenant_provision(*, tenant: Tenant) -> ProvisionReport:
-    """Run every provisioning step for `tenant`; raises ProvisioningFailed naming the step."""
+def tenant_provision(
+    *, tenant: Tenant, on_step: Callable[[str, str, str], None] | None = None
+) -> ProvisionReport:
+    """Run every provisioning step for `tenant`; raises ProvisioningFailed naming the step.
+    `on_step(step, state, detail)` hears each step start ("running"), end ("done") or fail."""
+    notify = on_step or (lambda step, state, detail: None)
     if tenant.status == Tenant.Status.DELETED:
         raise ValueError(f"tenant {tenant.slug} is deleted")
     report = ProvisionReport(tenant=tenant)
     if tenant.status != Tenant.Status.SUSPENDED:
         _set_status(tenant, Tenant.Status.PROVISIONING)
     for name, step in STEPS:
+        notify(name, "running", "")
         try:
             outcome = step(tenant, report)
         except Exception as exc:
             report.failed_step, report.error = name, f"{type(exc).__name__}: {exc}"
             _set_status(tenant, Tenant.Status.PROVISIONING, f"{name}: {report.error}")
             _announce(tenant, name, f"failed: {report.error}")
+            notify(name, "failed", report.error)
             log.warning("provisioning %s failed at %s: %s", tenant.slug, name, report.error)
             raise ProvisioningFailed(report) from exc
         report.steps.append((name, outcome))
         _announce(tenant, name, outcome)
+        notify(name, "done", outcome)
     if tenant.status != Tenant.Status.SUSPENDED:
         _set_status(tenant, Tenant.Status.ACTIVE)
     return report
@@ -124,7 +131,12 @@ def tenant_delete_request(*, tenant: Tenant, actor: str) -> None:
             status=Tenant.Status.DELETED, deleted_at=timezone.now()
         )
         audit_record(
-            actor=actor, action="tenant.delete_requested", tenant=tenant, target=tenant.slug
+            actor=actor,
+            action="tenant.delete_requested",
+            tenant=tenant,
+            target=tenant.slug,
+            # What a cancelled request restores.
+            details={"from": tenant.status},
         )
 
 

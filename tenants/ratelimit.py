@@ -167,3 +167,15 @@ def rate_limit_hit(*, tenant_slug: str, limit: int | None = None) -> RateDecisio
 def rate_limit_forget_leases() -> None:
     """Drop this process's leases without giving them back (tests, after Redis was flushed)."""
     _leases.forget()
+
+
+def rate_limit_usage(*, tenant_slug: str) -> int | None:
+    """Permits the tenant holds in the current 60-second window (leased ones included), without
+    taking one; None if Redis cannot be asked."""
+    client = get_redis()
+    try:
+        seconds, micros = client.time()
+        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        return int(client.zcount(f"smarteros:ratelimit:{tenant_slug}", now_ms - WINDOW_MS, "+inf"))
+    except redis.RedisError:
+        return None

@@ -5,14 +5,19 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from tenants.models import ApiKey, Tenant
 
 API_KEY_PREFIX = "sos_live_"
+# ApiKey.last_used_at is kept to this resolution: one row write per key and minute at most,
+# not one per authenticated call (every call would otherwise write the same hot row).
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,8 @@ class InvalidApiKey(Exception):
 
 
 def api_key_authenticate(*, secret: str) -> ApiKey:
-    """The active key whose secret this is, with its tenant, or InvalidApiKey."""
+    """The active key whose secret this is, with its tenant, or InvalidApiKey. Records the use
+    in `last_used_at`, to LAST_USED_RESOLUTION."""
     if not secret or not secret.startswith(API_KEY_PREFIX):
         raise InvalidApiKey("missing or malformed API key")
     try:
@@ -88,7 +94,14 @@ def api_key_authenticate(*, secret: str) -> ApiKey:
         raise InvalidApiKey("revoked API key")
     if api_key.tenant.status in (Tenant.Status.SUSPENDED, Tenant.Status.DELETED):
         raise InvalidApiKey(f"tenant {api_key.tenant.slug} is {api_key.tenant.status}")
-    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=timezone.now())
+    now = timezone.now()
+    stale = now - LAST_USED_RESOLUTION
+    if api_key.last_used_at is None or api_key.last_used_at <= stale:
+        # Conditional, so concurrent processes that all saw a stale value write the row once.
+        ApiKey.objects.filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale), pk=api_key.pk
+        ).update(last_used_at=now)
+        api_key.last_used_at = now
     return api_key
 
 

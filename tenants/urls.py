@@ -2,10 +2,37 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from smarteros.login_throttle import ThrottledLoginView
-from tenants import views
+from tenants.console import audit, integrations, keys, lifecycle, overview, provision, tenant_list
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
+    path("", tenant_list.tenant_list, name="dashboard"),
+    path("tenants/", tenant_list.tenant_list, name="console-tenants"),
+    path("tenants/new/", provision.tenant_create_view, name="console-tenant-create"),
+    path("tenants/audit/", audit.audit_trail, name="console-audit"),
+    path("tenants/<slug:slug>/", overview.overview, name="console-overview"),
+    path("tenants/<slug:slug>/provisioning/", provision.provision_page, name="console-provision"),
+    path(
+        "tenants/<slug:slug>/provisioning/retry/",
+        provision.provision_retry,
+        name="console-provision-retry",
+    ),
+    path(
+        "tenants/<slug:slug>/provisioning/first-key/", provision.first_key, name="console-first-key"
+    ),
+    path("tenants/<slug:slug>/lifecycle/", lifecycle.lifecycle, name="console-lifecycle"),
+    path("tenants/<slug:slug>/plan/", lifecycle.plan, name="console-plan"),
+    path("tenants/<slug:slug>/keys/", keys.keys, name="console-keys"),
+    path(
+        "tenants/<slug:slug>/keys/<int:key_id>/revoke/", keys.key_revoke, name="console-key-revoke"
+    ),
+    path(
+        "tenants/<slug:slug>/integrations/", integrations.integrations, name="console-integrations"
+    ),
+    path(
+        "tenants/<slug:slug>/integrations/<slug:provider>/test/",
+        integrations.integration_test,
+        name="console-integration-test",
+    ),
     path("login/", ThrottledLoginView.as_view(template_name="login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

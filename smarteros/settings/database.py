@@ -1,6 +1,6 @@
 from urllib.parse import ParseResult, quote, unquote, urlparse
 
-from .env import env_int, env_url, report_problem
+from .env import env_bool, env_int, env_url, report_problem
 from .profile import local_default
 
 DATABASE_URL = env_url(
@@ -25,22 +25,32 @@ DATABASE_PLATFORM_URL = env_url(
 _platform = urlparse(DATABASE_PLATFORM_URL)
 
 
-# A bounded psycopg pool per process and alias (0: a new connection per request). Under ASGI
-# persistent connections (CONN_MAX_AGE) stay with each worker thread and can use up the
-# server's slots; a pool hands a few connections to every thread in turn. RLS settings are
-# transaction-local, so nothing of one request outlives it on a pooled connection.
-DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 0, minimum=0)
+# A connection pool per process and alias (psycopg_pool), for the web tier: under ASGI, Django
+# opens a connection per request and alias otherwise (persistent connections do not survive
+# its per-request threads). Pooled connections are checked before each use (CONN_HEALTH_CHECKS),
+# so one the server dropped is replaced instead of failing a request.
+DATABASE_POOL = env_bool("DATABASE_POOL", False)
+DATABASE_POOL_MIN_SIZE = env_int("DATABASE_POOL_MIN_SIZE", 2, minimum=0)
+DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 20, minimum=1)
+# Seconds a request waits for a free pooled connection before failing (503).
+DATABASE_POOL_TIMEOUT = env_int("DATABASE_POOL_TIMEOUT", 10, minimum=1)
 _CONN_MAX_AGE = env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0)
-if DATABASE_POOL_MAX_SIZE and _CONN_MAX_AGE:
-    report_problem("DATABASE_POOL_MAX_SIZE: a pool needs DATABASE_CONN_MAX_AGE=0")
+if DATABASE_POOL and _CONN_MAX_AGE:
+    report_problem("DATABASE_POOL and DATABASE_CONN_MAX_AGE exclude each other: set one")
+if DATABASE_POOL and DATABASE_POOL_MIN_SIZE > DATABASE_POOL_MAX_SIZE:
+    report_problem("DATABASE_POOL_MIN_SIZE must not exceed DATABASE_POOL_MAX_SIZE")
 
 
 def _options() -> dict[str, object]:
     options: dict[str, object] = {
         "connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 3, minimum=1)
     }
-    if DATABASE_POOL_MAX_SIZE:
-        options["pool"] = {"min_size": 1, "max_size": DATABASE_POOL_MAX_SIZE}
+    if DATABASE_POOL:
+        options["pool"] = {
+            "min_size": DATABASE_POOL_MIN_SIZE,
+            "max_size": DATABASE_POOL_MAX_SIZE,
+            "timeout": DATABASE_POOL_TIMEOUT,
+        }
     return options
 
 
@@ -53,6 +63,7 @@ def _alias(parsed: ParseResult, name: str) -> dict[str, object]:
         "HOST": parsed.hostname or "",
         "PORT": str(parsed.port or 5432),
         "CONN_MAX_AGE": _CONN_MAX_AGE,
+        "CONN_HEALTH_CHECKS": DATABASE_POOL,
         "OPTIONS": _options(),
     }
 

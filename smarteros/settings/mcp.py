@@ -66,6 +66,10 @@ UPSTREAM_MCP_TIMEOUT_SECONDS = env_int("UPSTREAM_MCP_TIMEOUT_SECONDS", 15, minim
 MCP_TOOLS_PAGE_SIZE = env_int("MCP_TOOLS_PAGE_SIZE", 50, minimum=1)
 # Threads per process that run MCP tool calls (each keeps one database connection).
 MCP_OPERATION_THREADS = env_int("MCP_OPERATION_THREADS", 8, minimum=1)
+# How long a web process reuses an API key it has checked (its tenant included) before it reads
+# the database again: the bound on revocation. A revoked key, or a key of a tenant suspended,
+# stops working within this many seconds on every web process. 0 checks on every call.
+API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", 5, minimum=0)
 # How stale mcp_serve's view of its API key may get: a revoked key stops working within this.
 MCP_KEY_RECHECK_SECONDS = env_int("MCP_KEY_RECHECK_SECONDS", 10, minimum=0)
 # Largest JSON nesting accepted in operation input (deeper input is refused before parsing it

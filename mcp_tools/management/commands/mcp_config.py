@@ -14,6 +14,24 @@ from tenants.models import Tenant
 from tenants.scope import dangerously_unscoped
 
 
+def claude_desktop_entry(*, slug: str, api_key: str, name: str | None = None) -> dict[str, Any]:
+    """The claude_desktop_config.json entry that runs mcp_serve for a tenant with `api_key`
+    (printed by this command, shown by the console after provisioning)."""
+    root = Path(settings.BASE_DIR)
+    return {
+        "mcpServers": {
+            name or f"smarteros-{slug}": {
+                "command": str(Path(sys.executable)),
+                "args": [str(root / "manage.py"), "mcp_serve"],
+                "env": {
+                    "SMARTEROS_API_KEY": api_key,
+                    "DJANGO_SETTINGS_MODULE": "smarteros.settings",
+                },
+            }
+        }
+    }
+
+
 class Command(BaseCommand):
     help = "Print a ready claude_desktop_config.json entry for a tenant (issues a key unless --api-key)."
 
@@ -31,19 +49,7 @@ class Command(BaseCommand):
             if tenant is None:
                 raise CommandError(f"no tenant with slug {slug!r}")
             key = options["api_key"] or self._key_for(tenant)
-        root = Path(settings.BASE_DIR)
-        entry = {
-            "mcpServers": {
-                options["name"] or f"smarteros-{slug}": {
-                    "command": str(Path(sys.executable)),
-                    "args": [str(root / "manage.py"), "mcp_serve"],
-                    "env": {
-                        "SMARTEROS_API_KEY": key,
-                        "DJANGO_SETTINGS_MODULE": "smarteros.settings",
-                    },
-                }
-            }
-        }
+        entry = claude_desktop_entry(slug=slug, api_key=key, name=options["name"])
         self.stdout.write(json.dumps(entry, indent=2))
 
     def _key_for(self, tenant: Tenant) -> str:

@@ -1,0 +1,170 @@
+"""Integrations page: connect Shopify, WhatsApp and n8n (secret fields are write-only: never
+rendered back), with each provider's webhook URL and the setup to do on its side."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from tenants.audit import audit_record
+from tenants.console.access import Role, TenantAccess, actor_of, tenant_for
+from tenants.scope import tenant_read_scope, tenant_scope
+
+# provider -> (settings fields, secret fields, provider-side setup)
+PROVIDERS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
+    "shopify": (
+        ("shop_domain", "api_base_url"),
+        ("access_token", "app_secret"),
+        "In the Shopify admin: Settings → Notifications → Webhooks, add the URL below (JSON) "
+        "for the topics you need; the app secret signs them.",
+    ),
+    "whatsapp": (
+        ("phone_number_id", "api_base_url", "llm_base_url", "llm_model"),
+        ("access_token", "app_secret", "llm_api_key"),
+        "In the Meta developer console: WhatsApp → Configuration, set the callback URL below and "
+        "subscribe to messages; the app secret signs deliveries.",
+    ),
+    "n8n": (
+        ("base_url",),
+        ("api_key", "webhook_secret"),
+        "In n8n: add an HTTP Request node posting to the URL below, signed with the webhook secret.",
+    ),
+}
+
+
+def connect_form(provider: str, data: Any = None) -> forms.Form:
+    settings_fields, secret_fields, _ = PROVIDERS[provider]
+    from integrations.services import REQUIRED
+
+    required_settings, required_secrets = REQUIRED[provider]
+    fields: dict[str, forms.Field] = {
+        name: forms.CharField(max_length=300, required=name in required_settings)
+        for name in settings_fields
+    }
+    fields.update(
+        {
+            name: forms.CharField(
+                max_length=500,
+                required=name in required_secrets,
+                widget=forms.PasswordInput(render_value=False),
+            )
+            for name in secret_fields
+        }
+    )
+    return type(f"{provider.title()}Form", (forms.Form,), fields)(data, prefix=provider)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def integrations(request: HttpRequest, slug: str) -> HttpResponse:
+    from integrations.services import integration_connect
+
+    posting = request.method == "POST"
+    access = tenant_for(
+        request,
+        slug,
+        action="integration.connect" if posting else "",
+        need=Role.ADMIN if posting else Role.VIEWER,
+    )
+    forms_by_provider = {p: connect_form(p) for p in PROVIDERS}
+    status = 200
+    if request.method == "POST":
+        provider = request.POST.get("provider", "")
+        if provider not in PROVIDERS:
+            return render(
+                request,
+                "403.html",
+                {"exception": "provider must be shopify, whatsapp or n8n"},
+                status=400,
+            )
+        form = forms_by_provider[provider] = connect_form(provider, request.POST)
+        if form.is_valid():
+            settings_fields, secret_fields, _ = PROVIDERS[provider]
+            config = {k: form.cleaned_data[k] for k in settings_fields if form.cleaned_data.get(k)}
+            secrets = {k: form.cleaned_data[k] for k in secret_fields if form.cleaned_data.get(k)}
+            try:
+                integration_connect(
+                    tenant=access.tenant, provider=provider, config=config, credentials=secrets
+                )
+            except ValueError as exc:
+                form.add_error(None, str(exc))
+            else:
+                with tenant_scope(access.tenant.pk):
+                    audit_record(
+                        actor=actor_of(request),
+                        action="integration.connect",
+                        tenant=access.tenant,
+                        target=f"integration:{provider}",
+                        details={"config": sorted(config)},
+                    )
+                return redirect("console-integrations", slug=slug)
+        status = 400
+    return _page(request, access, forms_by_provider, status=status)
+
+
+def _page(
+    request: HttpRequest,
+    access: TenantAccess,
+    forms_by_provider: dict[str, forms.Form],
+    *,
+    status: int = 200,
+    probe: tuple[str, bool, str] | None = None,
+) -> HttpResponse:
+    from integrations.models import IntegrationConnection
+
+    slug = access.tenant.slug
+    with tenant_read_scope(access.tenant.pk):
+        connected = {
+            c.provider: c for c in IntegrationConnection.objects.filter(tenant=access.tenant)
+        }
+    providers = [
+        {
+            "name": p,
+            "form": forms_by_provider[p],
+            "setup": PROVIDERS[p][2],
+            "connection": connected.get(p),
+            "webhook_url": request.build_absolute_uri(
+                reverse(f"hook-{p}", kwargs={"tenant": slug})
+            ),
+            "probe": probe[1:] if probe and probe[0] == p else None,
+        }
+        for p in PROVIDERS
+    ]
+    return render(
+        request,
+        "console/integrations.html",
+        {"access": access, "tenant": access.tenant, "tab": "integrations", "providers": providers},
+        status=status,
+    )
+
+
+@login_required
+@require_POST
+def integration_test(request: HttpRequest, slug: str, provider: str) -> HttpResponse:
+    """Call the provider with the stored credentials and show what it answered."""
+    from integrations.probe import integration_probe
+    from mcp_tools.errors import NotConnected, UpstreamError
+
+    access = tenant_for(request, slug, action="integration.test", need=Role.ADMIN)
+    if provider not in PROVIDERS:
+        raise Http404("provider must be shopify, whatsapp or n8n")
+    try:
+        answer, ok = integration_probe(tenant=access.tenant, provider=provider), True
+    except (UpstreamError, NotConnected) as exc:
+        answer, ok = str(exc), False
+    with tenant_scope(access.tenant.pk):
+        audit_record(
+            actor=actor_of(request),
+            action="integration.test",
+            tenant=access.tenant,
+            target=f"integration:{provider}",
+            details={"ok": ok, "answer": answer[:300]},
+        )
+    forms_by_provider = {p: connect_form(p) for p in PROVIDERS}
+    return _page(request, access, forms_by_provider, probe=(provider, ok, answer))
