@@ -100,6 +100,7 @@ def test_a_database_pool_is_bounded_and_excludes_persistent_connections() -> Non
         env={
             **clean,
             "DJANGO_SETTINGS_MODULE": "smarteros.settings",
+            "DATABASE_POOL": "true",
             "DATABASE_POOL_MAX_SIZE": "4",
         },
         capture_output=True,
@@ -108,5 +109,5 @@ def test_a_database_pool_is_bounded_and_excludes_persistent_connections() -> Non
     )
     assert pooled.returncode == 0, pooled.stderr
     assert pooled.stdout.count("'max_size': 4") == 2
-    both = start_django(DATABASE_POOL_MAX_SIZE="4", DATABASE_CONN_MAX_AGE="60")
-    assert both.returncode != 0 and "DATABASE_POOL_MAX_SIZE" in both.stderr
+    both = start_django(DATABASE_POOL="true", DATABASE_CONN_MAX_AGE="60")
+    assert both.returncode != 0 and "DATABASE_POOL and DATABASE_CONN_MAX_AGE" in both.stderr

@@ -97,9 +97,15 @@ def test_globex_member_cannot_open_acmes_socket(world: World) -> None:
 def test_steps_arrive_live_a_failed_step_is_retried_and_the_first_key_shown_once(
     world: World, settings: Any
 ) -> None:
+    from smarteros.celery import app
+
+    # The create view queues the provisioning task; here the test runs it itself, beside the
+    # socket, so the queued one must neither run in-process (eager mode) nor linger after.
+    app.conf.task_always_eager = False
     platform = world.client("platform")
     slug = f"live{secrets.token_hex(4)}"
     created = platform.post("/tenants/new/", {"slug": slug, "name": "Live", "plan": "pro"})
+    app.control.purge()
     assert created.status_code == 302 and created["Location"] == f"/tenants/{slug}/provisioning/"
     with dangerously_unscoped():
         tenant = Tenant.objects.get(slug=slug)
