@@ -1,5 +1,5 @@
 """A tenant's overview: status, provisioning, topics, rate limit, calls and errors,
-integrations with their health, API keys."""
+integrations with their health, API keys, outside effects waiting or failed."""
 
 from __future__ import annotations
 
@@ -94,6 +94,30 @@ def integrations_health(tenant: Tenant, last_calls: dict[str, Any]) -> list[dict
     ]
 
 
+def effects_summary(tenant: Tenant) -> dict[str, Any]:
+    """How many of the tenant's outside effects wait or failed, and the latest of them (an
+    operator retries a failed one in the admin)."""
+    from django.db.models import Count
+
+    from effects.models import Effect
+
+    with tenant_read_scope(tenant.pk):
+        open_effects = Effect.objects.filter(
+            tenant=tenant, state__in=[Effect.State.PENDING, Effect.State.FAILED]
+        )
+        counts = dict(open_effects.values_list("state").annotate(n=Count("id")).order_by())
+        latest = list(
+            open_effects.order_by("-updated_at").only(
+                "id", "kind", "key", "state", "attempts", "last_error", "updated_at"
+            )[:10]
+        )
+    return {
+        "pending": counts.get(Effect.State.PENDING, 0),
+        "failed": counts.get(Effect.State.FAILED, 0),
+        "latest": latest,
+    }
+
+
 @login_required
 def overview(request: HttpRequest, slug: str) -> HttpResponse:
     access = tenant_for(request, slug)
@@ -128,5 +152,6 @@ def overview(request: HttpRequest, slug: str) -> HttpResponse:
             "integrations": integrations_health(tenant, (telemetry or {}).get("last_calls", {})),
             "keys": keys,
             "active_keys": active_keys,
+            "effects": effects_summary(tenant),
         },
     )

@@ -361,3 +361,38 @@ def test_plan_and_limits_are_platform_decisions(world: World) -> None:
     assert entry.details["from"]["plan"] == "free" and entry.details["reason"] == "deal"
     overview = platform.get(f"/tenants/{world.acme.slug}/").content.decode()
     assert "of 5000 requests in the last minute" in overview
+
+
+def test_overview_shows_pending_and_failed_outside_effects_of_its_tenant_only(world: World) -> None:
+    from effects.models import Effect
+    from tenants.scope import tenant_scope
+
+    with tenant_scope(world.acme.pk):
+        Effect.objects.create(
+            tenant=world.acme,
+            kind="whatsapp.send_message",
+            key="evt-1",
+            payload={},
+            state=Effect.State.FAILED,
+            attempts=4,
+            last_error="upstream_error: whatsapp answered HTTP 500",
+        )
+        Effect.objects.create(
+            tenant=world.acme, kind="n8n.trigger_workflow", key="evt-2", payload={}
+        )
+        Effect.objects.create(
+            tenant=world.acme,
+            kind="n8n.trigger_workflow",
+            key="evt-3",
+            payload={},
+            state=Effect.State.DONE,
+        )
+
+    admin_view = world.client("admin").get(f"/tenants/{world.acme.slug}/").content.decode()
+    assert "1 pending, 1 failed." in admin_view
+    assert "whatsapp answered HTTP 500" in admin_view and "evt-3" not in admin_view
+    assert "retry failed ones" in admin_view  # a tenant admin may retry, in the admin
+    viewer = world.client("viewer").get(f"/tenants/{world.acme.slug}/").content.decode()
+    assert "1 pending, 1 failed." in viewer and "retry failed ones" not in viewer
+    globex = world.client("globex").get(f"/tenants/{world.globex.slug}/").content.decode()
+    assert "0 pending, 0 failed." in globex and "evt-1" not in globex
