@@ -4,9 +4,8 @@ with each role, and websockets against the real ASGI app."""
 from __future__ import annotations
 
 import json
-import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,12 +13,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from smarteros.events import outbox
-from smarteros.events.catalog import platform_topics, tenant_topics
+from smarteros.events.catalog import tenant_topics
 from smarteros.events.envelope import Envelope
 from smarteros.events.topics import topics_sync
-from smarteros.infra.kafka import forget_producers
-from tests.processes import kafka_broker
 
 
 @dataclass
@@ -37,19 +33,6 @@ class World:
         client = Client()
         client.force_login(self.users[name])
         return client
-
-
-@pytest.fixture
-def broker(settings: Any) -> Iterator[Any]:
-    with kafka_broker() as server:
-        settings.KAFKA_BOOTSTRAP_SERVERS = f"127.0.0.1:{server.port}"
-        settings.KAFKA_CONSUMER_GROUP_PREFIX = f"test{secrets.token_hex(3)}"
-        forget_producers()
-        outbox._known_topics.clear()
-        topics_sync(platform_topics())
-        yield server
-        forget_producers()
-        outbox._known_topics.clear()
 
 
 @pytest.fixture
