@@ -13,7 +13,6 @@ from smarteros.models import OutboxEvent
 from tenants.models import Tenant
 from tenants.scope import dangerously_unscoped
 from tests.conftest import wait_for
-from tests.smarteros.conftest import broker  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -57,7 +56,7 @@ def test_sync_products_commits_each_page_while_it_pages(
 
 
 def test_a_provisioning_failure_through_an_operation_keeps_its_error_record(
-    broker: Any,  # noqa: F811
+    broker: Any,
     make_tenant: Any,
     settings: Any,
 ) -> None:

@@ -27,7 +27,6 @@ from smarteros.models import ProcessedEvent
 from tenants.scope import dangerously_unscoped, tenant_scope
 from tests.conftest import wait_for
 from tests.processes import ROOT
-from tests.smarteros.conftest import broker  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -88,7 +87,7 @@ def sent_texts(saas: Any) -> list[str]:
 
 
 def test_sigkilled_workers_neither_repeat_nor_drop_an_effect(
-    broker: Any,  # noqa: F811
+    broker: Any,
     make_tenant: Any,
     connect: Any,
     saas: Any,
