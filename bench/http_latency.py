@@ -25,7 +25,6 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.mcp_latency import bench_tenant_key, percentile  # noqa: E402
-from tests.processes import free_port  # noqa: E402
+from tests.processes import ServerProcess, asgi_server, free_port, http_ready  # noqa: E402
 
 ROUND = 50
 MCP_HEADERS = {
@@ -84,19 +83,7 @@ def _json_ok(response: httpx.Response) -> None:
         raise SystemExit(f"{response.url} answered {response.status_code}: {response.text[:300]}")
 
 
-def _wait(url: str, process: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{what} exited with code {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except urllib.error.HTTPError:
-            return  # it answers
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"{what} did not start within 60s")
+QUIET = ("--no-access-log", "--log-level", "warning")
 
 
 def _sequential(client: httpx.Client, target: Target) -> float:
@@ -155,24 +142,23 @@ def main() -> None:
         cwd=ROOT, check=True, capture_output=True, text=True,
     ).stdout.split()[-1]  # fmt: skip
 
-    mcp_port, app_port = free_port(), free_port()
-    processes = [
-        subprocess.Popen(
+    mcp_port = free_port()
+    servers = [
+        ServerProcess(
             [sys.executable, str(ROOT / "bench" / "bare_http.py"), "mcp", str(mcp_port),
              *(["json"] if args.bare_json else [])],
-            cwd=ROOT, env=env, stderr=subprocess.DEVNULL,
-        ),
-        subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "bench.bare_http:application", "--host",
-             "127.0.0.1", "--port", str(app_port), "--lifespan", "on", "--no-access-log",
-             "--log-level", "warning", "--workers", str(args.web_workers)],
-            cwd=ROOT, env=env,
+            port=mcp_port, env=env, ready=http_ready(f"http://127.0.0.1:{mcp_port}/mcp"),
         ),
     ]  # fmt: skip
     try:
-        bare_mcp, app = f"http://127.0.0.1:{mcp_port}", f"http://127.0.0.1:{app_port}"
-        _wait(f"{bare_mcp}/mcp", processes[0], "bare MCP server")
-        _wait(f"{app}/healthz", processes[1], "SmarterOS under uvicorn")
+        servers.append(
+            asgi_server(
+                "bench.bare_http:application",
+                env=env,
+                args=(*QUIET, "--workers", str(args.web_workers)),
+            )
+        )
+        bare_mcp, app = servers[0].url, servers[1].url
         ours = (args.web or app).rstrip("/")
         auth = {"authorization": f"Bearer {key}"}
         targets = [
@@ -202,10 +188,8 @@ def main() -> None:
                     samples[target.label] += [_sequential(client, target) for _ in range(ROUND)]
         rates = {t.label: asyncio.run(_throughput(t, args.clients, args.seconds)) for t in targets}
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=15)
+        for server in servers:
+            server.stop()
 
     p50 = {label: statistics.median(values) for label, values in samples.items()}
     for target in targets:

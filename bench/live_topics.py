@@ -21,7 +21,6 @@ import statistics
 import sys
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +38,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
 
-from tests.processes import ServerProcess, free_port, kafka_broker  # noqa: E402
+from tests.processes import asgi_server, kafka_broker  # noqa: E402
 
 TOPIC = "smarteros.bench.live"
 
@@ -178,39 +177,15 @@ def main() -> None:
         admin = AdminClient({"bootstrap.servers": bootstrap})
         for future in admin.create_topics([NewTopic(TOPIC, 3, 1)]).values():
             future.result()
-        port = free_port()
-
-        def healthy() -> bool:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                    return True
-            except OSError:
-                return False
-
-        server = ServerProcess(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "smarteros.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--lifespan",
-                "on",
-                "--log-level",
-                "warning",
-            ],
-            port=port,
+        server = asgi_server(
             env={
                 "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
                 "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
                 "TOPICS_MAX_VIEWERS_PER_USER": str(args.sockets * 2),
             },
-            ready=healthy,
-            timeout=60,
+            args=("--log-level", "warning"),
         )
+        port = server.port
         try:
             url = f"ws://127.0.0.1:{port}/ws/topics/"
             watchers, sent, _, _ = asyncio.run(

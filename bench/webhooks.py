@@ -36,14 +36,13 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.http_latency import _wait  # noqa: E402
 from bench.mcp_latency import bench_tenant_key  # noqa: E402
 from tests.fixtures.deliveries import (  # noqa: E402
     SHOPIFY_APP_SECRET,
     shopify_headers,
     shopify_order,
 )
-from tests.processes import free_port  # noqa: E402
+from tests.processes import asgi_server  # noqa: E402
 
 SHOP = "bench.myshopify.com"
 CONNECT = f"""
@@ -116,16 +115,13 @@ def main() -> None:
         "DATABASE_POOL_MIN_SIZE": str(min(2, args.pool)),
         "DATABASE_POOL_MAX_SIZE": str(max(1, args.pool)),
     }
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bench.bare_http:application", "--host",
-         "127.0.0.1", "--port", str(port), "--lifespan", "on", "--no-access-log",
-         "--log-level", "warning"],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
-    app = f"http://127.0.0.1:{port}"
+    server = asgi_server(
+        "bench.bare_http:application",
+        env=env,
+        args=("--no-access-log", "--log-level", "warning"),
+    )
+    app = server.url
     try:
-        _wait(f"{app}/healthz", server, "SmarterOS under uvicorn")
         targets = {"bare": f"{app}/bare/hook/", "shopify": f"{app}/hooks/shopify/bench/"}
         print(
             f"webhook ingest: {args.clients} concurrent clients, {args.rounds} alternating "
@@ -145,8 +141,7 @@ def main() -> None:
                 )
                 rates[label].append(rate)
     finally:
-        server.terminate()
-        server.wait(timeout=15)
+        server.stop()
 
     bare = statistics.median(rates["bare"])
     ours = statistics.median(rates["shopify"])

@@ -5,14 +5,13 @@ import secrets
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from tests.processes import ROOT, ServerProcess, free_port
+from tests.processes import ROOT, asgi_server
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -164,34 +163,8 @@ def server_env(django_db_setup, django_db_blocker) -> dict[str, str]:  # type: i
 @pytest.fixture(scope="session")
 def web_server(server_env: dict[str, str]) -> Iterator[str]:
     """The ASGI app (Django, /mcp, /api) under uvicorn, as `make run` serves it."""
-    port = free_port()
-
-    def healthy() -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return True
-        except OSError:
-            return False
-
-    server = ServerProcess(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "smarteros.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--lifespan",
-            "on",
-        ],
-        port=port,
-        env=server_env,
-        ready=healthy,
-        timeout=60,
-    )
-    yield f"http://127.0.0.1:{port}"
+    server = asgi_server(env=server_env)
+    yield server.url
     server.stop()
 
 

@@ -60,6 +60,10 @@ class ServerProcess:
                 )
             time.sleep(0.1)
 
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
     def stop(self) -> None:
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -70,6 +74,54 @@ class ServerProcess:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self.log.close()
+
+
+def http_ready(url: str) -> Callable[[], bool]:
+    """A readiness check: the URL answers (any HTTP status means the server is up)."""
+    import urllib.error
+    import urllib.request
+
+    def ready() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return True
+        except urllib.error.HTTPError:
+            return True
+        except OSError:
+            return False
+
+    return ready
+
+
+def asgi_server(
+    app: str = "smarteros.asgi:application",
+    *,
+    env: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
+    port: int | None = None,
+    health_path: str = "/healthz",
+) -> ServerProcess:
+    """An ASGI app under uvicorn, as `make run` serves it, up once `health_path` answers."""
+    port = port or free_port()
+    return ServerProcess(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--lifespan",
+            "on",
+            *args,
+        ],
+        port=port,
+        env=env,
+        ready=http_ready(f"http://127.0.0.1:{port}{health_path}"),
+        timeout=60,
+    )
 
 
 def tansu_binary() -> str:

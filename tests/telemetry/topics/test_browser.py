@@ -4,9 +4,7 @@ the module's own and the real Redis channel layer."""
 from __future__ import annotations
 
 import secrets
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ from smarteros.events import outbox
 from smarteros.events.catalog import platform_topics
 from smarteros.events.topics import topics_sync
 from smarteros.infra.kafka import forget_producers
-from tests.processes import ROOT, ServerProcess, free_port, kafka_broker
+from tests.processes import ROOT, asgi_server, kafka_broker
 from tests.telemetry.topics.conftest import envelope, produce
 
 pytestmark = [
@@ -39,39 +37,15 @@ def viewer_server(server_env: dict[str, str]) -> Iterator[tuple[str, str]]:
     """uvicorn on a broker of its own, with a small socket buffer so missed counts show fast."""
     with kafka_broker() as broker:
         bootstrap = f"127.0.0.1:{broker.port}"
-        port = free_port()
-
-        def healthy() -> bool:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                    return True
-            except OSError:
-                return False
-
-        server = ServerProcess(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "smarteros.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--lifespan",
-                "on",
-            ],
-            port=port,
+        server = asgi_server(
             env={
                 **server_env,
                 "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
                 "TOPICS_SOCKET_BUFFER": str(BUFFER),
-            },
-            ready=healthy,
-            timeout=60,
+            }
         )
         try:
-            yield f"http://127.0.0.1:{port}", bootstrap
+            yield server.url, bootstrap
         finally:
             server.stop()
 
