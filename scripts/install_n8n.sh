@@ -2,7 +2,7 @@
 # Install the pinned n8n (scripts/n8n/package.json) that the real-n8n tests start, into
 # $SMARTEROS_N8N_DIR (default .run/n8n, ignored by git), never into the project's node_modules.
 # Idempotent: nothing happens when that exact package.json was installed completely before.
-# The first install downloads ~2,000 packages (~2.3 GB installed, about 6 minutes); npm's cache
+# The first install writes ~2,090 packages (2.3 GB, 6-8 minutes); npm's cache
 # (~/.npm) makes a re-install mostly offline. SMARTEROS_REAL_N8N=0 skips it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +29,7 @@ fi
 node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=19)?0:1)' \
   || die "n8n $want_version needs Node >= 20.19 (found $(node --version))" "install a newer nodejs"
 
-say "installing n8n $want_version into $DIR (first time about 6 minutes and 2.3 GB; later runs skip this)"
+say "installing n8n $want_version into $DIR (first time 6-8 minutes and 2.3 GB; later runs skip this)"
 mkdir -p "$DIR"
 rm -f "$MARKER"
 cp "$SPEC" "$DIR/package.json"

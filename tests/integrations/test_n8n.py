@@ -210,3 +210,34 @@ def test_an_execution_s_data_is_returned_on_request(acme: Principal) -> None:
     assert full.ok and "runData" in full.output["data"]["resultData"]
     missing = call(acme, "n8n_get_execution", {"execution_id": "404", "include_data": True})
     assert (missing.error.code, missing.error.http_status) == ("not_found", 404)
+
+
+def test_a_trigger_added_in_the_admin_gets_its_secret_shown_once(acme: Principal) -> None:
+    from django.contrib.admin.sites import site
+    from django.contrib.auth.models import User
+    from django.contrib.messages.storage.fallback import FallbackStorage
+    from django.test import RequestFactory
+
+    request = RequestFactory().post("/admin/integrations/n8ntrigger/add/")
+    request.user = User(username="root", is_staff=True, is_superuser=True)
+    request.session = {}  # type: ignore[assignment]
+    request._messages = FallbackStorage(request)  # type: ignore[attr-defined]
+    admin = site._registry[N8nTrigger]
+    form_class = admin.get_form(request)
+    # A platform admin's request: the tenants table is under row-level security.
+    with dangerously_unscoped():
+        refused = form_class(
+            data={"tenant": acme.tenant.pk, "topic": "n8n.automation.trigger", "webhook_path": "x"}
+        )
+        assert not refused.is_valid() and "topic" in refused.errors
+        form = form_class(
+            data={"tenant": acme.tenant.pk, "topic": "shopify.inventory", "webhook_path": "stock"}
+        )
+        assert form.is_valid(), form.errors
+        admin.save_model(request, form.save(commit=False), form, False)
+        trigger = N8nTrigger.objects.get()
+    [message] = [str(m) for m in request._messages]  # type: ignore[attr-defined]
+    assert TRIGGER_AUTH_HEADER in message
+    assert trigger.auth_secret_ciphertext.startswith("vault:v1:")
+    secret = message.rsplit(" ", 1)[-1]
+    assert len(secret) >= 40 and secret not in trigger.auth_secret_ciphertext
