@@ -39,10 +39,13 @@ npm install --prefix "$DIR" --no-audit --no-fund --prefer-offline --loglevel=err
   >"$DIR/install.log" 2>&1 &
 npm_pid=$!
 # npm shows no progress without a terminal (CI): report the size installed so far instead.
+reported=$SECONDS
 while kill -0 "$npm_pid" 2>/dev/null; do
-  sleep 20
-  kill -0 "$npm_pid" 2>/dev/null || break
-  say "still installing n8n: $(du -sh "$DIR/node_modules" 2>/dev/null | cut -f1 || echo 0) so far, $((SECONDS - started))s"
+  sleep 1
+  if ((SECONDS - reported >= 20)) && kill -0 "$npm_pid" 2>/dev/null; then
+    say "still installing n8n: $(du -sh "$DIR/node_modules" 2>/dev/null | cut -f1 || echo 0) so far, $((SECONDS - started))s"
+    reported=$SECONDS
+  fi
 done
 if ! wait "$npm_pid"; then
   tail -n 30 "$DIR/install.log" >&2
