@@ -2,9 +2,11 @@ import json
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from integrations.models import IntegrationConnection, N8nTrigger, WhatsAppMessage
+from integrations.n8n.topics import FORWARDED_TOPICS
+from integrations.n8n.triggers import TRIGGER_AUTH_HEADER, trigger_secret_issue
 from integrations.services import integration_connect
 from tenants.admin import AuditedAdmin, TenantScopedAdmin
 from tenants.audit import audit_record
@@ -69,6 +71,30 @@ class WhatsAppMessageAdmin(TenantScopedAdmin):
     list_filter = ["tenant", "direction"]
 
 
+class N8nTriggerForm(forms.ModelForm):
+    topic = forms.ChoiceField(choices=[(t, t) for t in FORWARDED_TOPICS])
+
+    class Meta:
+        model = N8nTrigger
+        fields = ["tenant", "topic", "event_type", "webhook_path"]
+
+
 @admin.register(N8nTrigger)
 class N8nTriggerAdmin(TenantScopedAdmin):
-    list_display = ["tenant", "topic", "event_type", "webhook_path"]
+    form = N8nTriggerForm
+    list_display = ["tenant", "topic", "event_type", "webhook_path", "has_header_secret"]
+
+    @admin.display(boolean=True, description="header secret")
+    def has_header_secret(self, obj: N8nTrigger) -> bool:
+        return bool(obj.auth_secret_ciphertext)
+
+    def save_model(self, request: Any, obj: N8nTrigger, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not obj.auth_secret_ciphertext:
+            # Shown once, as n8n_create_trigger does: only its ciphertext is kept.
+            secret = trigger_secret_issue(obj)
+            messages.warning(
+                request,
+                f"Header Auth for the workflow's Webhook node (shown only now): name "
+                f"{TRIGGER_AUTH_HEADER}, value {secret}",
+            )

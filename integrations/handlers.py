@@ -1,6 +1,6 @@
 """The flows, as consumer handlers on the tenants' topics.
 
-shopify.webhooks -> the n8n workflows subscribed to it (n8n.automation.trigger)
+every topic of integrations.n8n.topics -> the n8n workflows subscribed to it (n8n.automation.trigger)
 n8n.automation.result -> a WhatsApp message (whatsapp.outbound)
 whatsapp.inbound -> the bot's LLM reply -> whatsapp.outbound
 
@@ -20,6 +20,7 @@ from typing import Any
 from effects.services import effect_record
 from integrations.connections import connection_require
 from integrations.models import N8nTrigger
+from integrations.n8n.topics import FORWARD_GROUP, FORWARDED_TOPICS
 from smarteros.events.consumers import handles
 from smarteros.events.envelope import Envelope
 from tenants.models import Tenant
@@ -74,15 +75,24 @@ def n8n_forward(*, tenant: Tenant, topic: str, envelope: Envelope) -> int:
             tenant=tenant,
             kind="n8n.trigger_workflow",
             key=f"{envelope.id}:{trigger.webhook_path}",
-            payload={"webhook_path": trigger.webhook_path, "body": body},
+            # The trigger's id, not its secret: the effect decrypts the secret when it posts.
+            payload={"webhook_path": trigger.webhook_path, "body": body, "trigger_id": trigger.pk},
             trace_id=envelope.trace_id,
         )
     return len(triggers)
 
 
-@handles("*.shopify.webhooks", "shopify.webhook.received", group="flow-shopify-n8n")
-def shopify_webhook_to_n8n(envelope: Envelope) -> None:
-    n8n_forward(tenant=_tenant(envelope), topic="shopify.webhooks", envelope=envelope)
+def _n8n_forwarder(topic: str) -> Callable[[Envelope], None]:
+    def forward(envelope: Envelope) -> None:
+        n8n_forward(tenant=_tenant(envelope), topic=topic, envelope=envelope)
+
+    forward.__name__ = forward.__qualname__ = f"n8n_forward_{topic.replace('.', '_')}"
+    return forward
+
+
+# Every topic a trigger may watch, every event type (a trigger's own filter picks its types).
+for _topic in FORWARDED_TOPICS:
+    handles(f"*.{_topic}", group=FORWARD_GROUP)(_n8n_forwarder(_topic))
 
 
 @handles("*.n8n.automation.result", "n8n.workflow.result", group="flow-n8n-whatsapp")

@@ -70,6 +70,9 @@ class N8nTrigger(models.Model):
     topic = models.CharField(max_length=100)
     event_type = models.CharField(max_length=200, blank=True, help_text="Empty means every type.")
     webhook_path = models.CharField(max_length=200)
+    # The secret every forward sends in the header the workflow's Webhook node checks (Header
+    # Auth): Vault Transit ciphertext only. Empty for a trigger made before triggers had one.
+    auth_secret_ciphertext = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -28,6 +28,7 @@ from mcp_tools.errors import (
 )
 from mcp_tools.registry import Operation, get_registry
 from smarteros.context import bound, current_trace_id, new_trace_id
+from smarteros.js_numbers import js_safe
 from smarteros.tracing import operation_span
 from telemetry.recording import operation_call_record
 from tenants.audit import audit_record
@@ -110,8 +111,15 @@ def execute(
                 )
             params = _validate_input(op, arguments, raw_size)
             output = _run(op, ctx, params)
-            result.output = output.model_dump(mode="json")
-            result.output_json = output.model_dump_json()
+            dumped = output.model_dump(mode="json")
+            # Passed-through provider data may hold ids beyond 2^53 (Shopify's): JavaScript
+            # clients would round them, so they leave as strings.
+            result.output = js_safe(dumped)
+            result.output_json = (
+                output.model_dump_json()
+                if result.output is dumped
+                else json.dumps(result.output, separators=(",", ":"), ensure_ascii=False)
+            )
         except OperationError as exc:
             result.error = exc
         except DataError as exc:

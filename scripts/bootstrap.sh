@@ -66,4 +66,6 @@ if [[ ! -d node_modules || "$(cat node_modules/.smarteros-hash 2>/dev/null)" != 
   npm ci --no-audit --no-fund --loglevel=error || die "npm ci failed" "check the npm output above"
   echo "$npm_hash" > node_modules/.smarteros-hash
 fi
+# The n8n the real-n8n tests run against: its own folder, not node_modules (slow the first time).
+scripts/install_n8n.sh || die "n8n could not be installed" "see above, or set SMARTEROS_REAL_N8N=0 to skip the real-n8n tests"
 say "ready"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from integrations.http import request_json
+from smarteros.js_numbers import js_safe
 
 
 @dataclass(frozen=True)
@@ -32,21 +33,33 @@ class N8nClient:
             params["cursor"] = cursor
         return dict(self._api("GET", "/workflows", params=params))
 
-    def get_execution(self, execution_id: str) -> dict[str, Any]:
+    def get_execution(self, execution_id: str, *, include_data: bool = False) -> dict[str, Any]:
         return dict(
-            self._api("GET", f"/executions/{execution_id}", params={"includeData": "false"})
+            self._api(
+                "GET",
+                f"/executions/{execution_id}",
+                params={"includeData": str(include_data).lower()},
+            )
         )
 
     def trigger_webhook(
-        self, path: str, payload: dict[str, Any], *, idempotency_key: str = ""
+        self,
+        path: str,
+        payload: dict[str, Any],
+        *,
+        idempotency_key: str = "",
+        auth_headers: dict[str, str] | None = None,
     ) -> Any:
         """POST to a workflow's production webhook (/webhook/{path}). `idempotency_key` travels
-        in an Idempotency-Key header: a workflow that dedupes on it runs once per key."""
+        in an Idempotency-Key header: a workflow that dedupes on it runs once per key.
+        `auth_headers` is what the Webhook node's Header Auth checks. n8n reads the body with
+        JavaScript, so integers beyond 2^53 are sent as strings (see smarteros.js_numbers)."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        headers.update(auth_headers or {})
         return request_json(
             "n8n",
             "POST",
             f"{self.base_url.rstrip('/')}/webhook/{path}",
-            json=payload,
+            json=js_safe(payload),
             headers=headers,
         )

@@ -8,7 +8,10 @@ from pydantic import BaseModel
 
 from effects.registry import EffectCall, effect
 from integrations.connections import connection_credentials, connection_require
+from integrations.models import N8nTrigger
 from integrations.n8n.client import N8nClient
+from integrations.n8n.triggers import trigger_auth_headers
+from mcp_tools.errors import NotFound
 from smarteros.events.outbox import tenant_event_emit
 from tenants.models import Tenant
 
@@ -16,6 +19,19 @@ from tenants.models import Tenant
 class TriggerPayload(BaseModel):
     webhook_path: str
     body: dict[str, Any]
+    # The N8nTrigger a forward is for (its secret authenticates the post); None for a direct
+    # n8n_trigger_workflow call.
+    trigger_id: int | None = None
+
+
+def _auth_headers(call: EffectCall) -> dict[str, str]:
+    trigger_id = call.payload.trigger_id
+    if trigger_id is None:
+        return {}
+    trigger = N8nTrigger.objects.filter(tenant=call.tenant, pk=trigger_id).first()
+    if trigger is None:
+        raise NotFound(f"n8n trigger {trigger_id} was deleted; its forwards are not sent")
+    return trigger_auth_headers(trigger)
 
 
 def n8n_client_for(*, tenant: Tenant) -> N8nClient:
@@ -41,6 +57,9 @@ def _triggered(done: list[tuple[EffectCall, dict[str, Any]]]) -> None:
 def trigger_workflow(call: EffectCall) -> dict[str, Any]:
     p: TriggerPayload = call.payload
     response = call.client("n8n", lambda: n8n_client_for(tenant=call.tenant)).trigger_webhook(
-        p.webhook_path, p.body, idempotency_key=call.idempotency_key
+        p.webhook_path,
+        p.body,
+        idempotency_key=call.idempotency_key,
+        auth_headers=_auth_headers(call),
     )
     return {"response": response}

@@ -14,10 +14,11 @@ from integrations.connections import connection_require
 from integrations.models import N8nTrigger
 from integrations.n8n.client import N8nClient
 from integrations.n8n.effects import n8n_client_for
+from integrations.n8n.topics import FORWARDED_TOPICS
+from integrations.n8n.triggers import TRIGGER_AUTH_HEADER, trigger_secret_issue
 from mcp_tools.context import OperationContext
 from mcp_tools.registry import operation
 from mcp_tools.schemas import Input, Output
-from smarteros.events.catalog import CATALOG
 
 WebhookPath = Annotated[
     str,
@@ -81,6 +82,9 @@ class ExecutionIn(Input):
     execution_id: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,20}$")] = Field(
         description="n8n execution id (digits)."
     )
+    include_data: bool = Field(
+        False, description="Also return the execution's data (each node's input and output)."
+    )
 
 
 class ExecutionOut(Output):
@@ -90,14 +94,18 @@ class ExecutionOut(Output):
     finished: bool = Field(description="Whether it has finished.")
     started_at: str | None = Field(None, description="Start time (ISO 8601).")
     stopped_at: str | None = Field(None, description="Stop time (ISO 8601), if stopped.")
+    data: dict[str, Any] | None = Field(
+        None, description="With include_data: n8n's execution data (resultData.runData per node)."
+    )
 
 
 @operation(
     service="n8n", title="Get n8n execution", permission="n8n.read", read_only=True, open_world=True
 )
 def get_execution(ctx: OperationContext, params: ExecutionIn) -> ExecutionOut:
-    """Status and timing of one n8n workflow execution."""
-    data = n8n_client(ctx).get_execution(params.execution_id)
+    """Status and timing of one n8n workflow execution, and with include_data what each node
+    received and produced."""
+    data = n8n_client(ctx).get_execution(params.execution_id, include_data=params.include_data)
     return ExecutionOut(
         execution_id=str(data.get("id", params.execution_id)),
         workflow_id=str(data.get("workflowId", "")),
@@ -105,6 +113,7 @@ def get_execution(ctx: OperationContext, params: ExecutionIn) -> ExecutionOut:
         finished=bool(data.get("finished")),
         started_at=data.get("startedAt"),
         stopped_at=data.get("stoppedAt"),
+        data=data.get("data") if params.include_data else None,
     )
 
 
@@ -157,11 +166,11 @@ def list_workflows(ctx: OperationContext, params: ListWorkflowsIn) -> ListWorkfl
 TenantTopic = Annotated[
     str,
     StringConstraints(
-        pattern="^(" + "|".join(s.name.replace(".", r"\.") for s in CATALOG if s.per_tenant) + ")$"
+        pattern="^(" + "|".join(name.replace(".", r"\.") for name in FORWARDED_TOPICS) + ")$"
     ),
     Field(
-        description="A tenant topic of the catalog: "
-        + ", ".join(s.name for s in CATALOG if s.per_tenant)
+        description="A tenant topic whose events are forwarded: "
+        + ", ".join(FORWARDED_TOPICS)
         + "."
     ),
 ]
@@ -173,6 +182,11 @@ class CreateTriggerIn(Input):
     event_type: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.]{1,200}$")] | None = Field(
         None, description="Only events of this type, e.g. shopify.webhook.received; omit for all."
     )
+    rotate_secret: bool = Field(
+        False,
+        description="For an existing subscription: issue a new header secret (the old one stops "
+        "working once the workflow's credential holds the new one).",
+    )
 
 
 class CreateTriggerOut(Output):
@@ -180,6 +194,15 @@ class CreateTriggerOut(Output):
     webhook_path: str = Field(description="The workflow webhook events are posted to.")
     event_type: str = Field(description="The event type filter; empty for all.")
     created: bool = Field(description="False if the same subscription existed already.")
+    auth_header_name: str = Field(
+        description="Header every forward carries: the Name of the Webhook node's Header Auth "
+        "credential."
+    )
+    auth_header_value: str | None = Field(
+        None,
+        description="The secret, shown only now (on creation or rotation): the Value of that "
+        "credential. Null when the subscription existed and kept its secret.",
+    )
 
 
 @operation(
@@ -191,7 +214,8 @@ class CreateTriggerOut(Output):
 )
 def create_trigger(ctx: OperationContext, params: CreateTriggerIn) -> CreateTriggerOut:
     """Subscribe an n8n workflow (by its webhook) to one of the tenant's topics: every matching
-    event is posted to the workflow."""
+    event is posted to the workflow with a secret header for its Webhook node's Header Auth
+    (the secret is returned once, at creation or rotation)."""
     connection_require(tenant=ctx.tenant, provider="n8n")
     trigger, created = N8nTrigger.objects.get_or_create(
         tenant=ctx.tenant,
@@ -199,9 +223,14 @@ def create_trigger(ctx: OperationContext, params: CreateTriggerIn) -> CreateTrig
         event_type=params.event_type or "",
         webhook_path=params.webhook_path,
     )
+    secret = None
+    if created or params.rotate_secret or not trigger.auth_secret_ciphertext:
+        secret = trigger_secret_issue(trigger)
     return CreateTriggerOut(
         topic=trigger.topic,
         webhook_path=trigger.webhook_path,
         event_type=trigger.event_type,
         created=created,
+        auth_header_name=TRIGGER_AUTH_HEADER,
+        auth_header_value=secret,
     )
