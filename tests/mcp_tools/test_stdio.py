@@ -99,7 +99,7 @@ def test_lists_tools_in_both_protocol_eras(
 
     tools = anyio.run(main)
     names = [t.name for t in tools]
-    assert names == sorted(names) and len(names) == 23  # create_tenant needs the platform scope
+    assert names == sorted(names) and len(names) == 24  # create_tenant needs the platform scope
     assert "tenant_create_tenant" not in names
     product = next(t for t in tools if t.name == "shopify_get_product")
     assert product.title == "Get Shopify product"
@@ -290,7 +290,7 @@ def test_every_operation_once(
         out = anyio.run(main)
     finally:
         upstream.stop()
-    assert len({name for name in out if ":" not in name}) == 24
+    assert len({name for name in out if ":" not in name}) == 25
     assert out["tenant_update_tenant"]["name"] == "Acme Shop"
     assert [s["step"] for s in out["tenant_provision_resources"]["steps"]] == [
         "kafka_topics",
