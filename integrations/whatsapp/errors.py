@@ -122,8 +122,8 @@ RATE_LIMIT_RETRY_AFTER = {130429: 10, 131056: 6, 4: 60, 80007: 60}
 _WHAT_TO_DO: dict[int, tuple[type[OperationError], str]] = {
     131047: (
         OutsideServiceWindow,
-        "more than 24 hours have passed since the customer last wrote: outside the customer "
-        "service window only an approved template can be sent; use whatsapp_send_template",
+        "outside the 24-hour customer service window (the customer last wrote more than 24 "
+        "hours ago): send a template instead, with whatsapp_send_template",
     ),
     131026: (
         Undeliverable,
@@ -244,8 +244,10 @@ def whatsapp_error(meta: MetaError) -> OperationError:
             details=details,
         )
     if meta.code in _META_SIDE or meta.transient or meta.http_status >= 500:
+        answered = f" answered HTTP {meta.http_status}" if meta.http_status else ""
         return WhatsAppUnavailable(
-            "WhatsApp Cloud API failed on its side; the send is retried" + meta.said(),
+            f"WhatsApp Cloud API{answered}: a failure on Meta's side; the send is retried"
+            + meta.said(),
             details=details,
         )
     return WhatsAppRejected(
