@@ -4,6 +4,7 @@ what it answered, for an operator to see."""
 from __future__ import annotations
 
 from integrations.connections import connection_credentials, connection_require
+from mcp_tools.errors import InvalidInput
 from tenants.models import Tenant
 from tenants.scope import tenant_read_scope
 
@@ -42,7 +43,10 @@ def integration_probe(*, tenant: Tenant, provider: str) -> str:
         from integrations.clerk.signatures import svix_secret_key
 
         # SmarterOS never calls Clerk: what can be tested is the stored signing secret.
-        svix_secret_key(str(credentials.get("signing_secret") or ""))
+        try:
+            svix_secret_key(str(credentials.get("signing_secret") or ""))
+        except ValueError as exc:
+            raise InvalidInput(f"signing_secret: {exc}; save the endpoint's secret again") from None
         return "Clerk: the signing secret is a valid whsec_ secret (Clerk only sends webhooks)"
     workflows = N8nClient(
         base_url=config["base_url"], api_key=credentials["api_key"]
