@@ -179,7 +179,7 @@ def test_bad_arguments_are_tool_errors_naming_field_and_rule(
 def test_every_operation_once(
     server_env: dict[str, str], make_tenant: Any, connect: Any, saas: Any
 ) -> None:
-    """Each of the 24 operations, called over stdio: success, or its documented error."""
+    """Each of the 25 operations, called over stdio: success, or its documented error."""
     acme = make_tenant("acme", scopes=["*", "platform.admin"])
     globex = make_tenant("globex")
     for provider in ("shopify", "whatsapp", "n8n"):
@@ -263,6 +263,10 @@ def test_every_operation_once(
             )
             await call("whatsapp_create_bot_response", {"phone": "+14155550123"})
             await call("whatsapp_send_message", {"to": "+14155550123", "text": "Order shipped"})
+            await call(
+                "whatsapp_send_template",
+                {"to": "+14155550123", "name": "hello_world", "language": "en_US"},
+            )
             await call("whatsapp_get_conversation", {"phone": "+14155550123"})
             await call("n8n_list_workflows", {})
             await call("n8n_get_execution", {"execution_id": "42"})
@@ -336,10 +340,12 @@ def test_every_operation_once(
     assert out["shopify_sync_products"] == {"synced": 7, "pages": 3, "complete": True}
     assert out["whatsapp_create_bot_response"]["tokens_in"] == 42
     assert out["whatsapp_create_bot_response"]["sent"] is True
+    assert out["whatsapp_send_template"]["effect"]["state"] == "done"
     assert [m["direction"] for m in out["whatsapp_get_conversation"]["messages"]] == [
         "inbound",
         "outbound",
         "outbound",
+        "outbound",  # the template
     ]
     assert out["n8n_get_execution"]["status"] == "success"
     assert out["n8n_trigger_workflow"]["response"] == {"received": True, "path": "order-created"}
