@@ -246,3 +246,19 @@ def test_the_rate_limit_and_the_size_limit_come_before_any_secret(
     limited = post(url(tenant), body, clerk_headers(body))
     refused(limited, 429, "rate_limited", before, count)
     assert int(limited.headers["Retry-After"]) >= 1
+
+
+def test_the_event_reaches_the_tenants_kafka_topic_through_the_relay(broker: Any, app: Any) -> None:
+    """A tenant provisioned before Clerk joined has no clerk topic: the relay creates it from
+    the catalog and publishes the event there, keyed by the user."""
+    from smarteros.events.outbox import relay_batch
+    from tests.smarteros.backbone import read_all
+
+    body = dumps(clerk_user_created())
+    assert post(url(app), body, clerk_headers(body)).json()["accepted"] is True
+    assert relay_batch(flush_timeout=10) >= 1
+    [message] = read_all(f"{app.slug}.clerk.auth.events", expected=1)
+    assert message.key() == b"user_29w83sxmDNGwOuEthce5gg56FcC"
+    envelope = json.loads(message.value())
+    assert envelope["type"] == "clerk.webhook.received" and envelope["tenant"] == app.slug
+    assert envelope["data"]["type"] == "user.created"
