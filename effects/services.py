@@ -301,6 +301,9 @@ def _failed(effect: Effect, exc: Exception, *, retryable: bool, prefix: str = ""
     delays = settings.EFFECT_RETRY_DELAYS
     final = not retryable or effect.attempts > len(delays)
     delay = 0.0 if final else float(delays[effect.attempts - 1])
+    if not final:
+        # A provider's rate limit says when to come back (WhatsApp's 130429, a Retry-After).
+        delay = max(delay, float(getattr(exc, "retry_after", 0) or 0))
     if final:
         log.warning("effect %s (%s) failed: %s", effect.pk, effect.kind, reason)
     try:

@@ -67,8 +67,8 @@ class IntegrationConnectionAdmin(AuditedAdmin):
 
 @admin.register(WhatsAppMessage)
 class WhatsAppMessageAdmin(TenantScopedAdmin):
-    list_display = ["tenant", "phone", "direction", "created_at"]
-    list_filter = ["tenant", "direction"]
+    list_display = ["tenant", "phone", "direction", "status", "created_at"]
+    list_filter = ["tenant", "direction", "status"]
 
 
 class N8nTriggerForm(forms.ModelForm):

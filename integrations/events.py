@@ -1,4 +1,4 @@
-"""Event types of the Shopify, WhatsApp and n8n integrations."""
+"""Event types of the Shopify, WhatsApp, n8n and Clerk integrations."""
 
 from __future__ import annotations
 
@@ -56,7 +56,9 @@ class WhatsAppMessageStatus(EventData):
     message_id: str
     status: str = Field(pattern=r"^[a-z_]{1,20}$")
     to: str = Field(pattern=r"^(\+[1-9]\d{6,14})?$")
-    errors: list[dict[str, Any]] = []
+    timestamp: str = ""  # when WhatsApp says it happened (Unix seconds)
+    stored: bool = False  # whether it was recorded on the stored message (a sent one, not behind)
+    errors: list[dict[str, Any]] = []  # Meta's errors[], each with our `advice`
 
 
 @event_type("n8n.workflow.triggered")
@@ -72,3 +74,14 @@ class N8nWorkflowResult(EventData):
     execution_id: str = ""
     whatsapp_to: str | None = Field(None, pattern=r"^\+[1-9]\d{6,14}$")
     whatsapp_text: str | None = Field(None, min_length=1, max_length=4096)
+
+
+@event_type("clerk.webhook.received")
+class ClerkWebhookReceived(EventData):
+    """A verified Clerk event (user.created, session.ended, ...), as Clerk sent it."""
+
+    type: str = Field(pattern=r"^[a-zA-Z]{1,60}(\.[a-zA-Z_]{1,60}){1,3}$")
+    svix_id: str
+    instance_id: str = ""
+    timestamp: int | None = None  # Clerk's, in milliseconds
+    data: dict[str, Any]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from mcp_tools.errors import NotFound, UpstreamError
+from mcp_tools.errors import NotFound, OperationError, UpstreamError
 
 DEFAULT_TIMEOUT = 15.0
 
@@ -25,8 +26,16 @@ def _shared_client() -> httpx.Client:
     return _client[1]
 
 
-def request_json(provider: str, method: str, url: str, **kwargs: Any) -> Any:
-    """Send a request and return its JSON body; any failure names the provider and the status."""
+def request_json(
+    provider: str,
+    method: str,
+    url: str,
+    *,
+    map_error: Callable[[httpx.Response], OperationError | None] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Send a request and return its JSON body; any failure names the provider and the status.
+    `map_error` turns a provider's documented error answer into its own error first."""
     kwargs.setdefault("timeout", DEFAULT_TIMEOUT)
     try:
         response = _shared_client().request(method, url, **kwargs)
@@ -34,6 +43,10 @@ def request_json(provider: str, method: str, url: str, **kwargs: Any) -> Any:
         raise UpstreamError(f"{provider} did not answer within {kwargs['timeout']}s") from None
     except httpx.HTTPError as exc:
         raise UpstreamError(f"{provider} is unreachable: {type(exc).__name__}") from None
+    if response.status_code >= 400 and map_error is not None:
+        mapped = map_error(response)
+        if mapped is not None:
+            raise mapped
     if response.status_code == 404:
         # The caller named something the provider does not have (an execution, a product):
         # the caller's mistake to correct, not the provider failing.

@@ -20,7 +20,7 @@ import hmac
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +61,11 @@ class WebhookSpec:
     signature_header: str
     encode: Callable[[bytes], str]  # HMAC-SHA256 digest -> the header's form
     external_id_name: str  # what the delivery calls the connection's external id
+    # A provider whose signature is not an HMAC of the body alone (Svix): (secret, body,
+    # headers) -> None if signed, else (reason, message).
+    verify: Callable[[str, bytes, Mapping[str, str]], tuple[str, str] | None] | None = None
+    # The external id is compared only when the connection names one (Clerk's instance_id).
+    external_id_optional: bool = False
 
 
 def _base64(digest: bytes) -> str:
@@ -78,6 +83,23 @@ WHATSAPP = WebhookSpec(
     "whatsapp", "app_secret", "X-Hub-Signature-256", _sha256_hex, "metadata.phone_number_id"
 )
 N8N = WebhookSpec("n8n", "webhook_secret", "X-SmarterOS-Signature", _sha256_hex, "")
+
+
+def _svix(secret: str, body: bytes, headers: Mapping[str, str]) -> tuple[str, str] | None:
+    from integrations.clerk.signatures import svix_problem
+
+    return svix_problem(secret, body, headers)
+
+
+CLERK = WebhookSpec(
+    "clerk",
+    "signing_secret",
+    "svix-signature",
+    _base64,
+    "instance_id",
+    verify=_svix,
+    external_id_optional=True,
+)
 
 
 def webhook_tenant(slug: str) -> Tenant | None:
@@ -145,6 +167,8 @@ def external_ids_check(
     spec: WebhookSpec, connection: IntegrationConnection, claimed: Iterable[str]
 ) -> None:
     """Every external id the delivery names must be the connection's (403 otherwise)."""
+    if spec.external_id_optional and not connection.external_id:
+        return
     for value in claimed:
         if not connection.external_id or not hmac.compare_digest(
             value.encode(), connection.external_id.encode()
@@ -159,9 +183,15 @@ def external_ids_check(
 
 
 def signature_check(
-    spec: WebhookSpec, connection: IntegrationConnection, body: bytes, signature: str
+    spec: WebhookSpec,
+    connection: IntegrationConnection,
+    body: bytes,
+    signature: str,
+    *,
+    headers: Mapping[str, str] | None = None,
 ) -> None:
-    """HMAC-SHA256 of the raw body with the connection's signing secret (401 otherwise)."""
+    """HMAC-SHA256 of the raw body with the connection's signing secret, or the provider's own
+    scheme (`spec.verify`, given all `headers`); 401 otherwise."""
     secret = signing_secret(connection, spec.secret_key)
     if not secret:
         raise Refused(
@@ -171,6 +201,12 @@ def signature_check(
             code="unauthenticated",
             reason="no_secret",
         )
+    if spec.verify is not None:
+        problem = spec.verify(secret, body, headers or {})
+        if problem is not None:
+            reason, message = problem
+            raise Refused(message, status=401, code="unauthenticated", reason=reason)
+        return
     expected = spec.encode(hmac.new(secret.encode(), body, hashlib.sha256).digest())
     if not signature or not hmac.compare_digest(expected.encode(), signature.encode()):
         raise Refused(

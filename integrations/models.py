@@ -6,12 +6,14 @@ from tenants.models import Tenant
 
 
 class IntegrationConnection(models.Model):
-    """A tenant's connection to Shopify, WhatsApp or n8n: settings plus Vault-encrypted secrets."""
+    """A tenant's connection to Shopify, WhatsApp, n8n or Clerk: settings plus Vault-encrypted
+    secrets."""
 
     class Provider(models.TextChoices):
         SHOPIFY = "shopify"
         WHATSAPP = "whatsapp"
         N8N = "n8n"
+        CLERK = "clerk"
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="integrations")
     provider = models.CharField(max_length=20, choices=Provider.choices)
@@ -42,12 +44,26 @@ class WhatsAppMessage(models.Model):
         INBOUND = "inbound"
         OUTBOUND = "outbound"
 
+    class Status(models.TextChoices):
+        """What WhatsApp last reported about a message the business sent."""
+
+        NONE = "", "not reported"
+        SENT = "sent"
+        DELIVERED = "delivered"
+        READ = "read"
+        FAILED = "failed"
+
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="whatsapp_messages")
     phone = models.CharField(max_length=16, db_index=True)
     direction = models.CharField(max_length=10, choices=Direction.choices)
     text = models.TextField()
     provider_message_id = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=10, choices=Status.choices, blank=True, default="")
+    # When WhatsApp says the status happened (its webhook's timestamp).
+    status_at = models.DateTimeField(null=True, blank=True)
+    # A failed status's errors[], as Meta sent them (code, title, message, error_data).
+    status_errors = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -4,7 +4,7 @@ what it answered, for an operator to see."""
 from __future__ import annotations
 
 from integrations.connections import connection_credentials, connection_require
-from integrations.http import request_json
+from mcp_tools.errors import InvalidInput
 from tenants.models import Tenant
 from tenants.scope import tenant_read_scope
 
@@ -14,7 +14,7 @@ def integration_probe(*, tenant: Tenant, provider: str) -> str:
     UpstreamError (its refusal or silence) or NotConnected."""
     from integrations.n8n.client import N8nClient
     from integrations.shopify.client import DEFAULT_API_VERSION, ShopifyClient
-    from integrations.whatsapp.client import GRAPH_API_VERSION, GRAPH_BASE_URL
+    from integrations.whatsapp.client import GRAPH_BASE_URL, WhatsAppClient
 
     with tenant_read_scope(tenant.pk):
         connection = connection_require(tenant=tenant, provider=provider)
@@ -30,17 +30,24 @@ def integration_probe(*, tenant: Tenant, provider: str) -> str:
         ).graphql("query ShopInfo { shop { name myshopifyDomain } }")["shop"]
         return f"Shopify: shop {shop.get('name')!r} ({shop.get('myshopifyDomain')})"
     if provider == "whatsapp":
-        base = (config.get("api_base_url") or GRAPH_BASE_URL).rstrip("/")
-        phone = request_json(
-            "WhatsApp Cloud API",
-            "GET",
-            f"{base}/{GRAPH_API_VERSION}/{config['phone_number_id']}",
-            headers={"Authorization": f"Bearer {credentials['access_token']}"},
-        )
+        phone = WhatsAppClient(
+            phone_number_id=config["phone_number_id"],
+            access_token=credentials["access_token"],
+            base_url=config.get("api_base_url") or GRAPH_BASE_URL,
+        ).phone_number()
         return (
             f"WhatsApp: {phone.get('display_phone_number')} "
             f"({phone.get('verified_name')}, quality {phone.get('quality_rating')})"
         )
+    if provider == "clerk":
+        from integrations.clerk.signatures import svix_secret_key
+
+        # SmarterOS never calls Clerk: what can be tested is the stored signing secret.
+        try:
+            svix_secret_key(str(credentials.get("signing_secret") or ""))
+        except ValueError as exc:
+            raise InvalidInput(f"signing_secret: {exc}; save the endpoint's secret again") from None
+        return "Clerk: the signing secret is a valid whsec_ secret (Clerk only sends webhooks)"
     workflows = N8nClient(
         base_url=config["base_url"], api_key=credentials["api_key"]
     ).list_workflows(active=None, limit=5, cursor=None)

@@ -14,12 +14,19 @@ REQUIRED = {
     "shopify": ({"shop_domain"}, {"access_token"}),
     "whatsapp": ({"phone_number_id"}, {"access_token"}),
     "n8n": ({"base_url"}, {"api_key"}),
+    "clerk": (set(), {"signing_secret"}),
 }
-EXTERNAL_ID = {"shopify": "shop_domain", "whatsapp": "phone_number_id", "n8n": "base_url"}
+EXTERNAL_ID = {
+    "shopify": "shop_domain",
+    "whatsapp": "phone_number_id",
+    "n8n": "base_url",
+    "clerk": "instance_id",  # optional: when set, deliveries of another instance get 403
+}
 # How each provider names the connection in its deliveries; webhooks compare with these.
 EXTERNAL_ID_PATTERN = {
     "shopify": re.compile(r"^[a-z0-9][a-z0-9-]{0,99}\.myshopify\.com$"),
     "whatsapp": re.compile(r"^[0-9]{1,30}$"),
+    "clerk": re.compile(r"^(ins_[A-Za-z0-9]{1,60})?$"),
 }
 
 
@@ -48,6 +55,15 @@ def integration_connect(
     if missing:
         raise ValueError(f"{provider} needs: {', '.join(missing)}")
     external_id = external_id_of(provider, config)
+    if provider == "clerk":
+        from integrations.clerk.signatures import svix_secret_key
+
+        try:
+            svix_secret_key(credentials["signing_secret"])
+        except ValueError as exc:
+            raise ValueError(
+                f"signing_secret: {exc} (copy it from Clerk's endpoint page)"
+            ) from None
     ciphertext = secret_encrypt(
         slug=tenant.slug, purpose=f"integration:{provider}", value=credentials
     )

@@ -1,4 +1,4 @@
-"""Signed webhooks in: /hooks/<provider>/<tenant>/.
+"""Signed webhooks in: /hooks/<provider>/<tenant>/ (Shopify, WhatsApp, n8n, Clerk).
 
 Every delivery passes the checks of `integrations.inbound` in order (rate limit, size,
 connection, payload shape, the provider's external id, signature), then is accepted once: a
@@ -20,6 +20,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from integrations.inbound import (
+    CLERK,
     N8N,
     SHOPIFY,
     WHATSAPP,
@@ -75,7 +76,13 @@ def _receive(
                 str(exc), status=400, code="invalid_payload", reason="bad_payload"
             ) from None
         external_ids_check(spec, connection, claimed)
-        signature_check(spec, connection, body, request.headers.get(spec.signature_header, ""))
+        signature_check(
+            spec,
+            connection,
+            body,
+            request.headers.get(spec.signature_header, ""),
+            headers=request.headers,
+        )
         return JsonResponse(_accept(connection.tenant, delivery, accept))
     except Refused as refused:
         response = refusal_response(spec.provider, slug, refused)
@@ -221,3 +228,32 @@ def n8n_webhook(request: HttpRequest, tenant: str) -> HttpResponse:
     """Workflow results posted back by n8n, signed with the connection's webhook_secret:
     X-SmarterOS-Signature: sha256=<hex HMAC of the body>; one event per execution_id."""
     return _receive(request, tenant, N8N, _n8n_parse, _n8n_accept)
+
+
+# Clerk
+
+
+def _clerk_parse(request: HttpRequest, payload: Any) -> Parsed:
+    from integrations.clerk.schemas import clerk_delivery_parse
+
+    delivery = clerk_delivery_parse(request.headers, payload)
+    instance = delivery.event.instance_id
+    return delivery, [instance] if instance else []
+
+
+def _clerk_accept(tenant: Tenant, delivery: Any, trace_id: str) -> dict[str, Any]:
+    from integrations.clerk.services import clerk_webhook_accept
+
+    envelope = clerk_webhook_accept(tenant=tenant, delivery=delivery, trace_id=trace_id)
+    if envelope is None:
+        return DUPLICATE
+    return {"accepted": True, "duplicate": False, "event_id": envelope.id}
+
+
+@csrf_exempt
+def clerk_webhook(request: HttpRequest, tenant: str) -> HttpResponse:
+    """Clerk's events, sent by Svix: svix-signature must hold a v1 HMAC of
+    `{svix-id}.{svix-timestamp}.{body}` by the connection's signing_secret, svix-timestamp be
+    within CLERK_WEBHOOK_TOLERANCE_SECONDS of now, and the event's instance_id the connected
+    instance's (when the connection names one); one event per svix-id."""
+    return _receive(request, tenant, CLERK, _clerk_parse, _clerk_accept)

@@ -74,6 +74,8 @@ def connect() -> Callable[..., Any]:
     """Connect a tenant to a provider served by the loopback SaaS stand-in, with the signing
     secrets of tests.fixtures.deliveries (shop domain `<slug>.myshopify.com`)."""
     from tests.fixtures.deliveries import (
+        CLERK_INSTANCE_ID,
+        CLERK_SIGNING_SECRET,
         META_APP_SECRET,
         N8N_WEBHOOK_SECRET,
         PHONE_NUMBER_ID,
@@ -106,6 +108,7 @@ def connect() -> Callable[..., Any]:
                 {"base_url": base_url},
                 {"api_key": N8N_KEY, "webhook_secret": N8N_WEBHOOK_SECRET},
             ),
+            "clerk": ({"instance_id": CLERK_INSTANCE_ID}, {"signing_secret": CLERK_SIGNING_SECRET}),
         }[provider]
         return integration_connect(
             tenant=tenant, provider=provider, config=config, credentials=credentials

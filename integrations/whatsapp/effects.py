@@ -9,7 +9,11 @@ from pydantic import BaseModel
 from effects.registry import EffectCall, effect
 from integrations.models import WhatsAppMessage
 from integrations.whatsapp.client import GRAPH_BASE_URL, WhatsAppClient
-from integrations.whatsapp.services import bot_reply_write, whatsapp_connection
+from integrations.whatsapp.services import (
+    bot_reply_write,
+    whatsapp_connection,
+    whatsapp_statuses_catch_up,
+)
 from smarteros.context import new_trace_id
 from smarteros.events.envelope import Envelope
 from smarteros.events.outbox import outbox_emit_many
@@ -20,6 +24,14 @@ class SendMessagePayload(BaseModel):
     to: str
     text: str
     preview_url: bool = False
+
+
+class SendTemplatePayload(BaseModel):
+    to: str
+    name: str
+    language: str
+    components: list[dict[str, Any]] = []
+    summary: str  # what the conversation shows for it: the template and its text parameters
 
 
 class BotReplyPayload(BaseModel):
@@ -57,6 +69,7 @@ def _store_sent(tenant: Tenant, sent: list[Sent]) -> None:
         ],
         ignore_conflicts=True,
     )
+    whatsapp_statuses_catch_up(tenant=tenant, message_ids=[s[2] for s in sent])
     outbox_emit_many(
         [
             (
@@ -88,6 +101,28 @@ def send_message(call: EffectCall) -> dict[str, Any]:
     p: SendMessagePayload = call.payload
     message_id = call.client("whatsapp", lambda: whatsapp_client(tenant=call.tenant)).send_text(
         to=p.to, body=p.text, preview_url=p.preview_url, idempotency_key=call.idempotency_key
+    )
+    return {"message_id": message_id}
+
+
+def _templates_sent(done: list[tuple[EffectCall, dict[str, Any]]]) -> None:
+    _store_sent(
+        done[0][0].tenant,
+        [(c.payload.to, c.payload.summary, r["message_id"], c.trace_id) for c, r in done],
+    )
+
+
+@effect("whatsapp.send_template", payload=SendTemplatePayload, on_done=_templates_sent)
+def send_template(call: EffectCall) -> dict[str, Any]:
+    """An approved template, sent once per key; Meta's refusals (a template that does not
+    exist, a bad parameter) are permanent, its rate limits retried after their delay."""
+    p: SendTemplatePayload = call.payload
+    message_id = call.client("whatsapp", lambda: whatsapp_client(tenant=call.tenant)).send_template(
+        to=p.to,
+        name=p.name,
+        language=p.language,
+        components=p.components,
+        idempotency_key=call.idempotency_key,
     )
     return {"message_id": message_id}
 

@@ -74,8 +74,10 @@ class SendMessageOut(Output):
     emits=("whatsapp.message.sent",),
 )
 def send_message(ctx: OperationContext, params: SendMessageIn) -> SendMessageOut:
-    """Send a WhatsApp text message from the tenant's business number to a customer. The send
-    happens once per idempotency_key; the answer says whether it is done or still pending."""
+    """Send a WhatsApp text message from the tenant's business number to a customer. WhatsApp
+    delivers free text only within 24 hours of the customer's last message; after that the send
+    fails with outside_service_window and only whatsapp_send_template works. The send happens
+    once per idempotency_key; the answer says whether it is done, pending or failed (why)."""
     effect = whatsapp_message_send(
         tenant=ctx.tenant,
         to=params.to,

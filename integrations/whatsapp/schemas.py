@@ -43,12 +43,22 @@ class Message(_Meta):
         return self
 
 
+class StatusError(_Meta):
+    """An entry of a failed status's errors[]: code, title, message, error_data.details."""
+
+    code: int
+    title: Annotated[str, StringConstraints(max_length=1000)] = ""
+    message: Annotated[str, StringConstraints(max_length=1000)] = ""
+    error_data: dict[str, Any] = Field(default_factory=dict)
+
+
 class Status(_Meta):
     id: MessageId
+    # sent, delivered, read, failed (others Meta may add are published, not stored)
     status: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,20}$")]
-    timestamp: str = ""
+    timestamp: Annotated[str, StringConstraints(pattern=r"^[0-9]{0,12}$")] = ""
     recipient_id: WaId | None = None
-    errors: list[dict[str, Any]] = Field(default_factory=list)
+    errors: list[StatusError] = Field(default_factory=list, max_length=20)
 
 
 class MessagesValue(_Meta):

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import Subquery
 
 from integrations.connections import connection_credentials, connection_require
 from integrations.deliveries import delivery_claim
-from integrations.models import IntegrationConnection, WhatsAppMessage
+from integrations.models import IntegrationConnection, WebhookDelivery, WhatsAppMessage
 from integrations.whatsapp.client import (
     ANTHROPIC_BASE_URL,
     AnthropicClient,
     LlmReply,
 )
+from integrations.whatsapp.errors import whatsapp_error_advice
 from integrations.whatsapp.schemas import MessagesValue, Status
 from mcp_tools.errors import InvalidInput
 from smarteros.events.outbox import tenant_event_emit
@@ -100,17 +102,85 @@ def whatsapp_message_receive(
     return message, created
 
 
+# A status never goes back: read does not return to delivered. Failed replaces sent or
+# delivered (Meta reports it when delivery gives up), but not read: the customer saw it.
+STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "failed": 3}
+
+
+def _lower_statuses(status: str) -> list[str]:
+    rank = STATUS_RANK[status]
+    return ["", *(s for s, r in STATUS_RANK.items() if r < rank)]
+
+
+def _status_time(timestamp: str) -> datetime | None:
+    return datetime.fromtimestamp(int(timestamp), tz=UTC) if timestamp.isdigit() else None
+
+
+def whatsapp_message_status_store(
+    *, tenant: Tenant, message_id: str, status: str, at: datetime | None, errors: list[Any]
+) -> bool:
+    """Record `status` on the tenant's sent message `message_id` unless it already has that
+    status or a later one; one conditional UPDATE, so concurrent webhooks cannot regress it.
+    True if the message changed."""
+    if status not in STATUS_RANK:
+        return False
+    return bool(
+        WhatsAppMessage.objects.filter(
+            tenant=tenant,
+            provider_message_id=message_id,
+            direction=WhatsAppMessage.Direction.OUTBOUND,
+            status__in=_lower_statuses(status),
+        ).update(status=status, status_at=at, status_errors=errors)
+    )
+
+
+def whatsapp_statuses_catch_up(*, tenant: Tenant, message_ids: list[str]) -> None:
+    """Statuses can arrive before the send that caused them is stored (Meta's webhook races the
+    worker recording the send); those were accepted as deliveries `<wamid>:<status>`, so a
+    freshly stored message takes the latest of them here."""
+    claimed = WebhookDelivery.objects.filter(
+        tenant=tenant,
+        provider="whatsapp",
+        delivery_id__in=[f"{m}:{s}" for m in message_ids for s in STATUS_RANK],
+    ).values_list("delivery_id", "received_at")
+    for delivery_id, received_at in sorted(
+        claimed, key=lambda row: STATUS_RANK[row[0].rpartition(":")[2]]
+    ):
+        message_id, _, status = delivery_id.rpartition(":")
+        whatsapp_message_status_store(
+            tenant=tenant, message_id=message_id, status=status, at=received_at, errors=[]
+        )
+
+
 def whatsapp_status_receive(*, tenant: Tenant, status: Status, trace_id: str) -> bool:
-    """Publish a status of one of the tenant's sent messages (sent, delivered, read, failed) on
-    whatsapp.outbound, once per message id and status; False if it is a repeat."""
+    """Record a status of one of the tenant's sent messages (sent, delivered, read, failed with
+    its errors) on the message, never going back, and publish it on whatsapp.outbound, once per
+    message id and status; False if it is a repeat."""
     if not delivery_claim(
         tenant=tenant, provider="whatsapp", delivery_id=f"{status.id}:{status.status}"
     ):
         return False
+    errors = [error.model_dump(mode="json") for error in status.errors]
+    stored = whatsapp_message_status_store(
+        tenant=tenant,
+        message_id=status.id,
+        status=status.status,
+        at=_status_time(status.timestamp),
+        errors=errors,
+    )
     phone = f"+{status.recipient_id}" if status.recipient_id else ""
-    data: dict[str, Any] = {"message_id": status.id, "status": status.status, "to": phone}
-    if status.errors:
-        data["errors"] = status.errors
+    data: dict[str, Any] = {
+        "message_id": status.id,
+        "status": status.status,
+        "to": phone,
+        "timestamp": status.timestamp,
+        "stored": stored,
+    }
+    if errors:
+        data["errors"] = [
+            {**error, "advice": whatsapp_error_advice(int(error.get("code") or 0))}
+            for error in errors
+        ]
     _emit(
         tenant, "whatsapp.outbound", "whatsapp.message.status", phone or status.id, data, trace_id
     )

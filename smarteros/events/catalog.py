@@ -99,7 +99,12 @@ CATALOG: tuple[TopicSpec, ...] = (
     ),
     TopicSpec("mcp.agent.telemetry", "Telemetry records for ClickHouse", retention_ms=3 * DAY_MS),
     TopicSpec("tenant.provisioning", "Provisioning steps per tenant", retention_ms=30 * DAY_MS),
-    TopicSpec("clerk.auth.events", "Identity provider events", retention_ms=7 * DAY_MS),
+    TopicSpec(
+        "clerk.auth.events",
+        "Identity provider events (Clerk webhooks), keyed by user",
+        retention_ms=7 * DAY_MS,
+        per_tenant=True,
+    ),
 )
 
 

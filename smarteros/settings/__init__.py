@@ -9,6 +9,7 @@ load_dotenv_file(BASE_DIR / ".env")
 
 from .base import *  # noqa: E402,F403
 from .celery import *  # noqa: E402,F403
+from .clerk import *  # noqa: E402,F403
 from .clickhouse import *  # noqa: E402,F403
 from .database import *  # noqa: E402,F403
 from .effects import *  # noqa: E402,F403
@@ -20,6 +21,7 @@ from .sentry import *  # noqa: E402,F403
 from .topics import *  # noqa: E402,F403
 from .vault import *  # noqa: E402,F403
 from .webhooks import *  # noqa: E402,F403
+from .whatsapp import *  # noqa: E402,F403
 from .workers import *  # noqa: E402,F403
 
 raise_if_invalid()

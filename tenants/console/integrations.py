@@ -1,4 +1,4 @@
-"""Integrations page: connect Shopify, WhatsApp and n8n (secret fields are write-only: never
+"""Integrations page: connect Shopify, WhatsApp, n8n and Clerk (secret fields are write-only: never
 rendered back), with each provider's webhook URL and the setup to do on its side."""
 
 from __future__ import annotations
@@ -25,15 +25,21 @@ PROVIDERS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
         "for the topics you need; the app secret signs them.",
     ),
     "whatsapp": (
-        ("phone_number_id", "api_base_url", "llm_base_url", "llm_model"),
+        ("phone_number_id", "verify_token", "api_base_url", "llm_base_url", "llm_model"),
         ("access_token", "app_secret", "llm_api_key"),
         "In the Meta developer console: WhatsApp → Configuration, set the callback URL below and "
-        "subscribe to messages; the app secret signs deliveries.",
+        "the verify token, and subscribe to messages; the app secret signs deliveries.",
     ),
     "n8n": (
         ("base_url",),
         ("api_key", "webhook_secret"),
         "In n8n: add an HTTP Request node posting to the URL below, signed with the webhook secret.",
+    ),
+    "clerk": (
+        ("instance_id",),
+        ("signing_secret",),
+        "In the Clerk Dashboard: Webhooks → Add Endpoint with the URL below; paste the "
+        "endpoint's signing secret (whsec_...).",
     ),
 }
 
@@ -80,7 +86,7 @@ def integrations(request: HttpRequest, slug: str) -> HttpResponse:
             return render(
                 request,
                 "403.html",
-                {"exception": "provider must be shopify, whatsapp or n8n"},
+                {"exception": f"provider must be one of {', '.join(PROVIDERS)}"},
                 status=400,
             )
         form = forms_by_provider[provider] = connect_form(provider, request.POST)
@@ -149,14 +155,14 @@ def _page(
 def integration_test(request: HttpRequest, slug: str, provider: str) -> HttpResponse:
     """Call the provider with the stored credentials and show what it answered."""
     from integrations.probe import integration_probe
-    from mcp_tools.errors import NotConnected, UpstreamError
+    from mcp_tools.errors import OperationError
 
     access = tenant_for(request, slug, action="integration.test", need=Role.ADMIN)
     if provider not in PROVIDERS:
-        raise Http404("provider must be shopify, whatsapp or n8n")
+        raise Http404(f"provider must be one of {', '.join(PROVIDERS)}")
     try:
         answer, ok = integration_probe(tenant=access.tenant, provider=provider), True
-    except (UpstreamError, NotConnected) as exc:
+    except OperationError as exc:  # the provider's refusal (an expired token...), or not connected
         answer, ok = str(exc), False
     with tenant_scope(access.tenant.pk):
         audit_record(

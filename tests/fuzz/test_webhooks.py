@@ -20,6 +20,9 @@ from tests.fixtures.deliveries import (
     META_APP_SECRET,
     N8N_WEBHOOK_SECRET,
     SHOPIFY_APP_SECRET,
+    clerk_headers,
+    clerk_user_created,
+    dumps,
     hmac_base64,
     hmac_hex,
     shopify_headers,
@@ -28,7 +31,7 @@ from tests.fuzz.strategies import FUZZ, header_values, json_bodies, json_values,
 
 pytestmark = pytest.mark.django_db
 
-PROVIDERS = ("shopify", "whatsapp", "n8n")
+PROVIDERS = ("shopify", "whatsapp", "n8n", "clerk")
 REFUSALS = {400, 401, 403, 413, 429}
 # Content-Length is the client's to set (a wrong one never leaves it); 413 has its own tests.
 HEADER_NAMES = [
@@ -39,12 +42,15 @@ HEADER_NAMES = [
     "X-Shopify-Webhook-Id",
     "X-Hub-Signature-256",
     "X-SmarterOS-Signature",
+    "svix-id",
+    "svix-timestamp",
+    "svix-signature",
 ]
 
 
 @pytest.fixture
 def shop(make_tenant: Any, connect: Any, saas: Any) -> Any:
-    """A tenant connected to all three providers, with a limit the fuzzing cannot reach."""
+    """A tenant connected to every provider, with a limit the fuzzing cannot reach."""
     tenant = make_tenant(f"fz{secrets.token_hex(4)}", rate_limit=1_000_000).tenant
     for provider in PROVIDERS:
         connect(tenant, provider, saas.url)
@@ -149,5 +155,17 @@ def test_random_shopify_signatures_are_401(
         return
     before = stored()
     response = deliver(f"{web_server}/hooks/shopify/{shop.slug}/", wrapped, headers)
+    assert_refused(response, before)
+    assert response.status_code == 401
+
+
+@FUZZ
+@given(signature=header_values)
+def test_random_svix_signatures_are_401(web_server: str, shop: Any, signature: str) -> None:
+    """A Clerk event with a fresh svix-id and timestamp: only the signature can be wrong."""
+    body = dumps(clerk_user_created())
+    headers = {**clerk_headers(body), "svix-signature": signature}
+    before = stored()
+    response = deliver(f"{web_server}/hooks/clerk/{shop.slug}/", body, headers)
     assert_refused(response, before)
     assert response.status_code == 401

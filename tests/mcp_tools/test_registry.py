@@ -19,7 +19,13 @@ EXPECTED = {
         "create_order",
         "sync_products",
     },
-    "whatsapp": {"send_message", "process_inbound", "get_conversation", "create_bot_response"},
+    "whatsapp": {
+        "send_message",
+        "send_template",  # added: the only message allowed outside the 24-hour window
+        "process_inbound",
+        "get_conversation",
+        "create_bot_response",
+    },
     "n8n": {"trigger_workflow", "get_execution", "list_workflows", "create_trigger"},
     "agent": {
         "execute_tool",
@@ -45,7 +51,7 @@ def test_the_23_operations_of_the_design_and_get_effect_are_registered() -> None
         f"{service}_{action}" for service, actions in EXPECTED.items() for action in actions
     }
     assert names == expected
-    assert len(names) == 24
+    assert len(names) == 25
 
 
 def test_snapshot_matches_the_registry() -> None:

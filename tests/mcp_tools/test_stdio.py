@@ -99,7 +99,7 @@ def test_lists_tools_in_both_protocol_eras(
 
     tools = anyio.run(main)
     names = [t.name for t in tools]
-    assert names == sorted(names) and len(names) == 23  # create_tenant needs the platform scope
+    assert names == sorted(names) and len(names) == 24  # create_tenant needs the platform scope
     assert "tenant_create_tenant" not in names
     product = next(t for t in tools if t.name == "shopify_get_product")
     assert product.title == "Get Shopify product"
@@ -179,7 +179,7 @@ def test_bad_arguments_are_tool_errors_naming_field_and_rule(
 def test_every_operation_once(
     server_env: dict[str, str], make_tenant: Any, connect: Any, saas: Any
 ) -> None:
-    """Each of the 24 operations, called over stdio: success, or its documented error."""
+    """Each of the 25 operations, called over stdio: success, or its documented error."""
     acme = make_tenant("acme", scopes=["*", "platform.admin"])
     globex = make_tenant("globex")
     for provider in ("shopify", "whatsapp", "n8n"):
@@ -263,6 +263,10 @@ def test_every_operation_once(
             )
             await call("whatsapp_create_bot_response", {"phone": "+14155550123"})
             await call("whatsapp_send_message", {"to": "+14155550123", "text": "Order shipped"})
+            await call(
+                "whatsapp_send_template",
+                {"to": "+14155550123", "name": "hello_world", "language": "en_US"},
+            )
             await call("whatsapp_get_conversation", {"phone": "+14155550123"})
             await call("n8n_list_workflows", {})
             await call("n8n_get_execution", {"execution_id": "42"})
@@ -290,7 +294,7 @@ def test_every_operation_once(
         out = anyio.run(main)
     finally:
         upstream.stop()
-    assert len({name for name in out if ":" not in name}) == 24
+    assert len({name for name in out if ":" not in name}) == 25
     assert out["tenant_update_tenant"]["name"] == "Acme Shop"
     assert [s["step"] for s in out["tenant_provision_resources"]["steps"]] == [
         "kafka_topics",
@@ -336,10 +340,12 @@ def test_every_operation_once(
     assert out["shopify_sync_products"] == {"synced": 7, "pages": 3, "complete": True}
     assert out["whatsapp_create_bot_response"]["tokens_in"] == 42
     assert out["whatsapp_create_bot_response"]["sent"] is True
+    assert out["whatsapp_send_template"]["effect"]["state"] == "done"
     assert [m["direction"] for m in out["whatsapp_get_conversation"]["messages"]] == [
         "inbound",
         "outbound",
         "outbound",
+        "outbound",  # the template
     ]
     assert out["n8n_get_execution"]["status"] == "success"
     assert out["n8n_trigger_workflow"]["response"] == {"received": True, "path": "order-created"}

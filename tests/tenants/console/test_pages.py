@@ -305,13 +305,14 @@ def test_test_connection_shows_what_each_provider_answered(
 ) -> None:
     from integrations.services import integration_connect
 
-    for provider in ("shopify", "whatsapp", "n8n"):
+    for provider in ("shopify", "whatsapp", "n8n", "clerk"):
         connect(world.acme, provider, saas.url)
     admin = world.client("admin")
     answers = {
         "shopify": "Shopify: shop &#x27;Stand-in Shop&#x27; (stand-in.myshopify.com)",
         "whatsapp": "WhatsApp: +1 415-555-0100 (Stand-in Store, quality GREEN)",
         "n8n": "n8n: workflows Order to WhatsApp, Draft",
+        "clerk": "Clerk: the signing secret is a valid whsec_ secret",
     }
     for provider, answer in answers.items():
         page = admin.post(f"/tenants/{world.acme.slug}/integrations/{provider}/test/")
@@ -326,12 +327,28 @@ def test_test_connection_shows_what_each_provider_answered(
     )
     failed = admin.post(f"/tenants/{world.acme.slug}/integrations/n8n/test/").content.decode()
     assert "Connection failed: n8n answered HTTP 401" in failed
+    # Meta's answer to an expired token says what to do.
+    integration_connect(
+        tenant=world.acme,
+        provider="whatsapp",
+        config={"phone_number_id": "106540352242922", "api_base_url": saas.url},
+        credentials={"access_token": "EAAexpired"},
+    )
+    expired = admin.post(f"/tenants/{world.acme.slug}/integrations/whatsapp/test/")
+    assert "Connection failed: the WhatsApp access token has expired" in expired.content.decode()
     for who in ("viewer", "globex"):
         response = world.client(who).post(f"/tenants/{world.acme.slug}/integrations/n8n/test/")
         assert response.status_code == 403
     with dangerously_unscoped():
         tests = AuditEvent.objects.filter(action="integration.test", tenant=world.acme)
-        assert sorted(tests.values_list("details__ok", flat=True)) == [False, True, True, True]
+        assert sorted(tests.values_list("details__ok", flat=True)) == [
+            False,
+            False,
+            True,
+            True,
+            True,
+            True,
+        ]
 
 
 def test_plan_and_limits_are_platform_decisions(world: World) -> None:

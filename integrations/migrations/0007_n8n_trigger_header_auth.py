@@ -2,7 +2,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("integrations", "0004_webhook_delivery")]
+    dependencies = [("integrations", "0006_clerk_connection")]
 
     operations = [
         migrations.AddField(

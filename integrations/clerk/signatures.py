@@ -1,0 +1,67 @@
+"""Svix webhook signatures, as Clerk's deliveries carry them (Svix's "verifying manually").
+
+Headers: svix-id (the message id, the same on every retry), svix-timestamp (Unix seconds) and
+svix-signature (space-separated `v1,<base64>` entries; several during a secret rotation, any
+one matching is enough). The signed content is `{svix-id}.{svix-timestamp}.{raw body}`, the
+HMAC-SHA256 key the base64 part of the endpoint's `whsec_...` signing secret. A timestamp
+further than the tolerance from now, either way, is refused so a captured delivery cannot be
+replayed later.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import time
+from collections.abc import Mapping
+
+from django.conf import settings
+
+SECRET_PREFIX = "whsec_"
+
+
+def svix_secret_key(secret: str) -> bytes:
+    """The HMAC key of a `whsec_...` signing secret; ValueError if it is not one."""
+    encoded = secret.strip().removeprefix(SECRET_PREFIX)
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("the signing secret is not whsec_ followed by base64") from None
+    if not key:
+        raise ValueError("the signing secret is empty")
+    return key
+
+
+def svix_sign(secret: str, msg_id: str, timestamp: str, body: bytes) -> str:
+    """The `v1,<base64>` signature Svix sends for this delivery."""
+    content = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(svix_secret_key(secret), content, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def svix_problem(secret: str, body: bytes, headers: Mapping[str, str]) -> tuple[str, str] | None:
+    """None if the delivery is signed by `secret` within the tolerance; else (reason, message)
+    naming the header at fault."""
+    msg_id = headers.get("svix-id", "")
+    timestamp = headers.get("svix-timestamp", "")
+    if not timestamp.isdigit() or len(timestamp) > 12:
+        return "bad_signature", "svix-timestamp must be Unix seconds"
+    tolerance = settings.CLERK_WEBHOOK_TOLERANCE_SECONDS
+    if abs(time.time() - int(timestamp)) > tolerance:
+        return (
+            "stale_timestamp",
+            f"svix-timestamp is more than {tolerance}s from now: a late replay or a wrong clock",
+        )
+    try:
+        expected = svix_sign(secret, msg_id, timestamp, body).encode()
+    except ValueError:
+        return "no_secret", "the clerk connection's signing_secret is not a whsec_ secret"
+    # Every entry is compared (no early exit), each in constant time.
+    matched = False
+    for entry in headers.get("svix-signature", "").split():
+        matched |= entry.startswith("v1,") and hmac.compare_digest(entry.encode(), expected)
+    if not matched:
+        return "bad_signature", "svix-signature has no v1 signature matching the body"
+    return None
