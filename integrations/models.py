@@ -12,6 +12,7 @@ class IntegrationConnection(models.Model):
         SHOPIFY = "shopify"
         WHATSAPP = "whatsapp"
         N8N = "n8n"
+        LLM = "llm"  # the LLM that writes bot replies (integrations/llm)
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="integrations")
     provider = models.CharField(max_length=20, choices=Provider.choices)

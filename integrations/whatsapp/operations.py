@@ -193,6 +193,7 @@ def create_bot_response(ctx: OperationContext, params: BotResponseIn) -> BotResp
         phone=params.phone,
         instructions=params.instructions,
         history=params.history,
+        trace_id=ctx.trace_id,
     )
     ctx.model, ctx.tokens_in, ctx.tokens_out = reply.model, reply.tokens_in, reply.tokens_out
     out = BotResponseOut(
