@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
@@ -31,7 +31,11 @@ from smarteros.infra.redis import get_redis
 from tenants.models import Tenant
 from tenants.scope import tenant_read_scope
 
+if TYPE_CHECKING:
+    from mcp_tools.context import SampleFn
+
 MAX_TOKENS_LIMIT = 64_000
+MCP_SAMPLING = "mcp_sampling"  # the reply's provider when the MCP client's model wrote it
 
 
 @dataclass(frozen=True)
@@ -183,3 +187,12 @@ def llm_reply(
     if config.daily_token_budget > 0:
         _budget_spend(tenant, reply.tokens_in + reply.tokens_out)
     return reply
+
+
+def llm_sample(
+    *, sample: SampleFn, system: str, messages: list[dict[str, str]], max_tokens: int = 0
+) -> LlmReply:
+    """Have the MCP client's own model answer (MCP sampling): no tenant key, budget or tokens
+    of the tenant's; the client reports no usage, so none is recorded."""
+    text, model = sample(system, messages, max_tokens or settings.LLM_MAX_TOKENS)
+    return LlmReply(text=text, model=model, provider=MCP_SAMPLING, tokens_in=0, tokens_out=0)

@@ -10,7 +10,7 @@ from django.db.models import Subquery
 from integrations.connections import connection_credentials, connection_require
 from integrations.deliveries import delivery_claim
 from integrations.llm.client import LlmReply
-from integrations.llm.services import llm_configured, llm_reply
+from integrations.llm.services import llm_configured, llm_reply, llm_sample
 from integrations.models import IntegrationConnection, WhatsAppMessage
 from integrations.whatsapp.schemas import MessagesValue, Status
 from mcp_tools.errors import InvalidInput
@@ -19,6 +19,7 @@ from tenants.models import Tenant
 
 if TYPE_CHECKING:
     from effects.models import Effect
+    from mcp_tools.context import SampleFn
 
 DEFAULT_BOT_PROMPT = (
     "You are the shop's WhatsApp assistant. Answer briefly and politely in the customer's language."
@@ -173,9 +174,11 @@ def bot_reply_write(
     history: int = 20,
     origin: str = "whatsapp_create_bot_response",
     trace_id: str = "",
+    sample: SampleFn | None = None,
 ) -> LlmReply:
     """Have the LLM write a reply to the conversation with `phone`: up to inbound message
-    `answers` if given, else up to now, whose last message must be the customer's."""
+    `answers` if given, else up to now, whose last message must be the customer's. With
+    `sample` (an MCP client offering sampling) the client's model writes it instead."""
     connection = connection_require(tenant=tenant, provider="whatsapp")
     messages = WhatsAppMessage.objects.filter(tenant=tenant, phone=phone)
     if answers is not None:
@@ -192,6 +195,8 @@ def bot_reply_write(
         {"role": "user" if m.direction == "inbound" else "assistant", "content": m.text}
         for m in recent
     ]
+    if sample is not None:
+        return llm_sample(sample=sample, system=system, messages=_alternating(turns))
     return llm_reply(
         tenant=tenant,
         system=system,

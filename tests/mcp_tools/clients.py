@@ -14,14 +14,16 @@ from mcp.client.streamable_http import streamable_http_client
 from tests.processes import ROOT, ServerProcess, free_port
 
 
-def stdio_client(env: dict[str, str], api_key: str, *, mode: str = "legacy") -> Client:
+def stdio_client(
+    env: dict[str, str], api_key: str, *, mode: str = "legacy", sampling_callback: Any = None
+) -> Client:
     params = StdioServerParameters(
         command=sys.executable,
         args=["manage.py", "mcp_serve"],
         cwd=str(ROOT),
         env={**env, "SMARTEROS_API_KEY": api_key},
     )
-    return Client(params, mode=mode, read_timeout_seconds=60)
+    return Client(params, mode=mode, read_timeout_seconds=60, sampling_callback=sampling_callback)
 
 
 def http_client(
