@@ -5,7 +5,8 @@ from .env import env_choice, env_int, env_str
 LLM_PROVIDER = env_choice("LLM_PROVIDER", "anthropic", choices=("anthropic", "openai_compatible"))
 # Empty: the provider's own endpoint (api.anthropic.com; an OpenAI-compatible one needs a URL).
 LLM_BASE_URL = env_str("LLM_BASE_URL", "")
-LLM_MODEL = env_str("LLM_MODEL", "claude-sonnet-4-5")
+# claude-sonnet-4-5 reaches end-of-life on 2026-11-30 (the SDK warns on every call).
+LLM_MODEL = env_str("LLM_MODEL", "claude-sonnet-5-5")
 LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 512, minimum=1)
 # Tokens (input + output) one tenant may spend per UTC day; 0 = no budget.
 LLM_DAILY_TOKEN_BUDGET = env_int("LLM_DAILY_TOKEN_BUDGET", 0, minimum=0)

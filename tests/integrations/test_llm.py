@@ -307,3 +307,21 @@ def test_the_openai_stand_in_validates_chat_completions(saas: Any) -> None:
     limited = httpx.post(url, json=good, headers=auth)
     assert limited.status_code == 429 and limited.headers["retry-after"] == "9"
     assert limited.json()["error"]["code"] == "rate_limit_exceeded"
+
+
+def test_the_admin_refuses_llm_settings_that_cannot_work_even_without_new_credentials(
+    make_tenant: Any, saas: Any
+) -> None:
+    from integrations.admin import IntegrationConnectionForm
+    from integrations.models import IntegrationConnection
+
+    shop = make_tenant(f"llmf{secrets.token_hex(3)}").tenant
+    connect_llm(shop, saas)
+    with dangerously_unscoped():
+        connection = IntegrationConnection.objects.get(tenant=shop, provider="llm")
+        form = IntegrationConnectionForm(
+            data={"tenant": shop.pk, "provider": "llm", "config": '{"provider": "gemini"}'},
+            instance=connection,
+        )
+        assert not form.is_valid()
+    assert "provider must be one of" in form.errors["config"][0]
