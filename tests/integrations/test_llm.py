@@ -37,6 +37,14 @@ from tests.fixtures.standins.llm import LLM_KEY
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+
+@pytest.fixture(autouse=True)
+def loopback_llm_allowed(settings: Any) -> None:
+    """The LLM stand-in listens on loopback, which an llm connection's base_url may not name
+    unless the deployment allows it."""
+    settings.UPSTREAM_MCP_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+
+
 HELLO = [{"role": "user", "content": "Is the blue mug in stock?"}]
 
 
@@ -124,11 +132,14 @@ def test_a_tenant_without_an_llm_key_is_told_how_to_connect_one(make_tenant: Any
         ({"max_tokens": 0}, "max_tokens"),
         ({"max_tokens": "many"}, "max_tokens"),
         ({"daily_token_budget": -1}, "daily_token_budget"),
+        ({"base_url": "http://169.254.169.254/v1"}, "base_url is refused"),
+        ({"base_url": "http://10.1.2.3:8000/v1"}, "base_url is refused"),
     ],
 )
 def test_llm_settings_that_cannot_work_are_refused_naming_the_field(
-    make_tenant: Any, config: dict[str, Any], field: str
+    make_tenant: Any, config: dict[str, Any], field: str, settings: Any
 ) -> None:
+    settings.UPSTREAM_MCP_ALLOWED_NETWORKS = []
     shop = make_tenant(f"llmv{secrets.token_hex(3)}").tenant
     with pytest.raises(ValueError, match=field):
         integration_connect(

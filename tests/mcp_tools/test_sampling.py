@@ -19,6 +19,14 @@ from tests.mcp_tools.clients import stdio_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+
+@pytest.fixture(autouse=True)
+def loopback_llm_allowed(settings: Any) -> None:
+    """The LLM stand-in listens on loopback, which an llm connection's base_url may not name
+    unless the deployment allows it."""
+    settings.UPSTREAM_MCP_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+
+
 PHONE = "+14155550123"
 
 
