@@ -23,7 +23,7 @@ from mcp_tools.errors import OperationError, UpstreamError
 ANTHROPIC = "anthropic"
 OPENAI_COMPATIBLE = "openai_compatible"
 PROVIDERS = (ANTHROPIC, OPENAI_COMPATIBLE)
-# The Messages API version the SDK speaks is its own; this is only for the error text.
+# How error messages name each provider.
 PROVIDER_NAMES = {ANTHROPIC: "Anthropic", OPENAI_COMPATIBLE: "the OpenAI-compatible LLM endpoint"}
 
 
