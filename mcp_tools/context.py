@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 
 ProgressFn = Callable[[float, float | None, str | None], None]
 # Ask the MCP client's own model to write (MCP sampling): (system, messages, max_tokens) ->
-# (text, model). Set only when the client declared the sampling capability.
-SampleFn = Callable[[str, list[dict[str, str]], int], tuple[str, str]]
+# (text, model), or None if the connection cannot carry the request. Set only when the client
+# declared the sampling capability.
+SampleFn = Callable[[str, list[dict[str, str]], int], tuple[str, str] | None]
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ import mcp_types as types
 from django.db import connections
 from mcp.server import Server
 from mcp.server.context import ServerRequestContext
-from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError, NoBackChannelError
 
 from mcp_tools.context import OperationContext, Principal, SampleFn
 from mcp_tools.errors import AuthenticationFailed, UnknownOperation, UpstreamError
@@ -160,9 +160,13 @@ def _sampler(ctx: ServerRequestContext[Any], loop_token: Any) -> SampleFn | None
                 related_request_id=ctx.request_id,
             )
 
-    def sample(system: str, messages: list[dict[str, str]], max_tokens: int) -> tuple[str, str]:
+    def sample(
+        system: str, messages: list[dict[str, str]], max_tokens: int
+    ) -> tuple[str, str] | None:
         try:
             result = anyio.from_thread.run(create, system, messages, max_tokens, token=loop_token)
+        except NoBackChannelError:
+            return None  # stateless HTTP: no way back to the client within this request
         except MCPError as exc:
             raise UpstreamError(f"the MCP client did not sample: {exc}") from None
         blocks = result.content if isinstance(result.content, list) else [result.content]

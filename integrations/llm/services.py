@@ -195,8 +195,12 @@ def llm_reply(
 
 def llm_sample(
     *, sample: SampleFn, system: str, messages: list[dict[str, str]], max_tokens: int = 0
-) -> LlmReply:
+) -> LlmReply | None:
     """Have the MCP client's own model answer (MCP sampling): no tenant key, budget or tokens
-    of the tenant's; the client reports no usage, so none is recorded."""
-    text, model = sample(system, messages, max_tokens or settings.LLM_MAX_TOKENS)
+    of the tenant's; the client reports no usage, so none is recorded. None when the connection
+    cannot carry the request after all (then the tenant's LLM answers)."""
+    sampled = sample(system, messages, max_tokens or settings.LLM_MAX_TOKENS)
+    if sampled is None:
+        return None
+    text, model = sampled
     return LlmReply(text=text, model=model, provider=MCP_SAMPLING, tokens_in=0, tokens_out=0)

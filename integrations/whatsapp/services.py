@@ -195,8 +195,10 @@ def bot_reply_write(
         {"role": "user" if m.direction == "inbound" else "assistant", "content": m.text}
         for m in recent
     ]
-    if sample is not None:
-        return llm_sample(sample=sample, system=system, messages=_alternating(turns))
+    if sample is not None and (
+        sampled := llm_sample(sample=sample, system=system, messages=_alternating(turns))
+    ):
+        return sampled
     return llm_reply(
         tenant=tenant,
         system=system,

@@ -27,14 +27,22 @@ def stdio_client(
 
 
 def http_client(
-    url: str, api_key: str | None, *, mode: str = "legacy", headers: dict[str, str] | None = None
+    url: str,
+    api_key: str | None,
+    *,
+    mode: str = "legacy",
+    headers: dict[str, str] | None = None,
+    sampling_callback: Any = None,
 ) -> Client:
     all_headers = dict(headers or {})
     if api_key:
         all_headers["Authorization"] = f"Bearer {api_key}"
     http = httpx2.AsyncClient(headers=all_headers, timeout=60)
     return Client(
-        streamable_http_client(f"{url}/mcp", http_client=http), mode=mode, read_timeout_seconds=60
+        streamable_http_client(f"{url}/mcp", http_client=http),
+        mode=mode,
+        read_timeout_seconds=60,
+        sampling_callback=sampling_callback,
     )
 
 

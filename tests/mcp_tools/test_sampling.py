@@ -15,7 +15,7 @@ import pytest
 from integrations.services import integration_connect
 from integrations.whatsapp.services import DEFAULT_BOT_PROMPT
 from tests.fixtures.standins.llm import LLM_KEY
-from tests.mcp_tools.clients import stdio_client
+from tests.mcp_tools.clients import http_client, stdio_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -42,9 +42,16 @@ def shop_with_a_waiting_customer(make_tenant: Any, connect: Any, saas: Any) -> A
     return tk
 
 
-def run_calls(env: dict[str, str], key: str, sampling_callback: Any) -> dict[str, Any]:
+def run_calls(
+    env: dict[str, str], key: str, sampling_callback: Any, *, http_url: str = ""
+) -> dict[str, Any]:
     async def calls() -> dict[str, Any]:
-        async with stdio_client(env, key, sampling_callback=sampling_callback) as client:
+        client_for = (
+            http_client(http_url, key, sampling_callback=sampling_callback)
+            if http_url
+            else stdio_client(env, key, sampling_callback=sampling_callback)
+        )
+        async with client_for as client:
             await client.call_tool(
                 "whatsapp_process_inbound",
                 {"from_phone": PHONE, "text": "Do you ship to Lyon?", "message_id": "wamid.s.1"},
@@ -59,12 +66,7 @@ def run_calls(env: dict[str, str], key: str, sampling_callback: Any) -> dict[str
     return anyio.run(calls)
 
 
-def test_a_client_that_samples_writes_the_reply_with_its_own_model(
-    make_tenant: Any, connect: Any, saas: Any, server_env: dict[str, str]
-) -> None:
-    tk = shop_with_a_waiting_customer(make_tenant, connect, saas)
-    asked: list[types.CreateMessageRequestParams] = []
-
+def sampling_client(asked: list[types.CreateMessageRequestParams]) -> Any:
     async def sampling(
         context: Any, params: types.CreateMessageRequestParams
     ) -> types.CreateMessageResult:
@@ -76,7 +78,15 @@ def test_a_client_that_samples_writes_the_reply_with_its_own_model(
             stop_reason="endTurn",
         )
 
-    out = run_calls(server_env, tk.key, sampling)
+    return sampling
+
+
+def test_a_client_that_samples_writes_the_reply_with_its_own_model(
+    make_tenant: Any, connect: Any, saas: Any, server_env: dict[str, str]
+) -> None:
+    tk = shop_with_a_waiting_customer(make_tenant, connect, saas)
+    asked: list[types.CreateMessageRequestParams] = []
+    out = run_calls(server_env, tk.key, sampling_client(asked))
     assert out["reply"] == "Yes, we ship to Lyon in 2 days."
     assert (out["written_by"], out["model"]) == ("mcp_client", "client-model-1")
     assert (out["tokens_in"], out["tokens_out"], out["sent"]) == (0, 0, False)
@@ -98,3 +108,14 @@ def test_a_client_without_sampling_gets_the_tenants_llm(
     assert (out["written_by"], out["model"]) == ("tenant_llm", "claude-tenant")
     assert out["tokens_out"] == 8  # words of the stand-in's reply
     assert [path for path, _, _ in saas.state.llm.requests] == ["/v1/messages"]
+
+
+def test_over_stateless_http_the_tenants_llm_answers_even_a_sampling_client(
+    make_tenant: Any, connect: Any, saas: Any, web_server: str
+) -> None:
+    # /mcp over HTTP keeps no session: no server-to-client request can reach the client.
+    tk = shop_with_a_waiting_customer(make_tenant, connect, saas)
+    asked: list[types.CreateMessageRequestParams] = []
+    out = run_calls({}, tk.key, sampling_client(asked), http_url=web_server)
+    assert (out["written_by"], out["model"]) == ("tenant_llm", "claude-tenant")
+    assert asked == []
