@@ -286,10 +286,17 @@ def _mark_done(performed: list[tuple[Effect, EffectCall, dict[str, Any]]]) -> No
 
 
 def _may_pass(exc: Exception) -> bool:
-    if isinstance(exc, DependencyUnavailable | UpstreamError):
+    # A provider's "retry after N seconds" (an LLM's 429, a spent daily budget) passes in time.
+    if isinstance(exc, DependencyUnavailable | UpstreamError) or _retry_after(exc):
         return True
     # Not connected, invalid input, a payload that no longer validates: retrying cannot help.
     return not isinstance(exc, OperationError | ValidationError)
+
+
+def _retry_after(exc: Exception) -> float:
+    """The wait a provider asked for (its Retry-After), or 0."""
+    seconds = getattr(exc, "retry_after", None)
+    return float(seconds) if isinstance(seconds, int | float) and seconds > 0 else 0.0
 
 
 def _failed(effect: Effect, exc: Exception, *, retryable: bool, prefix: str = "") -> Outcome:
@@ -300,10 +307,7 @@ def _failed(effect: Effect, exc: Exception, *, retryable: bool, prefix: str = ""
     )
     delays = settings.EFFECT_RETRY_DELAYS
     final = not retryable or effect.attempts > len(delays)
-    delay = 0.0 if final else float(delays[effect.attempts - 1])
-    if not final:
-        # A provider's rate limit says when to come back (WhatsApp's 130429, a Retry-After).
-        delay = max(delay, float(getattr(exc, "retry_after", 0) or 0))
+    delay = 0.0 if final else max(float(delays[effect.attempts - 1]), _retry_after(exc))
     if final:
         log.warning("effect %s (%s) failed: %s", effect.pk, effect.kind, reason)
     try:

@@ -38,6 +38,18 @@ class IntegrationConnectionForm(forms.ModelForm):
             raise forms.ValidationError("Credentials must be a JSON object of strings.")
         return value
 
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        # Settings saved without new credentials skip integration_connect's checks.
+        if cleaned.get("provider") == "llm" and isinstance(cleaned.get("config"), dict):
+            from integrations.llm.services import llm_config_validate
+
+            try:
+                llm_config_validate(cleaned["config"])
+            except ValueError as exc:
+                self.add_error("config", str(exc))
+        return cleaned
+
 
 @admin.register(IntegrationConnection)
 class IntegrationConnectionAdmin(AuditedAdmin):

@@ -120,7 +120,7 @@ def whatsapp_inbound_to_bot(envelope: Envelope) -> None:
     tenant = _tenant(envelope)
     if not _remembered((f"bot:{tenant.pk}", ""), lambda: bot_configured(tenant=tenant)):
         log.info(
-            "tenant %s has no bot (no llm_api_key); inbound message left for people", tenant.slug
+            "tenant %s has no bot (no LLM connected); inbound message left for people", tenant.slug
         )
         return
     whatsapp_bot_reply_record(

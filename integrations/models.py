@@ -14,6 +14,7 @@ class IntegrationConnection(models.Model):
         WHATSAPP = "whatsapp"
         N8N = "n8n"
         CLERK = "clerk"
+        LLM = "llm"  # the LLM that writes bot replies (integrations/llm)
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="integrations")
     provider = models.CharField(max_length=20, choices=Provider.choices)

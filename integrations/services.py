@@ -15,6 +15,7 @@ REQUIRED = {
     "whatsapp": ({"phone_number_id"}, {"access_token"}),
     "n8n": ({"base_url"}, {"api_key"}),
     "clerk": (set(), {"signing_secret"}),
+    "llm": (set(), {"api_key"}),
 }
 EXTERNAL_ID = {
     "shopify": "shop_domain",
@@ -33,6 +34,8 @@ EXTERNAL_ID_PATTERN = {
 def external_id_of(provider: str, config: dict[str, Any]) -> str:
     """The connection's provider-side id (shop domain, phone number id), normalised as the
     provider sends it in webhooks; ValueError naming the setting if it cannot be one."""
+    if provider not in EXTERNAL_ID:
+        return ""  # nothing inbound to match (the LLM)
     name = EXTERNAL_ID[provider]
     value = str(config.get(name, "")).strip()
     if provider == "shopify":
@@ -54,6 +57,10 @@ def integration_connect(
     missing = sorted((config_keys - set(config)) | (secret_keys - set(credentials)))
     if missing:
         raise ValueError(f"{provider} needs: {', '.join(missing)}")
+    if provider == "llm":
+        from integrations.llm.services import llm_config_validate
+
+        llm_config_validate(config)
     external_id = external_id_of(provider, config)
     if provider == "clerk":
         from integrations.clerk.signatures import svix_secret_key

@@ -1,4 +1,5 @@
-"""What an operation sees of its caller: the tenant, the key, the surface, progress, cancellation."""
+"""What an operation sees of its caller: the tenant, the key, the surface, progress, cancellation,
+and the client's own model where it offers sampling."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ if TYPE_CHECKING:
     from tenants.models import ApiKey, Tenant
 
 ProgressFn = Callable[[float, float | None, str | None], None]
+# Ask the MCP client's own model to write (MCP sampling): (system, messages, max_tokens) ->
+# (text, model), or None if the connection cannot carry the request. Set only when the client
+# declared the sampling capability.
+SampleFn = Callable[[str, list[dict[str, str]], int], tuple[str, str] | None]
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,7 @@ class OperationContext:
     surface: str  # "mcp-stdio", "mcp-http" or "rest"
     trace_id: str
     progress: ProgressFn | None = None
+    sample: SampleFn | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event)
     tokens_in: int = 0
     tokens_out: int = 0

@@ -16,6 +16,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+try:
+    import sniffio
+except ImportError:  # anyio works without it
+    sniffio = None  # type: ignore[assignment]
+
 import anyio
 import anyio.from_thread
 import anyio.lowlevel
@@ -23,10 +28,10 @@ import mcp_types as types
 from django.db import connections
 from mcp.server import Server
 from mcp.server.context import ServerRequestContext
-from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError, NoBackChannelError
 
-from mcp_tools.context import OperationContext, Principal
-from mcp_tools.errors import AuthenticationFailed, UnknownOperation
+from mcp_tools.context import OperationContext, Principal, SampleFn
+from mcp_tools.errors import AuthenticationFailed, UnknownOperation, UpstreamError
 from mcp_tools.executor import CallResult, execute, visible_operations
 from mcp_tools.registry import Operation
 from mcp_tools.tool_listing import tool_definition
@@ -81,6 +86,9 @@ async def in_operation_thread(func: Callable[..., T], *args: Any) -> T:
 
 
 def _releasing(func: Callable[..., T], *args: Any) -> T:
+    # The copied context says "asyncio is running here" where sniffio is installed (the anthropic
+    # SDK needs it), and anyio.run (upstream calls) would then refuse to start on this thread.
+    sniffio_token = _no_async_library()
     try:
         return func(*args)
     finally:
@@ -89,6 +97,15 @@ def _releasing(func: Callable[..., T], *args: Any) -> T:
         for conn in connections.all(initialized_only=True):
             if conn.settings_dict["OPTIONS"].get("pool") and not conn.in_atomic_block:
                 conn.close()
+        if sniffio_token is not None:
+            sniffio.current_async_library_cvar.reset(sniffio_token)
+
+
+def _no_async_library() -> contextvars.Token[str | None] | None:
+    """Mark this thread as running no event loop (it runs none: the loop is another thread's)."""
+    if sniffio is None:
+        return None
+    return sniffio.current_async_library_cvar.set(None)
 
 
 # An operation's tools/list entry, built once: its schemas are generated from pydantic models,
@@ -116,6 +133,47 @@ def call_result(result: CallResult) -> types.CallToolResult:
         content=[types.TextContent(type="text", text=f"{error['code']}: {error['message']}")],
         is_error=True,
     )
+
+
+def _sampler(ctx: ServerRequestContext[Any], loop_token: Any) -> SampleFn | None:
+    """MCP sampling for an operation thread, if the client declared it; None otherwise."""
+    if not ctx.session.check_client_capability(
+        types.ClientCapabilities(sampling=types.SamplingCapability())
+    ):
+        return None
+
+    async def create(system: str, messages: list[dict[str, str]], max_tokens: int) -> Any:
+        with warnings.catch_warnings():
+            # Deprecated from protocol 2026-07-28 (SEP-2577), still served to clients that
+            # declare it at their handshake.
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            return await ctx.session.create_message(
+                [
+                    types.SamplingMessage(
+                        role=m["role"],  # type: ignore[arg-type]
+                        content=types.TextContent(type="text", text=m["content"]),
+                    )
+                    for m in messages
+                ],
+                max_tokens=max_tokens,
+                system_prompt=system,
+                related_request_id=ctx.request_id,
+            )
+
+    def sample(
+        system: str, messages: list[dict[str, str]], max_tokens: int
+    ) -> tuple[str, str] | None:
+        try:
+            result = anyio.from_thread.run(create, system, messages, max_tokens, token=loop_token)
+        except NoBackChannelError:
+            return None  # stateless HTTP: no way back to the client within this request
+        except MCPError as exc:
+            raise UpstreamError(f"the MCP client did not sample: {exc}") from None
+        blocks = result.content if isinstance(result.content, list) else [result.content]
+        text = "".join(getattr(block, "text", "") for block in blocks)
+        return text.strip(), str(result.model)
+
+    return sample
 
 
 def build_server(
@@ -152,6 +210,8 @@ def build_server(
                 ctx.session.report_progress, done, total, message, token=loop_token
             )
 
+        sample = _sampler(ctx, loop_token)
+
         def run() -> CallResult:
             try:
                 principal = resolve_principal(ctx)
@@ -162,6 +222,7 @@ def build_server(
                 surface=surface,
                 trace_id=new_trace_id(),
                 progress=progress,
+                sample=sample,
                 cancel_event=cancel,
             )
             return execute(

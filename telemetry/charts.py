@@ -10,6 +10,7 @@ from telemetry.queries import BUCKETS, RANGES, TenantQuery, bucket_expression, r
 
 TOP_OPERATIONS = 8
 TOP_TOPICS = 8
+TOP_TENANTS = 8
 
 
 def _axis(window: int, step: int) -> list[int]:
@@ -78,13 +79,23 @@ def _chart_data(client: Any, tenants: list[str], range_key: str) -> dict[str, An
         if any(r[2] for r in per_tool)
         else []
     )
-    tokens = calls.run(
+    usage = TenantQuery(tenants, window, table="llm_usage")
+    tokens = usage.run(
         client=client,
-        select="model, tenant, sum(tokens_in), sum(tokens_out)",
-        group_by="model, tenant",
+        select="provider, model, tenant, sum(tokens_in), sum(tokens_out)",
+        group_by="provider, model, tenant",
         order_by="sum(tokens_in) + sum(tokens_out) DESC",
         limit=50,
     )
+    token_rows = usage.run(
+        client=client,
+        select=f"{bucket} AS b, tenant, sum(tokens_in) + sum(tokens_out)",
+        group_by="b, tenant",
+    )
+    token_totals: dict[str, float] = {}
+    for row in token_rows:
+        token_totals[row[1]] = token_totals.get(row[1], 0) + float(row[2])
+    token_tenants = sorted(token_totals, key=lambda t: -token_totals[t])[:TOP_TENANTS]
     topics = TenantQuery(tenants, window, table="topic_messages", time_column="minute")
     topic_bucket = bucket_expression("minute", max(step, 60))
     topic_rows = topics.run(
@@ -100,7 +111,7 @@ def _chart_data(client: Any, tenants: list[str], range_key: str) -> dict[str, An
         "range": range_key,
         "tenants": tenants,
         "step_seconds": step,
-        "empty": not per_tool and not topic_rows,
+        "empty": not per_tool and not topic_rows and not token_rows,
         "latency": {
             "operations": top,
             "p95": [axis, *_pivot(latency_rows, axis, top, 3)],
@@ -132,14 +143,19 @@ def _chart_data(client: Any, tenants: list[str], range_key: str) -> dict[str, An
         "error_types": [{"error_type": r[0] or "(none)", "count": int(r[1])} for r in errors],
         "tokens": [
             {
-                "model": r[0] or "(none)",
-                "tenant": r[1],
-                "tokens_in": int(r[2]),
-                "tokens_out": int(r[3]),
+                "provider": r[0],
+                "model": r[1],
+                "tenant": r[2],
+                "tokens_in": int(r[3]),
+                "tokens_out": int(r[4]),
             }
             for r in tokens
-            if r[2] or r[3]
         ],
+        # Tokens (input + output) per tenant per bucket: who spends the LLM budget, and when.
+        "tokens_per_tenant": {
+            "tenants": token_tenants,
+            "series": [axis, *_pivot(token_rows, axis, token_tenants, 2)],
+        },
         "topics": {
             "names": top_topics,
             "series": [topic_axis, *_pivot(topic_rows, topic_axis, top_topics, 2)],

@@ -13,6 +13,7 @@ import atexit
 import logging
 from typing import TYPE_CHECKING, Any
 
+from smarteros.context import new_trace_id
 from smarteros.events.envelope import Envelope
 from smarteros.infra.kafka import get_telemetry_producer
 
@@ -105,5 +106,36 @@ def operation_call_record(
             tenant=tenant.slug,
             trace_id=ctx.trace_id,
             data=action,
+        ),
+    )
+
+
+def llm_usage_record(
+    *,
+    tenant: str,
+    provider: str,
+    model: str,
+    tokens_in: int,
+    tokens_out: int,
+    origin: str,
+    trace_id: str,
+) -> None:
+    """Queue the token usage of one LLM reply (the sink stores it in llm_usage). `origin` says
+    what asked for it: an operation's name or an effect's kind."""
+    _produce(
+        TELEMETRY_TOPIC,
+        tenant,
+        Envelope(
+            type="llm.usage",
+            source="integrations.llm",
+            tenant=tenant,
+            trace_id=trace_id or new_trace_id(),
+            data={
+                "provider": provider,
+                "model": model,
+                "origin": origin,
+                "tokens_in": tokens_in,
+                "tokens_out": tokens_out,
+            },
         ),
     )

@@ -13,7 +13,7 @@ from smarteros.infra.clickhouse import clickhouse_client
 from tenants.models import Tenant
 from tenants.scope import dangerously_unscoped
 
-TABLES = {"operation_calls": "time", "topic_messages": "minute"}
+TABLES = {"operation_calls": "time", "topic_messages": "minute", "llm_usage": "time"}
 
 
 def telemetry_retention_enforce() -> dict[str, int]:

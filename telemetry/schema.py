@@ -51,6 +51,26 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ORDER BY (tenant, minute, topic)
         """,
     ),
+    (
+        3,
+        "llm_usage",
+        """
+        CREATE TABLE IF NOT EXISTS llm_usage (
+            event_id String,
+            time DateTime,
+            tenant String,
+            provider String,
+            model String,
+            origin String,
+            tokens_in UInt32,
+            tokens_out UInt32,
+            trace_id String
+        )
+        ENGINE = ReplacingMergeTree()
+        PARTITION BY toYYYYMMDD(time)
+        ORDER BY (tenant, time, event_id)
+        """,
+    ),
 ]
 
 

@@ -43,6 +43,35 @@ COLUMNS = (
     "session_id",
     "trace_id",
 )
+# Token usage of every LLM reply (an operation's or an effect's), by provider and model.
+USAGE_TYPE = "llm.usage"
+USAGE_COLUMNS = (
+    "event_id",
+    "time",
+    "tenant",
+    "provider",
+    "model",
+    "origin",
+    "tokens_in",
+    "tokens_out",
+    "trace_id",
+)
+
+
+def usage_row(envelope: dict[str, Any]) -> tuple[Any, ...]:
+    """One llm_usage row (in USAGE_COLUMNS order) from an `llm.usage` envelope."""
+    data = envelope["data"]
+    return (
+        str(envelope["id"]),
+        datetime.fromisoformat(envelope["time"][:19]),
+        str(envelope["tenant"]),
+        str(data["provider"]),
+        str(data["model"]),
+        str(data.get("origin", "")),
+        int(data["tokens_in"]),
+        int(data["tokens_out"]),
+        str(envelope.get("trace_id", "")),
+    )
 
 
 def row_from_envelope(raw: bytes | None) -> tuple[Any, ...]:
@@ -120,7 +149,13 @@ class TelemetrySink:
             )
         )
 
-    def insert(self, rows: list[tuple[Any, ...]]) -> None:
+    def insert(
+        self,
+        rows: list[tuple[Any, ...]],
+        *,
+        table: str = "operation_calls",
+        columns: tuple[str, ...] = COLUMNS,
+    ) -> None:
         """Insert the rows ClickHouse does not hold yet. A batch is replayed only when the sink
         stopped between its insert and its offset commit; checking the batch's event ids first
         (cheap: the table is ordered by tenant, time, event id) keeps the table free of
@@ -131,7 +166,7 @@ class TelemetrySink:
             present = {
                 row[0]
                 for row in client.execute(
-                    "SELECT event_id FROM operation_calls WHERE tenant IN %(tenants)s "
+                    f"SELECT event_id FROM {table} WHERE tenant IN %(tenants)s "
                     "AND time BETWEEN %(first)s AND %(last)s AND event_id IN batch_ids",
                     {
                         "tenants": tuple({r[2] for r in rows}),
@@ -149,7 +184,7 @@ class TelemetrySink:
             }
             fresh = [r for r in rows if r[0] not in present] if present else rows
             if fresh:
-                client.execute(f"INSERT INTO operation_calls ({', '.join(COLUMNS)}) VALUES", fresh)
+                client.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES", fresh)
         finally:
             client.disconnect()
 
@@ -176,15 +211,20 @@ class TelemetrySink:
                         return
                     continue
                 idle = 0
-                rows = []
+                rows: list[tuple[Any, ...]] = []
+                usage: list[tuple[Any, ...]] = []
                 for message in messages:
                     try:
-                        rows.append(row_from_envelope(message.value()))
+                        envelope = orjson.loads(message.value() or b"")
+                        if envelope.get("type") == USAGE_TYPE:
+                            usage.append(usage_row(envelope))
+                        else:
+                            rows.append(row_from_envelope(message.value()))
                     except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
                         dead_letter(
                             message, f"malformed telemetry event: {type(exc).__name__}: {exc}"
                         )
-                if not self._insert_with_backoff(rows):
+                if not self._insert_with_backoff(rows, usage):
                     log.warning(
                         "telemetry sink: stopping with a batch not inserted; it is read again"
                     )
@@ -193,13 +233,18 @@ class TelemetrySink:
         finally:
             self.consumer.close()
 
-    def _insert_with_backoff(self, rows: list[tuple[Any, ...]]) -> bool:
+    def _insert_with_backoff(
+        self, rows: list[tuple[Any, ...]], usage: list[tuple[Any, ...]] | None = None
+    ) -> bool:
         def attempt() -> None:
-            self.insert(rows)
+            if rows:
+                self.insert(rows)
+            if usage:
+                self.insert(usage, table="llm_usage", columns=USAGE_COLUMNS)
             if self.on_insert is not None:
-                self.on_insert(len(rows))
+                self.on_insert(len(rows) + len(usage or ()))
 
-        return not rows or insert_until_stopped(
+        return not (rows or usage) or insert_until_stopped(
             attempt, running=lambda: self.running, who="telemetry sink"
         )
 

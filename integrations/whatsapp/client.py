@@ -1,4 +1,4 @@
-"""WhatsApp Cloud API (Meta Graph API) client, and the LLM client used for bot replies."""
+"""WhatsApp Cloud API (Meta Graph API) client."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from integrations.whatsapp.errors import MetaError, whatsapp_error
 from mcp_tools.errors import OperationError
 
 GRAPH_BASE_URL = "https://graph.facebook.com"
-ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 PROVIDER = "WhatsApp Cloud API"
 
 
@@ -106,46 +105,3 @@ class WhatsAppClient:
             )
         )
 
-
-@dataclass(frozen=True)
-class LlmReply:
-    text: str
-    model: str
-    tokens_in: int
-    tokens_out: int
-
-
-@dataclass(frozen=True)
-class AnthropicClient:
-    api_key: str
-    model: str
-    base_url: str = ANTHROPIC_BASE_URL
-
-    def reply(
-        self, *, system: str, messages: list[dict[str, Any]], max_tokens: int = 512
-    ) -> LlmReply:
-        body = request_json(
-            "LLM provider",
-            "POST",
-            f"{self.base_url.rstrip('/')}/v1/messages",
-            headers={"x-api-key": self.api_key, "anthropic-version": "2023-06-01"},
-            json={
-                "model": self.model,
-                "max_tokens": max_tokens,
-                "system": system,
-                "messages": messages,
-            },
-            timeout=60.0,
-        )
-        text = "".join(
-            block.get("text", "")
-            for block in body.get("content", [])
-            if block.get("type") == "text"
-        )
-        usage = body.get("usage") or {}
-        return LlmReply(
-            text=text.strip(),
-            model=str(body.get("model", self.model)),
-            tokens_in=int(usage.get("input_tokens", 0)),
-            tokens_out=int(usage.get("output_tokens", 0)),
-        )

@@ -143,6 +143,8 @@ def bot_reply(call: EffectCall) -> dict[str, Any]:
         answers=p.answers,
         instructions=p.instructions,
         history=p.history,
+        origin="whatsapp.bot_reply",
+        trace_id=call.trace_id,
     )
     result: dict[str, Any] = {
         "text": reply.text[:4096],

@@ -12,6 +12,7 @@ from effects.models import Effect
 from effects.schemas import EffectOut, IdempotencyKey, idempotency_key_field
 from effects.services import effect_perform_on_commit
 from integrations.connections import connection_require
+from integrations.llm.services import MCP_SAMPLING
 from integrations.models import WhatsAppMessage
 from integrations.whatsapp.services import (
     bot_reply_write,
@@ -160,6 +161,11 @@ class BotResponseIn(Input):
         None, description="Extra instructions for this reply, added to the bot's prompt."
     )
     send: bool = Field(True, description="Send the reply on WhatsApp; false only drafts it.")
+    client_sampling: bool = Field(
+        False,
+        description="Ask this MCP client's own model to write the reply (MCP sampling) when the "
+        "client supports it; otherwise, or over REST, the tenant's LLM writes it.",
+    )
     history: int = Field(
         20, ge=1, le=100, description="Conversation messages given to the model (1-100)."
     )
@@ -170,6 +176,9 @@ class BotResponseOut(Output):
     reply: str = Field(description="The reply the model wrote.")
     sent: bool = Field(description="Whether it was sent on WhatsApp (false while pending).")
     model: str = Field(description="The LLM that wrote it.")
+    written_by: Literal["tenant_llm", "mcp_client"] = Field(
+        description="tenant_llm (the tenant's LLM) or mcp_client (the client, by sampling)."
+    )
     tokens_in: int = Field(description="Prompt tokens used.")
     tokens_out: int = Field(description="Completion tokens used.")
     effect: EffectOut | None = Field(default=None, description="The send, when send is true.")
@@ -195,12 +204,15 @@ def create_bot_response(ctx: OperationContext, params: BotResponseIn) -> BotResp
         phone=params.phone,
         instructions=params.instructions,
         history=params.history,
+        trace_id=ctx.trace_id,
+        sample=ctx.sample if params.client_sampling else None,
     )
     ctx.model, ctx.tokens_in, ctx.tokens_out = reply.model, reply.tokens_in, reply.tokens_out
     out = BotResponseOut(
         reply=reply.text,
         sent=False,
         model=reply.model,
+        written_by="mcp_client" if reply.provider == MCP_SAMPLING else "tenant_llm",
         tokens_in=reply.tokens_in,
         tokens_out=reply.tokens_out,
     )

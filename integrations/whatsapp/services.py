@@ -10,12 +10,9 @@ from django.db.models import Subquery
 
 from integrations.connections import connection_credentials, connection_require
 from integrations.deliveries import delivery_claim
+from integrations.llm.client import LlmReply
+from integrations.llm.services import llm_configured, llm_reply, llm_sample
 from integrations.models import IntegrationConnection, WebhookDelivery, WhatsAppMessage
-from integrations.whatsapp.client import (
-    ANTHROPIC_BASE_URL,
-    AnthropicClient,
-    LlmReply,
-)
 from integrations.whatsapp.errors import whatsapp_error_advice
 from integrations.whatsapp.schemas import MessagesValue, Status
 from mcp_tools.errors import InvalidInput
@@ -24,6 +21,7 @@ from tenants.models import Tenant
 
 if TYPE_CHECKING:
     from effects.models import Effect
+    from mcp_tools.context import SampleFn
 
 DEFAULT_BOT_PROMPT = (
     "You are the shop's WhatsApp assistant. Answer briefly and politely in the customer's language."
@@ -220,8 +218,7 @@ def whatsapp_notification_accept(
 
 
 def bot_configured(*, tenant: Tenant) -> bool:
-    _, credentials = whatsapp_connection(tenant=tenant)
-    return bool(credentials.get("llm_api_key"))
+    return llm_configured(tenant=tenant)
 
 
 def whatsapp_bot_reply_record(*, tenant: Tenant, phone: str, answers: str, trace_id: str) -> Effect:
@@ -245,14 +242,14 @@ def bot_reply_write(
     answers: str | None = None,
     instructions: str | None = None,
     history: int = 20,
+    origin: str = "whatsapp_create_bot_response",
+    trace_id: str = "",
+    sample: SampleFn | None = None,
 ) -> LlmReply:
     """Have the LLM write a reply to the conversation with `phone`: up to inbound message
-    `answers` if given, else up to now, whose last message must be the customer's."""
-    connection, credentials = whatsapp_connection(tenant=tenant)
-    if not credentials.get("llm_api_key"):
-        raise InvalidInput(
-            "the WhatsApp connection has no llm_api_key; an operator adds it in the admin"
-        )
+    `answers` if given, else up to now, whose last message must be the customer's. With
+    `sample` (an MCP client offering sampling) the client's model writes it instead."""
+    connection = connection_require(tenant=tenant, provider="whatsapp")
     messages = WhatsAppMessage.objects.filter(tenant=tenant, phone=phone)
     if answers is not None:
         answered = messages.filter(provider_message_id=answers).values_list("pk", flat=True)
@@ -261,11 +258,6 @@ def bot_reply_write(
     recent.reverse()
     if not recent or recent[-1].direction != WhatsAppMessage.Direction.INBOUND:
         raise InvalidInput(f"phone: no customer message from {phone} is waiting for a reply")
-    llm = AnthropicClient(
-        api_key=credentials["llm_api_key"],
-        model=connection.config.get("llm_model") or "claude-sonnet-4-5",
-        base_url=connection.config.get("llm_base_url") or ANTHROPIC_BASE_URL,
-    )
     system = connection.config.get("bot_prompt") or DEFAULT_BOT_PROMPT
     if instructions:
         system += "\n" + instructions
@@ -273,7 +265,17 @@ def bot_reply_write(
         {"role": "user" if m.direction == "inbound" else "assistant", "content": m.text}
         for m in recent
     ]
-    return llm.reply(system=system, messages=_alternating(turns))
+    if sample is not None and (
+        sampled := llm_sample(sample=sample, system=system, messages=_alternating(turns))
+    ):
+        return sampled
+    return llm_reply(
+        tenant=tenant,
+        system=system,
+        messages=_alternating(turns),
+        origin=origin,
+        trace_id=trace_id,
+    )
 
 
 def _alternating(messages: list[dict[str, str]]) -> list[dict[str, str]]:

@@ -44,8 +44,9 @@ def topics_state(specs: list[TopicSpec]) -> list[TopicState]:
             continue
         problems = []
         partitions = len(metadata[spec.name].partitions)
-        if partitions < spec.partitions:
-            problems.append(f"{partitions} partitions < {spec.partitions}")
+        # Fewer partitions break key spreading; more change which partition a key goes to.
+        if partitions != spec.partitions:
+            problems.append(f"{partitions} partitions, catalog says {spec.partitions}")
         for key, wanted in spec.config().items():
             actual = configs.get(spec.name, {}).get(key)
             if actual is not None and actual != wanted:

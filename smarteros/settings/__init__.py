@@ -14,6 +14,7 @@ from .clickhouse import *  # noqa: E402,F403
 from .database import *  # noqa: E402,F403
 from .effects import *  # noqa: E402,F403
 from .kafka import *  # noqa: E402,F403
+from .llm import *  # noqa: E402,F403
 from .logging import *  # noqa: E402,F403
 from .mcp import *  # noqa: E402,F403
 from .redis import *  # noqa: E402,F403

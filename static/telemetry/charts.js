@@ -62,9 +62,10 @@
       axes: [{}, { label: "calls" }, { side: 1, scale: "%", label: "error %" }],
     });
     draw("chart-topics", "topics", data.topics.names, data.topics.series);
+    draw("chart-tokens", "tokens", data.tokens_per_tenant.tenants, data.tokens_per_tenant.series);
     fill("table-tools", data.tools, (r) => [r.operation, r.calls, r.error_rate + "%", r.p50_ms, r.p95_ms, r.p99_ms]);
     fill("table-errors", data.error_types, (r) => [r.error_type, r.count]);
-    fill("table-tokens", data.tokens, (r) => [r.model, r.tenant, r.tokens_in, r.tokens_out]);
+    fill("table-tokens", data.tokens, (r) => [r.provider, r.model, r.tenant, r.tokens_in, r.tokens_out]);
   }
 
   form.addEventListener("change", refresh);

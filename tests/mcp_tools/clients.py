@@ -14,25 +14,35 @@ from mcp.client.streamable_http import streamable_http_client
 from tests.processes import ROOT, ServerProcess, free_port
 
 
-def stdio_client(env: dict[str, str], api_key: str, *, mode: str = "legacy") -> Client:
+def stdio_client(
+    env: dict[str, str], api_key: str, *, mode: str = "legacy", sampling_callback: Any = None
+) -> Client:
     params = StdioServerParameters(
         command=sys.executable,
         args=["manage.py", "mcp_serve"],
         cwd=str(ROOT),
         env={**env, "SMARTEROS_API_KEY": api_key},
     )
-    return Client(params, mode=mode, read_timeout_seconds=60)
+    return Client(params, mode=mode, read_timeout_seconds=60, sampling_callback=sampling_callback)
 
 
 def http_client(
-    url: str, api_key: str | None, *, mode: str = "legacy", headers: dict[str, str] | None = None
+    url: str,
+    api_key: str | None,
+    *,
+    mode: str = "legacy",
+    headers: dict[str, str] | None = None,
+    sampling_callback: Any = None,
 ) -> Client:
     all_headers = dict(headers or {})
     if api_key:
         all_headers["Authorization"] = f"Bearer {api_key}"
     http = httpx2.AsyncClient(headers=all_headers, timeout=60)
     return Client(
-        streamable_http_client(f"{url}/mcp", http_client=http), mode=mode, read_timeout_seconds=60
+        streamable_http_client(f"{url}/mcp", http_client=http),
+        mode=mode,
+        read_timeout_seconds=60,
+        sampling_callback=sampling_callback,
     )
 
 

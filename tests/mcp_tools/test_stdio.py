@@ -10,6 +10,7 @@ from typing import Any
 import anyio
 import pytest
 
+from integrations.whatsapp.services import DEFAULT_BOT_PROMPT
 from tests.conftest import run_manage
 from tests.fixtures.deliveries import SHOPIFY_APP_SECRET, hmac_base64
 from tests.mcp_tools.clients import (
@@ -338,7 +339,9 @@ def test_every_operation_once(
     }
     assert out["agent_get_effect"]["result"]["order_id"] == "gid://shopify/Order/777"
     assert out["shopify_sync_products"] == {"synced": 7, "pages": 3, "complete": True}
-    assert out["whatsapp_create_bot_response"]["tokens_in"] == 42
+    # The LLM stand-in counts words: the bot's prompt and the customer's message.
+    prompt_words = len(DEFAULT_BOT_PROMPT.split()) + 5  # "Hi, is it in stock?"
+    assert out["whatsapp_create_bot_response"]["tokens_in"] == prompt_words
     assert out["whatsapp_create_bot_response"]["sent"] is True
     assert out["whatsapp_send_template"]["effect"]["state"] == "done"
     assert [m["direction"] for m in out["whatsapp_get_conversation"]["messages"]] == [

@@ -9,6 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from smarteros.events.backup import BackupError, topics_backup, topics_restore
+from smarteros.events.catalog import tenant_topics
 from smarteros.events.status import catalog_for_all_tenants, consumer_lag, topics_state
 from smarteros.events.topics import topics_sync
 
@@ -23,6 +24,8 @@ class Command(BaseCommand):
             "status", help="Catalog against broker, and consumer lag per group."
         )
         status.add_argument("--json", action="store_true")
+        status.add_argument("--tenant", help="Only this tenant's topics (by slug).")
+        status.add_argument("--no-lag", action="store_true", help="Skip consumer lag.")
         for name, text in (
             ("backup", "Write every topic to DIR."),
             ("restore", "Replay DIR into an empty broker."),
@@ -48,7 +51,7 @@ class Command(BaseCommand):
                 f"{len(changes)} topics: " + ", ".join(f"{n} {a}" for a, n in counts.items())
             )
         elif action == "status":
-            self._status(options["json"])
+            self._status(options["json"], tenant=options["tenant"], lag=not options["no_lag"])
         else:
             progress = lambda line: self.stdout.write(f"  {line}")  # noqa: E731
             try:
@@ -74,12 +77,13 @@ class Command(BaseCommand):
             except BackupError as exc:
                 raise CommandError(str(exc)) from None
 
-    def _status(self, as_json: bool) -> None:
-        states = topics_state(catalog_for_all_tenants())
-        lag = consumer_lag()
+    def _status(self, as_json: bool, *, tenant: str | None, lag: bool) -> None:
+        specs = tenant_topics(tenant) if tenant else catalog_for_all_tenants()
+        states = topics_state(specs)
+        lag_by_group = consumer_lag() if lag else {}
         if as_json:
             self.stdout.write(
-                json.dumps({"topics": [s.__dict__ for s in states], "lag": lag}, indent=2)
+                json.dumps({"topics": [s.__dict__ for s in states], "lag": lag_by_group}, indent=2)
             )
             return
         for state in states:
@@ -87,5 +91,5 @@ class Command(BaseCommand):
                 self.stdout.write(f"{state.state:8} {state.topic} {state.detail}".rstrip())
         ok = sum(1 for s in states if s.state == "ok")
         self.stdout.write(f"{ok}/{len(states)} catalog topics ok")
-        for group, info in lag.items():
+        for group, info in lag_by_group.items():
             self.stdout.write(f"lag {group}: {info['total']}")

@@ -1,0 +1,186 @@
+"""Clients of the two kinds of LLM endpoint, each mapping the provider's errors to one model.
+
+Neither retries by itself: a failed reply is an effect's attempt, and the effects machinery waits
+and retries by what the error says (see integrations/llm/errors.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import anthropic
+import httpx
+
+from integrations.llm.errors import (
+    LlmCredentialsRejected,
+    LlmInvalidRequest,
+    LlmOverloaded,
+    LlmRateLimited,
+)
+from mcp_tools.errors import OperationError, UpstreamError
+
+ANTHROPIC = "anthropic"
+OPENAI_COMPATIBLE = "openai_compatible"
+PROVIDERS = (ANTHROPIC, OPENAI_COMPATIBLE)
+# How error messages name each provider.
+PROVIDER_NAMES = {ANTHROPIC: "Anthropic", OPENAI_COMPATIBLE: "the OpenAI-compatible LLM endpoint"}
+
+
+@dataclass(frozen=True)
+class LlmReply:
+    text: str
+    model: str
+    provider: str
+    tokens_in: int
+    tokens_out: int
+
+
+@dataclass(frozen=True)
+class LlmRequest:
+    system: str
+    messages: list[dict[str, str]]  # alternating user / assistant, first and last the user's
+    max_tokens: int
+
+
+def _retry_after(headers: Any, default: int) -> int:
+    try:
+        return max(1, int(float(headers.get("retry-after"))))
+    except (TypeError, ValueError):
+        return default
+
+
+def llm_error(provider: str, status: int, headers: Any, message: str) -> OperationError:
+    """The one error for a provider's HTTP answer `status` (>= 400)."""
+    name = PROVIDER_NAMES[provider]
+    detail = f"{name} answered HTTP {status}: {message[:300]}"
+    if status in (401, 403):
+        return LlmCredentialsRejected(
+            f"{detail}; the tenant's LLM API key is refused: an operator replaces it "
+            "(the tenant's llm connection)"
+        )
+    if status == 429:
+        seconds = _retry_after(headers, 60)
+        return LlmRateLimited(f"{detail}; retry after {seconds}s", retry_after=seconds)
+    if status in (529, 503):
+        return LlmOverloaded(
+            f"{detail}; the provider is overloaded, retry later",
+            retry_after=_retry_after(headers, 0) or None,
+        )
+    if 400 <= status < 500:
+        return LlmInvalidRequest(f"{detail}; check the tenant's LLM model and limits")
+    return UpstreamError(detail)
+
+
+def _error_message(body: Any, fallback: str) -> str:
+    # Anthropic: {"type": "error", "error": {"type", "message"}}; OpenAI: {"error": {"message",
+    # "type", "code"}}.
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        error = body["error"]
+        kind = error.get("type") or error.get("code") or ""
+        return f"{kind}: {error.get('message', '')}".strip(": ")
+    return fallback
+
+
+@dataclass(frozen=True)
+class AnthropicLlm:
+    """Anthropic's Messages API through the official SDK."""
+
+    api_key: str
+    model: str
+    base_url: str = ""
+    timeout: float = 60.0
+
+    def reply(self, request: LlmRequest) -> LlmReply:
+        client = anthropic.Anthropic(
+            api_key=self.api_key,
+            base_url=self.base_url or None,
+            max_retries=0,
+            timeout=self.timeout,
+        )
+        try:
+            message = client.messages.create(
+                model=self.model,
+                max_tokens=request.max_tokens,
+                system=request.system,
+                messages=request.messages,  # type: ignore[arg-type]
+            )
+        except anthropic.APIStatusError as exc:
+            raise llm_error(
+                ANTHROPIC,
+                exc.status_code,
+                exc.response.headers,
+                _error_message(exc.body, exc.message),
+            ) from None
+        except anthropic.APITimeoutError:
+            raise UpstreamError(f"Anthropic did not answer within {self.timeout}s") from None
+        except anthropic.APIConnectionError as exc:
+            raise UpstreamError(f"Anthropic is unreachable: {type(exc).__name__}") from None
+        finally:
+            client.close()
+        text = "".join(block.text for block in message.content if block.type == "text")
+        return LlmReply(
+            text=text.strip(),
+            model=message.model,
+            provider=ANTHROPIC,
+            tokens_in=message.usage.input_tokens,
+            tokens_out=message.usage.output_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class OpenAICompatibleLlm:
+    """A chat-completions endpoint (`{base_url}/chat/completions`, base URL ending in /v1 as
+    OpenAI's does): OpenAI, a gateway, vLLM, Ollama..."""
+
+    api_key: str
+    model: str
+    base_url: str
+    timeout: float = 60.0
+
+    def reply(self, request: LlmRequest) -> LlmReply:
+        url = f"{self.base_url.rstrip('/')}/chat/completions"
+        try:
+            response = httpx.post(
+                url,
+                headers={"Authorization": f"Bearer {self.api_key}"},
+                json={
+                    "model": self.model,
+                    "max_tokens": request.max_tokens,
+                    "messages": [{"role": "system", "content": request.system}, *request.messages],
+                },
+                timeout=self.timeout,
+            )
+        except httpx.TimeoutException:
+            raise UpstreamError(
+                f"the OpenAI-compatible LLM endpoint did not answer within {self.timeout}s"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise UpstreamError(
+                f"the OpenAI-compatible LLM endpoint is unreachable: {type(exc).__name__}"
+            ) from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code >= 400:
+            raise llm_error(
+                OPENAI_COMPATIBLE,
+                response.status_code,
+                response.headers,
+                _error_message(body, response.text),
+            )
+        try:
+            choice = body["choices"][0]["message"]
+            usage = body.get("usage") or {}
+            return LlmReply(
+                text=str(choice.get("content") or "").strip(),
+                model=str(body.get("model") or self.model),
+                provider=OPENAI_COMPATIBLE,
+                tokens_in=int(usage.get("prompt_tokens", 0)),
+                tokens_out=int(usage.get("completion_tokens", 0)),
+            )
+        except (TypeError, KeyError, IndexError, AttributeError, ValueError):
+            raise UpstreamError(
+                "the OpenAI-compatible LLM endpoint answered without choices[0].message"
+            ) from None

@@ -1,0 +1,206 @@
+"""Which LLM a tenant's replies use, and one call to it with its token usage recorded.
+
+A tenant's `llm` connection (settings: provider, base_url, model, max_tokens, daily_token_budget;
+secret: api_key) overrides the platform defaults (LLM_* settings). A tenant without one falls back
+to the LLM fields of its WhatsApp connection (llm_api_key, llm_base_url, llm_model), the older way
+of configuring the bot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+
+from integrations.connections import connection_credentials
+from integrations.llm.client import (
+    ANTHROPIC,
+    OPENAI_COMPATIBLE,
+    PROVIDERS,
+    AnthropicLlm,
+    LlmReply,
+    LlmRequest,
+    OpenAICompatibleLlm,
+)
+from integrations.llm.errors import LlmBudgetExhausted
+from integrations.models import IntegrationConnection
+from mcp_tools.errors import NotConnected
+from mcp_tools.upstream_network import url_refusal
+from smarteros.infra.redis import get_redis
+from tenants.models import Tenant
+from tenants.scope import tenant_read_scope
+
+if TYPE_CHECKING:
+    from mcp_tools.context import SampleFn
+
+MAX_TOKENS_LIMIT = 64_000
+MCP_SAMPLING = "mcp_sampling"  # the reply's provider when the MCP client's model wrote it
+
+
+@dataclass(frozen=True)
+class LlmSettings:
+    provider: str
+    base_url: str
+    model: str
+    max_tokens: int
+    daily_token_budget: int
+    api_key: str
+
+
+def llm_config_validate(config: dict[str, Any]) -> None:
+    """Refuse an `llm` connection's settings that could not work, naming the field."""
+    provider = config.get("provider") or settings.LLM_PROVIDER
+    if provider not in PROVIDERS:
+        raise ValueError(f"provider must be one of {', '.join(PROVIDERS)}, got {provider!r}")
+    base_url = str(config.get("base_url") or "")
+    if base_url and not base_url.startswith(("https://", "http://")):
+        raise ValueError("base_url must be an http(s) URL")
+    if base_url and (refusal := url_refusal(base_url)):
+        # The key would be sent there: no loopback, private, link-local or metadata address.
+        raise ValueError(f"base_url is refused: {refusal}")
+    if provider == OPENAI_COMPATIBLE and not (base_url or settings.LLM_BASE_URL):
+        raise ValueError("base_url is required for an openai_compatible provider")
+    for name, low, high in (
+        ("max_tokens", 1, MAX_TOKENS_LIMIT),
+        ("daily_token_budget", 0, 10**12),
+    ):
+        if config.get(name) in (None, ""):
+            continue
+        try:
+            value = int(config[name])
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a whole number") from None
+        if not low <= value <= high:
+            raise ValueError(f"{name} must be between {low} and {high}")
+
+
+def _int(value: Any, default: int) -> int:
+    return int(value) if value not in (None, "") else default
+
+
+def llm_settings(*, tenant: Tenant) -> LlmSettings:
+    """The tenant's LLM: its `llm` connection over the platform defaults, else the WhatsApp
+    connection's llm_* fields; NotConnected if it has no API key for one."""
+    with tenant_read_scope(tenant.pk):
+        connections = {
+            c.provider: c
+            for c in IntegrationConnection.objects.filter(
+                tenant=tenant, provider__in=("llm", "whatsapp")
+            ).exclude(credentials_ciphertext="")
+        }
+    for connection in connections.values():
+        connection.tenant = tenant  # already at hand: no read of the tenants table
+    if "llm" in connections:
+        config = connections["llm"].config
+        api_key = connection_credentials(connections["llm"]).get("api_key", "")
+    elif "whatsapp" in connections:
+        legacy = connections["whatsapp"].config
+        api_key = connection_credentials(connections["whatsapp"]).get("llm_api_key", "")
+        config = {"base_url": legacy.get("llm_base_url"), "model": legacy.get("llm_model")}
+    else:
+        api_key, config = "", {}
+    if not api_key:
+        raise NotConnected(
+            f"the LLM is not connected for tenant {tenant.slug}; an operator adds its llm "
+            "connection (provider, model, api_key) in the admin or the console"
+        )
+    return LlmSettings(
+        provider=config.get("provider") or settings.LLM_PROVIDER,
+        base_url=config.get("base_url") or settings.LLM_BASE_URL,
+        model=config.get("model") or settings.LLM_MODEL,
+        max_tokens=_int(config.get("max_tokens"), settings.LLM_MAX_TOKENS),
+        daily_token_budget=_int(config.get("daily_token_budget"), settings.LLM_DAILY_TOKEN_BUDGET),
+        api_key=api_key,
+    )
+
+
+def llm_configured(*, tenant: Tenant) -> bool:
+    try:
+        llm_settings(tenant=tenant)
+    except NotConnected:
+        return False
+    return True
+
+
+def _budget_key(tenant: Tenant, now: datetime) -> str:
+    return f"llm:tokens:{tenant.pk}:{now:%Y%m%d}"
+
+
+def llm_tokens_spent_today(*, tenant: Tenant) -> int:
+    return int(get_redis().get(_budget_key(tenant, datetime.now(UTC))) or 0)
+
+
+def _budget_check(tenant: Tenant, budget: int) -> None:
+    if budget <= 0:
+        return
+    now = datetime.now(UTC)
+    spent = int(get_redis().get(_budget_key(tenant, now)) or 0)
+    if spent >= budget:
+        midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        seconds = max(1, int((midnight - now).total_seconds()))
+        raise LlmBudgetExhausted(
+            f"tenant {tenant.slug} spent its daily LLM budget ({spent}/{budget} tokens); "
+            f"it renews at 00:00 UTC, in {seconds}s",
+            retry_after=seconds,
+        )
+
+
+def _budget_spend(tenant: Tenant, tokens: int) -> None:
+    key = _budget_key(tenant, datetime.now(UTC))
+    pipe = get_redis().pipeline()
+    pipe.incrby(key, tokens)
+    pipe.expire(key, 2 * 24 * 3600)
+    pipe.execute()
+
+
+def llm_client(config: LlmSettings) -> AnthropicLlm | OpenAICompatibleLlm:
+    timeout = float(settings.LLM_TIMEOUT_SECONDS)
+    if config.provider == ANTHROPIC:
+        return AnthropicLlm(config.api_key, config.model, config.base_url, timeout)
+    return OpenAICompatibleLlm(config.api_key, config.model, config.base_url, timeout)
+
+
+def llm_reply(
+    *,
+    tenant: Tenant,
+    system: str,
+    messages: list[dict[str, str]],
+    origin: str,
+    trace_id: str,
+) -> LlmReply:
+    """Have the tenant's LLM answer `messages`; the tokens it used count against the tenant's
+    daily budget and are recorded in telemetry (llm_usage) with `origin` (what asked)."""
+    from telemetry.recording import llm_usage_record
+
+    config = llm_settings(tenant=tenant)
+    _budget_check(tenant, config.daily_token_budget)
+    reply = llm_client(config).reply(
+        LlmRequest(system=system, messages=messages, max_tokens=config.max_tokens)
+    )
+    llm_usage_record(
+        tenant=tenant.slug,
+        provider=reply.provider,
+        model=reply.model,
+        tokens_in=reply.tokens_in,
+        tokens_out=reply.tokens_out,
+        origin=origin,
+        trace_id=trace_id,
+    )
+    if config.daily_token_budget > 0:
+        _budget_spend(tenant, reply.tokens_in + reply.tokens_out)
+    return reply
+
+
+def llm_sample(
+    *, sample: SampleFn, system: str, messages: list[dict[str, str]], max_tokens: int = 0
+) -> LlmReply | None:
+    """Have the MCP client's own model answer (MCP sampling): no tenant key, budget or tokens
+    of the tenant's; the client reports no usage, so none is recorded. None when the connection
+    cannot carry the request after all (then the tenant's LLM answers)."""
+    sampled = sample(system, messages, max_tokens or settings.LLM_MAX_TOKENS)
+    if sampled is None:
+        return None
+    text, model = sampled
+    return LlmReply(text=text, model=model, provider=MCP_SAMPLING, tokens_in=0, tokens_out=0)
