@@ -104,4 +104,3 @@ class WhatsAppClient:
                 map_error=_meta_error,
             )
         )
-
