@@ -4,6 +4,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 
+from integrations.connections import connection_config_check
 from integrations.models import IntegrationConnection, N8nTrigger, WhatsAppMessage
 from integrations.services import integration_connect
 from tenants.admin import AuditedAdmin, TenantScopedAdmin
@@ -21,6 +22,16 @@ class IntegrationConnectionForm(forms.ModelForm):
     class Meta:
         model = IntegrationConnection
         fields = ["tenant", "provider", "config"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        provider, config = cleaned.get("provider"), cleaned.get("config")
+        if provider and config is not None:
+            try:
+                cleaned["config"] = connection_config_check(provider=provider, config=config)
+            except ValueError as exc:
+                self.add_error("config", str(exc))
+        return cleaned
 
     def clean_credentials(self) -> dict[str, str] | None:
         raw = self.cleaned_data.get("credentials")

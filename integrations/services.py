@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from integrations.connections import connection_config_check
 from integrations.models import IntegrationConnection
 from tenants.models import Tenant
 from tenants.scope import tenant_scope
@@ -47,6 +48,7 @@ def integration_connect(
     missing = sorted((config_keys - set(config)) | (secret_keys - set(credentials)))
     if missing:
         raise ValueError(f"{provider} needs: {', '.join(missing)}")
+    config = connection_config_check(provider=provider, config=config)
     external_id = external_id_of(provider, config)
     ciphertext = secret_encrypt(
         slug=tenant.slug, purpose=f"integration:{provider}", value=credentials
