@@ -153,7 +153,9 @@ def _bulk_start(client: ShopifyClient) -> str:
 
 
 def _bulk_wait(client: ShopifyClient, operation_id: str, observer: Observer | None) -> dict:  # type: ignore[type-arg]
-    """Poll the bulk operation until it stops running; report Shopify's running object count."""
+    """Poll the bulk operation until it stops running. The caller hears once that Shopify is
+    exporting (MCP progress values must increase, so polls are not each reported)."""
+    announced = False
     while True:
         if observer:
             observer.raise_if_cancelled()
@@ -163,10 +165,9 @@ def _bulk_wait(client: ShopifyClient, operation_id: str, observer: Observer | No
             raise UpstreamError(f"Shopify has no bulk operation {operation_id}")
         if status not in RUNNING:
             return node
-        if observer:
-            observer.progress(
-                0, None, f"Shopify is exporting the catalogue: {node.get('objectCount')} objects"
-            )
+        if observer and not announced:
+            observer.progress(0, None, f"Shopify is exporting the catalogue ({status})")
+            announced = True
         time.sleep(settings.SHOPIFY_BULK_POLL_SECONDS)
 
 
