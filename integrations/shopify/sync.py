@@ -152,9 +152,13 @@ def _bulk_start(client: ShopifyClient) -> str:
     return operation_id
 
 
-def _bulk_wait(client: ShopifyClient, operation_id: str, observer: Observer | None) -> dict:  # type: ignore[type-arg]
-    """Poll the bulk operation until it stops running. The caller hears once that Shopify is
-    exporting (MCP progress values must increase, so polls are not each reported)."""
+def _bulk_wait(
+    call: EffectCall, client: ShopifyClient, checkpoint: Checkpoint, observer: Observer | None
+) -> dict[str, Any]:
+    """Poll the bulk operation until it stops running, holding the effect's lease meanwhile.
+    The caller hears once that Shopify is exporting (MCP progress values must increase, so
+    polls are not each reported)."""
+    operation_id = checkpoint.bulk_operation_id
     announced = False
     while True:
         if observer:
@@ -168,6 +172,8 @@ def _bulk_wait(client: ShopifyClient, operation_id: str, observer: Observer | No
         if observer and not announced:
             observer.progress(0, None, f"Shopify is exporting the catalogue ({status})")
             announced = True
+        with tenant_scope(call.tenant.pk):
+            _checkpoint_save(call, checkpoint)  # still working on it: keep the lease
         time.sleep(settings.SHOPIFY_BULK_POLL_SECONDS)
 
 
@@ -183,7 +189,7 @@ def sync_products(call: EffectCall) -> dict[str, Any]:
         checkpoint.status = "exporting"
         with tenant_scope(call.tenant.pk):
             _checkpoint_save(call, checkpoint)
-    operation = _bulk_wait(client, checkpoint.bulk_operation_id, observer)
+    operation = _bulk_wait(call, client, checkpoint, observer)
     status = operation["status"]
     if status != "COMPLETED":
         if status in GONE:

@@ -53,7 +53,8 @@ def test_update_inventory_speaks_the_connections_version(
 def test_without_a_version_the_current_stable_is_used(make_tenant: Any, saas: Any) -> None:
     tk = make_tenant("invdefault")
     connect_shopify(tk.tenant, saas)
-    assert call(tk, "shopify_get_product", {"product_id": "gid://shopify/Product/1000"}).ok
+    product = {"product_id": "gid://shopify/Product/1000", "fresh": True}
+    assert call(tk, "shopify_get_product", product).ok
     [(path, _)] = graphql_requests(saas, "query Product(")
     assert path == f"/admin/api/{DEFAULT_API_VERSION}/graphql.json"
 
@@ -113,17 +114,16 @@ def test_the_stand_in_refuses_the_pre_2026_04_shape_at_2026_04(saas: Any) -> Non
     client = ShopifyClient(
         "s.myshopify.com", SHOPIFY_TOKEN, api_version="2026-04", base_url=saas.url
     )
-    old_input = {
+    item = {
+        "inventoryItemId": "gid://shopify/InventoryItem/9000",
+        "locationId": "gid://shopify/Location/1",
+        "quantity": 5,
+    }
+    old_input: dict[str, Any] = {
         "name": "available",
         "reason": "correction",
         "ignoreCompareQuantity": True,
-        "quantities": [
-            {
-                "inventoryItemId": "gid://shopify/InventoryItem/9000",
-                "locationId": "gid://shopify/Location/1",
-                "quantity": 5,
-            }
-        ],
+        "quantities": [item],
     }
     with pytest.raises(UpstreamError, match="ignoreCompareQuantity"):
         client.graphql(INVENTORY_SET_MUTATION, {"input": old_input, "idempotencyKey": "k"})
@@ -132,7 +132,7 @@ def test_the_stand_in_refuses_the_pre_2026_04_shape_at_2026_04(saas: Any) -> Non
     )
     new_input = {
         **old_input,
-        "quantities": [{**old_input["quantities"][0], "changeFromQuantity": None}],
+        "quantities": [{**item, "changeFromQuantity": None}],
     }
     del new_input["ignoreCompareQuantity"]
     with pytest.raises(UpstreamError, match="@idempotent directive is required"):
