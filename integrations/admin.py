@@ -4,6 +4,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 
+from integrations.connections import connection_config_check
 from integrations.models import IntegrationConnection, N8nTrigger, WhatsAppMessage
 from integrations.n8n.topics import FORWARDED_TOPICS
 from integrations.n8n.triggers import TRIGGER_AUTH_HEADER, trigger_secret_issue
@@ -24,6 +25,16 @@ class IntegrationConnectionForm(forms.ModelForm):
         model = IntegrationConnection
         fields = ["tenant", "provider", "config"]
 
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        provider, config = cleaned.get("provider"), cleaned.get("config")
+        if provider and config is not None:
+            try:
+                cleaned["config"] = connection_config_check(provider=provider, config=config)
+            except ValueError as exc:
+                self.add_error("config", str(exc))
+        return cleaned
+
     def clean_credentials(self) -> dict[str, str] | None:
         raw = self.cleaned_data.get("credentials")
         if not raw:
@@ -37,18 +48,6 @@ class IntegrationConnectionForm(forms.ModelForm):
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             raise forms.ValidationError("Credentials must be a JSON object of strings.")
         return value
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        # Settings saved without new credentials skip integration_connect's checks.
-        if cleaned.get("provider") == "llm" and isinstance(cleaned.get("config"), dict):
-            from integrations.llm.services import llm_config_validate
-
-            try:
-                llm_config_validate(cleaned["config"])
-            except ValueError as exc:
-                self.add_error("config", str(exc))
-        return cleaned
 
 
 @admin.register(IntegrationConnection)

@@ -21,6 +21,24 @@ def connection_require(*, tenant: Tenant, provider: str) -> IntegrationConnectio
     return connection
 
 
+def connection_config_check(*, provider: str, config: dict[str, Any]) -> dict[str, Any]:
+    """The settings to store for a connection to `provider`; ValueError naming the setting that
+    cannot be used (a Shopify api_version outside the supported list). Every path that saves a
+    connection (the service, the console form, the admin) goes through this."""
+    if not isinstance(config, dict):
+        raise ValueError("config: must be a JSON object of settings")
+    checked = dict(config)
+    if provider == "shopify" and checked.get("api_version") not in (None, ""):
+        from integrations.shopify.versions import api_version_check
+
+        checked["api_version"] = api_version_check(checked["api_version"])
+    if provider == "llm":
+        from integrations.llm.services import llm_config_validate
+
+        llm_config_validate(checked)
+    return checked
+
+
 def connection_credentials(connection: IntegrationConnection) -> Any:
     """Decrypt the connection's credentials for the duration of one call."""
     return secret_decrypt(

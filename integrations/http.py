@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,23 +26,35 @@ def _shared_client() -> httpx.Client:
     return _client[1]
 
 
-def request_json(
-    provider: str,
-    method: str,
-    url: str,
-    *,
-    map_error: Callable[[httpx.Response], OperationError | None] | None = None,
-    **kwargs: Any,
-) -> Any:
-    """Send a request and return its JSON body; any failure names the provider and the status.
-    `map_error` turns a provider's documented error answer into its own error first."""
+def request_response(provider: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """Send a request and return the response whatever its status, for callers that read a
+    provider's own answers (a 429's Retry-After); no answer at all is an UpstreamError."""
     kwargs.setdefault("timeout", DEFAULT_TIMEOUT)
     try:
-        response = _shared_client().request(method, url, **kwargs)
+        return _shared_client().request(method, url, **kwargs)
     except httpx.TimeoutException:
         raise UpstreamError(f"{provider} did not answer within {kwargs['timeout']}s") from None
     except httpx.HTTPError as exc:
         raise UpstreamError(f"{provider} is unreachable: {type(exc).__name__}") from None
+
+
+ErrorMap = Callable[[httpx.Response], OperationError | None]
+
+
+def request_json(
+    provider: str, method: str, url: str, *, map_error: ErrorMap | None = None, **kwargs: Any
+) -> Any:
+    """Send a request and return its JSON body; any failure names the provider and the status.
+    `map_error` turns a provider's documented error answer into its own error first."""
+    response = request_response(provider, method, url, **kwargs)
+    return response_json(provider, url, response, map_error=map_error)
+
+
+def response_json(
+    provider: str, url: str, response: httpx.Response, *, map_error: ErrorMap | None = None
+) -> Any:
+    """The response's JSON body; a 404 is NotFound, another failure an UpstreamError (unless
+    `map_error` knows the provider's answer)."""
     if response.status_code >= 400 and map_error is not None:
         mapped = map_error(response)
         if mapped is not None:
@@ -59,3 +71,17 @@ def request_json(
         return response.json()
     except ValueError:
         raise UpstreamError(f"{provider} answered with a body that is not JSON") from None
+
+
+def stream_lines(provider: str, url: str, *, timeout: float = 60.0) -> Iterator[str]:
+    """The lines of a (large) download, read as they arrive: the body is never held whole."""
+    try:
+        with _shared_client().stream("GET", url, timeout=timeout) as response:
+            if response.status_code >= 400:
+                response.read()
+                response_json(provider, url, response)  # raises, naming the status
+            yield from response.iter_lines()
+    except httpx.TimeoutException:
+        raise UpstreamError(f"{provider} did not answer within {timeout}s") from None
+    except httpx.HTTPError as exc:
+        raise UpstreamError(f"{provider} is unreachable: {type(exc).__name__}") from None

@@ -13,7 +13,8 @@ def integration_probe(*, tenant: Tenant, provider: str) -> str:
     """Ask the provider who it thinks this connection is; returns its answer in a line, or raises
     UpstreamError (its refusal or silence) or NotConnected."""
     from integrations.n8n.client import N8nClient
-    from integrations.shopify.client import DEFAULT_API_VERSION, ShopifyClient
+    from integrations.shopify.client import SHOP_QUERY
+    from integrations.shopify.effects import shopify_client_of
     from integrations.whatsapp.client import GRAPH_BASE_URL, WhatsAppClient
 
     with tenant_read_scope(tenant.pk):
@@ -22,12 +23,7 @@ def integration_probe(*, tenant: Tenant, provider: str) -> str:
     connection.tenant = tenant  # already at hand: no second read of the tenants table
     credentials = connection_credentials(connection)
     if provider == "shopify":
-        shop = ShopifyClient(
-            shop_domain=config["shop_domain"],
-            access_token=credentials["access_token"],
-            api_version=config.get("api_version") or DEFAULT_API_VERSION,
-            base_url=config.get("api_base_url", ""),
-        ).graphql("query ShopInfo { shop { name myshopifyDomain } }")["shop"]
+        shop = shopify_client_of(config, credentials).graphql(SHOP_QUERY)["shop"]
         return f"Shopify: shop {shop.get('name')!r} ({shop.get('myshopifyDomain')})"
     if provider == "whatsapp":
         phone = WhatsAppClient(

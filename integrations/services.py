@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from integrations.connections import connection_config_check
 from integrations.models import IntegrationConnection
 from tenants.models import Tenant
 from tenants.scope import tenant_scope
@@ -57,10 +58,7 @@ def integration_connect(
     missing = sorted((config_keys - set(config)) | (secret_keys - set(credentials)))
     if missing:
         raise ValueError(f"{provider} needs: {', '.join(missing)}")
-    if provider == "llm":
-        from integrations.llm.services import llm_config_validate
-
-        llm_config_validate(config)
+    config = connection_config_check(provider=provider, config=config)
     external_id = external_id_of(provider, config)
     if provider == "clerk":
         from integrations.clerk.signatures import svix_secret_key

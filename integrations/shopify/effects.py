@@ -13,22 +13,38 @@ from integrations.shopify.client import (
     INVENTORY_SET_MUTATION,
     ORDER_CREATE_MUTATION,
     ShopifyClient,
+    inventory_set_input,
     raise_user_errors,
 )
+from integrations.shopify.versions import api_version_check
+from mcp_tools.errors import NotConnected
 from smarteros.events.outbox import tenant_event_emit
 from tenants.models import Tenant
 
 
 def shopify_client_for(*, tenant: Tenant) -> ShopifyClient:
+    """A client for the tenant's connected shop, at the connection's API version."""
     connection = connection_require(tenant=tenant, provider="shopify")
-    credentials = connection_credentials(connection)
-    config = connection.config
+    return shopify_client_of(connection.config, connection_credentials(connection))
+
+
+def shopify_client_of(config: dict[str, Any], credentials: dict[str, str]) -> ShopifyClient:
+    """A client from a connection's settings and decrypted credentials. A version saved before
+    it left the supported list is refused, naming the setting, rather than sent to Shopify."""
+    try:
+        version = api_version_check(config.get("api_version"))
+    except ValueError as exc:
+        raise NotConnected(f"the Shopify connection's {exc}; an operator updates it") from None
     return ShopifyClient(
         shop_domain=config["shop_domain"],
         access_token=credentials["access_token"],
-        api_version=config.get("api_version") or "2025-10",
+        api_version=version,
         base_url=config.get("api_base_url", ""),
     )
+
+
+def _cost(client: ShopifyClient) -> float | None:
+    return client.last_cost.actual if client.last_cost else None
 
 
 def _emit(call: EffectCall, topic: str, event_type: str, key: str, data: dict[str, Any]) -> None:
@@ -60,19 +76,23 @@ def _orders_created(done: list[tuple[EffectCall, dict[str, Any]]]) -> None:
 
 @effect("shopify.create_order", payload=CreateOrderPayload, on_done=_orders_created)
 def create_order(call: EffectCall) -> dict[str, Any]:
-    data = call.client("shopify", lambda: shopify_client_for(tenant=call.tenant)).graphql(
+    client = call.client("shopify", lambda: shopify_client_for(tenant=call.tenant))
+    data = client.graphql(
         ORDER_CREATE_MUTATION,
         {"order": call.payload.order, "idempotencyKey": call.idempotency_key},
     )
     payload = data.get("orderCreate") or {}
-    raise_user_errors(payload, "orderCreate")
+    raise_user_errors(payload, "orderCreate", argument="order")
     created = payload.get("order") or {}
     money = ((created.get("totalPriceSet") or {}).get("shopMoney")) or {}
     return {
         "order_id": created.get("id", ""),
+        # Shopify's numeric order id passes 2^53: kept as the decimal string Shopify sends.
+        "legacy_id": str(created.get("legacyResourceId") or ""),
         "name": created.get("name", ""),
         "total": str(money.get("amount", "0")),
         "currency": money.get("currencyCode", ""),
+        "query_cost": _cost(client),
     }
 
 
@@ -98,25 +118,21 @@ def _inventory_set(done: list[tuple[EffectCall, dict[str, Any]]]) -> None:
 @effect("shopify.update_inventory", payload=SetInventoryPayload, on_done=_inventory_set)
 def update_inventory(call: EffectCall) -> dict[str, Any]:
     p: SetInventoryPayload = call.payload
-    data = call.client("shopify", lambda: shopify_client_for(tenant=call.tenant)).graphql(
+    client = call.client("shopify", lambda: shopify_client_for(tenant=call.tenant))
+    data = client.graphql(
         INVENTORY_SET_MUTATION,
         {
-            "input": {
-                "name": "available",
-                "reason": p.reason,
-                "ignoreCompareQuantity": True,
-                "quantities": [
-                    {
-                        "inventoryItemId": p.inventory_item_id,
-                        "locationId": p.location_id,
-                        "quantity": p.quantity,
-                    }
-                ],
-            },
+            "input": inventory_set_input(
+                client.api_version,
+                inventory_item_id=p.inventory_item_id,
+                location_id=p.location_id,
+                quantity=p.quantity,
+                reason=p.reason,
+            ),
             "idempotencyKey": call.idempotency_key,
         },
     )
     payload = data.get("inventorySetQuantities") or {}
-    raise_user_errors(payload, "inventorySetQuantities")
+    raise_user_errors(payload, "inventorySetQuantities", argument="input")
     group = payload.get("inventoryAdjustmentGroup") or {}
-    return {"adjustment_group_id": group.get("id", "")}
+    return {"adjustment_group_id": group.get("id", ""), "query_cost": _cost(client)}

@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Annotated, Any, Literal
 
 from django.conf import settings
+from django.utils import timezone
 from pydantic import Field, StringConstraints
 
 from effects.models import Effect
 from effects.schemas import EffectOut, IdempotencyKey, idempotency_key_field
-from effects.services import effect_perform_on_commit, effect_record
+from effects.services import (
+    effect_enqueue,
+    effect_get,
+    effect_perform,
+    effect_perform_on_commit,
+    effect_record,
+)
 from integrations.connections import connection_require
 from integrations.inbound import SHOPIFY, Refused, external_ids_check, signature_check
 from integrations.payloads import BadPayload, json_load_untrusted
-from integrations.shopify.client import (
-    PRODUCT_QUERY,
-    PRODUCTS_PAGE_QUERY,
-    ShopifyClient,
-)
+from integrations.shopify.client import PRODUCT_QUERY, ShopifyClient
 from integrations.shopify.effects import shopify_client_for
 from integrations.shopify.schemas import (
     InventoryItemGid,
@@ -34,6 +36,14 @@ from integrations.shopify.schemas import (
     shopify_delivery_parse,
 )
 from integrations.shopify.services import shopify_webhook_accept
+from integrations.shopify.sync import (
+    PRODUCT_CACHE_SECONDS,
+    SYNC_KIND,
+    Observer,
+    product_cache_key,
+    sync_observe,
+    sync_unobserve,
+)
 from mcp_tools.context import OperationContext
 from mcp_tools.errors import InvalidInput, NotFound, PermissionDenied
 from mcp_tools.registry import operation
@@ -41,8 +51,6 @@ from mcp_tools.schemas import E164Phone, Email, Input, Output
 from smarteros.events.outbox import tenant_event_emit
 from smarteros.infra.redis import get_redis
 from tenants.scope import tenant_scope
-
-PRODUCT_CACHE_SECONDS = 300
 
 
 def shopify_client(ctx: OperationContext) -> ShopifyClient:
@@ -64,7 +72,7 @@ def _emit(
 
 
 def _cache_key(ctx: OperationContext, product_id: str) -> str:
-    return f"smarteros:shopify:product:{ctx.tenant.slug}:{product_id}"
+    return product_cache_key(ctx.tenant.slug, product_id)
 
 
 class WebhookIn(Input):
@@ -234,6 +242,11 @@ class CreateOrderIn(Input):
 
 class CreateOrderOut(Output):
     order_id: str = Field(default="", description="Order global id, once done.")
+    legacy_id: str = Field(
+        default="",
+        description="Shopify's numeric order id as a decimal string (it can exceed 2^53), "
+        "once done.",
+    )
     name: str = Field(
         default="", description="Order name as the shop shows it, e.g. #1001, once done."
     )
@@ -244,7 +257,7 @@ class CreateOrderOut(Output):
     def settle(self, effect: Effect) -> None:
         self.effect = EffectOut.of(effect)
         result = effect.result or {}
-        for name in ("order_id", "name", "total", "currency"):
+        for name in ("order_id", "legacy_id", "name", "total", "currency"):
             setattr(self, name, str(result.get(name, "")))
 
 
@@ -285,16 +298,56 @@ def create_order(ctx: OperationContext, params: CreateOrderIn) -> CreateOrderOut
 
 
 class SyncProductsIn(Input):
-    page_size: int = Field(50, ge=1, le=250, description="Products per Shopify page (1-250).")
-    max_products: int = Field(
-        10_000, ge=1, le=100_000, description="Stop after this many products."
+    idempotency_key: IdempotencyKey | None = Field(
+        default=None,
+        description="Your key for this sync: calling again with it resumes that sync where it "
+        "stopped (or returns it, once complete). Omit it to resume the tenant's unfinished "
+        "sync, or start a new one if there is none.",
+    )
+    restart: bool = Field(
+        False, description="Start a new export even if an unfinished sync exists."
     )
 
 
 class SyncProductsOut(Output):
-    synced: int = Field(description="Products written to the shopify.products topic.")
-    pages: int = Field(description="Shopify pages read.")
-    complete: bool = Field(description="False if max_products stopped the sync early.")
+    synced: int = Field(description="Products written to the shopify.products topic so far.")
+    complete: bool = Field(description="True once the whole catalogue is written.")
+    bulk_operation_id: str = Field(
+        description="Shopify's bulk operation exporting the catalogue (a global id string)."
+    )
+    effect: EffectOut = Field(
+        description="The sync as an outside effect: done, or pending (resumed by the workers, "
+        "or by calling again) or failed (call again to resume from its checkpoint)."
+    )
+
+
+def _sync_effect(ctx: OperationContext, params: SyncProductsIn) -> Effect:
+    """The sync to run: the caller's, the tenant's unfinished one, or a new one. A failed one
+    is pending again: it resumes from its checkpoint."""
+    with tenant_scope(ctx.tenant.pk):
+        key = params.idempotency_key
+        if key is None and not params.restart:
+            key = (
+                Effect.objects.filter(
+                    kind=SYNC_KIND, state__in=[Effect.State.PENDING, Effect.State.FAILED]
+                )
+                .order_by("-created_at")
+                .values_list("key", flat=True)
+                .first()
+            )
+        effect = effect_record(
+            tenant=ctx.tenant,
+            kind=SYNC_KIND,
+            key=key or f"sync-{uuid.uuid4().hex}",
+            payload={},
+            trace_id=ctx.trace_id,
+            inline=True,
+        )
+        if effect.state == Effect.State.FAILED:
+            Effect.objects.filter(pk=effect.pk, state=Effect.State.FAILED).update(
+                state=Effect.State.PENDING, attempts=0, not_before=timezone.now()
+            )
+    return effect
 
 
 @operation(
@@ -305,41 +358,28 @@ class SyncProductsOut(Output):
     open_world=True,
     reports_progress=True,
     emits=("shopify.product.snapshot",),
-    atomic=False,  # minutes of paging: each page's events commit on their own
+    atomic=False,  # minutes of export: each batch of products commits with its checkpoint
 )
 def sync_products(ctx: OperationContext, params: SyncProductsIn) -> SyncProductsOut:
-    """Copy the whole catalogue into the tenant's compacted shopify.products topic, page by page,
-    reporting progress after each page. Cancelling stops it between pages."""
-    client = shopify_client(ctx)
-    synced = pages = 0
-    cursor: str | None = None
-    while True:
-        ctx.raise_if_cancelled()
-        data = client.graphql(PRODUCTS_PAGE_QUERY, {"first": params.page_size, "after": cursor})
-        connection = data.get("products") or {}
-        pages += 1
-        products = [product_from_graphql(node) for node in connection.get("nodes", [])]
-        with tenant_scope(ctx.tenant.pk):  # one short transaction per page, after its fetch
-            for product in products:
-                _emit(
-                    ctx,
-                    "shopify.products",
-                    "shopify.product.snapshot",
-                    product.id,
-                    product.model_dump(),
-                )
-        for product in products:
-            get_redis().set(
-                _cache_key(ctx, product.id),
-                json.dumps(product.model_dump()),
-                ex=PRODUCT_CACHE_SECONDS,
-            )
-            synced += 1
-        info = connection.get("pageInfo") or {}
-        more = bool(info.get("hasNextPage"))
-        ctx.report_progress(synced, None if more else synced, f"{synced} products, page {pages}")
-        if not more:
-            return SyncProductsOut(synced=synced, pages=pages, complete=True)
-        if synced >= params.max_products:
-            return SyncProductsOut(synced=synced, pages=pages, complete=False)
-        cursor = info.get("endCursor")
+    """Copy the whole catalogue into the tenant's compacted shopify.products topic through one
+    Shopify bulk operation, reporting progress as the products are written. Resumable: an
+    interrupted or failed sync continues from its checkpoint when called again (or by the
+    workers); cancelling stops it between batches."""
+    connection_require(tenant=ctx.tenant, provider="shopify")
+    effect = _sync_effect(ctx, params)
+    token = sync_observe(Observer(ctx.report_progress, ctx.raise_if_cancelled))
+    try:
+        outcome = effect_perform(effect_id=effect.pk, tenant_id=ctx.tenant.pk)
+    finally:
+        sync_unobserve(token)
+    if outcome.retry_in is not None:
+        effect_enqueue(effect, countdown=outcome.retry_in)
+    ctx.raise_if_cancelled()
+    effect = effect_get(tenant_id=ctx.tenant.pk, effect_id=effect.pk)
+    progress = effect.result or {}
+    return SyncProductsOut(
+        synced=int(progress.get("synced") or 0),
+        complete=effect.state == Effect.State.DONE,
+        bulk_operation_id=str(progress.get("bulk_operation_id") or ""),
+        effect=EffectOut.of(effect),
+    )

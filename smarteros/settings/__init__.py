@@ -19,6 +19,7 @@ from .logging import *  # noqa: E402,F403
 from .mcp import *  # noqa: E402,F403
 from .redis import *  # noqa: E402,F403
 from .sentry import *  # noqa: E402,F403
+from .shopify import *  # noqa: E402,F403
 from .topics import *  # noqa: E402,F403
 from .vault import *  # noqa: E402,F403
 from .webhooks import *  # noqa: E402,F403

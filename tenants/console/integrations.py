@@ -19,7 +19,7 @@ from tenants.scope import tenant_read_scope, tenant_scope
 # provider -> (settings fields, secret fields, provider-side setup)
 PROVIDERS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
     "shopify": (
-        ("shop_domain", "api_base_url"),
+        ("shop_domain", "api_version", "api_base_url"),
         ("access_token", "app_secret"),
         "In the Shopify admin: Settings → Notifications → Webhooks, add the URL below (JSON) "
         "for the topics you need; the app secret signs them.",

@@ -22,12 +22,15 @@ from tests.processes import free_port
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def shopify_pages(saas: Any) -> int:
+def bulk_polls(saas: Any) -> int:
     return sum(
         1
         for _, path, _, body in saas.state.requests
-        if body and "ProductsPage" in body.get("query", "")
+        if body and "query BulkOperation" in body.get("query", "")
     )
+
+
+SYNC_ENV = {"SHOPIFY_SYNC_BATCH_SIZE": "2", "SHOPIFY_BULK_POLL_SECONDS": "0.05"}
 
 
 def test_sync_products_reports_progress(
@@ -41,15 +44,18 @@ def test_sync_products_reports_progress(
         updates.append((progress, total, message))
 
     async def main() -> Any:
-        async with stdio_client(server_env, acme.key) as client:
+        async with stdio_client({**server_env, **SYNC_ENV}, acme.key) as client:
             return await client.call_tool(
-                "shopify_sync_products", {"page_size": 2}, progress_callback=on_progress
+                "shopify_sync_products", {}, progress_callback=on_progress
             )
 
     result = anyio.run(main)
-    assert result.structured_content == {"synced": 7, "pages": 4, "complete": True}
-    assert [u[0] for u in updates] == [2, 4, 6, 7]
-    assert updates[-1][1] == 7 and updates[-1][2] == "7 products, page 4"
+    assert result.structured_content["synced"] == 7
+    assert result.structured_content["complete"] is True
+    # Shopify exporting, then each batch of two written, then the whole catalogue.
+    assert [u[0] for u in updates] == [0, 2, 4, 6, 7]
+    assert updates[0][2] == "Shopify is exporting the catalogue (RUNNING)"
+    assert updates[-1][1] == 7 and updates[-1][2] == "7 products written to shopify.products"
 
 
 def test_cancellation_stops_the_sync_and_the_session_survives(
@@ -57,21 +63,21 @@ def test_cancellation_stops_the_sync_and_the_session_survives(
 ) -> None:
     acme = make_tenant("acme")
     connect(acme.tenant, "shopify", saas.url)
-    saas.state.page_delay = 0.5
+    saas.state.shopify.bulk_polls = 10_000  # Shopify takes its time exporting
 
     async def main() -> dict[str, Any]:
-        async with stdio_client(server_env, acme.key) as client:
+        async with stdio_client({**server_env, **SYNC_ENV}, acme.key) as client:
             with anyio.move_on_after(1.2):
-                await client.call_tool("shopify_sync_products", {"page_size": 1})
+                await client.call_tool("shopify_sync_products", {})
                 raise AssertionError("the call should have been cancelled")
-            await anyio.sleep(2.0)
+            await anyio.sleep(1.0)
             after = await client.call_tool("tenant_get_tenant", {})
             return after.structured_content  # type: ignore[no-any-return]
 
     assert anyio.run(main)["slug"] == "acme"
-    pages = shopify_pages(saas)
+    polls = bulk_polls(saas)
     time.sleep(1.0)
-    assert shopify_pages(saas) == pages < 7  # stopped, and stays stopped
+    assert 0 < bulk_polls(saas) == polls  # stopped polling, and stays stopped
 
 
 def test_execute_tool_over_http_with_header_credentials(

@@ -242,7 +242,7 @@ def test_every_operation_once(
                     "email": "c@example.com",
                 },
             )
-            await call("shopify_sync_products", {"page_size": 3})
+            await call("shopify_sync_products", {})
             order = json.dumps({"id": 777, "email": "c@example.com"})
             await call(
                 "shopify_process_webhook",
@@ -338,7 +338,13 @@ def test_every_operation_once(
         "attempts": 1,
     }
     assert out["agent_get_effect"]["result"]["order_id"] == "gid://shopify/Order/777"
-    assert out["shopify_sync_products"] == {"synced": 7, "pages": 3, "complete": True}
+    assert out["shopify_sync_products"] == {
+        **out["shopify_sync_products"],
+        "synced": 7,
+        "complete": True,
+        "bulk_operation_id": "gid://shopify/BulkOperation/1",
+    }
+    assert out["shopify_create_order"]["legacy_id"] == "820982911946154509"  # past 2^53, exact
     # The LLM stand-in counts words: the bot's prompt and the customer's message.
     prompt_words = len(DEFAULT_BOT_PROMPT.split()) + 5  # "Hi, is it in stock?"
     assert out["whatsapp_create_bot_response"]["tokens_in"] == prompt_words
