@@ -1,31 +1,35 @@
 """Topic backup and restore: every topic's records (keys, values, headers, timestamps,
-partitions) in gzip'd JSON-lines files, one per partition, with a manifest of counts, offset
-ranges, topic configs and SHA-256 checksums. Restore refuses a directory whose files do not
-match their manifest, replays into topics that are absent or empty, then reads everything back
-and checks counts and checksums again.
+partitions) in one file per partition (record_files describes the format), with a manifest of
+counts, offset ranges, topic configs and SHA-256 checksums. Restore refuses a directory whose
+files do not match their manifest, replays into topics that are absent or empty, then reads
+everything back and checks counts and content checksums again.
 
 Used by `manage.py topics backup|restore` (the local stack keeps its in-memory broker's topics
 this way) and by `manage.py dr_backup|dr_restore`. Both directions are batched (large producer
-batches, consumers fetching in bulk): a million records each way take seconds, not minutes.
+batches, consumers fetching in bulk) and the restore runs in several processes: a million
+records go each way in seconds, not minutes.
 """
 
 from __future__ import annotations
 
 import base64
-import gzip
 import hashlib
 import json
-import struct
+import subprocess
+import sys
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import NewTopic
 
+from smarteros.events import record_files
+from smarteros.events.record_files import CONSUME_BATCH, PROGRESS_EVERY, PartitionWriter
 from smarteros.events.topics import topic_configs
 from smarteros.infra.kafka import admin_client, client_config
 
@@ -33,11 +37,6 @@ MANIFEST = "manifest.json"
 FORMAT_VERSION = 2
 # Format 1 (content digest over the JSON of each record) is still read.
 READABLE_FORMATS = (1, 2)
-# gzip's fastest level: the files are written once and read at restore, where time counts.
-GZIP_LEVEL = 1
-# Records asked of the client per call when reading: per-message polling costs more than the
-# broker's fetch at these volumes.
-CONSUME_BATCH = 10_000
 # Bulk reads: whole partitions per fetch instead of librdkafka's interactive defaults.
 BULK_CONSUMER_CONFIG: dict[str, Any] = {
     "fetch.max.bytes": 52_428_800,
@@ -69,10 +68,6 @@ def _b64(data: bytes | None) -> str | None:
     return None if data is None else base64.b64encode(data).decode()
 
 
-def _unb64(text: str | None) -> bytes | None:
-    return None if text is None else base64.b64decode(text)
-
-
 def _record(message: Any) -> dict[str, Any]:
     _, timestamp = message.timestamp()
     return {
@@ -82,60 +77,6 @@ def _record(message: Any) -> dict[str, Any]:
         "value": _b64(message.value()),
         "headers": [[k, _b64(v)] for k, v in (message.headers() or [])],
     }
-
-
-def _content_digest(records: list[dict[str, Any]]) -> str:
-    """Format 1's digest of a partition: the JSON of each record's key, value, headers and
-    timestamp (not offsets, which a restore may renumber)."""
-    digest = hashlib.sha256()
-    for record in records:
-        digest.update(
-            json.dumps(
-                [record["key"], record["value"], record["headers"], record["timestamp"]]
-            ).encode()
-        )
-    return digest.hexdigest()
-
-
-_FRAME = struct.Struct(">qiii")
-_PART = struct.Struct(">i")
-
-
-def _length(data: bytes | None) -> int:
-    return -1 if data is None else len(data)
-
-
-class ContentDigest:
-    """Format 2's digest of a partition, over the raw bytes of each record's timestamp, key,
-    value and headers with their lengths (not offsets, which a restore may renumber). Cheap
-    enough to compute while reading a million records back."""
-
-    def __init__(self) -> None:
-        self._sha = hashlib.sha256()
-        self.count = 0
-
-    def add(
-        self,
-        timestamp: int,
-        key: bytes | None,
-        value: bytes | None,
-        headers: list[tuple[str, bytes | None]],
-    ) -> None:
-        update = self._sha.update
-        update(_FRAME.pack(timestamp, _length(key), _length(value), len(headers)))
-        update(key or b"")
-        update(value or b"")
-        for name, data in headers:
-            raw_name = name.encode()
-            update(_PART.pack(len(raw_name)) + raw_name + _PART.pack(_length(data)))
-            update(data or b"")
-        self.count += 1
-
-    def add_message(self, message: Any) -> None:
-        self.add(message.timestamp()[1], message.key(), message.value(), message.headers() or [])
-
-    def hexdigest(self) -> str:
-        return self._sha.hexdigest()
 
 
 PartitionDone = Callable[[str, int, list[dict[str, Any]]], None]
@@ -218,8 +159,9 @@ def _consumer(bootstrap: str | None) -> Consumer:
     return Consumer(client_config(**overrides))
 
 
-# Progress is reported every this many records (and at the end of each non-empty topic).
-PROGRESS_EVERY = 100_000
+# Replay workers: processes of their own, so decoding and producing use every core (and a fair
+# share of a busy machine) instead of one interpreter's.
+RESTORE_WORKERS = 3
 
 
 @dataclass
@@ -228,35 +170,6 @@ class BackupReport:
     records: int
     seconds: float
     bytes: int = 0
-
-
-class _PartitionWriter:
-    """One partition's file, written as its records arrive (nothing held in memory)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.file = gzip.open(path, "wb", compresslevel=GZIP_LEVEL)  # noqa: SIM115 - closed by close()
-        self.digest = ContentDigest()
-        self.first_offset: int | None = None
-        self.last_offset: int | None = None
-
-    def add(self, message: Any) -> None:
-        if self.first_offset is None:
-            self.first_offset = message.offset()
-        self.last_offset = message.offset()
-        self.digest.add_message(message)
-        self.file.write(json.dumps(_record(message)).encode() + b"\n")
-
-    def close(self) -> dict[str, Any]:
-        self.file.close()
-        return {
-            "file": self.path.name,
-            "records": self.digest.count,
-            "first_offset": self.first_offset,
-            "last_offset": self.last_offset,
-            "sha256": file_sha256(self.path),
-            "content_sha256": self.digest.hexdigest(),
-        }
 
 
 def file_sha256(path: Path) -> str:
@@ -288,7 +201,9 @@ def topics_backup(
             "files": {},
         }
     all_partitions = [(t, p) for t in names for p in sorted(metadata.topics[t].partitions)]
-    writers = {(t, p): _PartitionWriter(directory / f"{t}-{p}.jsonl.gz") for t, p in all_partitions}
+    writers = {
+        (t, p): PartitionWriter(directory / f"{t}-{p}.records.gz") for t, p in all_partitions
+    }
     counted = {"records": 0, "partitions": 0, "bytes": 0}
 
     def on_message(message: Any) -> None:
@@ -299,9 +214,11 @@ def topics_backup(
 
     def on_done(topic: str, partition: int) -> None:
         info = writers.pop((topic, partition)).close()
+        path = directory / info["file"]
+        info["sha256"] = file_sha256(path)
         manifest["topics"][topic]["files"][str(partition)] = info
         counted["partitions"] += 1
-        counted["bytes"] += (directory / info["file"]).stat().st_size
+        counted["bytes"] += path.stat().st_size
 
     consumer = _consumer(bootstrap)
     try:
@@ -344,13 +261,6 @@ def verify_backup(directory: Path) -> dict[str, Any]:
     return manifest  # type: ignore[no-any-return]
 
 
-def _records(path: Path) -> Iterator[dict[str, Any]]:
-    with gzip.open(path, "rb") as file:
-        for line in file:
-            if line.strip():
-                yield json.loads(line)
-
-
 @dataclass
 class RestoreReport:
     topics: int
@@ -364,6 +274,7 @@ def topics_restore(
     bootstrap: str | None = None,
     progress: Callable[[str], None] = lambda _: None,
     force: bool = False,
+    workers: int = RESTORE_WORKERS,
 ) -> RestoreReport:
     """Replay a verified backup into a broker whose topics are absent or empty, then read it all
     back and verify counts and content checksums. `force` first deletes the backup's topics
@@ -376,32 +287,39 @@ def topics_restore(
     consumer = _consumer(bootstrap)
     try:
         occupied = _topics_holding_records(consumer, manifest, existing)
-        if occupied and not force:
-            raise BackupError(
-                f"topic {occupied[0]} already holds records ({len(occupied)} topics do); "
-                "restore needs an empty broker (or --force to replace them)"
-            )
-        if occupied:
-            for future in admin.delete_topics(occupied, operation_timeout=30).values():
-                future.result()
-            progress(f"deleted {len(occupied)} topics that held records")
-            existing = admin.list_topics(timeout=15).topics
-        to_create = [
-            NewTopic(t, num_partitions=e["partitions"], replication_factor=1, config=e["config"])
-            for t, e in manifest["topics"].items()
-            if t not in existing
-        ]
-        if to_create:
-            for future in admin.create_topics(to_create, operation_timeout=30).values():
-                future.result()
-        total = _replay(
-            directory, manifest, Producer(client_config(**BULK_PRODUCER_CONFIG, **extra)), progress
-        )
-        progress(f"{total} records acknowledged; reading them back to verify")
-        _verify_restored(consumer, manifest)
-        progress("every partition's count and content checksum match the backup")
     finally:
         consumer.close()
+    if occupied and not force:
+        raise BackupError(
+            f"topic {occupied[0]} already holds records ({len(occupied)} topics do); "
+            "restore needs an empty broker (or --force to replace them)"
+        )
+    if occupied:
+        for future in admin.delete_topics(occupied, operation_timeout=30).values():
+            future.result()
+        progress(f"deleted {len(occupied)} topics that held records")
+        existing = admin.list_topics(timeout=15).topics
+    to_create = [
+        NewTopic(t, num_partitions=e["partitions"], replication_factor=1, config=e["config"])
+        for t, e in manifest["topics"].items()
+        if t not in existing
+    ]
+    if to_create:
+        for future in admin.create_topics(to_create, operation_timeout=30).values():
+            future.result()
+    jobs = _replay_jobs(directory, manifest, workers, extra)
+    found, total = _run_jobs(jobs, progress)
+    for topic, entry in manifest["topics"].items():
+        for partition, info in entry["files"].items():
+            count, digest = found[f"{topic}:{partition}"]
+            if count != info["records"]:
+                raise BackupError(
+                    f"{topic}[{partition}]: {count} records after restore, "
+                    f"backup had {info['records']}"
+                )
+            if digest != info["content_sha256"]:
+                raise BackupError(f"{topic}[{partition}]: content checksum differs after restore")
+    progress("every partition's count and content checksum match the backup")
     return RestoreReport(
         topics=len(manifest["topics"]), records=total, seconds=time.monotonic() - started
     )
@@ -416,62 +334,99 @@ def _topics_holding_records(
     return sorted(occupied)
 
 
-def _replay(
-    directory: Path,
-    manifest: dict[str, Any],
-    producer: Producer,
-    progress: Callable[[str], None],
-) -> int:
+def _replay_jobs(
+    directory: Path, manifest: dict[str, Any], workers: int, extra: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The partitions shared out among the workers, the largest first to the least loaded."""
+    parts = sorted(
+        (
+            (info["records"], topic, int(partition), str(directory / info["file"]))
+            for topic, entry in manifest["topics"].items()
+            for partition, info in entry["files"].items()
+        ),
+        reverse=True,
+    )
+    loads = [0] * max(1, workers)
+    shares: list[list[dict[str, Any]]] = [[] for _ in loads]
+    for records, topic, partition, path in parts:
+        least = loads.index(min(loads))
+        loads[least] += records
+        shares[least].append({"topic": topic, "partition": partition, "path": path})
+    consumer_config = client_config(
+        **{
+            "group.id": f"smarteros-restore-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            **BULK_CONSUMER_CONFIG,
+            **extra,
+        }
+    )
+    return [
+        {
+            "name": f"worker {number + 1}/{len(shares)}",
+            "format": manifest["format"],
+            "producer": client_config(**BULK_PRODUCER_CONFIG, **extra),
+            "consumer": consumer_config,
+            "partitions": share,
+        }
+        for number, share in enumerate(shares)
+        if share
+    ]
+
+
+def _run_jobs(
+    jobs: list[dict[str, Any]], progress: Callable[[str], None]
+) -> tuple[dict[str, list[Any]], int]:
+    """Run every job in a worker process of its own; their progress lines are relayed."""
+    workers = [_Worker(job, progress) for job in jobs]
+    found: dict[str, list[Any]] = {}
     total = 0
-    produce, poll = producer.produce, producer.poll
-    for topic, entry in sorted(manifest["topics"].items()):
-        for partition, info in entry["files"].items():
-            for record in _records(directory / info["file"]):
-                arguments = {
-                    "partition": int(partition),
-                    "key": _unb64(record["key"]),
-                    "value": _unb64(record["value"]),
-                    "headers": [(k, _unb64(v)) for k, v in record["headers"]],
-                    "timestamp": record["timestamp"],
-                }
-                while True:
-                    try:
-                        produce(topic, **arguments)
-                        break
-                    except BufferError:  # the local queue is full: let the broker catch up
-                        poll(0.05)
-                total += 1
-                if total % PROGRESS_EVERY == 0:
-                    poll(0)
-                    progress(f"{total} records replayed")
-    if producer.flush(300):
-        raise BackupError("the broker did not acknowledge every record")
-    return total
+    failures = []
+    for worker in workers:
+        result = worker.result()
+        if isinstance(result, str):
+            failures.append(result)
+            continue
+        found.update(result["found"])
+        total += result["records"]
+    if failures:
+        raise BackupError(f"replay failed: {failures[0]}")
+    return found, total
 
 
-def _verify_restored(consumer: Consumer, manifest: dict[str, Any]) -> None:
-    wanted = [(t, int(p)) for t, e in manifest["topics"].items() for p in e["files"]]
-    if manifest["format"] == 1:
-        restored = read_partitions(consumer, wanted)
-        digests = {where: (len(r), _content_digest(r)) for where, r in restored.items()}
-    else:
-        running = {where: ContentDigest() for where in wanted}
-        scan_partitions(
-            consumer,
-            wanted,
-            on_message=lambda m: running[(m.topic(), m.partition())].add_message(m),
+class _Worker:
+    def __init__(self, job: dict[str, Any], progress: Callable[[str], None]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, record_files.__file__],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
-        digests = {where: (d.count, d.hexdigest()) for where, d in running.items()}
-    for topic, entry in manifest["topics"].items():
-        for partition, info in entry["files"].items():
-            count, digest = digests[(topic, int(partition))]
-            if count != info["records"]:
-                raise BackupError(
-                    f"{topic}[{partition}]: {count} records after restore, "
-                    f"backup had {info['records']}"
-                )
-            if digest != info["content_sha256"]:
-                raise BackupError(f"{topic}[{partition}]: content checksum differs after restore")
+        self.lines: list[str] = []
+        self.relay = threading.Thread(target=self._relay, args=(progress,), daemon=True)
+        self.relay.start()
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(job))
+        self.process.stdin.close()
+
+    def _relay(self, progress: Callable[[str], None]) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            line = line.rstrip()
+            self.lines = [*self.lines[-19:], line]
+            if not line.startswith("%"):  # librdkafka's own log lines stay out of the progress
+                progress(line)
+
+    def result(self) -> dict[str, Any] | str:
+        """The worker's result, or a line saying why it failed."""
+        assert self.process.stdout is not None
+        output = self.process.stdout.read()
+        self.process.wait()
+        self.relay.join(10)
+        if self.process.returncode != 0:
+            return f"worker exited {self.process.returncode}: " + " / ".join(self.lines[-3:])
+        return json.loads(output)  # type: ignore[no-any-return]
 
 
 def topics_with_records(*, bootstrap: str | None = None) -> list[str]:
