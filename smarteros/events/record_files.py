@@ -27,11 +27,12 @@ import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
-Headers = list[tuple[str, bytes | None]]
+# What the client takes and gives back as headers (a consumer hands over a list).
+Headers = list[tuple[str, str | bytes | None]]
 Record = tuple[int, bytes | None, bytes | None, Headers]
 
 _FRAME = struct.Struct(">qiii")
@@ -46,6 +47,10 @@ def _length(data: bytes | None) -> int:
     return -1 if data is None else len(data)
 
 
+def _bytes(data: str | bytes | None) -> bytes | None:
+    return data.encode() if isinstance(data, str) else data
+
+
 def frame(timestamp: int, key: bytes | None, value: bytes | None, headers: Headers) -> bytes:
     """One record as format 2 stores (and checksums) it."""
     parts = [
@@ -53,14 +58,18 @@ def frame(timestamp: int, key: bytes | None, value: bytes | None, headers: Heade
         key or b"",
         value or b"",
     ]
-    for name, data in headers:
-        raw = name.encode()
+    for name, text in headers:
+        raw, data = name.encode(), _bytes(text)
         parts += [_LENGTH.pack(len(raw)), raw, _LENGTH.pack(_length(data)), data or b""]
     return b"".join(parts)
 
 
 def frame_message(message: Any) -> bytes:
-    return frame(message.timestamp()[1], message.key(), message.value(), message.headers() or [])
+    return frame(message.timestamp()[1], message.key(), message.value(), _headers(message))
+
+
+def _headers(message: Any) -> Headers:
+    return cast(Headers, message.headers() or [])
 
 
 def unframe(stream: bytes) -> Iterator[Record]:
@@ -105,7 +114,7 @@ def format1_json(record: Record) -> bytes:
     """What format 1 checksums for a record."""
     timestamp, key, value, headers = record
     return json.dumps(
-        [_b64(key), _b64(value), [[k, _b64(v)] for k, v in headers], timestamp]
+        [_b64(key), _b64(value), [[k, _b64(_bytes(v))] for k, v in headers], timestamp]
     ).encode()
 
 
@@ -230,7 +239,7 @@ def read_back(
                             message.timestamp()[1],
                             message.key(),
                             message.value(),
-                            message.headers() or [],
+                            _headers(message),
                         )
                         digests[where].update(format1_json(record))
                     counts[where] += 1
