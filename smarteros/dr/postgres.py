@@ -64,7 +64,7 @@ def database_name(url: str) -> str:
     return unquote((urlparse(url).path or "/").lstrip("/"))
 
 
-def _withdatabase_name(url: str, name: str) -> str:
+def _with_database(url: str, name: str) -> str:
     return urlparse(url)._replace(path=f"/{name}").geturl()
 
 
@@ -150,15 +150,15 @@ def postgres_backup(directory: Path, *, url: str, progress: Progress) -> dict[st
     }
 
 
-def postgres_target_state(*, admin_url: str, database: str) -> str:
-    """'' when the target has no such database or an empty one, else what it holds."""
+def postgres_target_state(*, admin_url: str, database: str) -> tuple[bool, str]:
+    """(whether the database exists, '' when it is absent or has no tables, else what it holds)."""
     with psycopg.connect(admin_url, autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone():
-            return ""
-    with psycopg.connect(_withdatabase_name(admin_url, database), autocommit=True) as conn:
+            return False, ""
+    with psycopg.connect(_with_database(admin_url, database), autocommit=True) as conn:
         row = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()
     tables = int(row[0]) if row else 0
-    return f"database {database} has {tables} tables" if tables else ""
+    return True, f"database {database} has {tables} tables" if tables else ""
 
 
 def postgres_restore_start(
@@ -174,7 +174,7 @@ def postgres_restore_start(
     """Create the roles and the database, then start pg_restore (a process: the caller restores
     the other parts meanwhile and waits with `postgres_restore_finish`)."""
     database = database_name(app_url)
-    held = postgres_target_state(admin_url=admin_url, database=database)
+    exists, held = postgres_target_state(admin_url=admin_url, database=database)
     if held and not force:
         raise DrError(f"postgres: the target is not empty ({held}); use --force to replace it")
     env = _libpq_env(admin_url)
@@ -201,9 +201,9 @@ def postgres_restore_start(
                         sql.Identifier(role), sql.Literal(unquote(parsed.password))
                     )
                 )
-        if held:
+        if exists:  # empty (as a fresh server's entrypoint creates it) or replaced (--force)
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(database)))
-            progress(f"postgres: dropped database {database} (--force)")
+            progress(f"postgres: dropped the existing database {database} ({held or 'empty'})")
         conn.execute(
             sql.SQL("CREATE DATABASE {} OWNER {}").format(
                 sql.Identifier(database), sql.Identifier(owner)

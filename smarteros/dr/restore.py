@@ -22,7 +22,11 @@ from smarteros.dr.postgres import (
     postgres_restore_start,
     postgres_target_state,
 )
-from smarteros.dr.vault import vault_restore, vault_target_state
+from smarteros.dr.vault import (
+    vault_restore,
+    vault_target_state,
+    vault_verify_restored_separately,
+)
 from smarteros.events.backup import BackupError, topics_restore, topics_with_records
 
 
@@ -34,11 +38,12 @@ def dr_restore(
     vault_unseal_keys_file: Path | None,
     force: bool,
     progress: Progress,
+    vault_restored_separately: bool = False,
 ) -> dict[str, Any]:
     """Restore and verify every part; the counts restored per part and the seconds each took."""
     manifest = manifest_verified(directory, progress)
     if not force:
-        _refuse_if_not_empty(postgres_admin_url)
+        _refuse_if_not_empty(postgres_admin_url, check_vault=not vault_restored_separately)
     seconds: dict[str, float] = {}
     counts: dict[str, int] = {}
 
@@ -46,13 +51,18 @@ def dr_restore(
     # the parts do not depend on each other, only the application needs them all.
     def vault_part() -> None:
         started = time.monotonic()
-        counts["vault_keys"] = vault_restore(
-            directory,
-            manifest["vault"],
-            unseal_keys_file=vault_unseal_keys_file,
-            force=force,
-            progress=progress,
-        )
+        if vault_restored_separately:
+            counts["vault_keys"] = vault_verify_restored_separately(
+                manifest["vault"], progress=progress
+            )
+        else:
+            counts["vault_keys"] = vault_restore(
+                directory,
+                manifest["vault"],
+                unseal_keys_file=vault_unseal_keys_file,
+                force=force,
+                progress=progress,
+            )
         seconds["vault"] = time.monotonic() - started
 
     vault = _Thread(vault_part)
@@ -123,14 +133,14 @@ class _Thread:
             raise self.error
 
 
-def _refuse_if_not_empty(postgres_admin_url: str) -> None:
+def _refuse_if_not_empty(postgres_admin_url: str, *, check_vault: bool) -> None:
     """Check every target before touching any, so a wrong target is refused whole."""
     held = {
         "postgres": postgres_target_state(
             admin_url=postgres_admin_url, database=database_name(settings.DATABASE_URL)
-        ),
+        )[1],
         "clickhouse": clickhouse_target_state(),
-        "vault": vault_target_state(),
+        "vault": vault_target_state() if check_vault else "",
     }
     topics = topics_with_records()
     if topics:

@@ -40,6 +40,12 @@ class Command(BaseCommand):
             "after the snapshot is installed (default DR_VAULT_UNSEAL_KEYS_FILE).",
         )
         parser.add_argument(
+            "--vault-restored-separately",
+            action="store_true",
+            help="OpenBao's storage was restored by hand (a file-storage server: its volume); "
+            "only check that every Transit key of the backup is there.",
+        )
+        parser.add_argument(
             "--force",
             action="store_true",
             help="Replace what the target services hold instead of refusing.",
@@ -61,6 +67,7 @@ class Command(BaseCommand):
                 vault_unseal_keys_file=options["vault_unseal_keys_file"],
                 force=options["force"],
                 progress=say,
+                vault_restored_separately=options["vault_restored_separately"],
             )
         except DrError as exc:
             raise CommandError(str(exc)) from None
