@@ -48,14 +48,18 @@ def dr_backup(directory: Path, *, clickhouse_http: str, progress: Progress) -> d
         "seconds": {},
     }
     manifest_write(directory, manifest)
+    # The order keeps references pointing backwards: Vault after PostgreSQL (a credential in the
+    # dump is always under a key the snapshot has), Kafka last (every event an outbox row in the
+    # dump says was sent is on its topic; unsent rows are sent again by the relay after a
+    # restore, and consumers handle each event id once).
     steps = [
-        ("vault", lambda: vault_backup(directory, progress=progress)),
         (
             "postgres",
             lambda: postgres_backup(
                 directory, url=settings.DATABASE_PLATFORM_URL, progress=progress
             ),
         ),
+        ("vault", lambda: vault_backup(directory, progress=progress)),
         (
             "clickhouse",
             lambda: clickhouse_backup(directory, http=clickhouse_http, progress=progress),
