@@ -96,7 +96,6 @@ class LocalStack:
     """One set of the drill's services; `env` points the application at them."""
 
     root: Path
-    processes: list[Process] = field(default_factory=list)
     stoppers: list[Callable[[], None]] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     vault_keys_file: Path | None = None

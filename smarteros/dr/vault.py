@@ -86,6 +86,10 @@ def _split(qualified: str) -> tuple[str, str]:
     return namespace, name
 
 
+def _cluster_id() -> str:
+    return str(requests.get(_url("sys/seal-status"), timeout=10).json().get("cluster_id", ""))
+
+
 def _version() -> str:
     _, health = _call("GET", "sys/health")
     return str(health.get("version", "")) if isinstance(health, dict) else ""
@@ -97,6 +101,7 @@ def vault_backup(directory: Path, *, progress: Progress) -> dict[str, Any]:
     keys = transit_keys()
     part: dict[str, Any] = {
         "server_version": _version(),
+        "cluster_id": _cluster_id(),
         "transit_mount": settings.VAULT_TRANSIT_MOUNT,
         "keys": keys,
     }
@@ -164,7 +169,7 @@ def _sealed() -> bool:
 def _wait_sealed(timeout: float = 30) -> bool:
     """After a forced snapshot from another cluster the server finds its root key encrypted
     with the source's keyring and seals itself, a few seconds later; the unseal has to wait for
-    that. A snapshot of the same cluster (a --force restore in place) never seals: False."""
+    that. False if it has not sealed within `timeout`."""
     deadline = time.monotonic() + timeout
     while not _sealed():
         if time.monotonic() > deadline:
@@ -224,6 +229,7 @@ def vault_restore(
         raise DrError(f"vault: the target is not empty ({held}); use --force to replace it")
     if part["method"] == "raft-snapshot":
         snapshot = directory / part["snapshot"]
+        same_cluster = bool(part.get("cluster_id")) and part["cluster_id"] == _cluster_id()
         with snapshot.open("rb") as body:
             response = requests.post(
                 _url("sys/storage/raft/snapshot-force"),
@@ -236,7 +242,9 @@ def vault_restore(
                 f"vault: snapshot restore refused ({response.status_code}): {response.text[:300]}"
             )
         progress(f"vault: raft snapshot installed ({file_sha256(snapshot)[:12]})")
-        if _wait_sealed():
+        # Another cluster's snapshot makes the server reseal (its keyring is the source's); a
+        # snapshot of this very cluster (--force in place) does not.
+        if not same_cluster and _wait_sealed():
             _unseal(unseal_keys_file, progress)
         _wait_active()
     else:
