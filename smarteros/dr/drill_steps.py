@@ -21,8 +21,8 @@ from django.core.management import call_command
 from django.test import Client
 
 from smarteros.dr.common import DrError, Progress
-from smarteros.events.backup import BULK_PRODUCER_CONFIG
 from smarteros.events.catalog import tenant_topics
+from smarteros.events.replay import BULK_PRODUCER_CONFIG
 from smarteros.infra.clickhouse import clickhouse_client
 from smarteros.infra.kafka import client_config
 

@@ -15,9 +15,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -28,8 +25,13 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import NewTopic
 
-from smarteros.events import record_files
 from smarteros.events.record_files import CONSUME_BATCH, PROGRESS_EVERY, PartitionWriter
+from smarteros.events.replay import (
+    BULK_CONSUMER_CONFIG,
+    ReplayFailed,
+    replay_jobs,
+    replay_run,
+)
 from smarteros.events.topics import topic_configs
 from smarteros.infra.kafka import admin_client, client_config
 
@@ -37,25 +39,6 @@ MANIFEST = "manifest.json"
 FORMAT_VERSION = 2
 # Format 1 (content digest over the JSON of each record) is still read.
 READABLE_FORMATS = (1, 2)
-# Bulk reads: whole partitions per fetch instead of librdkafka's interactive defaults.
-BULK_CONSUMER_CONFIG: dict[str, Any] = {
-    "fetch.max.bytes": 52_428_800,
-    "max.partition.fetch.bytes": 10_485_760,
-    "queued.max.messages.kbytes": 262_144,
-    "fetch.wait.max.ms": 10,
-}
-# Bulk writes: idempotent (a retried batch is not duplicated, order holds per partition), large
-# batches compressed on the way (the broker stores them as sent).
-BULK_PRODUCER_CONFIG: dict[str, Any] = {
-    "enable.idempotence": True,
-    "acks": "all",
-    "linger.ms": 100,
-    "batch.size": 4_000_000,
-    "batch.num.messages": 100_000,
-    "compression.type": "lz4",
-    "queue.buffering.max.messages": 1_000_000,
-    "queue.buffering.max.kbytes": 1_048_576,
-}
 # Configs worth carrying over; the rest are broker defaults.
 KEPT_CONFIGS = ("cleanup.policy", "retention.ms")
 
@@ -307,8 +290,11 @@ def topics_restore(
     if to_create:
         for future in admin.create_topics(to_create, operation_timeout=30).values():
             future.result()
-    jobs = _replay_jobs(directory, manifest, workers, extra)
-    found, total = _run_jobs(jobs, progress)
+    jobs = replay_jobs(directory, manifest, workers=workers, extra=extra)
+    try:
+        found, total = replay_run(jobs, progress)
+    except ReplayFailed as exc:
+        raise BackupError(f"replay failed: {exc}") from None
     for topic, entry in manifest["topics"].items():
         for partition, info in entry["files"].items():
             count, digest = found[f"{topic}:{partition}"]
@@ -332,101 +318,6 @@ def _topics_holding_records(
     occupied: set[str] = set()
     scan_partitions(consumer, present, on_message=lambda message: occupied.add(message.topic()))
     return sorted(occupied)
-
-
-def _replay_jobs(
-    directory: Path, manifest: dict[str, Any], workers: int, extra: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """The partitions shared out among the workers, the largest first to the least loaded."""
-    parts = sorted(
-        (
-            (info["records"], topic, int(partition), str(directory / info["file"]))
-            for topic, entry in manifest["topics"].items()
-            for partition, info in entry["files"].items()
-        ),
-        reverse=True,
-    )
-    loads = [0] * max(1, workers)
-    shares: list[list[dict[str, Any]]] = [[] for _ in loads]
-    for records, topic, partition, path in parts:
-        least = loads.index(min(loads))
-        loads[least] += records
-        shares[least].append({"topic": topic, "partition": partition, "path": path})
-    consumer_config = client_config(
-        **{
-            "group.id": f"smarteros-restore-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            **BULK_CONSUMER_CONFIG,
-            **extra,
-        }
-    )
-    return [
-        {
-            "name": f"worker {number + 1}/{len(shares)}",
-            "format": manifest["format"],
-            "producer": client_config(**BULK_PRODUCER_CONFIG, **extra),
-            "consumer": consumer_config,
-            "partitions": share,
-        }
-        for number, share in enumerate(shares)
-        if share
-    ]
-
-
-def _run_jobs(
-    jobs: list[dict[str, Any]], progress: Callable[[str], None]
-) -> tuple[dict[str, list[Any]], int]:
-    """Run every job in a worker process of its own; their progress lines are relayed."""
-    workers = [_Worker(job, progress) for job in jobs]
-    found: dict[str, list[Any]] = {}
-    total = 0
-    failures = []
-    for worker in workers:
-        result = worker.result()
-        if isinstance(result, str):
-            failures.append(result)
-            continue
-        found.update(result["found"])
-        total += result["records"]
-    if failures:
-        raise BackupError(f"replay failed: {failures[0]}")
-    return found, total
-
-
-class _Worker:
-    def __init__(self, job: dict[str, Any], progress: Callable[[str], None]) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, record_files.__file__],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self.relay = threading.Thread(target=self._relay, args=(progress,), daemon=True)
-        self.relay.start()
-        assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps(job))
-        self.process.stdin.close()
-
-    def _relay(self, progress: Callable[[str], None]) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            line = line.rstrip()
-            self.lines = [*self.lines[-19:], line]
-            if not line.startswith("%"):  # librdkafka's own log lines stay out of the progress
-                progress(line)
-
-    def result(self) -> dict[str, Any] | str:
-        """The worker's result, or a line saying why it failed."""
-        assert self.process.stdout is not None
-        output = self.process.stdout.read()
-        self.process.wait()
-        self.relay.join(10)
-        if self.process.returncode != 0:
-            return f"worker exited {self.process.returncode}: " + " / ".join(self.lines[-3:])
-        return json.loads(output)  # type: ignore[no-any-return]
 
 
 def topics_with_records(*, bootstrap: str | None = None) -> list[str]:
