@@ -270,7 +270,9 @@ def _redis(stack: LocalStack) -> None:
     process = Process("redis", [*argv, "--appendonly", "no"], stack.root / "redis.log")
     stack.stoppers.append(process.stop)
     process.wait_ready(lambda: _port_open(port), 15)
-    stack.env.update(REDIS_URL=f"redis://127.0.0.1:{port}/0")
+    # The Celery broker too: a task the drill enqueues must never reach the shared workers.
+    url = f"redis://127.0.0.1:{port}/0"
+    stack.env.update(REDIS_URL=url, CELERY_BROKER_URL=url)
 
 
 def local_stack_start(
