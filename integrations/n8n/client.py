@@ -5,8 +5,38 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+
 from integrations.http import request_json
+from mcp_tools.errors import OperationError
 from smarteros.js_numbers import js_safe
+
+
+class N8nAuthRefused(OperationError):
+    """n8n refused our credentials: retrying with the same ones cannot pass, so an effect fails
+    at once and says what to fix."""
+
+    code = "integration_auth_failed"
+    http_status = 409
+
+
+def _api_key_refused(response: httpx.Response) -> OperationError | None:
+    if response.status_code in (401, 403):
+        return N8nAuthRefused(
+            f"n8n refused the API key (HTTP {response.status_code}): create a new key in n8n "
+            "(Settings > n8n API) and save it in the tenant's n8n connection"
+        )
+    return None
+
+
+def _trigger_secret_refused(response: httpx.Response) -> OperationError | None:
+    if response.status_code in (401, 403):
+        return N8nAuthRefused(
+            f"the workflow's Webhook node refused the trigger secret (HTTP "
+            f"{response.status_code}: {response.text[:200]}): its Header Auth credential needs "
+            "Name X-SmarterOS-Trigger-Secret and Value the trigger's current secret"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -20,6 +50,7 @@ class N8nClient:
             method,
             f"{self.base_url.rstrip('/')}/api/v1{path}",
             headers={"X-N8N-API-KEY": self.api_key, "Accept": "application/json"},
+            map_error=_api_key_refused,
             **kwargs,
         )
 
@@ -62,4 +93,5 @@ class N8nClient:
             f"{self.base_url.rstrip('/')}/webhook/{path}",
             json=js_safe(payload),
             headers=headers,
+            map_error=_trigger_secret_refused,
         )

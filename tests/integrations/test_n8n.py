@@ -118,10 +118,9 @@ def test_a_forward_carries_the_trigger_s_secret_header_and_the_exact_order_id(
     assert secret not in json.dumps(effect.payload)
 
 
-def test_a_forward_whose_secret_n8n_refuses_fails_with_n8n_s_403(
-    acme: Principal, saas: Any, settings: Any
+def test_a_forward_whose_secret_n8n_refuses_fails_at_once_saying_what_to_fix(
+    acme: Principal, saas: Any
 ) -> None:
-    settings.EFFECT_RETRY_DELAYS = []
     call(acme, "n8n_create_trigger", {"topic": "whatsapp.inbound", "webhook_path": "chat"})
     n8n_of(saas.state).webhook_auth["chat"] = (TRIGGER_AUTH_HEADER, "not-the-secret")
     envelope = Envelope(
@@ -132,7 +131,11 @@ def test_a_forward_whose_secret_n8n_refuses_fails_with_n8n_s_403(
     )
     [effect] = forward_and_perform(acme, "whatsapp.inbound", envelope)
     assert effect.state == Effect.State.FAILED
+    # Retrying with the same secret cannot pass: failed on the first attempt, naming the fix.
+    assert effect.attempts == 1
+    assert effect.last_error.startswith("integration_auth_failed")
     assert "403" in effect.last_error and "Authorization data is wrong" in effect.last_error
+    assert "X-SmarterOS-Trigger-Secret" in effect.last_error
     assert saas.state.applied_of("n8n") == []
 
 

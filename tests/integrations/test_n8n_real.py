@@ -137,10 +137,7 @@ def test_a_forwarded_order_reaches_n8n_with_its_exact_id_through_header_auth(
     assert order["email"] == "jon@example.com"
 
 
-def test_a_wrong_secret_is_refused_by_n8n(
-    acme: Principal, real_n8n: RealN8n, settings: Any
-) -> None:
-    settings.EFFECT_RETRY_DELAYS = []
+def test_a_wrong_secret_is_refused_by_n8n(acme: Principal, real_n8n: RealN8n) -> None:
     path = f"rotated-{uuid.uuid4().hex[:8]}"
     args = {"topic": "shopify.webhooks", "webhook_path": path}
     old = call(acme, "n8n_create_trigger", args).output["auth_header_value"]
@@ -150,6 +147,8 @@ def test_a_wrong_secret_is_refused_by_n8n(
 
     effect = forward_order(acme)
     assert effect.state == Effect.State.FAILED
+    assert effect.attempts == 1  # not retried: the same secret cannot pass
+    assert effect.last_error.startswith("integration_auth_failed")
     assert "HTTP 403" in effect.last_error and "Authorization data is wrong!" in effect.last_error
     assert real_n8n.executions(workflow_id) == []
 
