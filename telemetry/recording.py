@@ -87,7 +87,7 @@ def _send(topic: str, key: bytes | None, value: bytes, headers: list[Any]) -> No
             "telemetry queue full (broker unreachable for long); dropping a record for %s", topic
         )
     except KafkaException as exc:
-        if not exc.args[0].fatal():
+        if exc.args[0].code() != KafkaError._FATAL:
             raise
         with _lock:
             _resend.append((topic, key, value, headers))
