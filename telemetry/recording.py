@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from confluent_kafka import KafkaError, KafkaException
 
 from smarteros.events.envelope import Envelope
+from smarteros.events.relay_errors import is_message_fault
 from smarteros.infra.kafka import get_telemetry_producer
 
 if TYPE_CHECKING:
@@ -37,7 +38,6 @@ _flush_registered = False
 _resend: list[tuple[str, bytes | None, bytes, list[Any]]] = []
 _replace = False
 _lock = threading.Lock()
-_GIVE_UP = frozenset({KafkaError._MSG_TIMED_OUT, KafkaError._FATAL})
 _PURGED = frozenset({KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT})
 
 
@@ -45,12 +45,14 @@ def _on_delivery(err: Any, msg: Any) -> None:
     global _replace
     if err is None:
         return
-    if err.fatal() or err.code() in _GIVE_UP | _PURGED:
-        with _lock:
-            _resend.append((msg.topic(), msg.key(), msg.value(), list(msg.headers() or [])))
-            _replace = _replace or err.code() not in _PURGED
+    if err.code() != KafkaError._FATAL and is_message_fault(err, catalog_topic=True):
+        log.error("telemetry record not delivered to %s: %s", msg.topic(), err)
         return
-    log.error("telemetry record not delivered to %s: %s", msg.topic(), err)
+    # Not the record's fault (timed out, fenced, fatal): the producer is replaced first, unless
+    # this record is one the replacement purged from it.
+    with _lock:
+        _resend.append((msg.topic(), msg.key(), msg.value(), list(msg.headers() or [])))
+        _replace = _replace or err.code() not in _PURGED
 
 
 def _produce(topic: str, key: str, envelope: Envelope) -> None:
