@@ -107,12 +107,11 @@ def telemetry_rows() -> dict[tuple[str, str], list[float]]:
     """The times of the calls recorded in ClickHouse, per tenant and surface."""
     client = clickhouse_client(timeout=30)
     rows = client.execute(
-        "SELECT tenant, surface, toUnixTimestamp64Milli(toDateTime64(time, 3)) "
-        "FROM operation_calls FINAL"
+        "SELECT tenant, surface, toUnixTimestamp(time) FROM operation_calls FINAL"
     )
     found: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for tenant, surface, millis in rows:
-        found[(str(tenant), str(surface))].append(int(millis) / 1000)
+    for tenant, surface, seconds in rows:
+        found[(str(tenant), str(surface))].append(float(seconds))
     return found
 
 

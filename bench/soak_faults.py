@@ -35,6 +35,8 @@ def fault_schedule(stack: soak_stack.Stack) -> list[Fault]:
         return lambda: stack.restart_service(name, DOWN_SECONDS, freeze=freeze)
 
     def kill_worker() -> None:
+        # A worker the supervisor is still restarting (after an earlier fault) is waited for.
+        soak_stack.wait(lambda: stack.app_process("worker") is not None, 60, "worker")
         old = stack.signal_app("worker", signal.SIGKILL)
         soak_stack.wait(lambda: stack.app_process("worker") not in (None, old), 60, "worker")
 
