@@ -337,8 +337,15 @@ class StdioPeer:
         return self.request("tools/call", {"name": name, "arguments": arguments}, timeout)
 
     def close(self) -> None:
-        self.process.kill()
-        self.process.wait()
+        """End of input, as a client that is done: the server exits on its own, sending what it
+        still holds (its telemetry); killed only if it does not."""
+        try:
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+            self.process.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.process.kill()
+            self.process.wait()
 
 
 @dataclass
