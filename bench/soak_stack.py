@@ -214,6 +214,11 @@ class Stack:
                 self.apps.stop_all()  # type: ignore[attr-defined]
         if self.supervisor is not None:
             self.supervisor.stop_all()  # type: ignore[attr-defined]
+            database = os.environ["DATABASE_URL"].rsplit("/", 1)[-1]
+            try:  # the run's own database only; its logs stay in the run folder
+                devstack().psql_superuser(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+            except SystemExit:
+                say(f"could not drop database {database}; drop it by hand")
 
 
 def http_answers(url: str) -> Callable[[], bool]:
