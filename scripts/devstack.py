@@ -8,7 +8,9 @@ else. State that must outlive a run (OpenBao's files, the topics' backup) lives 
 
 Environment: SMARTEROS_RUN_DIR (run folder, default .run), SMARTEROS_WEB_PORT,
 SMARTEROS_KAFKA_PORT, SMARTEROS_VAULT_PORT (and SMARTEROS_VAULT_CLUSTER_PORT, default the API
-port + 1), SMARTEROS_REDIS_PORT: a port given here is also what the application is pointed at.
+port + 1), SMARTEROS_REDIS_PORT, SMARTEROS_CLICKHOUSE_PORT (native protocol; with
+SMARTEROS_CLICKHOUSE_HTTP_PORT, and its data in the run folder): a port given here is also what
+the application is pointed at.
 SMARTEROS_SERVICES and SMARTEROS_PROCESSES choose which services and application processes to
 run (comma-separated; default all). SMARTEROS_KAFKA_BACKUP_SECONDS: periodic topic backup while
 running (default 300; 0 = only on stop).
@@ -57,6 +59,8 @@ KAFKA_PORT = int(os.environ.get("SMARTEROS_KAFKA_PORT", "9092"))
 VAULT_PORT = int(os.environ.get("SMARTEROS_VAULT_PORT", "8200"))
 VAULT_CLUSTER_PORT = int(os.environ.get("SMARTEROS_VAULT_CLUSTER_PORT", str(VAULT_PORT + 1)))
 REDIS_PORT = int(os.environ.get("SMARTEROS_REDIS_PORT", "6379"))
+CLICKHOUSE_PORT = int(os.environ.get("SMARTEROS_CLICKHOUSE_PORT", "9000"))
+CLICKHOUSE_HTTP_PORT = int(os.environ.get("SMARTEROS_CLICKHOUSE_HTTP_PORT", "8123"))
 KAFKA_BACKUP = RUN_DIR / "kafka-backup"
 KAFKA_BACKUP_SECONDS = float(os.environ.get("SMARTEROS_KAFKA_BACKUP_SECONDS", "300"))
 # Web worker processes: one per core, at most 4 (the rest of the stack needs cores too).
@@ -149,6 +153,18 @@ class Supervisor:
 
     def started_service(self, name: str) -> bool:
         return any(service.name == name for service, _ in self.started)
+
+    def stop_service(self, name: str) -> Service:
+        """Stop one service this run started (saving what it holds in memory first); `ensure`
+        starts it again."""
+        for index, (service, process) in enumerate(self.started):
+            if service.name == name:
+                if service.closing is not None:
+                    service.closing()
+                service.stop(process)
+                del self.started[index]
+                return service
+        raise ValueError(f"{name} was not started by this run")
 
     def stop_all(self) -> None:
         if self.apps is not None:
@@ -259,18 +275,49 @@ def clickhouse_service() -> Service:
         binary = shutil.which("clickhouse-server") or shutil.which("clickhouse")
         if binary is None:
             fail(
-                "ClickHouse is not installed and not running on 9000",
+                f"ClickHouse is not installed and not running on {CLICKHOUSE_PORT}",
                 "run `make bootstrap` as root",
             )
         argv = [binary] if binary.endswith("clickhouse-server") else [binary, "server"]
-        return background(
-            "clickhouse",
-            as_user("clickhouse", [*argv, "--config-file=/etc/clickhouse-server/config.xml"]),
-        )
+        argv.append("--config-file=/etc/clickhouse-server/config.xml")
+        if "SMARTEROS_CLICKHOUSE_PORT" in os.environ:
+            argv += clickhouse_own_server_args()
+        return background("clickhouse", as_user("clickhouse", argv))
 
     return Service(
-        "clickhouse", 9000, start, stop_process, http_ok("http://127.0.0.1:8123/ping"), 90.0
+        "clickhouse",
+        CLICKHOUSE_PORT,
+        start,
+        stop_process,
+        http_ok(f"http://127.0.0.1:{CLICKHOUSE_HTTP_PORT}/ping"),
+        90.0,
     )
+
+
+def clickhouse_own_server_args() -> list[str]:
+    """A second server beside the system's: its own ports and its data in the run folder."""
+    home = RUN_DIR / "clickhouse"
+    home.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0 and shutil.which("runuser"):
+        shutil.chown(home, "clickhouse", "clickhouse")
+    return [
+        "--",
+        f"--tcp_port={CLICKHOUSE_PORT}",
+        f"--http_port={CLICKHOUSE_HTTP_PORT}",
+        f"--interserver_http_port={free_port()}",
+        f"--path={home}/",
+        f"--tmp_path={home}/tmp/",
+        f"--user_files_path={home}/user_files/",
+        f"--format_schema_path={home}/format_schemas/",
+        f"--logger.log={home}/server.log",
+        f"--logger.errorlog={home}/error.log",
+    ]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def kafka_service() -> Service:
@@ -462,6 +509,9 @@ def stack_env() -> dict[str, str]:
         env["VAULT_ADDR"] = f"http://127.0.0.1:{VAULT_PORT}"
     if "SMARTEROS_REDIS_PORT" in os.environ:
         env["REDIS_URL"] = f"redis://127.0.0.1:{REDIS_PORT}/0"
+    if "SMARTEROS_CLICKHOUSE_PORT" in os.environ:
+        database = app_setting("CLICKHOUSE_URL", "clickhouse:///smarteros").rsplit("/", 1)[-1]
+        env["CLICKHOUSE_URL"] = f"clickhouse://default@127.0.0.1:{CLICKHOUSE_PORT}/{database}"
     return env
 
 
@@ -544,12 +594,21 @@ def chosen(names: list[str], variable: str) -> list[str]:
     return [n for n in names if not wanted or n in wanted]
 
 
-def spawner(env: dict[str, str]) -> Callable[[str, list[str]], subprocess.Popen[bytes]]:
+def spawner(
+    env: dict[str, str], *, to_logs: bool = False
+) -> Callable[[str, list[str]], subprocess.Popen[bytes]]:
+    """Starts application processes; with `to_logs` their output goes to LOG_DIR/<name>.log
+    instead of the terminal."""
+
     def spawn(name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         # Own process group, so a Ctrl-C reaches only us and we stop children in order.
         # SMARTEROS_PROCESS_NAME names the process's heartbeat.
         env_of = {**PROCESS_ENV.get(name, {}), **env, "SMARTEROS_PROCESS_NAME": name}
-        return subprocess.Popen(argv, cwd=ROOT, env=env_of, start_new_session=True)
+        log = open(LOG_DIR / f"{name}.log", "ab") if to_logs else None  # noqa: SIM115
+        stderr = subprocess.STDOUT if log else None
+        return subprocess.Popen(
+            argv, cwd=ROOT, env=env_of, start_new_session=True, stdout=log, stderr=stderr
+        )
 
     return spawn
 

@@ -18,7 +18,7 @@ from django.conf import settings
 
 from smarteros.events.consumers import group_id
 from smarteros.infra.clickhouse import clickhouse_client
-from smarteros.infra.kafka import client_config
+from smarteros.infra.kafka import client_config, commit_or_read_again
 from telemetry.sink import insert_until_stopped
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class TopicCounter:
                             "they are counted when a counter next runs"
                         )
                         return  # offsets stay uncommitted
-                    self.consumer.commit(asynchronous=False)
+                    commit_or_read_again(self.consumer, who="topic counter")
         finally:
             self.consumer.close()
 

@@ -3,18 +3,24 @@ record to `mcp.agent.actions`).
 
 These records describe calls rather than change state, so they go straight to Kafka through the
 process's idempotent producer instead of the outbox: a call pays no database round trip for them.
-While the broker is away librdkafka keeps them queued in memory (no delivery timeout) and sends
-them when it returns; the producer is flushed when the process exits.
+While the broker is away librdkafka keeps them queued in memory and sends them when it returns;
+a record not acknowledged within KAFKA_TELEMETRY_RESEND_MS is sent again through a new producer
+(the old one may be wedged for good), never dropped. They are flushed when the process exits.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
+import threading
+import time
 from typing import TYPE_CHECKING, Any
+
+from confluent_kafka import KafkaError, KafkaException
 
 from smarteros.context import new_trace_id
 from smarteros.events.envelope import Envelope
+from smarteros.events.relay_errors import is_message_fault
 from smarteros.infra.kafka import get_telemetry_producer
 
 if TYPE_CHECKING:
@@ -27,33 +33,93 @@ ACTIONS_TOPIC = "mcp.agent.actions"
 _flush_registered = False
 
 
+# Records to send again, and whether the current producer is to be replaced first: a record
+# not acknowledged in time, or a producer failed for good, means it may never deliver again (an
+# idempotent producer whose broker came back without its producer state retries forever).
+_resend: list[tuple[str, bytes | None, bytes, list[Any]]] = []
+_replace = False
+_lock = threading.Lock()
+_PURGED = frozenset({KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT})
+
+
 def _on_delivery(err: Any, msg: Any) -> None:
-    if err is not None:
+    global _replace
+    if err is None:
+        return
+    if err.code() != KafkaError._FATAL and is_message_fault(err, catalog_topic=True):
         log.error("telemetry record not delivered to %s: %s", msg.topic(), err)
+        return
+    # Not the record's fault (timed out, fenced, fatal): the producer is replaced first, unless
+    # this record is one the replacement purged from it.
+    with _lock:
+        _resend.append((msg.topic(), msg.key(), msg.value(), list(msg.headers() or [])))
+        _replace = _replace or err.code() not in _PURGED
 
 
 def _produce(topic: str, key: str, envelope: Envelope) -> None:
+    headers = [
+        ("event-type", envelope.type.encode()),
+        ("tenant", (envelope.tenant or "").encode()),
+    ]
+    _send(topic, key.encode(), envelope.to_bytes(), headers)
+
+
+def telemetry_flush(timeout: float) -> int:
+    """Send what waits and wait up to `timeout` seconds for the broker; how many remain."""
+    deadline = time.monotonic() + timeout
+    while True:
+        _resend_waiting()
+        left = get_telemetry_producer().flush(min(1.0, max(0.0, deadline - time.monotonic())))
+        with _lock:
+            left += len(_resend)
+        if not left or time.monotonic() >= deadline:
+            return left
+
+
+def _send(topic: str, key: bytes | None, value: bytes, headers: list[Any]) -> None:
     global _flush_registered
+    _resend_waiting()
     producer = get_telemetry_producer()
     if not _flush_registered:
-        atexit.register(producer.flush, 10)
+        atexit.register(telemetry_flush, 10)
         _flush_registered = True
     try:
-        producer.produce(
-            topic,
-            key=key.encode(),
-            value=envelope.to_bytes(),
-            headers=[
-                ("event-type", envelope.type.encode()),
-                ("tenant", (envelope.tenant or "").encode()),
-            ],
-            on_delivery=_on_delivery,
-        )
+        producer.produce(topic, key=key, value=value, headers=headers, on_delivery=_on_delivery)
     except BufferError:
         log.error(
             "telemetry queue full (broker unreachable for long); dropping a record for %s", topic
         )
+    except KafkaException as exc:
+        if exc.args[0].code() != KafkaError._FATAL:
+            raise
+        with _lock:
+            _resend.append((topic, key, value, headers))
+            global _replace
+            _replace = True
+        _resend_waiting()
     producer.poll(0)
+
+
+def _resend_waiting() -> None:
+    """Replace the producer if it gave up, then send again what it did not deliver."""
+    global _replace
+    with _lock:
+        replace, _replace = _replace, False
+    if replace:
+        log.warning("telemetry producer gave up on records; replacing it and sending them again")
+        dead = get_telemetry_producer()
+        get_telemetry_producer.cache_clear()
+        dead.purge(in_queue=True, in_flight=True)
+        dead.poll(0)  # its delivery reports hand what it held over to _resend
+    with _lock:
+        waiting = list(_resend)
+        _resend.clear()
+    producer = get_telemetry_producer()
+    for topic, key, value, headers in waiting:
+        try:
+            producer.produce(topic, key=key, value=value, headers=headers, on_delivery=_on_delivery)
+        except BufferError:
+            log.error("telemetry queue full; dropping a record for %s", topic)
 
 
 def operation_call_record(

@@ -19,7 +19,7 @@ from django.conf import settings
 
 from smarteros.events.consumers import dead_letter, group_id
 from smarteros.infra.clickhouse import clickhouse_client
-from smarteros.infra.kafka import client_config
+from smarteros.infra.kafka import client_config, commit_or_read_again
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +229,7 @@ class TelemetrySink:
                         "telemetry sink: stopping with a batch not inserted; it is read again"
                     )
                     return  # offsets stay uncommitted
-                self.consumer.commit(asynchronous=False)
+                commit_or_read_again(self.consumer, who="telemetry sink")
         finally:
             self.consumer.close()
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from django.utils import timezone
 
 from smarteros.events.catalog import max_message_bytes, spec_for
@@ -228,6 +228,12 @@ def _publish(rows: list[Row], flush_timeout: float) -> dict[int, str]:
                 on_delivery=on_delivery(row_id, catalog_topic),
             )
         except KafkaException as exc:
+            if exc.args[0].code() == KafkaError._FATAL:
+                # The producer is dead for good (a broker restarted without its producer state
+                # can answer with an out-of-order sequence): the next attempt needs a new one.
+                _known_topics.clear()
+                get_producer.cache_clear()
+                raise
             if not is_message_fault(exc.args[0], catalog_topic=catalog_topic):
                 raise
             refused[row_id] = f"{exc.args[0].name()}: {exc.args[0].str()}"

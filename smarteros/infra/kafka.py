@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Any
 
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 from django.conf import settings
+
+log = logging.getLogger(__name__)
 
 
 def client_config(**overrides: Any) -> dict[str, Any]:
@@ -59,7 +62,10 @@ def get_telemetry_producer() -> Producer:
     """The producer for records that describe calls rather than change state (telemetry,
     agent actions). Same guarantees, longer batching: a busy process wakes the broker a few
     times a second instead of on every call, which is most of what a record costs."""
-    return _idempotent_producer(settings.KAFKA_TELEMETRY_LINGER_MS)
+    config = _idempotent_config(settings.KAFKA_TELEMETRY_LINGER_MS)
+    # Bounded, unlike the others: telemetry/recording.py sends what times out again through a
+    # new producer, since this one may be wedged (see KAFKA_TELEMETRY_RESEND_MS).
+    return Producer({**config, "message.timeout.ms": settings.KAFKA_TELEMETRY_RESEND_MS})
 
 
 # A dead letter the broker has not acknowledged within this fails, so the consumer retries it
@@ -85,3 +91,16 @@ def check(timeout: float) -> str:
     admin = admin_client(**{"socket.connection.setup.timeout.ms": int(timeout * 1000)})
     metadata = admin.list_topics(timeout=timeout)
     return f"{len(metadata.brokers)} broker(s), {len(metadata.topics)} topic(s)"
+
+
+def commit_or_read_again(consumer: Consumer, *, who: str) -> bool:
+    """Commit the consumer's position after a batch; False if the broker cannot take it now
+    (it is away, or the group lost its assignment while it was). The consume loop goes on: the
+    uncommitted batch is read again by whoever is assigned its partitions, so this suits only
+    consumers whose writes tolerate a second reading."""
+    try:
+        consumer.commit(asynchronous=False)
+    except KafkaException as exc:
+        log.warning("%s: offsets not committed (%s); the batch will be read again", who, exc)
+        return False
+    return True

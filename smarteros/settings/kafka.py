@@ -13,6 +13,9 @@ KAFKA_SESSION_TIMEOUT_MS = env_int("KAFKA_SESSION_TIMEOUT_MS", 6000, minimum=100
 KAFKA_CONSUMER_GROUP_PREFIX = env_str("KAFKA_CONSUMER_GROUP_PREFIX", "smarteros")
 # How long telemetry records may wait to be batched (they describe calls; nothing waits on them).
 KAFKA_TELEMETRY_LINGER_MS = env_int("KAFKA_TELEMETRY_LINGER_MS", 100, minimum=0)
+# A telemetry record not acknowledged within this is sent again by a new producer (one that a
+# broker restarted without its data no longer knows can wedge); it is never dropped.
+KAFKA_TELEMETRY_RESEND_MS = env_int("KAFKA_TELEMETRY_RESEND_MS", 10000, minimum=1000)
 # How long the outbox keeps rows after they were published (what went out, and when).
 OUTBOX_SENT_RETENTION_HOURS = env_int("OUTBOX_SENT_RETENTION_HOURS", 24, minimum=1)
 # How long consumers remember handled event ids: redeliveries older than this are not caught,
