@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, HttpUrl, StringConstraints, model_validator
+from pydantic import Discriminator, Field, StringConstraints, Tag
 
 from effects.models import Effect
 from effects.schemas import EffectOut, IdempotencyKey, idempotency_key_field
@@ -24,17 +24,6 @@ TemplateName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,512}$")]
 LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")]
 ParameterText = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
-_VALUE_OF = {
-    "text": "text",
-    "payload": "payload",
-    "coupon_code": "coupon_code",
-    "image": "link",
-    "document": "link",
-    "video": "link",
-    "currency": "currency",
-    "date_time": "date_time",
-}
-
 
 class Currency(Input):
     fallback_value: ParameterText = Field(description="Shown where the amount cannot be.")
@@ -48,76 +37,142 @@ class DateTime(Input):
     fallback_value: ParameterText = Field(description="The date as text, e.g. 'May 3, 2027'.")
 
 
-class TemplateParameter(Input):
-    type: Literal[
-        "text", "payload", "coupon_code", "image", "document", "video", "currency", "date_time"
-    ] = Field(description="Kind of value; give the field of the same name (link for media).")
-    text: ParameterText | None = Field(None, description="For type text.")
-    parameter_name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,64}$")] | None = Field(
+# One model per parameter type, told apart by `type`: the published schema then says which
+# field each type needs, so a schema-valid parameter is never refused.
+ParameterName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,64}$")]
+HttpsLink = Annotated[str, StringConstraints(pattern=r"^https://\S{1,2000}$")]
+
+
+class _Parameter(Input):
+    type: str = Field(description="Kind of value; the field of the same name holds it.")
+    parameter_name: ParameterName | None = Field(
         None, description="For templates with named parameters: the placeholder's name."
     )
-    payload: ParameterText | None = Field(None, description="For a quick_reply button.")
-    coupon_code: Annotated[str, StringConstraints(min_length=1, max_length=15)] | None = Field(
-        None, description="For a copy_code button (at most 15 characters)."
-    )
-    link: HttpUrl | None = Field(None, description="For image, document, video: its https URL.")
-    currency: Currency | None = Field(None, description="For type currency.")
-    date_time: DateTime | None = Field(None, description="For type date_time.")
 
-    @model_validator(mode="after")
-    def _value_matches_type(self) -> TemplateParameter:
-        wanted = _VALUE_OF[self.type]
-        given = [name for name in set(_VALUE_OF.values()) if getattr(self, name) is not None]
-        if wanted not in given:
-            raise ValueError(f"a {self.type} parameter needs {wanted}")
-        if set(given) - {wanted}:
-            raise ValueError(f"a {self.type} parameter takes only {wanted}")
-        if wanted == "link" and self.link is not None and self.link.scheme != "https":
-            raise ValueError("link must be an https URL")
-        return self
+    def value(self) -> Any:
+        raise NotImplementedError
 
     def meta(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.type}
         if self.parameter_name:
             out["parameter_name"] = self.parameter_name
-        if self.link is not None:
-            out[self.type] = {"link": str(self.link)}
-        else:
-            value = getattr(self, _VALUE_OF[self.type])
-            out[self.type] = value.model_dump() if isinstance(value, Input) else value
+        out[out["type"]] = self.value()
         return out
 
 
-class TemplateComponent(Input):
-    type: Literal["header", "body", "button"] = Field(description="Which part it fills.")
-    sub_type: Literal["quick_reply", "url", "copy_code"] | None = Field(
-        None, description="For a button: its kind."
+class TextParameter(_Parameter):
+    type: Literal["text"] = Field(description="A text placeholder.")
+    text: ParameterText = Field(description="The text it takes.")
+
+    def value(self) -> Any:
+        return self.text
+
+
+class PayloadParameter(_Parameter):
+    type: Literal["payload"] = Field(description="A quick_reply button's payload.")
+    payload: ParameterText = Field(description="For a quick_reply button.")
+
+    def value(self) -> Any:
+        return self.payload
+
+
+class CouponParameter(_Parameter):
+    type: Literal["coupon_code"] = Field(description="A copy_code button's code.")
+    coupon_code: Annotated[str, StringConstraints(min_length=1, max_length=15)] = Field(
+        description="For a copy_code button (at most 15 characters)."
     )
-    index: int | None = Field(None, ge=0, le=9, description="For a button: its position, 0-9.")
+
+    def value(self) -> Any:
+        return self.coupon_code
+
+
+class MediaParameter(_Parameter):
+    type: Literal["image", "document", "video"] = Field(description="A media header.")
+    link: HttpsLink = Field(description="The media's https URL.")
+
+    def value(self) -> Any:
+        return {"link": self.link}
+
+
+class CurrencyParameter(_Parameter):
+    type: Literal["currency"] = Field(description="An amount of money.")
+    currency: Currency = Field(description="The amount and its currency.")
+
+    def value(self) -> Any:
+        return self.currency.model_dump()
+
+
+class DateTimeParameter(_Parameter):
+    type: Literal["date_time"] = Field(description="A date.")
+    date_time: DateTime = Field(description="The date.")
+
+    def value(self) -> Any:
+        return self.date_time.model_dump()
+
+
+def _kind(value: Any) -> str | None:
+    """Which model a parameter or component is, from its `type` (the Input base's own
+    validators rule out pydantic's plain discriminator)."""
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return "media" if kind in ("image", "document", "video") else kind
+
+
+TemplateParameter = Annotated[
+    Annotated[TextParameter, Tag("text")]
+    | Annotated[PayloadParameter, Tag("payload")]
+    | Annotated[CouponParameter, Tag("coupon_code")]
+    | Annotated[MediaParameter, Tag("media")]
+    | Annotated[CurrencyParameter, Tag("currency")]
+    | Annotated[DateTimeParameter, Tag("date_time")],
+    Discriminator(
+        _kind,
+        custom_error_type="type_unknown",
+        custom_error_message="type must be one of text, payload, coupon_code, image, document, "
+        "video, currency, date_time",
+    ),
+]
+
+
+class _Component(Input):
+    type: str = Field(description="Which part of the template it fills.")
     parameters: list[TemplateParameter] = Field(
         default_factory=list, max_length=100, description="Values of its placeholders, in order."
     )
 
-    @model_validator(mode="after")
-    def _button_fields(self) -> TemplateComponent:
-        is_button = self.type == "button"
-        if is_button and (self.sub_type is None or self.index is None):
-            raise ValueError("a button component needs sub_type and index")
-        if not is_button and (self.sub_type is not None or self.index is not None):
-            raise ValueError("only a button component takes sub_type and index")
-        return self
+    def meta(self) -> dict[str, Any]:
+        return {"type": self.type, "parameters": [p.meta() for p in self.parameters]}
+
+
+class TextComponent(_Component):
+    type: Literal["header", "body"] = Field(description="Which part it fills.")
+
+
+class ButtonComponent(_Component):
+    type: Literal["button"] = Field(description="A button of the template.")
+    sub_type: Literal["quick_reply", "url", "copy_code"] = Field(description="The button's kind.")
+    index: int = Field(ge=0, le=9, description="The button's position, 0-9.")
 
     def meta(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": self.type}
-        if self.type == "button":
-            out["sub_type"], out["index"] = self.sub_type, str(self.index)
-        out["parameters"] = [p.meta() for p in self.parameters]
-        return out
+        return {**super().meta(), "sub_type": self.sub_type, "index": str(self.index)}
 
 
-def template_summary(name: str, language: str, components: list[TemplateComponent]) -> str:
+TemplateComponent = Annotated[
+    Annotated[TextComponent, Tag("header")]
+    | Annotated[TextComponent, Tag("body")]
+    | Annotated[ButtonComponent, Tag("button")],
+    Discriminator(
+        _kind,
+        custom_error_type="type_unknown",
+        custom_error_message="type must be one of header, body, button",
+    ),
+]
+
+
+def template_summary(
+    name: str, language: str, components: list[TextComponent | ButtonComponent]
+) -> str:
     """How the conversation shows a template: its name and language, and its text values."""
-    values = [p.text for c in components for p in c.parameters if p.text]
+    values = [p.text for c in components for p in c.parameters if isinstance(p, TextParameter)]
     return f"[template {name} ({language})]" + (": " + " | ".join(values) if values else "")
 
 

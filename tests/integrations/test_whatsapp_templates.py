@@ -157,7 +157,7 @@ def test_buttons_media_and_currency_parameters_become_metas_objects(shop: Any, s
             },
             "https",
         ),
-        ({"components": [{"type": "footer"}]}, "components.0.type"),
+        ({"components": [{"type": "footer"}]}, "components.0: type must be one of"),
     ],
 )
 def test_a_malformed_template_is_refused_naming_the_field_and_nothing_is_recorded(
