@@ -19,6 +19,7 @@ from integrations.whatsapp.services import (
     whatsapp_message_receive,
     whatsapp_message_send,
 )
+from integrations.whatsapp.templates import MessageSendOut
 from mcp_tools.context import OperationContext
 from mcp_tools.registry import operation
 from mcp_tools.schemas import E164Phone, Input, Output
@@ -54,17 +55,8 @@ class SendMessageIn(Input):
     idempotency_key: IdempotencyKey | None = idempotency_key_field()
 
 
-class SendMessageOut(Output):
-    to: str = Field(description="The recipient, E.164.")
+class SendMessageOut(MessageSendOut):
     text: str = Field(description="Message text.")
-    message_id: str = Field(
-        default="", description="WhatsApp message id (wamid) once sent; else empty."
-    )
-    effect: EffectOut = Field(description="The send: done, or pending (retried) or failed.")
-
-    def settle(self, effect: Effect) -> None:
-        self.effect = EffectOut.of(effect)
-        self.message_id = str((effect.result or {}).get("message_id", ""))
 
 
 @operation(

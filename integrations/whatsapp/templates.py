@@ -223,10 +223,10 @@ class SendTemplateIn(Input):
     idempotency_key: IdempotencyKey | None = idempotency_key_field()
 
 
-class SendTemplateOut(Output):
+class MessageSendOut(Output):
+    """What a send answers (a text or a template): the send is an effect, settled once known."""
+
     to: str = Field(description="The recipient, E.164.")
-    name: str = Field(description="The template sent.")
-    language: str = Field(description="Its language.")
     message_id: str = Field(
         default="", description="WhatsApp message id (wamid) once sent; else empty."
     )
@@ -235,6 +235,11 @@ class SendTemplateOut(Output):
     def settle(self, effect: Effect) -> None:
         self.effect = EffectOut.of(effect)
         self.message_id = str((effect.result or {}).get("message_id", ""))
+
+
+class SendTemplateOut(MessageSendOut):
+    name: str = Field(description="The template sent.")
+    language: str = Field(description="Its language.")
 
 
 @operation(
