@@ -27,6 +27,7 @@ from mcp_tools.errors import (
     UnknownOperation,
 )
 from mcp_tools.registry import Operation, get_registry
+from mcp_tools.schemas import is_variant
 from smarteros.context import bound, current_trace_id, new_trace_id
 from smarteros.js_numbers import js_safe
 from smarteros.tracing import operation_span
@@ -221,7 +222,7 @@ def _validate_input(op: Operation, arguments: dict[str, Any] | None, size: int) 
 def validation_details(exc: ValidationError) -> list[dict[str, object]]:
     return [
         {
-            "field": ".".join(str(p) for p in err["loc"]) or "(root)",
+            "field": ".".join(str(p) for p in err["loc"] if not is_variant(p)) or "(root)",
             "rule": err["type"],
             "message": err["msg"],
         }

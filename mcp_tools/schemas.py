@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    Tag,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
@@ -165,3 +166,22 @@ Email = Annotated[
     AfterValidator(_email),
     WithJsonSchema({"type": "string", "format": "email", "maxLength": 254}),
 ]
+
+
+# Tags of a tagged union (one model per kind of value) start with this mark. Pydantic puts the
+# tag in an error's location; the executor leaves marked parts out, so a refusal names the
+# field as the caller wrote it (components.0.parameters.0.text), not the model it matched.
+VARIANT_MARK = "~"
+
+
+def variant(name: str) -> Tag:
+    """The Tag of a union member, for a Discriminator whose function returns variant_of(...)."""
+    return Tag(VARIANT_MARK + name)
+
+
+def variant_of(name: str | None) -> str | None:
+    return None if name is None else VARIANT_MARK + name
+
+
+def is_variant(location_part: object) -> bool:
+    return isinstance(location_part, str) and location_part.startswith(VARIANT_MARK)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, StringConstraints, Tag
+from pydantic import Discriminator, Field, StringConstraints
 
 from effects.models import Effect
 from effects.schemas import EffectOut, IdempotencyKey, idempotency_key_field
@@ -16,7 +16,7 @@ from effects.services import effect_perform_on_commit, effect_record
 from integrations.connections import connection_require
 from mcp_tools.context import OperationContext
 from mcp_tools.registry import operation
-from mcp_tools.schemas import E164Phone, Input, Output
+from mcp_tools.schemas import E164Phone, Input, Output, variant, variant_of
 from tenants.models import Tenant
 
 TemplateName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,512}$")]
@@ -114,16 +114,16 @@ def _kind(value: Any) -> str | None:
     """Which model a parameter or component is, from its `type` (the Input base's own
     validators rule out pydantic's plain discriminator)."""
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return "media" if kind in ("image", "document", "video") else kind
+    return variant_of("media" if kind in ("image", "document", "video") else str(kind))
 
 
 TemplateParameter = Annotated[
-    Annotated[TextParameter, Tag("text")]
-    | Annotated[PayloadParameter, Tag("payload")]
-    | Annotated[CouponParameter, Tag("coupon_code")]
-    | Annotated[MediaParameter, Tag("media")]
-    | Annotated[CurrencyParameter, Tag("currency")]
-    | Annotated[DateTimeParameter, Tag("date_time")],
+    Annotated[TextParameter, variant("text")]
+    | Annotated[PayloadParameter, variant("payload")]
+    | Annotated[CouponParameter, variant("coupon_code")]
+    | Annotated[MediaParameter, variant("media")]
+    | Annotated[CurrencyParameter, variant("currency")]
+    | Annotated[DateTimeParameter, variant("date_time")],
     Discriminator(
         _kind,
         custom_error_type="type_unknown",
@@ -157,9 +157,9 @@ class ButtonComponent(_Component):
 
 
 TemplateComponent = Annotated[
-    Annotated[TextComponent, Tag("header")]
-    | Annotated[TextComponent, Tag("body")]
-    | Annotated[ButtonComponent, Tag("button")],
+    Annotated[TextComponent, variant("header")]
+    | Annotated[TextComponent, variant("body")]
+    | Annotated[ButtonComponent, variant("button")],
     Discriminator(
         _kind,
         custom_error_type="type_unknown",

@@ -158,6 +158,11 @@ def test_buttons_media_and_currency_parameters_become_metas_objects(shop: Any, s
             "https",
         ),
         ({"components": [{"type": "footer"}]}, "components.0: type must be one of"),
+        # Named as the caller wrote it: no model or variant name in the path.
+        (
+            {"components": [{"type": "body", "parameters": [{"type": "text"}]}]},
+            "components.0.parameters.0.text: Field required",
+        ),
     ],
 )
 def test_a_malformed_template_is_refused_naming_the_field_and_nothing_is_recorded(
