@@ -326,7 +326,7 @@ def test_test_connection_shows_what_each_provider_answered(
         credentials={"api_key": "wrong"},
     )
     failed = admin.post(f"/tenants/{world.acme.slug}/integrations/n8n/test/").content.decode()
-    assert "Connection failed: n8n answered HTTP 401" in failed
+    assert "Connection failed: n8n refused the API key (HTTP 401)" in failed
     # Meta's answer to an expired token says what to do.
     integration_connect(
         tenant=world.acme,
