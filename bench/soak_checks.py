@@ -15,6 +15,7 @@ import soak_traffic
 from confluent_kafka import Consumer
 
 from effects.models import Effect
+from integrations.n8n.topics import FORWARD_GROUP
 from smarteros.events.backup import read_partitions
 from smarteros.infra.clickhouse import clickhouse_client
 from smarteros.infra.kafka import client_config
@@ -23,7 +24,7 @@ from tenants.scope import dangerously_unscoped
 
 # Topic (without the tenant prefix) and event type -> the consumer group that handles it.
 HANDLED = {
-    ("shopify.webhooks", "shopify.webhook.received"): "flow-shopify-n8n",
+    ("shopify.webhooks", "shopify.webhook.received"): FORWARD_GROUP,
     ("n8n.automation.result", "n8n.workflow.result"): "flow-n8n-whatsapp",
     ("whatsapp.inbound", "whatsapp.message.received"): "flow-whatsapp-bot",
 }
