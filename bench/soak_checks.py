@@ -70,8 +70,20 @@ def drain(calls: int, timeout: float) -> float | None:
     return drained
 
 
-def broker_events(topics: list[str]) -> Counter[str]:
-    """Every event id on `topics`, read from the start to the end: how many times each."""
+@dataclass
+class OnBroker:
+    """Where each event id is on the broker (topic, partition, offset; once per copy), and
+    the reason of each dead letter (by event id)."""
+
+    places: dict[str, list[tuple[str, int, int]]]
+    dead_letters: dict[str, list[str]]
+
+    def count(self) -> Counter[str]:
+        return Counter({event_id: len(where) for event_id, where in self.places.items()})
+
+
+def broker_events(topics: list[str]) -> OnBroker:
+    """Every event id on `topics` and their dead-letter twins, read from start to end."""
     consumer = Consumer(
         client_config(
             **{
@@ -81,22 +93,34 @@ def broker_events(topics: list[str]) -> Counter[str]:
             }
         )
     )
+    wanted = {*topics, *(f"{topic}.dlq" for topic in topics)}
     try:
         metadata = consumer.list_topics(timeout=30)
         partitions = [
             (topic, partition)
-            for topic in topics
+            for topic in sorted(wanted)
             if topic in metadata.topics
             for partition in metadata.topics[topic].partitions
         ]
         records = read_partitions(consumer, partitions, timeout=120)
     finally:
         consumer.close()
-    return Counter(
-        str(json.loads(base64.b64decode(record["value"]))["id"])
-        for partition in records.values()
-        for record in partition
-    )
+    found = OnBroker(places=defaultdict(list), dead_letters=defaultdict(list))
+    for (topic, partition), partition_records in records.items():
+        for record in partition_records:
+            try:
+                event_id = str(json.loads(base64.b64decode(record["value"]))["id"])
+            except (ValueError, KeyError, TypeError):
+                continue  # not an envelope: nothing the outbox accepted
+            if topic.endswith(".dlq"):
+                headers = {key: value for key, value in record["headers"]}
+                reason = headers.get("dlq.reason")
+                found.dead_letters[event_id].append(
+                    base64.b64decode(reason).decode() if reason else "?"
+                )
+            else:
+                found.places[event_id].append((topic, partition, record["offset"]))
+    return found
 
 
 def telemetry_count() -> int:
@@ -212,7 +236,7 @@ class Report:
         accepted = {str(event_id) for _, _, event_id, _ in rows}
         published_rows = sum(1 for *_, sent_at in rows if sent_at is not None)
         on_broker = broker_events(sorted({topic for topic, *_ in rows}))
-        missing = accepted - set(on_broker)
+        missing = accepted - set(on_broker.places)
         marks = set(ProcessedEvent.objects.values_list("group", "event_id"))
         to_handle = [
             (group, event_id)
@@ -222,7 +246,7 @@ class Report:
         unhandled = [pair for pair in to_handle if pair not in marks]
         handled = len(to_handle) - len(unhandled)
         republished = sum(
-            count - 1 for event_id, count in on_broker.items() if event_id in accepted
+            count - 1 for event_id, count in on_broker.count().items() if event_id in accepted
         )
         print(
             f"events: accepted {len(accepted)}, published {published_rows} "
@@ -231,6 +255,13 @@ class Report:
         )
         lost = len(missing) + len(unhandled)
         print(f"lost: {lost}")
+        for group, event_id in unhandled[:10]:
+            where = on_broker.places.get(str(event_id), [])
+            reasons = on_broker.dead_letters.get(str(event_id), [])
+            print(
+                f"  not handled by {group}: {event_id} at {where or 'nowhere'}; "
+                f"dead letters: {reasons or 'none'}"
+            )
         if lost:
             failures.append(
                 f"{len(missing)} accepted events not on the broker, {len(unhandled)} not handled"

@@ -76,6 +76,10 @@ def say(message: str) -> None:
     print(f"[soak] {message}", flush=True)
 
 
+# Seconds the broker is left to take what was sent just before the producers were paused.
+SETTLE_SECONDS = 0.5
+
+
 @dataclass
 class Stack:
     """The running stack: services (devstack's Supervisor) and application processes
@@ -178,6 +182,9 @@ class Stack:
         backup, bootstrap = ds.KAFKA_BACKUP, f"127.0.0.1:{ds.KAFKA_PORT}"
 
         def closing() -> None:
+            # Requests sent just before the pause may still be in the broker's sockets: let
+            # them land, or a write acknowledged after the copy was read would be lost.
+            time.sleep(SETTLE_SECONDS)
             staging = backup.with_name(backup.name + ".new")
             shutil.rmtree(staging, ignore_errors=True)
             topics_backup(staging, bootstrap=bootstrap)

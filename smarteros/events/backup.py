@@ -25,6 +25,12 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import NewTopic
 
+from smarteros.events.producer_ids import (
+    ProducerIdError,
+    next_producer_id,
+    plaintext_bootstrap,
+    skip_producer_ids,
+)
 from smarteros.events.record_files import CONSUME_BATCH, PROGRESS_EVERY, PartitionWriter
 from smarteros.events.replay import (
     BULK_CONSUMER_CONFIG,
@@ -176,7 +182,12 @@ def topics_backup(
     metadata = admin.list_topics(timeout=15)
     names = sorted(t for t in metadata.topics if not t.startswith("__"))
     configs = topic_configs(names, admin=admin) if names else {}
-    manifest: dict[str, Any] = {"format": FORMAT_VERSION, "created": time.time(), "topics": {}}
+    manifest: dict[str, Any] = {
+        "format": FORMAT_VERSION,
+        "created": time.time(),
+        "topics": {},
+        "producer_id_next": _producer_id_next(bootstrap, progress),
+    }
     for topic in names:
         manifest["topics"][topic] = {
             "partitions": len(metadata.topics[topic].partitions),
@@ -290,6 +301,7 @@ def topics_restore(
     if to_create:
         for future in admin.create_topics(to_create, operation_timeout=30).values():
             future.result()
+    _skip_used_producer_ids(bootstrap, manifest.get("producer_id_next"), progress)
     jobs = replay_jobs(directory, manifest, workers=workers, extra=extra)
     try:
         found, total = replay_run(jobs, progress)
@@ -309,6 +321,35 @@ def topics_restore(
     return RestoreReport(
         topics=len(manifest["topics"]), records=total, seconds=time.monotonic() - started
     )
+
+
+def _producer_id_next(bootstrap: str | None, progress: Callable[[str], None]) -> int | None:
+    """The next producer id the broker hands out (see producer_ids), or None if it cannot say."""
+    plain = plaintext_bootstrap(bootstrap)
+    if plain is None:
+        return None
+    try:
+        return next_producer_id(plain)
+    except (OSError, ProducerIdError) as exc:
+        progress(f"the broker's next producer id is unknown ({exc}); not kept in the backup")
+        return None
+
+
+def _skip_used_producer_ids(
+    bootstrap: str | None, past: int | None, progress: Callable[[str], None]
+) -> None:
+    """Before writing, move a broker that forgot its producer ids past those handed out by the
+    broker that was backed up, so that no producer still running shares an id with a new one."""
+    plain = plaintext_bootstrap(bootstrap)
+    if past is None or plain is None:
+        return
+    try:
+        used = skip_producer_ids(plain, past)
+    except (OSError, ProducerIdError) as exc:
+        progress(f"producer ids not moved past {past}: {exc}")
+        return
+    if used > 1:
+        progress(f"skipped {used} producer ids the backed-up broker had handed out")
 
 
 def _topics_holding_records(
