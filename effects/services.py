@@ -93,9 +93,21 @@ def _enqueue_after_commit(effect: Effect) -> None:
 
 
 def _enqueue_pending() -> None:
+    from kombu.exceptions import OperationalError as BrokerUnreachable
+
     items, _pending.items = getattr(_pending, "items", None) or [], []
-    if items:
+    if not items:
+        return
+    try:
         effects_enqueue(items)
+    except BrokerUnreachable as exc:
+        # Recorded and committed: nothing is lost, the periodic requeue hands them over.
+        log.warning(
+            "Celery's broker is unreachable (%s): %d effects stay pending until "
+            "effects.requeue_lost enqueues them",
+            exc,
+            len(items),
+        )
 
 
 def effects_enqueue(items: list[tuple[int, int]], *, countdown: float = 0) -> None:

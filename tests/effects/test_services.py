@@ -4,6 +4,7 @@ never repeated at the provider when their record is what failed."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -47,6 +48,15 @@ def recording_done_fails() -> Iterator[None]:
         with connection.cursor() as cursor:
             cursor.execute("DROP TRIGGER refuse_done ON effects_effect")
             cursor.execute("DROP FUNCTION refuse_done()")
+
+
+class Collecting(logging.Handler):
+    def __init__(self, into: list[logging.LogRecord]) -> None:
+        super().__init__(logging.WARNING)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.append(record)
 
 
 def call(tk: Any, name: str, args: dict[str, Any]) -> Any:
@@ -141,3 +151,44 @@ def test_an_effect_whose_enqueue_was_lost_is_enqueued_again(
     with dangerously_unscoped():
         assert Effect.objects.get(pk=effect.pk).state == Effect.State.DONE
     assert effects_requeue_lost(older_than=timedelta(0)) == 0
+
+
+def test_effects_recorded_while_celerys_broker_is_down_stay_pending_and_say_so(
+    make_tenant: Any, connect: Any, saas: Any
+) -> None:
+    from smarteros.celery import app
+    from tests.processes import free_port
+
+    tk = make_tenant("brokerless")
+    connect(tk.tenant, "n8n", saas.url)
+    broker_url, eager = app.conf.broker_url, app.conf.task_always_eager
+    app.conf.broker_url = f"redis://127.0.0.1:{free_port()}/0"
+    app.conf.task_always_eager = False  # the suite runs tasks inline; this one goes to a broker
+    app._pool = app.amqp._producer_pool = None  # the next enqueue connects to the address above
+    # Its own handler: an earlier test's worker may have reconfigured logging under caplog.
+    said: list[logging.LogRecord] = []
+    logger = logging.getLogger("effects.services")
+    handler = Collecting(said)
+    logger.addHandler(handler)
+    disabled, logger.disabled = logger.disabled, False
+    try:
+        with tenant_scope(tk.tenant.pk):
+            effect = effect_record(
+                tenant=tk.tenant,
+                kind="n8n.trigger_workflow",
+                key="event-while-broker-down",
+                payload={"webhook_path": "order-created", "body": {"n": 1}},
+            )
+    finally:
+        app.conf.broker_url, app.conf.task_always_eager = broker_url, eager
+        app._pool = app.amqp._producer_pool = None
+        logger.removeHandler(handler)
+        logger.disabled = disabled
+    # The commit stood and the effect waits: one clear line, no traceback.
+    warnings = [r for r in said if "Celery's broker is unreachable" in r.getMessage()]
+    assert len(warnings) == 1 and "1 effects stay pending" in warnings[0].getMessage()
+    assert warnings[0].exc_info is None
+    with dangerously_unscoped():
+        assert Effect.objects.get(pk=effect.pk).state == Effect.State.PENDING
+    assert effects_requeue_lost(older_than=timedelta(0)) == 1
+    assert [key for key, _ in saas.state.applied_of("n8n")] == [effect.idempotency_key]
