@@ -14,8 +14,6 @@ import contextlib
 import itertools
 import json
 import queue
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -28,6 +26,7 @@ from typing import Any
 import httpx
 
 from tests.fixtures import deliveries
+from tests.fuzz.mcp_wire import NoAnswer, StdioWire
 
 ROOT = Path(__file__).resolve().parent.parent
 HANG_SECONDS = 20.0
@@ -281,71 +280,21 @@ class Surfaces:
         self.http.close()
 
 
-class StdioPeer:
-    """`manage.py mcp_serve` over stdio, bound to one tenant's key; one call at a time."""
+class StdioPeer(StdioWire):
+    """`manage.py mcp_serve` over stdio, bound to one tenant's key; one call at a time. A call
+    not answered in time is a hang to count, not an error; closing waits for the telemetry."""
 
     def __init__(self, env: dict[str, str], api_key: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "mcp_serve"],
-            cwd=ROOT,
-            env={**env, "SMARTEROS_API_KEY": api_key},
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        self.lines: queue.Queue[bytes] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-        self.next_id = 0
-        self.request(
-            "initialize",
-            {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "soak", "version": "1"},
-            },
-            60,
-        )
-        self._send({"jsonrpc": "2.0", "method": "notifications/initialized"})
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line)
-
-    def _send(self, message: dict[str, Any]) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps(message).encode() + b"\n")
-        self.process.stdin.flush()
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def request(self, method: str, params: dict[str, Any], timeout: float) -> dict[str, Any] | None:
-        self.next_id += 1
-        self._send({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params})
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                message = json.loads(self.lines.get(timeout=left))
-            except queue.Empty:
-                return None
-            if message.get("id") == self.next_id:
-                return message  # type: ignore[no-any-return]
-        return None
+        super().__init__(env, api_key, close_wait=30)
 
     def call(self, name: str, arguments: dict[str, Any], timeout: float) -> dict[str, Any] | None:
-        return self.request("tools/call", {"name": name, "arguments": arguments}, timeout)
-
-    def close(self) -> None:
-        """End of input, as a client that is done: the server exits on its own, sending what it
-        still holds (its telemetry); killed only if it does not."""
         try:
-            assert self.process.stdin is not None
-            self.process.stdin.close()
-            self.process.wait(timeout=30)
-        except (OSError, subprocess.TimeoutExpired):
-            self.process.kill()
-            self.process.wait()
+            answer, _ = self.request(
+                "tools/call", {"name": name, "arguments": arguments}, timeout=timeout
+            )
+        except NoAnswer:
+            return None
+        return answer
 
 
 @dataclass

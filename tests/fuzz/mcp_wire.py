@@ -9,6 +9,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 import httpx
@@ -23,10 +24,15 @@ INITIALIZE = {
 }
 
 
+class NoAnswer(AssertionError):
+    """The server did not answer a request in time."""
+
+
 class StdioWire:
     """`manage.py mcp_serve` with its pipes: write any bytes, read every line it answers."""
 
-    def __init__(self, env: dict[str, str], api_key: str) -> None:
+    def __init__(self, env: dict[str, str], api_key: str, *, close_wait: float = 10) -> None:
+        self.close_wait = close_wait
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "mcp_serve"],
             cwd=ROOT,
@@ -52,20 +58,27 @@ class StdioWire:
         self.process.stdin.write(data + b"\n")
         self.process.stdin.flush()
 
-    def request(self, method: str, params: Any = None) -> tuple[dict[str, Any], list[Any]]:
-        """Send a request and wait for its answer; also returns what came before it (each
-        line parsed: the server writes nothing but JSON-RPC messages on stdout)."""
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def request(
+        self, method: str, params: Any = None, *, timeout: float = 60
+    ) -> tuple[dict[str, Any], list[Any]]:
+        """Send a request and wait up to `timeout` seconds for its answer (NoAnswer if none);
+        also returns what came before it (each line parsed: the server writes nothing but
+        JSON-RPC messages on stdout)."""
         request_id = f"wire-{next(self._ids)}"
         message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
         if params is not None:
             message["params"] = params
         self.write(json.dumps(message))
         before: list[Any] = []
+        deadline = time.monotonic() + timeout
         while True:
             try:
-                raw = self.lines.get(timeout=60)
+                raw = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
-                raise AssertionError(
+                raise NoAnswer(
                     f"no answer to {method} (server exit code {self.process.poll()})"
                 ) from None
             answer = json.loads(raw)
@@ -74,11 +87,13 @@ class StdioWire:
             before.append(answer)
 
     def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
+        """End of input, as a client that is done: the server exits on its own, sending what it
+        still holds (its telemetry); killed only if it does not within `close_wait`."""
         try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+            self.process.wait(timeout=self.close_wait)
+        except (OSError, subprocess.TimeoutExpired):
             self.process.kill()
             self.process.wait()
 
