@@ -93,15 +93,20 @@ def _enqueue_after_commit(effect: Effect) -> None:
 
 
 def _enqueue_pending() -> None:
+    items, _pending.items = getattr(_pending, "items", None) or [], []
+    if items:
+        _hand_over(items)
+
+
+def _hand_over(items: list[tuple[int, int]], *, countdown: float = 0) -> None:
+    """effects_enqueue for effects committed already: if Celery's broker cannot take them, they
+    stay pending (nothing is lost; effects.requeue_lost hands them over later) and the caller,
+    whose transaction stands, is not failed for it."""
     from kombu.exceptions import OperationalError as BrokerUnreachable
 
-    items, _pending.items = getattr(_pending, "items", None) or [], []
-    if not items:
-        return
     try:
-        effects_enqueue(items)
+        effects_enqueue(items, countdown=countdown)
     except BrokerUnreachable as exc:
-        # Recorded and committed: nothing is lost, the periodic requeue hands them over.
         log.warning(
             "Celery's broker is unreachable (%s): %d effects stay pending until "
             "effects.requeue_lost enqueues them",
@@ -140,8 +145,8 @@ def _from_row(row: Any) -> Effect:
 
 
 def effect_enqueue(effect: Effect, *, countdown: float = 0) -> None:
-    """Hand the effect to a Celery worker (after `countdown` seconds)."""
-    effects_enqueue([(effect.tenant_id, effect.pk)], countdown=countdown)
+    """Hand the committed effect to a Celery worker (after `countdown` seconds)."""
+    _hand_over([(effect.tenant_id, effect.pk)], countdown=countdown)
 
 
 def effect_perform_on_commit(effect: Effect, then: Callable[[Effect], None]) -> None:

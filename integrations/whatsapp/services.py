@@ -254,7 +254,9 @@ def bot_reply_write(
     if answers is not None:
         answered = messages.filter(provider_message_id=answers).values_list("pk", flat=True)
         messages = messages.filter(pk__lte=Subquery(answered[:1]))
-    recent = list(messages.order_by("-created_at", "-id")[:history])
+    # In the order they were stored (ids), as the cut above is: two processes storing messages
+    # of one conversation in the same moment may disagree on their clocks.
+    recent = list(messages.order_by("-id")[:history])
     recent.reverse()
     if not recent or recent[-1].direction != WhatsAppMessage.Direction.INBOUND:
         raise InvalidInput(f"phone: no customer message from {phone} is waiting for a reply")

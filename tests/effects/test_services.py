@@ -67,8 +67,11 @@ def call(tk: Any, name: str, args: dict[str, Any]) -> Any:
 
 
 def test_an_order_whose_record_fails_is_not_created_twice_on_the_clients_retry(
-    make_tenant: Any, connect: Any, saas: Any, fast_retries: None
+    make_tenant: Any, connect: Any, saas: Any, settings: Any
 ) -> None:
+    # Long enough that the retry enqueued by the first call (performed at once: the suite runs
+    # tasks inline) finds the effect not yet due, however slow the machine.
+    settings.EFFECT_RETRY_DELAYS = [2.0, 2.0]
     tk = make_tenant("ordershop")
     connect(tk.tenant, "shopify", saas.url)
     args = {**ORDER, "idempotency_key": "order-1"}
@@ -80,7 +83,7 @@ def test_an_order_whose_record_fails_is_not_created_twice_on_the_clients_retry(
     assert "recording failed" in first.output["effect"]["last_error"]
     assert first.output["order_id"] == ""
     assert len(saas.state.applied_of("shopify.OrderCreate")) == 1
-    time.sleep(0.2)  # the retry's backoff
+    time.sleep(2.1)  # the retry's backoff
     retry = call(tk, "shopify_create_order", args)
     assert retry.ok, retry.error
     assert retry.output["effect"]["state"] == "done"
@@ -153,17 +156,16 @@ def test_an_effect_whose_enqueue_was_lost_is_enqueued_again(
     assert effects_requeue_lost(older_than=timedelta(0)) == 0
 
 
-def test_effects_recorded_while_celerys_broker_is_down_stay_pending_and_say_so(
-    make_tenant: Any, connect: Any, saas: Any
-) -> None:
+@contextlib.contextmanager
+def celery_broker_unreachable() -> Iterator[list[logging.LogRecord]]:
+    """Celery's broker at an address nobody listens on, tasks sent to it rather than run inline
+    (as the suite runs them); yields the warnings effects.services logs meanwhile."""
     from smarteros.celery import app
     from tests.processes import free_port
 
-    tk = make_tenant("brokerless")
-    connect(tk.tenant, "n8n", saas.url)
     broker_url, eager = app.conf.broker_url, app.conf.task_always_eager
     app.conf.broker_url = f"redis://127.0.0.1:{free_port()}/0"
-    app.conf.task_always_eager = False  # the suite runs tasks inline; this one goes to a broker
+    app.conf.task_always_eager = False
     app._pool = app.amqp._producer_pool = None  # the next enqueue connects to the address above
     # Its own handler: an earlier test's worker may have reconfigured logging under caplog.
     said: list[logging.LogRecord] = []
@@ -172,23 +174,51 @@ def test_effects_recorded_while_celerys_broker_is_down_stay_pending_and_say_so(
     logger.addHandler(handler)
     disabled, logger.disabled = logger.disabled, False
     try:
-        with tenant_scope(tk.tenant.pk):
-            effect = effect_record(
-                tenant=tk.tenant,
-                kind="n8n.trigger_workflow",
-                key="event-while-broker-down",
-                payload={"webhook_path": "order-created", "body": {"n": 1}},
-            )
+        yield said
     finally:
         app.conf.broker_url, app.conf.task_always_eager = broker_url, eager
         app._pool = app.amqp._producer_pool = None
         logger.removeHandler(handler)
         logger.disabled = disabled
+
+
+def _unreachable(said: list[logging.LogRecord]) -> list[str]:
+    return [r.getMessage() for r in said if "Celery's broker is unreachable" in r.getMessage()]
+
+
+def test_effects_recorded_while_celerys_broker_is_down_stay_pending_and_say_so(
+    make_tenant: Any, connect: Any, saas: Any
+) -> None:
+    tk = make_tenant("brokerless")
+    connect(tk.tenant, "n8n", saas.url)
+    with celery_broker_unreachable() as said, tenant_scope(tk.tenant.pk):
+        effect = effect_record(
+            tenant=tk.tenant,
+            kind="n8n.trigger_workflow",
+            key="event-while-broker-down",
+            payload={"webhook_path": "order-created", "body": {"n": 1}},
+        )
     # The commit stood and the effect waits: one clear line, no traceback.
-    warnings = [r for r in said if "Celery's broker is unreachable" in r.getMessage()]
-    assert len(warnings) == 1 and "1 effects stay pending" in warnings[0].getMessage()
-    assert warnings[0].exc_info is None
+    [warning] = _unreachable(said)
+    assert "1 effects stay pending" in warning
+    assert all(r.exc_info is None for r in said)
     with dangerously_unscoped():
         assert Effect.objects.get(pk=effect.pk).state == Effect.State.PENDING
     assert effects_requeue_lost(older_than=timedelta(0)) == 1
     assert [key for key, _ in saas.state.applied_of("n8n")] == [effect.idempotency_key]
+
+
+def test_a_send_to_retry_while_celerys_broker_is_down_answers_pending_not_an_error(
+    make_tenant: Any, connect: Any, saas: Any
+) -> None:
+    """Found by the soak: WhatsApp asked for a retry while Redis was down, and the operation,
+    whose message was recorded and committed, answered "internal error" (a client would retry
+    it and send twice)."""
+    tk = make_tenant("brokerlesssend")
+    connect(tk.tenant, "whatsapp", saas.url)
+    saas.state.whatsapp.fail_next(130429)
+    with celery_broker_unreachable() as said:
+        result = call(tk, "whatsapp_send_message", {"to": "+14155550100", "text": "hello"})
+    assert result.ok, result.error
+    assert result.output["effect"]["state"] == "pending"
+    assert len(_unreachable(said)) == 1

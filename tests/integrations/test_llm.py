@@ -336,3 +336,27 @@ def test_the_admin_refuses_llm_settings_that_cannot_work_even_without_new_creden
         )
         assert not form.is_valid()
     assert "provider must be one of" in form.errors["config"][0]
+
+
+def test_the_bot_answers_its_message_when_a_reply_stored_before_it_carries_a_later_time(
+    make_tenant: Any, connect: Any, saas: Any
+) -> None:
+    """Found by the soak: an operator's message stored just before the customer's, by another
+    process whose clock read a moment later, was taken for the conversation's last message and
+    the bot's reply failed with "no customer message is waiting for a reply"."""
+    shop = make_tenant(f"llmc{secrets.token_hex(3)}").tenant
+    connect(shop, "whatsapp", saas.url)
+    connect_llm(shop, saas)
+    with tenant_scope(shop.pk):
+        sent = WhatsAppMessage.objects.create(
+            tenant=shop,
+            phone="+14155550123",
+            direction=WhatsAppMessage.Direction.OUTBOUND,
+            text="Your order has shipped.",
+            provider_message_id="wamid.out.first",
+        )
+        WhatsAppMessage.objects.filter(pk=sent.pk).update(
+            created_at=timezone.now() + timedelta(milliseconds=50)
+        )
+    effect = _bot_reply_effect(shop, saas)
+    assert effect.state == Effect.State.DONE, effect.last_error
