@@ -34,6 +34,8 @@ def http_mounts() -> tuple[tuple[str, Any], ...]:
 def lifespan_hooks() -> list[Callable[[], AbstractAsyncContextManager[Any]]]:
     """Async context managers entered at start-up and left at shut-down."""
     from mcp_tools.http import mcp_http_app
+    from telemetry.recording import flushed_at_shutdown
 
-    # The MCP session manager must be running before /mcp can serve a request.
-    return [mcp_http_app.lifespan]
+    # The MCP session manager must be running before /mcp can serve a request. Left in reverse
+    # order: telemetry is flushed once nothing serves calls any more.
+    return [flushed_at_shutdown, mcp_http_app.lifespan]

@@ -5,15 +5,20 @@ These records describe calls rather than change state, so they go straight to Ka
 process's idempotent producer instead of the outbox: a call pays no database round trip for them.
 While the broker is away librdkafka keeps them queued in memory and sends them when it returns;
 a record not acknowledged within KAFKA_TELEMETRY_RESEND_MS is sent again through a new producer
-(the old one may be wedged for good), never dropped. They are flushed when the process exits.
+(the old one may be wedged for good), never dropped. They are flushed when the process exits,
+and by the web server as the last step of its shutdown (flushed_at_shutdown), once nothing
+serves calls any more.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import contextlib
 import logging
 import threading
 import time
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import KafkaError, KafkaException
@@ -74,6 +79,18 @@ def telemetry_flush(timeout: float) -> int:
             left += len(_resend)
         if not left or time.monotonic() >= deadline:
             return left
+
+
+@contextlib.asynccontextmanager
+async def flushed_at_shutdown() -> AsyncIterator[None]:
+    """A lifespan hook of the web server: what the process still holds goes to the broker
+    before it exits (up to 10 s)."""
+    try:
+        yield
+    finally:
+        left = await asyncio.to_thread(telemetry_flush, 10)
+        if left:
+            log.error("%d telemetry records not acknowledged at shutdown; they are lost", left)
 
 
 def _send(topic: str, key: bytes | None, value: bytes, headers: list[Any]) -> None:

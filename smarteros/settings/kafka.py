@@ -16,6 +16,12 @@ KAFKA_TELEMETRY_LINGER_MS = env_int("KAFKA_TELEMETRY_LINGER_MS", 100, minimum=0)
 # A telemetry record not acknowledged within this is sent again by a new producer (one that a
 # broker restarted without its data no longer knows can wedge); it is never dropped.
 KAFKA_TELEMETRY_RESEND_MS = env_int("KAFKA_TELEMETRY_RESEND_MS", 10000, minimum=1000)
+if KAFKA_TELEMETRY_LINGER_MS >= KAFKA_TELEMETRY_RESEND_MS:
+    # librdkafka refuses such a producer, and every call's record would be lost.
+    report_problem(
+        f"KAFKA_TELEMETRY_LINGER_MS ({KAFKA_TELEMETRY_LINGER_MS}) must be less than "
+        f"KAFKA_TELEMETRY_RESEND_MS ({KAFKA_TELEMETRY_RESEND_MS})"
+    )
 # How long the outbox keeps rows after they were published (what went out, and when).
 OUTBOX_SENT_RETENTION_HOURS = env_int("OUTBOX_SENT_RETENTION_HOURS", 24, minimum=1)
 # How long consumers remember handled event ids: redeliveries older than this are not caught,

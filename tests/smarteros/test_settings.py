@@ -111,3 +111,20 @@ def test_a_database_pool_is_bounded_and_excludes_persistent_connections() -> Non
     assert pooled.stdout.count("'max_size': 4") == 2
     both = start_django(DATABASE_POOL="true", DATABASE_CONN_MAX_AGE="60")
     assert both.returncode != 0 and "DATABASE_POOL and DATABASE_CONN_MAX_AGE" in both.stderr
+
+
+def test_manage_py_names_a_bad_setting_instead_of_an_unrelated_traceback() -> None:
+    clean = {k: v for k, v in os.environ.items() if k not in SETTING_NAMES}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env={**clean, "KAFKA_TELEMETRY_LINGER_MS": "20000"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "SmarterOS cannot start; fix these settings (see .env.example):\n"
+        "  - KAFKA_TELEMETRY_LINGER_MS (20000) must be less than KAFKA_TELEMETRY_RESEND_MS (10000)"
+    )

