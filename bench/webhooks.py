@@ -9,12 +9,12 @@ Both get the same bodies and headers, from --clients concurrent clients, in alte
 of --seconds each (so drift hits both alike); the medians of the rounds' rates are printed, and
 last `ratio: R` = (b)/(a) (target >= 0.5).
 
-The server runs as `make run` runs the web tier, with a connection pool of --pool connections
-per login (DATABASE_POOL; 0 = no pool, a new PostgreSQL connection per request and login):
-without a pool each accepted delivery opens two connections (the platform login that finds the
-tenant by slug, the tenant's own for the rest).
+The server runs as `make run` runs the web tier: a connection pool per login (DATABASE_POOL) of
+DATABASE_POOL_MAX_SIZE connections (the settings' default unless --pool N; 0 = no pool, a new
+PostgreSQL connection per request and login). A request holds its connection until it answers,
+so a pool smaller than --clients makes deliveries queue for connections, not for the work.
 
-Usage: .venv/bin/python bench/webhooks.py [--clients 16] [--seconds 3] [--rounds 3] [--pool 4]
+Usage: .venv/bin/python bench/webhooks.py [--clients 16] [--seconds 3] [--rounds 3] [--pool N]
 (needs the local stack: make up, or make run)
 """
 
@@ -101,9 +101,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
-        "--pool", type=int, default=4, help="pooled connections per login (0: no pool)"
+        "--pool",
+        type=int,
+        default=None,
+        help="pooled connections per login (0: no pool; default: DATABASE_POOL_MAX_SIZE's)",
     )
     args = parser.parse_args()
+    if args.pool is None:
+        from smarteros.settings.database import DATABASE_POOL_MAX_SIZE
+
+        args.pool = DATABASE_POOL_MAX_SIZE
 
     _bench_shop()
     env = {
@@ -126,9 +133,7 @@ def main() -> None:
         print(
             f"webhook ingest: {args.clients} concurrent clients, {args.rounds} alternating "
             f"rounds of {args.seconds:.0f}s per side, one uvicorn worker, "
-            f"connection pool of {args.pool} per login"
-            if args.pool
-            else "no connection pool",
+            + (f"connection pool of {args.pool} per login" if args.pool else "no connection pool"),
             flush=True,
         )
         for label, url in targets.items():  # warm-up: connections, caches, the secret

@@ -31,6 +31,7 @@ from django.http import HttpRequest, JsonResponse
 from integrations.connections import connection_credentials
 from integrations.models import IntegrationConnection
 from mcp_tools.errors import DependencyUnavailable, OperationError
+from smarteros.db import row_where
 from smarteros.infra.redis import get_redis
 from tenants.models import Tenant
 from tenants.ratelimit import rate_limit_hit
@@ -107,8 +108,8 @@ def webhook_tenant(slug: str) -> Tenant | None:
     if len(slug) > Tenant._meta.get_field("slug").max_length:  # type: ignore[operator]
         return None
     # The tenants table is under RLS and the URL's slug is not yet trusted: a platform read.
-    with dangerously_unscoped():
-        return Tenant.objects.filter(slug=slug).first()
+    with dangerously_unscoped(atomic=False):
+        return row_where(Tenant, slug=slug)
 
 
 def rate_limit_check(*, slug: str, tenant: Tenant | None) -> None:
@@ -149,9 +150,7 @@ def webhook_connection(*, tenant: Tenant | None, provider: str) -> IntegrationCo
     connection = None
     if tenant is not None and tenant.status == Tenant.Status.ACTIVE:
         with tenant_read_scope(tenant.pk):
-            connection = IntegrationConnection.objects.filter(
-                tenant=tenant, provider=provider
-            ).first()
+            connection = row_where(IntegrationConnection, tenant_id=tenant.pk, provider=provider)
     if connection is None or not connection.credentials_ciphertext:
         raise Refused(
             f"no {provider} connection accepts deliveries at this URL",

@@ -101,8 +101,7 @@ def _receive(
 def _accept(tenant: Tenant, delivery: Any, accept: Accept) -> dict[str, Any]:
     trace_id = current_trace_id.get() or new_trace_id()
     try:
-        with tenant_scope(tenant.pk):
-            return accept(tenant, delivery, trace_id)
+        return accept(tenant, delivery, trace_id)
     except (InvalidEvent, DataError) as exc:
         # The schemas should have caught it; still the sender's data, never an outage.
         raise Refused(
@@ -157,7 +156,8 @@ def _whatsapp_parse(request: HttpRequest, payload: Any) -> Parsed:
 def _whatsapp_accept(tenant: Tenant, values: Any, trace_id: str) -> dict[str, Any]:
     from integrations.whatsapp.services import whatsapp_notification_accept
 
-    result = whatsapp_notification_accept(tenant=tenant, values=values, trace_id=trace_id)
+    with tenant_scope(tenant.pk):  # the claims, the messages and their events commit together
+        result = whatsapp_notification_accept(tenant=tenant, values=values, trace_id=trace_id)
     if result.repeats and not (result.messages or result.statuses):
         return DUPLICATE
     return {

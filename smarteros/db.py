@@ -12,14 +12,18 @@ M = TypeVar("M", bound=Model)
 
 
 @functools.cache
-def _by_pk_statement(model: type[Model]) -> tuple[str, list[str], list[tuple[int, list[Any]]]]:
-    """SELECT of every concrete column by primary key, the field names, and each column's
-    from-database converters (JSON, backend-specific types), as Django's compiler would apply."""
+def _row_statement(
+    model: type[Model], keys: tuple[str, ...]
+) -> tuple[str, list[str], list[tuple[int, list[Any]]]]:
+    """SELECT of every concrete column where the `keys` columns (attnames) equal parameters, the
+    field names, and each column's from-database converters (JSON, backend-specific types), as
+    Django's compiler would apply."""
     quote = connection.ops.quote_name
     fields = model._meta.concrete_fields
     columns = ", ".join(quote(str(f.column)) for f in fields)
-    pk_column = str(model._meta.pk.column)  # type: ignore[union-attr]
-    sql = f"SELECT {columns} FROM {quote(model._meta.db_table)} WHERE {quote(pk_column)} = %s"
+    by_attname = {f.attname: f for f in fields}
+    where = " AND ".join(f"{quote(str(by_attname[key].column))} = %s" for key in keys)
+    sql = f"SELECT {columns} FROM {quote(model._meta.db_table)} WHERE {where}"
     converters = []
     for index, field in enumerate(fields):
         column = field.get_col(model._meta.db_table)
@@ -29,25 +33,37 @@ def _by_pk_statement(model: type[Model]) -> tuple[str, list[str], list[tuple[int
     return sql, [f.attname for f in fields], converters
 
 
-def row_by_pk(model: type[M], pk: Any) -> M:
-    """`model.objects.get(pk=pk)` without running Django's query compiler on every call.
+def row_where(model: type[M], **equals: Any) -> M | None:
+    """The row of `model` whose fields (attnames, a unique set) equal `equals`, or None: like
+    `model.objects.filter(**equals).first()` without running Django's query compiler each call.
 
-    For the hottest single-row reads (every tools/call of a tenant reads its tenant row): the
-    compiler builds the same SQL each time and costs several times the database round trip.
-    The statement is built once per model from its fields, so it follows schema changes; it runs
-    on the connection the ORM would use (row-level security applies).
+    For the hottest single-row reads (every tools/call reads its tenant row, every webhook its
+    tenant and connection): the compiler builds the same SQL each time and costs several times
+    the database round trip. The statement is built once per model and keys from its fields, so
+    it follows schema changes; it runs on the connection the ORM would use (the scope's login,
+    row-level security applies).
     """
-    sql, attnames, converters = _by_pk_statement(model)
-    connection = connections[router.db_for_read(model)]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [pk])
+    if nulls := [name for name, value in equals.items() if value is None]:
+        raise ValueError(f"row_where compares with =, which no NULL matches: {nulls}")
+    sql, attnames, converters = _row_statement(model, tuple(equals))
+    db = connections[router.db_for_read(model)]
+    with db.cursor() as cursor:
+        cursor.execute(sql, list(equals.values()))
         row = cursor.fetchone()
     if row is None:
-        raise model.DoesNotExist(f"{model.__name__} matching pk={pk!r} does not exist.")  # type: ignore[attr-defined]
+        return None
     if converters:
         values = list(row)
         for index, chain in converters:
             for converter, column in chain:
-                values[index] = converter(values[index], column, connection)
+                values[index] = converter(values[index], column, db)
         row = values
-    return model.from_db(connection.alias, attnames, row)
+    return model.from_db(db.alias, attnames, row)
+
+
+def row_by_pk(model: type[M], pk: Any) -> M:
+    """`model.objects.get(pk=pk)`, as row_where reads it."""
+    instance = row_where(model, **{model._meta.pk.attname: pk})  # type: ignore[union-attr]
+    if instance is None:
+        raise model.DoesNotExist(f"{model.__name__} matching pk={pk!r} does not exist.")  # type: ignore[attr-defined]
+    return instance

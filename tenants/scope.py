@@ -10,7 +10,7 @@ role, so nothing it runs (a setting, SET ROLE, an injected statement) can switch
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -106,6 +106,18 @@ def tenant_read_scope(tenant_id: int) -> Iterator[None]:
         _read_tenant_id.reset(token)
 
 
+def tenant_statement(tenant_id: int, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Run one statement (it may write, through CTEs) as `tenant_id`; returns its rows.
+
+    Outside a transaction it is its own: it travels with the tenant setting in one simple query
+    (as in tenant_read_scope), which PostgreSQL runs as one implicit transaction, so its writes
+    commit together, or none does, in one round trip instead of five. Inside a caller's
+    transaction it joins that transaction, under tenant_scope."""
+    with tenant_read_scope(tenant_id), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
 def _with_tenant_setting(
     execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
 ) -> Any:
@@ -125,16 +137,18 @@ def _with_tenant_setting(
 
 
 @contextlib.contextmanager
-def dangerously_unscoped() -> Iterator[BaseDatabaseWrapper]:
+def dangerously_unscoped(*, atomic: bool = True) -> Iterator[BaseDatabaseWrapper]:
     """A transaction on the platform login, which sees every tenant's rows. Only for
     platform-wide work: API-key lookup, provisioning, platform admins, the outbox relay, demo data.
 
     The ORM follows by itself (ScopeRouter); raw SQL uses the connection this yields (or
-    scoped_connection()). It is a separate transaction from any tenant transaction around it."""
+    scoped_connection()). It is a separate transaction from any tenant transaction around it.
+    With atomic=False each statement is its own transaction: for a single read, which then
+    costs one round trip instead of three (BEGIN, the query, COMMIT)."""
     token = _unscoped.set(True)
     read_token = _read_tenant_id.set(None)
     try:
-        with transaction.atomic(using=PLATFORM_DB):
+        with transaction.atomic(using=PLATFORM_DB) if atomic else contextlib.nullcontext():
             yield connections[PLATFORM_DB]
     finally:
         _read_tenant_id.reset(read_token)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from integrations.clerk.schemas import ClerkDelivery
-from integrations.deliveries import delivery_claim
+from integrations.deliveries import delivery_event_accept
 from smarteros.events.envelope import Envelope
-from smarteros.events.outbox import tenant_event_emit
+from smarteros.events.outbox import tenant_event
 from tenants.models import Tenant
 
 
@@ -25,10 +25,8 @@ def clerk_webhook_accept(
 ) -> Envelope | None:
     """Publish a verified Clerk event on `{tenant}.clerk.auth.events` through the outbox, once
     per svix-id (the dedupe row commits with the event); None if it is a repeat."""
-    if not delivery_claim(tenant=tenant, provider="clerk", delivery_id=delivery.svix_id):
-        return None
     event = delivery.event
-    return tenant_event_emit(
+    queued = tenant_event(
         tenant=tenant,
         topic="clerk.auth.events",
         event_type="clerk.webhook.received",
@@ -42,4 +40,7 @@ def clerk_webhook_accept(
         key=clerk_event_key(delivery),
         source="integrations.clerk",
         trace_id=trace_id,
+    )
+    return delivery_event_accept(
+        tenant=tenant, provider="clerk", delivery_id=delivery.svix_id, event=queued
     )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from integrations.deliveries import delivery_claim
-from smarteros.events.outbox import tenant_event_emit
+from integrations.deliveries import delivery_event_accept
+from smarteros.events.outbox import tenant_event
 from tenants.models import Tenant
 
 
@@ -13,12 +13,10 @@ def shopify_webhook_accept(
     *, tenant: Tenant, topic: str, webhook_id: str, payload: dict[str, Any], trace_id: str
 ) -> bool:
     """Queue a verified delivery for the tenant's shopify.webhooks topic; False if it is a repeat
-    (Shopify retries a delivery with the same webhook id). Runs in the caller's tenant_scope: the
-    dedupe row and the outbox row commit together, so a failed attempt's retry is accepted."""
-    if not delivery_claim(tenant=tenant, provider="shopify", delivery_id=webhook_id):
-        return False
+    (Shopify retries a delivery with the same webhook id). The dedupe row and the outbox row
+    commit together, so a failed attempt's retry is accepted."""
     resource_id = str(payload.get("admin_graphql_api_id") or payload.get("id") or webhook_id)
-    tenant_event_emit(
+    event = tenant_event(
         tenant=tenant,
         topic="shopify.webhooks",
         event_type="shopify.webhook.received",
@@ -27,4 +25,9 @@ def shopify_webhook_accept(
         source="integrations.shopify",
         trace_id=trace_id,
     )
-    return True
+    return (
+        delivery_event_accept(
+            tenant=tenant, provider="shopify", delivery_id=webhook_id, event=event
+        )
+        is not None
+    )

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from confluent_kafka import KafkaError, KafkaException
 from django.utils import timezone
@@ -38,22 +38,37 @@ def outbox_emit(
     outbox_emit_many([(topic, envelope, key)], tenant_id=tenant_id)
 
 
-def tenant_event_emit(
-    *,
-    tenant: Tenant,
-    topic: str,
-    event_type: str,
-    data: dict[str, Any],
-    key: str,
-    source: str,
-    trace_id: str,
-) -> Envelope:
-    """Queue an event of `tenant` for its own `{slug}.{topic}` topic, in the current transaction."""
+class TenantEventFields(TypedDict):
+    tenant: Tenant
+    topic: str  # the topic's name under the tenant's slug
+    event_type: str
+    data: dict[str, Any]
+    key: str
+    source: str
+    trace_id: str
+
+
+TenantEvent = tuple[str, Envelope, str]  # (topic, envelope, key), as outbox_params takes them
+
+
+def tenant_event(**fields: Unpack[TenantEventFields]) -> TenantEvent:
+    """An event of `tenant` for its own `{slug}.{topic}` topic."""
+    slug = fields["tenant"].slug
     envelope = Envelope(
-        type=event_type, source=source, tenant=tenant.slug, trace_id=trace_id, data=data
+        type=fields["event_type"],
+        source=fields["source"],
+        tenant=slug,
+        trace_id=fields["trace_id"],
+        data=fields["data"],
     )
-    outbox_emit(topic=f"{tenant.slug}.{topic}", envelope=envelope, key=key, tenant_id=tenant.pk)
-    return envelope
+    return f"{slug}.{fields['topic']}", envelope, fields["key"]
+
+
+def tenant_event_emit(**fields: Unpack[TenantEventFields]) -> Envelope:
+    """Queue an event of `tenant` for its own `{slug}.{topic}` topic, in the current transaction."""
+    event = tenant_event(**fields)
+    outbox_emit_many([event], tenant_id=fields["tenant"].pk)
+    return event[1]
 
 
 # Separates the values of one column in the text parameters of outbox_emit_many: a control
@@ -61,16 +76,33 @@ def tenant_event_emit(
 _SEP = "\x1e"
 _XID = "pg_current_xact_id()::text::bigint"
 # The first statement of a transaction that emits also registers the transaction, which a
-# deferred trigger numbers at commit (OutboxCommit): the relay publishes in that order.
-_INSERT = (
-    f"WITH registered AS (INSERT INTO {OutboxCommit._meta.db_table} (xid) VALUES ({_XID}) "
-    "ON CONFLICT DO NOTHING) "
-    f"INSERT INTO {OutboxEvent._meta.db_table} "
-    "(event_id, tenant_id, tenant, topic, key, event_type, payload, created_at, xid, "
-    "failure_reason) "
-    f"SELECT e::uuid, %s, coalesce(tn, ''), t, coalesce(k, ''), et, p, now(), {_XID}, '' "
-    "FROM unnest(" + ", ".join(["string_to_array(%s, E'\\x1e')"] * 6) + ") AS r(e, tn, t, k, et, p)"
-)
+# deferred trigger numbers at commit (OutboxCommit): the relay publishes in that order. Both
+# parts take a `when` condition, so a statement of the caller's can emit only if its own
+# write happened (integrations.deliveries: a delivery's events only on its first claim).
+
+
+def outbox_register_sql(when: str = "TRUE") -> str:
+    """The CTE body that registers the current transaction for the relay, if `when` holds."""
+    return (
+        f"INSERT INTO {OutboxCommit._meta.db_table} (xid) SELECT {_XID} WHERE {when} "
+        "ON CONFLICT DO NOTHING"
+    )
+
+
+def outbox_rows_sql(when: str = "TRUE") -> str:
+    """The INSERT of outbox_params' rows, if `when` holds."""
+    return (
+        f"INSERT INTO {OutboxEvent._meta.db_table} "
+        "(event_id, tenant_id, tenant, topic, key, event_type, payload, created_at, xid, "
+        "failure_reason) "
+        f"SELECT e::uuid, %s, coalesce(tn, ''), t, coalesce(k, ''), et, p, now(), {_XID}, '' "
+        "FROM unnest("
+        + ", ".join(["string_to_array(%s, E'\\x1e')"] * 6)
+        + f") AS r(e, tn, t, k, et, p) WHERE {when}"
+    )
+
+
+_INSERT = f"WITH registered AS ({outbox_register_sql()}) {outbox_rows_sql()}"
 
 
 # Re-queueing an event that went out before (a dead letter's replay) puts its row back in line.
@@ -104,6 +136,16 @@ def outbox_emit_many(
 
     Each column travels as one text parameter that PostgreSQL splits itself: far cheaper than
     binding thousands of parameters or expanding a JSON document."""
+    params = outbox_params(events, tenant_id=tenant_id)
+    from tenants.scope import scoped_connection
+
+    with scoped_connection().cursor() as cursor:
+        cursor.execute(_REQUEUE if requeue else _INSERT, params)
+
+
+def outbox_params(events: list[tuple[str, Envelope, str]], *, tenant_id: int | None) -> list[Any]:
+    """The parameters of outbox_rows_sql for (topic, envelope, key) events, each checked against
+    its type's schema (InvalidEvent) and its topic's max.message.bytes (EventTooLarge)."""
     ids, tenants, topics, keys, types, payloads = [], [], [], [], [], []
     for topic, envelope, key in events:
         validate_event_data(envelope.type, envelope.data)
@@ -118,10 +160,7 @@ def outbox_emit_many(
     # A separator inside a value would shift the columns; JSON payloads cannot hold one raw.
     if any(column.count(_SEP) != len(events) - 1 for column in columns[:5]):
         raise InvalidEvent("an event id, tenant, topic, key or type holds the character \\x1e")
-    from tenants.scope import scoped_connection
-
-    with scoped_connection().cursor() as cursor:
-        cursor.execute(_REQUEUE if requeue else _INSERT, [tenant_id, *columns])
+    return [tenant_id, *columns]
 
 
 _known_topics: set[str] = set()

@@ -28,7 +28,8 @@ _platform = urlparse(DATABASE_PLATFORM_URL)
 # A connection pool per process and alias (psycopg_pool), for the web tier: under ASGI, Django
 # opens a connection per request and alias otherwise (persistent connections do not survive
 # its per-request threads). Pooled connections are checked before each use (CONN_HEALTH_CHECKS),
-# so one the server dropped is replaced instead of failing a request.
+# so one the server dropped is replaced instead of failing a request; the check costs a round
+# trip only when the connection's socket shows a problem (smarteros.infra.pg_backend).
 DATABASE_POOL = env_bool("DATABASE_POOL", False)
 DATABASE_POOL_MIN_SIZE = env_int("DATABASE_POOL_MIN_SIZE", 2, minimum=0)
 DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 20, minimum=1)
@@ -56,7 +57,7 @@ def _options() -> dict[str, object]:
 
 def _alias(parsed: ParseResult, name: str) -> dict[str, object]:
     return {
-        "ENGINE": "django.db.backends.postgresql",
+        "ENGINE": "smarteros.infra.pg_backend",
         "NAME": name,
         "USER": unquote(parsed.username or ""),
         "PASSWORD": unquote(parsed.password or ""),

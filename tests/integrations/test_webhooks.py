@@ -168,6 +168,57 @@ def test_a_shopify_delivery_whose_first_attempt_failed_is_accepted_on_retry(shop
     assert len(events(shop, "shopify.webhooks")) == 1
 
 
+def test_an_accepted_delivery_is_three_statements(shop: Any) -> None:
+    """Find the tenant, find its connection, then claim the delivery and queue its event in one
+    statement: no BEGIN, set_config or COMMIT round trips around them."""
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+
+    warm = dumps(shopify_order(order_id=1))  # decrypts the signing secret, which stays cached
+    assert post(f"/hooks/shopify/{shop.slug}/", warm, order_headers(shop, warm)).status_code == 200
+    body = dumps(shopify_order(order_id=2))
+    with (
+        CaptureQueriesContext(connections["platform"]) as platform,
+        CaptureQueriesContext(connections["default"]) as app,
+    ):
+        answer = post(f"/hooks/shopify/{shop.slug}/", body, order_headers(shop, body))
+    assert answer.json() == {"accepted": True, "duplicate": False}
+    assert len(platform) == 1 and platform[0]["sql"].startswith("SELECT")
+    assert len(app) == 2, [q["sql"][:80] for q in app]
+    assert "WITH claim AS" in app[1]["sql"]
+    assert len(events(shop, "shopify.webhooks")) == 2
+
+
+def test_an_event_its_schema_refuses_leaves_no_claim_behind(shop: Any) -> None:
+    """The event is checked before the statement runs: nothing is written, and the corrected
+    delivery with the same id is accepted once."""
+    from integrations.deliveries import delivery_event_accept
+    from smarteros.events.outbox import tenant_event
+    from smarteros.events.schemas import InvalidEvent
+
+    def accept(data: dict[str, Any]) -> Any:
+        event = tenant_event(
+            tenant=shop,
+            topic="shopify.webhooks",
+            event_type="shopify.webhook.received",
+            data=data,
+            key="gid://shopify/Order/1",
+            source="tests",
+            trace_id="0" * 32,
+        )
+        return delivery_event_accept(
+            tenant=shop, provider="shopify", delivery_id="delivery-1", event=event
+        )
+
+    with pytest.raises(InvalidEvent, match="payload"):
+        accept({"topic": "orders/create", "webhook_id": "delivery-1"})
+    assert stored() == (0, 0, 0)
+    valid = {"topic": "orders/create", "webhook_id": "delivery-1", "payload": {"id": 1}}
+    assert accept(valid) is not None
+    assert accept(valid) is None  # the repeat
+    assert stored()[:2] == (1, 1)
+
+
 def test_concurrent_attempts_of_one_delivery_are_accepted_once(shop: Any) -> None:
     """Shopify may retry while the first attempt is still running: the unique delivery row
     makes the second wait for the first's commit, then see it as a duplicate."""

@@ -9,7 +9,7 @@ import pytest
 from django.db.models import Model
 
 from mcp_tools.models import AgentSession
-from smarteros.db import row_by_pk
+from smarteros.db import row_by_pk, row_where
 from tenants.models import ApiKey, Tenant
 from tenants.scope import dangerously_unscoped, tenant_read_scope, tenant_scope
 
@@ -48,3 +48,18 @@ def test_row_level_security_still_decides_what_exists(make_tenant: Any) -> None:
         row_by_pk(ApiKey, acme_key.pk)  # no tenant in scope: no rows
     with dangerously_unscoped(), pytest.raises(Tenant.DoesNotExist, match="pk=-1"):
         row_by_pk(Tenant, -1)
+
+
+def test_row_where_reads_by_unique_fields(make_tenant: Any) -> None:
+    acme, globex = make_tenant("acme").tenant, make_tenant("globex").tenant
+    with dangerously_unscoped(atomic=False):
+        found = row_where(Tenant, slug="acme")
+        assert found is not None and field_values(found) == field_values(acme)
+        assert found._state.db == "platform"
+        assert row_where(Tenant, slug="no-such-tenant") is None
+    with tenant_read_scope(acme.pk):
+        key = row_where(ApiKey, tenant_id=acme.pk)
+        assert key is not None and key.tenant_id == acme.pk
+        assert row_where(ApiKey, tenant_id=globex.pk) is None  # RLS
+        with pytest.raises(ValueError, match="revoked_at"):
+            row_where(ApiKey, tenant_id=acme.pk, revoked_at=None)
