@@ -74,7 +74,12 @@ def telemetry_flush(timeout: float) -> int:
     deadline = time.monotonic() + timeout
     while True:
         _resend_waiting()
-        left = get_telemetry_producer().flush(min(1.0, max(0.0, deadline - time.monotonic())))
+        producer = get_telemetry_producer()
+        try:
+            left = producer.flush(min(1.0, max(0.0, deadline - time.monotonic())))
+        except KafkaException as exc:
+            _failed_for_good(exc)
+            left = len(producer)
         with _lock:
             left += len(_resend)
         if not left or time.monotonic() >= deadline:
@@ -114,7 +119,26 @@ def _send(topic: str, key: bytes | None, value: bytes, headers: list[Any]) -> No
             global _replace
             _replace = True
         _resend_waiting()
-    producer.poll(0)
+    _serve(producer)
+
+
+def _serve(producer: Any) -> None:
+    """Serve the producer's delivery reports (a fatal error is raised from them once)."""
+    try:
+        producer.poll(0)
+    except KafkaException as exc:
+        _failed_for_good(exc)
+
+
+def _failed_for_good(exc: KafkaException) -> None:
+    """A fatal error raised from poll or flush (a restored broker refusing the producer's
+    sequence): replace the producer; its records come back through their delivery reports."""
+    global _replace
+    if not exc.args[0].fatal():
+        raise exc
+    log.warning("telemetry producer failed for good: %s", exc.args[0].str())
+    with _lock:
+        _replace = True
 
 
 def _resend_waiting() -> None:
@@ -127,7 +151,14 @@ def _resend_waiting() -> None:
         dead = get_telemetry_producer()
         get_telemetry_producer.cache_clear()
         dead.purge(in_queue=True, in_flight=True)
-        dead.poll(0)  # its delivery reports hand what it held over to _resend
+        # Its delivery reports hand what it held over to _resend; a fatal error raised while
+        # serving them stops the serving, so serve until nothing is raised.
+        for _ in range(10):
+            try:
+                dead.poll(0)
+                break
+            except KafkaException:
+                continue
     with _lock:
         waiting = list(_resend)
         _resend.clear()

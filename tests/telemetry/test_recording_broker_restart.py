@@ -5,11 +5,13 @@ the web process was restarted)."""
 from __future__ import annotations
 
 import base64
+import time
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer
 
-from smarteros.events.backup import read_partitions
+from smarteros.events.backup import read_partitions, topics_backup, topics_restore
 from smarteros.events.catalog import platform_topics
 from smarteros.events.envelope import Envelope
 from smarteros.events.topics import topics_sync
@@ -61,6 +63,36 @@ def test_records_flow_on_after_the_broker_restarts_empty(
             recording._produce(recording.TELEMETRY_TOPIC, "acme", envelope)
         assert recording.telemetry_flush(30) == 0
         assert {e.id for e in after} <= ids_on_topic(settings.KAFKA_BOOTSTRAP_SERVERS)
+    finally:
+        forget_producers()
+        restarted.stop()
+
+
+def test_records_flow_on_when_the_restored_broker_fails_the_producer_for_good(
+    broker: ServerProcess, settings: Any, tmp_path: Path
+) -> None:
+    """As the soak restarts the local broker: backup, restart, restore past the producer ids it
+    handed out. The running producer's next batch is then refused for good (out of order
+    sequence); the records it held are sent again through a new producer, and no call that
+    records telemetry sees the error (it was raised from poll, losing them)."""
+    settings.KAFKA_TELEMETRY_RESEND_MS = 3000
+    bootstrap = settings.KAFKA_BOOTSTRAP_SERVERS
+    forget_producers()
+    for n in range(5):
+        recording._produce(recording.TELEMETRY_TOPIC, "acme", record(n))
+    assert recording.telemetry_flush(10) == 0
+    topics_backup(tmp_path / "backup", bootstrap=bootstrap)
+
+    broker.stop()
+    restarted = start_kafka_broker(broker.port)
+    try:
+        topics_restore(tmp_path / "backup", bootstrap=bootstrap, workers=1)
+        after = [record(n) for n in range(5, 25)]
+        for envelope in after:
+            recording._produce(recording.TELEMETRY_TOPIC, "acme", envelope)  # polls
+            time.sleep(0.05)  # the broker's answers arrive between calls, as in a server
+        assert recording.telemetry_flush(30) == 0
+        assert {e.id for e in after} <= ids_on_topic(bootstrap)
     finally:
         forget_producers()
         restarted.stop()
