@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Install the pinned n8n (scripts/n8n/package.json) that the real-n8n tests start, into
-# $SMARTEROS_N8N_DIR (default .run/n8n, ignored by git), never into the project's node_modules.
-# Idempotent: nothing happens when that exact package.json was installed completely before.
-# The first install writes ~2,090 packages (2.3 GB, 6-8 minutes); npm's cache
-# (~/.npm) makes a re-install mostly offline. SMARTEROS_REAL_N8N=0 skips it.
+# $SMARTEROS_N8N_DIR, never into the project's node_modules. By default that is the user's cache,
+# one folder per pin (~/.cache/smarteros/n8n-<hash of package.json>), shared by every checkout:
+# n8n only reads it (its data lives in each test run's own folder), and a new clone then skips
+# the install. Idempotent: nothing happens when that exact package.json was installed completely
+# before. The first install writes ~2,090 packages (2.3 GB, 6-8 minutes); npm's cache (~/.npm)
+# makes a re-install mostly offline. SMARTEROS_REAL_N8N=0 skips it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,10 +18,21 @@ if [[ "${SMARTEROS_REAL_N8N:-1}" == 0 ]]; then
 fi
 
 SPEC=scripts/n8n/package.json
-DIR="${SMARTEROS_N8N_DIR:-${SMARTEROS_RUN_DIR:-.run}/n8n}"
-MARKER="$DIR/.installed"
 want_version=$(node -p "require('./$SPEC').dependencies.n8n")
 want=$(sha256sum "$SPEC" | cut -d' ' -f1)
+DIR="${SMARTEROS_N8N_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/smarteros/n8n-${want:0:16}}"
+MARKER="$DIR/.installed"
+mkdir -p "$(dirname "$DIR")"
+# Two checkouts installing at once: the second waits, then finds the install done.
+exec 9>"$DIR.lock"
+flock 9
+
+# A checkout made before installs were shared keeps its complete install in .run/n8n: move it.
+OLD=.run/n8n
+if [[ -z "${SMARTEROS_N8N_DIR:-}" && ! -e "$DIR" && "$(cat "$OLD/.installed" 2>/dev/null)" == "$want" ]]; then
+  say "moving this checkout's n8n install from $OLD to $DIR (shared by every checkout)"
+  mv "$OLD" "$DIR"
+fi
 
 # A marker written only after a complete install: an interrupted one is redone, not trusted.
 if [[ "$(cat "$MARKER" 2>/dev/null)" == "$want" && -x "$DIR/node_modules/.bin/n8n" ]]; then
