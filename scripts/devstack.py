@@ -769,13 +769,15 @@ def main() -> int:
     test.add_argument("pytest_args", nargs=argparse.REMAINDER)
     sub.add_parser("up", help="start missing services and leave them running")
     sub.add_parser("clean-state", help="wipe OpenBao's data and the topics' backup")
-    args = parser.parse_args()
+    # What follows `test` goes to pytest as given: argparse would take `-k ...` as ours.
+    argv = sys.argv[1:]
+    args = parser.parse_args(argv[:1] if argv[:1] == ["test"] else argv)
     if not os.path.exists(PYTHON):
         fail(".venv is missing", "run `make bootstrap`")
     if args.command == "run":
         return command_run()
     if args.command == "test":
-        return command_test(args.pytest_args)
+        return command_test(argv[1:])
     if args.command == "clean-state":
         return command_clean_state()
     return command_up()
