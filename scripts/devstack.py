@@ -765,11 +765,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="services + app processes in the foreground")
-    test = sub.add_parser("test", help="services + the test suite")
-    test.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    # Not parsed: what follows `test` goes to pytest as given (argparse would take `-k` as ours).
+    sub.add_parser("test", help="services + the test suite; the arguments after it go to pytest")
     sub.add_parser("up", help="start missing services and leave them running")
     sub.add_parser("clean-state", help="wipe OpenBao's data and the topics' backup")
-    # What follows `test` goes to pytest as given: argparse would take `-k ...` as ours.
     argv = sys.argv[1:]
     args = parser.parse_args(argv[:1] if argv[:1] == ["test"] else argv)
     if not os.path.exists(PYTHON):
