@@ -1,5 +1,5 @@
 # The two commands: `make run` (the whole local stack in the foreground) and `make test`.
-.PHONY: run test lint bootstrap up format lock clean-state
+.PHONY: run test check lint bootstrap up format lock clean-state
 
 PYTHON_VENV := .venv/bin/python
 
@@ -11,6 +11,11 @@ run: bootstrap
 
 test: bootstrap
 	@$(PYTHON_VENV) scripts/devstack.py test $(PYTEST_ARGS)
+
+# The inner loop: everything but the slow tiers (whole stacks, soak, DR, browser, real n8n,
+# fuzzers, broker faults); see TIERS in tests/conftest.py.
+check: bootstrap
+	@$(PYTHON_VENV) scripts/devstack.py test -m "not (stack or soak or dr or browser or real_n8n or fuzz or faults)" $(PYTEST_ARGS)
 
 # Start the services and leave them running (to run single tests with .venv/bin/pytest).
 up: bootstrap

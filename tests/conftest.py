@@ -14,11 +14,43 @@ import pytest
 from tests.processes import ROOT, asgi_server
 
 
+# Tiers: `make check` leaves out what starts whole stacks, stops services, drives a browser or a
+# real n8n, or fuzzes; `make test` (CI) runs everything. A module's tier follows from its path.
+TIERS: dict[str, tuple[str, ...]] = {
+    "stack": ("tests/test_stack.py", "tests/test_devstack.py", "tests/effects/test_worker_kill.py"),
+    "soak": ("tests/soak/",),
+    "dr": ("tests/dr/",),
+    "browser": ("test_browser.py",),
+    "real_n8n": ("tests/integrations/test_n8n_real.py", "tests/test_install_n8n.py"),
+    "fuzz": ("tests/fuzz/",),
+    "faults": (
+        "broker_restart",
+        "broker_away",
+        "consumer_faults",
+        "recording_shutdown",
+        "test_broker_quirks.py",
+    ),
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for tier in TIERS:
+        config.addinivalue_line("markers", f"{tier}: slow tier, left out of `make check`")
+    # The test profile's fast hasher in this process too (servers it starts get SMARTEROS_ENV=test).
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = settings.TEST_PASSWORD_HASHERS
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every database test may use both logins (the app's, and the platform's inside
     dangerously_unscoped), and commits for real: two sessions cannot share one test
     transaction, and the platform's writes would otherwise outlive the test."""
     for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        for tier, patterns in TIERS.items():
+            if any(pattern in path for pattern in patterns):
+                item.add_marker(getattr(pytest.mark, tier))
         marker = item.get_closest_marker("django_db")
         if marker is not None:
             kwargs = {**marker.kwargs, "transaction": True, "databases": "__all__"}

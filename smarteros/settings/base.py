@@ -73,6 +73,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 
+# The test profile hashes with a fast algorithm (the suite creates hundreds of users, each a
+# third of a second of CPU at full PBKDF2 strength); every other profile keeps Django's default.
+TEST_PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+if ENVIRONMENT == "test":
+    PASSWORD_HASHERS = TEST_PASSWORD_HASHERS
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
