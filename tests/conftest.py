@@ -13,7 +13,6 @@ import pytest
 
 from tests.processes import ROOT, asgi_server
 
-
 # Tiers: `make check` leaves out what starts whole stacks, stops services, drives a browser or a
 # real n8n, or fuzzes; `make test` (CI) runs everything. A module's tier follows from its path.
 TIERS: dict[str, tuple[str, ...]] = {
