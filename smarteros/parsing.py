@@ -76,6 +76,11 @@ def parse_partition(raw: Any, *, field: str = "partition", default: int | None =
     return parse_int(raw, field=field, minimum=0, maximum=INT32_MAX, default=default)
 
 
+def parse_partition_or_all(raw: Any, *, field: str = "partition") -> int | None:
+    """A partition number, or None for every partition (missing, "" or "all")."""
+    return None if raw is None or raw in ("", "all") else parse_partition(raw, field=field)
+
+
 def parse_page(raw: Any, *, field: str = "page") -> int:
     """A page number of a listing, 1 when missing."""
     return parse_int(raw, field=field, minimum=1, maximum=MAX_PAGE, default=1)
@@ -86,19 +91,29 @@ def parse_limit(raw: Any, *, maximum: int, default: int, field: str = "limit") -
     return parse_int(raw, field=field, minimum=1, maximum=maximum, default=default)
 
 
-def parse_unix_time(raw: Any, *, field: str, unit: str = "s") -> datetime:
-    """A Unix time in seconds (`unit="s"`) or milliseconds (`"ms"`), as an int or ASCII digits,
-    between TIME_MIN and TIME_MAX; returned as an aware UTC datetime."""
-    scale = {"s": 1, "ms": 1000}[unit]
-    low, high = (int(t.timestamp()) * scale for t in (TIME_MIN, TIME_MAX))
-    unit_name = "seconds" if unit == "s" else "milliseconds"
+def parse_unix_millis(raw: Any, *, field: str) -> int:
+    """A Unix time in milliseconds (an int or ASCII digits) between TIME_MIN and TIME_MAX, as
+    the int it is (Kafka's timestamps)."""
+    low, high = (int(t.timestamp()) * 1000 for t in (TIME_MIN, TIME_MAX))
+    return _unix(raw, field=field, low=low, high=high, unit="milliseconds")
+
+
+def parse_unix_time(raw: Any, *, field: str) -> datetime:
+    """A Unix time in seconds (an int or ASCII digits) between TIME_MIN and TIME_MAX, as an
+    aware UTC datetime."""
+    low, high = (int(t.timestamp()) for t in (TIME_MIN, TIME_MAX))
+    return datetime.fromtimestamp(
+        _unix(raw, field=field, low=low, high=high, unit="seconds"), tz=UTC
+    )
+
+
+def _unix(raw: Any, *, field: str, low: int, high: int, unit: str) -> int:
     try:
-        value = parse_int(raw, field=field, minimum=low, maximum=high - 1)
+        return parse_int(raw, field=field, minimum=low, maximum=high - 1)
     except InvalidValue:
         raise InvalidValue(
-            field, f"{field} must be Unix {unit_name} from {low} to {high - 1} (1970 to 2099)"
+            field, f"{field} must be Unix {unit} from {low} to {high - 1} (1970 to 2099)"
         ) from None
-    return datetime.fromtimestamp(value / scale, tz=UTC)
 
 
 def parse_iso_time(raw: Any, *, field: str, require_zone: bool = True) -> datetime:
@@ -121,15 +136,14 @@ def parse_iso_time(raw: Any, *, field: str, require_zone: bool = True) -> dateti
 
 
 def parse_text(raw: Any, *, field: str, max_length: int) -> str:
-    """Free text from a query or form (a search field): stripped, at most `max_length`
-    characters, no NUL (PostgreSQL cannot compare or store it). Missing is ""."""
+    """Free text from a query or form (a search field), as sent: at most `max_length`
+    characters and no NUL (PostgreSQL can neither compare nor store it). Missing is ""."""
     if raw is None:
         return ""
     if not isinstance(raw, str):
         raise InvalidValue(field, f"{field} must be text")
     if "\x00" in raw:
         raise InvalidValue(field, f"{field} must not contain NUL characters")
-    text = raw.strip()
-    if len(text) > max_length:
+    if len(raw) > max_length:
         raise InvalidValue(field, f"{field} must be at most {max_length} characters")
-    return text
+    return raw

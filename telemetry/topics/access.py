@@ -8,12 +8,14 @@ platform's `mcp.agent.actions`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from smarteros.events.catalog import tenant_topics
 
 PLATFORM = "platform"
+_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}", re.ASCII)
 
 
 class TopicDenied(Exception):
@@ -93,7 +95,8 @@ def topic_grants(user: Any, *, broker_topics: list[str] | None = None) -> list[T
 def topic_grant(user: Any, topic: Any) -> TopicGrant:
     """The grant for one exact topic name, or TopicDenied. Platform admins may name any topic
     (whether it exists is the broker's answer)."""
-    if not isinstance(topic, str) or not topic or len(topic) > 249:
+    # Kafka's own rule for a name; anything else (a NUL the database would refuse) names nothing.
+    if not isinstance(topic, str) or not _TOPIC_NAME.fullmatch(topic):
         raise TopicDenied("topic: a topic name is required")
     if not getattr(user, "is_authenticated", False):
         raise TopicDenied("not signed in")

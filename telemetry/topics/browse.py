@@ -12,13 +12,20 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from django.conf import settings
 
+from smarteros.infra.evaluator import request_budget
 from smarteros.infra.kafka import client_config
+from smarteros.parsing import (
+    InvalidValue,
+    parse_iso_time,
+    parse_offset,
+    parse_partition,
+    parse_unix_millis,
+)
 from telemetry.topics.filters import MessageFilter
 from telemetry.topics.masking import Masker
 from telemetry.topics.records import message_record
@@ -63,28 +70,24 @@ def parse_start(raw: Any) -> Start:
     if raw in ("newest", "oldest"):
         return Start(raw)
     kind, _, value = raw.partition(":")
-    if kind == "offset":
-        if not value.isdigit():
-            raise BrowseError("start", "offset must be a whole number >= 0")
-        return Start("offset", int(value))
-    if kind == "timestamp":
-        if value.isdigit():
-            return Start("timestamp", int(value))
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise BrowseError("start", "timestamp must be milliseconds or ISO 8601") from None
-        if moment.tzinfo is None:
-            raise BrowseError("start", "timestamp needs a time zone (e.g. Z)")
-        return Start("timestamp", int(moment.timestamp() * 1000))
-    if kind in ("cursor", "before"):
-        cursor: dict[int, int] = {}
-        for part in value.split(","):
-            p, _, o = part.partition("-")
-            if not (p.isdigit() and o.isdigit()) or len(cursor) >= MAX_PARTITIONS_PER_REQUEST:
-                raise BrowseError("start", "cursor must be partition-offset pairs")
-            cursor[int(p)] = int(o)
-        return Start(kind, cursor=cursor)
+    try:
+        if kind == "offset":
+            return Start("offset", parse_offset(value))
+        if kind == "timestamp":
+            if value.isascii() and value.isdigit():
+                return Start("timestamp", parse_unix_millis(value, field="timestamp"))
+            moment = parse_iso_time(value, field="timestamp")
+            return Start("timestamp", int(moment.timestamp() * 1000))
+        if kind in ("cursor", "before"):
+            cursor: dict[int, int] = {}
+            for part in value.split(","):
+                p, _, o = part.partition("-")
+                if len(cursor) >= MAX_PARTITIONS_PER_REQUEST:
+                    raise BrowseError("start", "cursor names too many partitions")
+                cursor[parse_partition(p)] = parse_offset(o)
+            return Start(kind, cursor=cursor)
+    except InvalidValue as exc:
+        raise BrowseError("start", f"start: {exc}") from None
     raise BrowseError("start", "start must be newest, oldest, offset:N, timestamp:T or cursor:…")
 
 
@@ -213,6 +216,7 @@ def browse(
             max_bytes,
             progress,
             backward=lows if start.kind in ("newest", "before") else None,
+            cancelled=cancelled,
         )
     except KafkaException as exc:
         raise TopicUnavailable(str(exc)) from None
@@ -258,6 +262,7 @@ def _scan(
     if pending:
         consumer.assign([TopicPartition(topic, p, positions[p]) for p in sorted(pending)])
     per_partition: dict[int, list[dict[str, Any]]] = {p: [] for p in positions}
+    budget = request_budget()
     scanned = matched = bytes_read = 0
     began = last_progress = time.monotonic()
     stopped = "end"
@@ -275,17 +280,23 @@ def _scan(
         if progress and now - last_progress > 0.25:
             progress(scanned, matched)
             last_progress = now
+        batch = []
         for message in consumer.consume(500, 0.2):
             if message.error():
                 continue
-            p, offset = message.partition(), message.offset()
-            if p not in pending or offset >= ends[p]:
+            if message.partition() in pending and message.offset() < ends[message.partition()]:
+                batch.append(message_record(message, masker))
+        # One evaluation per batch (in the evaluator's processes, under the request's budget);
+        # records past a partition's limit are judged too, and then left out below.
+        verdicts = message_filter.select(batch, budget=budget) if message_filter.active else None
+        for i, record in enumerate(batch):
+            p, offset = record["partition"], record["offset"]
+            if p not in pending:
                 continue
             positions[p] = offset + 1
             scanned += 1
-            bytes_read += len(message.value() or b"") + len(message.key() or b"")
-            record = message_record(message, masker)
-            if message_filter.matches(record):
+            bytes_read += record["size"]
+            if verdicts is None or verdicts[i]:
                 matched += 1
                 per_partition[p].append(record)
             if positions[p] >= ends[p] or len(per_partition[p]) >= limit:

@@ -24,6 +24,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from smarteros.parsing import InvalidValue, parse_limit, parse_partition_or_all
 from telemetry.topics import limits
 from telemetry.topics.access import TopicDenied, TopicGrant, topic_grant
 from telemetry.topics.browse import BrowseError, TopicUnavailable, browse, parse_start
@@ -40,22 +41,11 @@ class BadRequest(Exception):
 
 
 def _partition(raw: Any) -> int | None:
-    if raw in (None, "", "all"):
-        return None
-    if isinstance(raw, bool) or not isinstance(raw, (int, str)) or not str(raw).isdigit():
-        raise BadRequest("partition", "partition must be a whole number or 'all'")
-    return int(raw)
+    return parse_partition_or_all(raw)
 
 
 def _limit(raw: Any) -> int:
-    if raw in (None, ""):
-        return 100
-    if isinstance(raw, bool) or not isinstance(raw, (int, str)) or not str(raw).isdigit():
-        raise BadRequest("limit", "limit must be a whole number")
-    limit = int(raw)
-    if not 1 <= limit <= settings.TOPICS_BROWSE_MAX_RESULTS:
-        raise BadRequest("limit", f"limit must be 1 to {settings.TOPICS_BROWSE_MAX_RESULTS}")
-    return limit
+    return parse_limit(raw, maximum=settings.TOPICS_BROWSE_MAX_RESULTS, default=100)
 
 
 class TopicViewerConsumer(AsyncJsonWebsocketConsumer):
@@ -108,7 +98,7 @@ class TopicViewerConsumer(AsyncJsonWebsocketConsumer):
                 await self.send_json({"type": "stopped"})
             else:
                 await self._error("action", "action must be browse, live, pause, resume or stop")
-        except (BadRequest, BrowseError, FilterError) as exc:
+        except (BadRequest, BrowseError, FilterError, InvalidValue) as exc:
             await self._error(exc.field, str(exc))
         except TopicDenied as exc:
             await self._error("topic", str(exc))

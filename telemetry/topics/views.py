@@ -13,6 +13,14 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
+from smarteros.parsing import (
+    InvalidValue,
+    parse_limit,
+    parse_offset,
+    parse_partition,
+    parse_partition_or_all,
+    parse_text,
+)
 from telemetry.topics.access import TopicDenied, TopicGrant, topic_grant, topic_grants
 from telemetry.topics.actions import ActionRefused, dead_letter_replay, export_lines
 from telemetry.topics.browse import BrowseError, TopicUnavailable, browse, message_at, parse_start
@@ -28,16 +36,18 @@ def _grant_or_404(request: HttpRequest, topic: Any) -> TopicGrant:
         raise Http404(str(exc)) from None
 
 
-def _whole(request: HttpRequest, name: str, *, required: bool = False) -> int | None:
-    raw = request.GET.get(name, request.POST.get(name, ""))
-    if raw in ("", "all") and not required:
-        return None
-    if not raw.isdigit():
-        raise BrowseError(name, f"{name} must be a whole number")
-    return int(raw)
+def _param(request: HttpRequest, name: str) -> str:
+    return request.GET.get(name, request.POST.get(name, ""))
 
 
-def _bad(exc: BrowseError | FilterError | ActionRefused, status: int = 400) -> JsonResponse:
+def _position(request: HttpRequest) -> tuple[int, int]:
+    """The message a request names: its partition and offset, both required."""
+    return parse_partition(_param(request, "partition")), parse_offset(_param(request, "offset"))
+
+
+def _bad(
+    exc: BrowseError | FilterError | ActionRefused | InvalidValue, status: int = 400
+) -> JsonResponse:
     return JsonResponse(
         {"error": str(exc), "field": getattr(exc, "field", "")},
         status=getattr(exc, "status", status),
@@ -86,16 +96,14 @@ def topic_view(request: HttpRequest) -> HttpResponse:
 def message_detail(request: HttpRequest) -> HttpResponse:
     grant = _grant_or_404(request, request.GET.get("topic"))
     try:
-        partition = _whole(request, "partition", required=True)
-        offset = _whole(request, "offset", required=True)
-        assert partition is not None and offset is not None
+        partition, offset = _position(request)
         record = message_at(
             topic=grant.topic,
             partition=partition,
             offset=offset,
             masker=Masker(tenant_slug=grant.tenant_slug),
         )
-    except BrowseError as exc:
+    except (BrowseError, InvalidValue) as exc:
         return _bad(exc)
     except TopicUnavailable as exc:
         return JsonResponse({"error": f"topic unavailable: {exc}"}, status=503)
@@ -118,9 +126,7 @@ def message_detail(request: HttpRequest) -> HttpResponse:
 def replay(request: HttpRequest) -> HttpResponse:
     grant = _grant_or_404(request, request.POST.get("topic"))
     try:
-        partition = _whole(request, "partition", required=True)
-        offset = _whole(request, "offset", required=True)
-        assert partition is not None and offset is not None
+        partition, offset = _position(request)
         done = dead_letter_replay(
             user=request.user,
             grant=grant,
@@ -128,7 +134,7 @@ def replay(request: HttpRequest) -> HttpResponse:
             offset=offset,
             again=request.POST.get("again") == "1",
         )
-    except (BrowseError, ActionRefused) as exc:
+    except (BrowseError, ActionRefused, InvalidValue) as exc:
         if request.headers.get("HX-Request"):
             return render(
                 request,
@@ -149,26 +155,28 @@ def export(request: HttpRequest) -> HttpResponse:
     if not grant.can_export:
         return JsonResponse({"error": "exporting needs the tenant admin role"}, status=403)
     try:
-        limit = _whole(request, "limit") or min(1000, settings.TOPICS_EXPORT_MAX_MESSAGES)
-        if limit > settings.TOPICS_EXPORT_MAX_MESSAGES:
-            raise BrowseError(
-                "limit", f"limit must be at most {settings.TOPICS_EXPORT_MAX_MESSAGES}"
-            )
-        message_filter = compile_filter(
-            q=request.GET.get("q", ""), cel_source=request.GET.get("cel", "")
+        limit = parse_limit(
+            _param(request, "limit"),
+            maximum=settings.TOPICS_EXPORT_MAX_MESSAGES,
+            default=min(1000, settings.TOPICS_EXPORT_MAX_MESSAGES),
         )
+        # Recorded in the audit trail as sent: PostgreSQL stores no NUL, so none is accepted.
+        query = {
+            k: parse_text(request.GET.get(k, ""), field=k, max_length=20_000)
+            for k in ("partition", "start", "q", "cel", "limit")
+        }
+        message_filter = compile_filter(q=query["q"], cel_source=query["cel"])
         result = browse(
             topic=grant.topic,
             masker=Masker(tenant_slug=grant.tenant_slug),
             message_filter=message_filter,
-            partition=_whole(request, "partition"),
+            partition=parse_partition_or_all(_param(request, "partition")),
             start=parse_start(request.GET.get("start") or "oldest"),
             limit=limit,
             max_results=settings.TOPICS_EXPORT_MAX_MESSAGES,
         )
-        query = {k: request.GET.get(k, "") for k in ("partition", "start", "q", "cel", "limit")}
         body = export_lines(user=request.user, grant=grant, records=result.messages, query=query)
-    except (BrowseError, FilterError, ActionRefused) as exc:
+    except (BrowseError, FilterError, ActionRefused, InvalidValue) as exc:
         return _bad(exc)
     except TopicUnavailable as exc:
         return JsonResponse({"error": f"topic unavailable: {exc}"}, status=503)
