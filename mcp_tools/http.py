@@ -17,6 +17,7 @@ from mcp_tools.auth import BoundKey, bearer_token, cached_principal, principal_f
 from mcp_tools.context import Principal
 from mcp_tools.errors import AuthenticationFailed, RateLimited
 from mcp_tools.server import UNAUTHENTICATED, build_server, in_operation_thread
+from smarteros.client_address import scope_client_address
 
 Scope = dict[str, Any]
 
@@ -167,9 +168,8 @@ class McpHttpApp:
         principal = cached_principal(secret)
         if principal is not None:
             return principal
-        client = scope.get("client") or ("unknown", 0)
         return await in_operation_thread(
-            functools.partial(principal_from_api_key, secret, client=str(client[0]))
+            functools.partial(principal_from_api_key, secret, client=scope_client_address(scope))
         )
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:

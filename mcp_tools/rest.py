@@ -28,6 +28,7 @@ from mcp_tools.errors import (
 )
 from mcp_tools.executor import CallResult, execute
 from mcp_tools.registry import Operation, get_registry
+from smarteros.client_address import request_client_address
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 
@@ -41,7 +42,7 @@ class ErrorOut(BaseModel):
 class ApiKeyAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> Principal | None:
         try:
-            return principal_from_api_key(token, client=request.META.get("REMOTE_ADDR", ""))
+            return principal_from_api_key(token, client=request_client_address(request))
         except AuthenticationFailed:
             return None
 

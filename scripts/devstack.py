@@ -541,6 +541,8 @@ PROCESSES = [
             "--lifespan",
             "on",
             "--no-access-log",
+            # The peer is the client: X-Forwarded-For is believed only from TRUSTED_PROXIES.
+            "--no-proxy-headers",
             "--workers",
             str(WEB_WORKERS),
         ],

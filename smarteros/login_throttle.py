@@ -1,12 +1,18 @@
-"""Login throttling for the console and the admin: after LOGIN_MAX_FAILURES failed sign-ins for
-one username from one address within LOGIN_FAILURE_WINDOW_SECONDS, further attempts are refused
-(the password is not even checked) until the window has passed. Counted in Redis, so every web
-replica shares the count."""
+"""Login throttling for the console and the admin. Two counts per account in Redis (so every
+web replica shares them), over LOGIN_FAILURE_WINDOW_SECONDS:
+- failed sign-ins for one username from one address: past LOGIN_MAX_FAILURES that address is
+  refused for the account;
+- failed sign-ins for one username from every address: past LOGIN_MAX_ACCOUNT_FAILURES the
+  account is refused everywhere (a guesser rotating addresses).
+A refused attempt does not even check the password. Usernames are counted as Django compares
+them after NFKC normalisation, and case-folded, so a full-width `admin` and `ADMIN` count as `admin`; the
+address is the client's (`smarteros.client_address`), not a header anyone can write."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import unicodedata
 from typing import Any
 
 from django.conf import settings
@@ -15,18 +21,27 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 
+from smarteros.client_address import request_client_address
 from smarteros.infra.redis import get_redis
 
 log = logging.getLogger(__name__)
 
 
-def _key(username: str, address: str) -> str:
-    digest = hashlib.sha256(f"{username.strip().lower()}\0{address}".encode()).hexdigest()
-    return f"smarteros:login-failures:{digest}"
+def username_key(username: str) -> str:
+    """The account a sign-in is for, as the throttle counts it: NFKC-normalised (as Django's
+    UsernameField normalises before looking the user up), stripped and case-folded."""
+    return unicodedata.normalize("NFKC", username).strip().casefold()
+
+
+def _keys(username: str, address: str) -> tuple[str, str]:
+    account = username_key(username)
+    pair = hashlib.sha256(f"{account}\0{address}".encode()).hexdigest()
+    alone = hashlib.sha256(account.encode()).hexdigest()
+    return f"smarteros:login-failures:{pair}", f"smarteros:login-failures:account:{alone}"
 
 
 def _address(request: HttpRequest | None) -> str:
-    return str(request.META.get("REMOTE_ADDR", "")) if request is not None else ""
+    return request_client_address(request) if request is not None else ""
 
 
 def login_retry_after(*, username: str, address: str) -> int:
@@ -34,11 +49,15 @@ def login_retry_after(*, username: str, address: str) -> int:
     outage lets the attempt through (the password is still checked) and is logged."""
     try:
         client = get_redis()
-        key = _key(username, address)
-        failures = int(client.get(key) or 0)
-        if failures < settings.LOGIN_MAX_FAILURES:
-            return 0
-        return max(int(client.ttl(key)), 1)
+        pair, account = _keys(username, address)
+        failures = client.mget([pair, account])
+        limits = (settings.LOGIN_MAX_FAILURES, settings.LOGIN_MAX_ACCOUNT_FAILURES)
+        waits = [
+            max(int(client.ttl(key)), 1)
+            for key, count, limit in zip((pair, account), failures, limits, strict=True)
+            if int(count or 0) >= limit
+        ]
+        return max(waits, default=0)
     except Exception as exc:
         log.warning("login throttle unavailable (Redis): %s", type(exc).__name__)
         return 0
@@ -47,18 +66,20 @@ def login_retry_after(*, username: str, address: str) -> int:
 def login_failure_record(*, username: str, address: str) -> None:
     try:
         client = get_redis()
-        key = _key(username, address)
         with client.pipeline() as pipe:
-            pipe.incr(key)
-            pipe.expire(key, settings.LOGIN_FAILURE_WINDOW_SECONDS, nx=True)
+            for key in _keys(username, address):
+                pipe.incr(key)
+                pipe.expire(key, settings.LOGIN_FAILURE_WINDOW_SECONDS, nx=True)
             pipe.execute()
     except Exception as exc:
         log.warning("login throttle unavailable (Redis): %s", type(exc).__name__)
 
 
 def login_failures_clear(*, username: str, address: str) -> None:
+    """After a good sign-in: this address's count goes; the account's stays until its window
+    ends (a guesser elsewhere is still counted)."""
     try:
-        get_redis().delete(_key(username, address))
+        get_redis().delete(_keys(username, address)[0])
     except Exception as exc:
         log.warning("login throttle unavailable (Redis): %s", type(exc).__name__)
 
@@ -75,7 +96,7 @@ class ThrottledAuthenticationForm(AuthenticationForm):
         if retry_after:
             self.throttled = True
             raise ValidationError(
-                f"Too many failed sign-ins for this account from your address; try again in "
+                f"Too many failed sign-ins for this account; try again in "
                 f"{(retry_after + 59) // 60} minute(s).",
                 code="throttled",
             )

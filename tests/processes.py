@@ -115,6 +115,7 @@ def asgi_server(
             str(port),
             "--lifespan",
             "on",
+            "--no-proxy-headers",
             *args,
         ],
         port=port,

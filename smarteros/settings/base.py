@@ -1,6 +1,7 @@
+import ipaddress
 from pathlib import Path
 
-from .env import env_bool, env_int, env_list, env_str
+from .env import env_bool, env_int, env_list, env_str, report_problem
 from .profile import ENVIRONMENT, IS_PRODUCTION, local_default
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -97,6 +98,16 @@ LOGIN_REDIRECT_URL = "/"
 # Failed sign-ins per username and address before the console and admin refuse for a while.
 LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 5, minimum=1)
 LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 300, minimum=1)
+# Failed sign-ins for one account from every address together: a guesser rotating addresses.
+LOGIN_MAX_ACCOUNT_FAILURES = env_int("LOGIN_MAX_ACCOUNT_FAILURES", 50, minimum=1)
+# Reverse proxies (addresses or networks) whose X-Forwarded-For names the client. Empty: the
+# connecting peer is the client, and X-Forwarded-For is anyone's to write.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", "")
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        report_problem(f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or network")
 LOGOUT_REDIRECT_URL = "/login/"
 
 SESSION_COOKIE_SECURE = IS_PRODUCTION
