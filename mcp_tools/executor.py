@@ -6,6 +6,7 @@ transaction scoped to the tenant (RLS) -> validate output -> record telemetry ->
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import re
@@ -23,6 +24,7 @@ from mcp_tools.errors import (
     DependencyUnavailable,
     InvalidInput,
     OperationError,
+    PermissionDenied,
     RateLimited,
     UnknownOperation,
 )
@@ -35,7 +37,7 @@ from telemetry.recording import operation_call_record
 from tenants.audit import audit_record
 from tenants.ratelimit import rate_limit_hit
 from tenants.scope import tenant_read_scope, tenant_scope
-from tenants.scopes import scope_allows
+from tenants.scopes import scope_allows, scope_missing_message
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,14 @@ def may_call(principal: Principal, op: Operation) -> bool:
 
 def visible_operations(principal: Principal) -> list[Operation]:
     return [op for op in get_registry().all() if may_call(principal, op)]
+
+
+def _unknown_tool_message(name: str, principal: Principal) -> str:
+    """`unknown tool: x`, with the closest tool names this key may call as a suggestion."""
+    known = [op.name for op in visible_operations(principal)]
+    close = difflib.get_close_matches(name[:100], known, n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; tools/list names them"
+    return f"unknown tool: {name[:100]}{hint}"
 
 
 def execute(
@@ -102,9 +112,12 @@ def execute(
             _check_rate_limit(principal)
             if refusal is not None:
                 raise refusal
-            if op is None or not may_call(principal, op):
-                # An operation the key may not call is indistinguishable from a missing one.
-                raise UnknownOperation(f"unknown tool: {name}")
+            if op is None:
+                raise UnknownOperation(_unknown_tool_message(name, principal))
+            if not may_call(principal, op):
+                # The tool list is public (it is the product's schema); what helps is naming
+                # the scope the key lacks, so a person can issue the right key.
+                raise PermissionDenied(scope_missing_message(op, principal.tenant.slug))
             if too_deep:
                 raise InvalidInput(
                     f"(root): input is nested deeper than {settings.OPERATION_MAX_INPUT_DEPTH} "

@@ -42,6 +42,16 @@ def scope_allows(scopes: Iterable[str], op: Operation) -> bool:
     return ALL_ORDINARY in granted and op.permission not in ADMIN_PERMISSIONS
 
 
+def scope_missing_message(op: Operation, tenant_slug: str) -> str:
+    """Why a key may not call `op`, naming the scope to grant and where to grant it."""
+    if op.platform or op.permission == PLATFORM_SCOPE:
+        return f"{op.name} needs the scope {PLATFORM_SCOPE}, which only a platform admin grants"
+    return (
+        f"this key may not call {op.name}: it needs the scope {op.permission} (or {op.name}); "
+        f"an admin of {tenant_slug} can issue such a key on the console's API keys page"
+    )
+
+
 def scope_is_platform(scope: str) -> bool:
     """Whether granting `scope` reaches beyond one tenant (platform admins grant these only)."""
     if scope == PLATFORM_SCOPE:
@@ -49,20 +59,45 @@ def scope_is_platform(scope: str) -> bool:
     return any(op.name == scope and op.platform for op in _operations())
 
 
-def scope_choices() -> list[tuple[str, list[tuple[str, str]]]]:
-    """Every grantable scope, grouped by service: its permissions, then its operations."""
+def scope_choices(*, platform_allowed: bool = True) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Every grantable permission once, grouped by service and described by the tools it
+    covers; the platform group (and platform tools) only when the grantor is a platform admin.
+    Operation names stay valid scopes (scopes_validate) but are not offered: a person picks
+    permissions, not tools."""
+    covers: dict[str, list[str]] = {}
+    service_of: dict[str, str] = {}
+    for op in _operations():
+        if op.permission == PLATFORM_SCOPE or op.platform:
+            continue
+        covers.setdefault(op.permission, []).append(op.name)
+        service_of.setdefault(op.permission, op.service)
     groups: dict[str, list[tuple[str, str]]] = {}
-    for op in _operations():
-        group = groups.setdefault(op.service, [])
-        if (op.permission, op.permission) not in group and op.permission != PLATFORM_SCOPE:
-            group.append((op.permission, f"{op.permission} (permission)"))
-    for op in _operations():
-        groups[op.service].append((op.name, f"{op.name}: {op.title}"))
-    return [
-        ("all", [(ALL_ORDINARY, "* (every ordinary permission; no admin or platform scope)")]),
-        ("platform", [(PLATFORM_SCOPE, "platform.admin (every tenant; platform admins only)")]),
-        *sorted(groups.items()),
+    for permission, names in covers.items():
+        note = " (granted by name only; not part of *)" if permission in ADMIN_PERMISSIONS else ""
+        groups.setdefault(service_of[permission], []).append(
+            (permission, f"{permission}: {', '.join(sorted(names))}{note}")
+        )
+    chosen = [
+        ("all", [(ALL_ORDINARY, "* (every ordinary permission; no admin or platform scope)")])
     ]
+    if platform_allowed:
+        chosen.append(
+            ("platform", [(PLATFORM_SCOPE, "platform.admin (every tenant; platform admins only)")])
+        )
+    return [*chosen, *sorted((g, sorted(c)) for g, c in groups.items())]
+
+
+def scope_presets() -> dict[str, list[str]]:
+    """Named starting points for a new key, least privilege first."""
+    permissions = {op.permission: op.service for op in _operations() if not op.platform}
+    return {
+        "read only": sorted(p for p in permissions if p.endswith(".read")),
+        "integrations": sorted(
+            p
+            for p, service in permissions.items()
+            if service not in ("tenant", "agent") and p not in ADMIN_PERMISSIONS
+        ),
+    }
 
 
 def scopes_validate(scopes: Iterable[str], *, platform_allowed: bool) -> list[str]:

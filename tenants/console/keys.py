@@ -16,29 +16,36 @@ from tenants.audit import audit_record
 from tenants.console.access import Role, TenantAccess, actor_of, tenant_for
 from tenants.models import ApiKey, AuditEvent
 from tenants.scope import dangerously_unscoped, tenant_read_scope, tenant_scope
-from tenants.scopes import scope_choices
+from tenants.scopes import scope_choices, scope_presets
 from tenants.services import api_key_create, api_key_revoke
 
 
-def grouped_scopes(*, platform_allowed: bool) -> list[tuple[str, list[tuple[str, str]]]]:
-    """The registry's scopes by service; the platform group only for platform admins."""
-    return [
-        (group, choices)
-        for group, choices in scope_choices()
-        if platform_allowed or group != "platform"
-    ]
-
-
 class ApiKeyForm(forms.Form):
+    """A new key: nothing is pre-selected; a preset adds its permissions to those ticked."""
+
     name = forms.CharField(max_length=100)
-    scopes = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple)
+    preset = forms.ChoiceField(required=False)
+    scopes = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, required=False)
 
     def __init__(self, *args: Any, platform_allowed: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.groups = grouped_scopes(platform_allowed=platform_allowed)
+        self.groups = scope_choices(platform_allowed=platform_allowed)
+        self.presets = scope_presets()
         scopes = self.fields["scopes"]
         assert isinstance(scopes, forms.MultipleChoiceField)
         scopes.choices = [c for _, choices in self.groups for c in choices]
+        preset = self.fields["preset"]
+        assert isinstance(preset, forms.ChoiceField)
+        preset.choices = [("", "none"), *((name, name) for name in self.presets)]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        chosen = list(data.get("scopes") or [])
+        chosen += [s for s in self.presets.get(data.get("preset") or "", []) if s not in chosen]
+        if not chosen and "scopes" not in self.errors:
+            self.add_error("scopes", "tick at least one permission, or pick a preset")
+        data["scopes"] = chosen
+        return data
 
 
 def _page(
@@ -76,7 +83,7 @@ def _page(
 def keys(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "GET":
         access = tenant_for(request, slug)
-        form = ApiKeyForm(platform_allowed=access.is_platform, initial={"scopes": ["*"]})
+        form = ApiKeyForm(platform_allowed=access.is_platform)
         return render(request, "console/keys.html", _page(request, access, form))
     access = tenant_for(request, slug, action="api_key.create", need=Role.ADMIN)
     form = ApiKeyForm(request.POST, platform_allowed=access.is_platform)
@@ -101,7 +108,7 @@ def keys(request: HttpRequest, slug: str) -> HttpResponse:
                 form.add_error(field if field in form.fields else None, messages)
         else:
             # The secret is in this response only; reloading the page does not show it again.
-            fresh = ApiKeyForm(platform_allowed=access.is_platform, initial={"scopes": ["*"]})
+            fresh = ApiKeyForm(platform_allowed=access.is_platform)
             return render(
                 request, "console/keys.html", _page(request, access, fresh, issued=issued)
             )

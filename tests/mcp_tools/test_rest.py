@@ -60,13 +60,10 @@ def test_auth_failures(web_server: str, make_tenant: Any) -> None:
     assert missing.status_code == 401 and missing.json()["code"] == "unauthenticated"
     assert post(web_server, "tenant/get_tenant", "sos_live_forged").status_code == 401
     forbidden = post(web_server, "tenant/update_tenant", reader.key, {"name": "x"})
-    assert forbidden.status_code == 404 and forbidden.json()["code"] == "unknown_operation"
-    assert (
-        post(
-            web_server, "tenant/create_tenant", reader.key, {"slug": "abc", "name": "x"}
-        ).status_code
-        == 404
-    )
+    assert forbidden.status_code == 403 and forbidden.json()["code"] == "permission_denied"
+    assert "needs the scope tenant.admin" in forbidden.json()["message"]
+    platform = post(web_server, "tenant/create_tenant", reader.key, {"slug": "abc", "name": "x"})
+    assert platform.status_code == 403 and "platform.admin" in platform.json()["message"]
 
 
 def test_rate_limit_answers_429_with_retry_after(web_server: str, make_tenant: Any) -> None:
@@ -137,7 +134,7 @@ def test_refused_calls_count_against_the_rate_limit(web_server: str, make_tenant
         post(web_server, "agent/no_such_operation", limited.key),  # django-ninja's own 404
         post(web_server, "tenant/create_tenant", limited.key, {"slug": "abc", "name": "x"}),
     ]
-    assert [r.status_code for r in refusals] == [422, 400, 404, 404]
+    assert [r.status_code for r in refusals] == [422, 400, 404, 403]
     assert post(web_server, "tenant/get_tenant", limited.key).status_code == 429
 
 

@@ -27,7 +27,11 @@ def test_star_covers_ordinary_permissions_only(make_tenant: Any) -> None:
         if op.permission in ("agent.admin", "tenant.admin", "platform.admin") or op.platform:
             assert op.name not in names, op.name
             result = execute(op.name, {}, principal=principal, surface="rest")
-            assert result.error is not None and result.error.code == "unknown_operation"
+            assert result.error is not None and result.error.code == "permission_denied"
+            assert ("platform.admin" if op.platform else op.permission) in result.error.message
+    typo = execute("tenant_get_tenat", {}, principal=principal, surface="rest")
+    assert typo.error is not None and typo.error.code == "unknown_operation"
+    assert "did you mean tenant_get_tenant" in typo.error.message
     registered = execute(
         "agent_register_mcp_server",
         {"name": "x", "transport": "http", "url": "https://example.com/mcp"},

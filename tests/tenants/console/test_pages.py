@@ -3,6 +3,7 @@ member of globex sees and changes nothing of acme)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -192,7 +193,26 @@ def test_api_keys_by_role(world: World) -> None:
     admin = world.client("admin")
     platform_scope = admin.post(url, {"name": "too-wide", "scopes": ["platform.admin"]})
     assert platform_scope.status_code == 400
-    assert "platform.admin" not in admin.get(url).content.decode().split('id="key-form"')[1]
+    form_html = admin.get(url).content.decode().split('id="key-form"')[1]
+    assert "platform.admin" not in form_html and "tenant_create_tenant" not in form_html
+    # Least privilege by default: nothing pre-checked, each permission offered once, no tools.
+    assert " checked" not in form_html
+    offered = re.findall(r'name="scopes" value="([^"]+)"', form_html)
+    assert len(offered) == len(set(offered)) and "agent.read" in offered
+    assert not any("_" in value for value in offered)
+    reader = admin.post(url, {"name": "reader", "scopes": ["tenant.read", "shopify.read"]})
+    assert reader.status_code == 200
+    preset = admin.post(url, {"name": "ro", "preset": "read only"})
+    assert preset.status_code == 200
+    nothing = admin.post(url, {"name": "empty"})
+    assert nothing.status_code == 400 and "pick a preset" in nothing.content.decode()
+    with dangerously_unscoped():
+        assert ApiKey.objects.get(tenant=world.acme, name="reader").scopes == [
+            "tenant.read",
+            "shopify.read",
+        ]
+        read_only = ApiKey.objects.get(tenant=world.acme, name="ro").scopes
+        assert read_only and all(scope.endswith(".read") for scope in read_only)
     created = admin.post(url, {"name": "shop-bot", "scopes": ["*", "tenant.admin"]})
     page = created.content.decode()
     assert created.status_code == 200 and 'id="new-key-secret">sos_live_' in page
