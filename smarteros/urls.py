@@ -7,6 +7,8 @@ from smarteros.login_throttle import ThrottledAuthenticationForm
 
 admin.site.login_form = ThrottledAuthenticationForm
 
+handler400 = "smarteros.error_pages.bad_request"
+
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),

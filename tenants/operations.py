@@ -22,6 +22,8 @@ from tenants.selectors import tenant_get
 PlanName = Literal["free", "pro", "enterprise"]
 # Limits the platform sells and enforces: a tenant's own key cannot change them.
 PLATFORM_FIELDS = frozenset({"plan", "rate_limit_per_minute"})
+# The highest per-minute limit the platform sells, for every surface that sets one.
+RATE_LIMIT_MAX = 1_000_000
 
 
 class TenantOut(Output):
@@ -106,7 +108,7 @@ class UpdateTenantIn(Input):
     name: ShortText = Field(None, description="New display name; omit to keep.")  # type: ignore[assignment,arg-type]
     plan: PlanName = Field(None, description="New plan (platform admins only); omit to keep.")  # type: ignore[assignment,arg-type]
     contact_email: Email = Field(None, description="New contact address; omit to keep.")  # type: ignore[assignment,arg-type]
-    rate_limit_per_minute: Annotated[int, Field(ge=1, le=1_000_000)] = Field(  # type: ignore[assignment,arg-type]
+    rate_limit_per_minute: Annotated[int, Field(ge=1, le=RATE_LIMIT_MAX)] = Field(  # type: ignore[assignment,arg-type]
         None,
         description="Per-minute request limit for this tenant (1-1000000; platform admins "
         "only); omit to keep.",

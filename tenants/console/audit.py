@@ -9,8 +9,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils.dateparse import parse_datetime
 
+from smarteros.parsing import InvalidValue, parse_iso_time, parse_page, parse_text
 from tenants.console.access import is_platform_admin
 from tenants.models import AuditEvent, Membership, Tenant
 from tenants.scope import dangerously_unscoped
@@ -18,8 +18,8 @@ from tenants.scope import dangerously_unscoped
 
 def _when(value: str) -> datetime | None:
     try:
-        return parse_datetime(value) if value else None
-    except ValueError:
+        return parse_iso_time(value, field="time", require_zone=False) if value else None
+    except InvalidValue:
         return None
 
 
@@ -27,7 +27,7 @@ def _when(value: str) -> datetime | None:
 def audit_trail(request: HttpRequest) -> HttpResponse:
     get = request.GET
     params = {
-        k: get.get(k, "").strip()[:200]
+        k: parse_text(get.get(k), field=k, max_length=200).strip()
         for k in ("actor", "action", "subject", "tenant", "since", "until")
     }
     errors = {
@@ -55,9 +55,9 @@ def audit_trail(request: HttpRequest) -> HttpResponse:
             events = events.filter(created_at__gte=since)
         if until := _when(params["until"]):
             events = events.filter(created_at__lte=until)
-    page_number = get.get("page", "1")
+    page_number = parse_page(get.get("page"))
     with dangerously_unscoped():
-        page = Paginator(events, 50).get_page(int(page_number) if page_number.isdigit() else 1)
+        page = Paginator(events, 50).get_page(page_number)
         page.object_list = list(page.object_list)
     return render(
         request,

@@ -19,6 +19,7 @@ from tenants.console.access import Role, actor_of, require_platform, tenant_for
 from tenants.console.progress import first_key_take, first_key_waiting
 from tenants.console.steps import step_states
 from tenants.models import Tenant
+from tenants.operations import RATE_LIMIT_MAX
 from tenants.scope import dangerously_unscoped
 from tenants.services import tenant_create
 
@@ -31,7 +32,10 @@ class TenantForm(forms.Form):
     plan = forms.ChoiceField(choices=Tenant.Plan.choices)
     contact_email = forms.EmailField(required=False)
     rate_limit_per_minute = forms.IntegerField(
-        min_value=1, required=False, help_text="Empty: the platform default."
+        min_value=1,
+        max_value=RATE_LIMIT_MAX,
+        required=False,
+        help_text="Empty: the platform default.",
     )
 
 

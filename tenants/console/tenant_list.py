@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from smarteros.parsing import parse_page, parse_text
 from tenants.console.access import is_platform_admin
 from tenants.console.queries import SORTS, call_stats, tenants_page
 from tenants.models import Tenant
@@ -16,7 +17,7 @@ from tenants.models import Tenant
 @login_required
 def tenant_list(request: HttpRequest) -> HttpResponse:
     params = {
-        "q": request.GET.get("q", "").strip()[:100],
+        "q": parse_text(request.GET.get("q"), field="q", max_length=100).strip(),
         "status": request.GET.get("status", "")
         if request.GET.get("status") in Tenant.Status.values
         else "",
@@ -25,14 +26,13 @@ def tenant_list(request: HttpRequest) -> HttpResponse:
         else "",
         "sort": request.GET.get("sort", "slug") if request.GET.get("sort") in SORTS else "slug",
     }
-    page_number = request.GET.get("page", "1")
     page = tenants_page(
         user=request.user,
         search=params["q"],
         status=params["status"],
         plan=params["plan"],
         sort=params["sort"],
-        page=int(page_number) if page_number.isdigit() else 1,
+        page=parse_page(request.GET.get("page")),
     )
     stats = call_stats(slugs=[t.slug for t in page.object_list])
     rows = [
