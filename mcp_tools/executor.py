@@ -41,6 +41,8 @@ from tenants.scopes import scope_allows, scope_missing_message
 
 log = logging.getLogger(__name__)
 
+UNKNOWN_OPERATION_BUCKET = "(unknown tool)"
+
 
 @dataclass
 class CallResult:
@@ -301,9 +303,11 @@ def _record(
     op: Operation | None, name: str, ctx: OperationContext, result: CallResult, in_bytes: int
 ) -> None:
     try:
+        # Only registered names become series: a client's made-up names (any length, any
+        # number of them) are counted under one bucket instead of growing the charts.
         operation_call_record(
-            operation=name,
-            service=op.service if op else name.split("_", 1)[0],
+            operation=op.name if op else UNKNOWN_OPERATION_BUCKET,
+            service=op.service if op else "unknown",
             ctx=ctx,
             status="ok" if result.ok else "error",
             error_type=result.error.code if result.error else "",

@@ -124,3 +124,21 @@ def test_an_email_the_schema_allows_is_accepted_and_a_malformed_one_names_the_fi
     for bad in ("no-at-sign", "two@@signs.com", "a b@x.com"):
         with pytest.raises(ValidationError, match="not a valid email address"):
             email.validate_python(bad)
+
+
+def test_telemetry_records_only_registered_operation_names(broker: Any, make_tenant: Any) -> None:
+    import json
+
+    from mcp_tools.executor import UNKNOWN_OPERATION_BUCKET
+    from telemetry.recording import TELEMETRY_TOPIC, telemetry_flush
+    from tests.smarteros.backbone import read_all
+
+    principal = principal_from_api_key(make_tenant("acme").key)
+    made_up = "x" * 120
+    assert execute(made_up, {}, principal=principal, surface="rest").error is not None
+    assert execute("tenant_get_tenant", {}, principal=principal, surface="rest").ok
+    telemetry_flush(10)
+    records = [json.loads(m.value())["data"] for m in read_all(TELEMETRY_TOPIC, expected=2)]
+    names = {record["operation"] for record in records}
+    assert names == {UNKNOWN_OPERATION_BUCKET, "tenant_get_tenant"}
+    assert not any(made_up in json.dumps(record) for record in records)
