@@ -2,7 +2,16 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from smarteros.login_throttle import ThrottledLoginView
-from tenants.console import audit, integrations, keys, lifecycle, overview, provision, tenant_list
+from tenants.console import (
+    audit,
+    integrations,
+    keys,
+    lifecycle,
+    overview,
+    people,
+    provision,
+    tenant_list,
+)
 
 urlpatterns = [
     path("", tenant_list.tenant_list, name="dashboard"),
@@ -22,6 +31,8 @@ urlpatterns = [
     path("tenants/<slug:slug>/lifecycle/", lifecycle.lifecycle, name="console-lifecycle"),
     path("tenants/<slug:slug>/plan/", lifecycle.plan, name="console-plan"),
     path("tenants/<slug:slug>/keys/", keys.keys, name="console-keys"),
+    path("tenants/<slug:slug>/people/", people.people, name="console-people"),
+    path("invite/<str:uid>/<str:token>/", people.invite_accept, name="console-invite"),
     path(
         "tenants/<slug:slug>/keys/<int:key_id>/revoke/", keys.key_revoke, name="console-key-revoke"
     ),
