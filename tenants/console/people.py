@@ -21,6 +21,7 @@ from django.utils.http import urlsafe_base64_decode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from smarteros.parsing import INT64_MAX, InvalidValue, parse_int
 from tenants.console.access import Role, TenantAccess, actor_of, tenant_for
 from tenants.models import Membership
 from tenants.people import member_invite, member_remove, member_role_set, members_list
@@ -49,9 +50,10 @@ def _render(
 
 
 def _member_id(raw: str | None) -> int:
-    if not raw or not raw.isascii() or not raw.isdigit() or len(raw) > 12:
-        raise ValidationError({"member": "no such member"})
-    return int(raw)
+    try:
+        return parse_int(raw, field="member", minimum=1, maximum=INT64_MAX)
+    except InvalidValue as exc:
+        raise ValidationError({"member": str(exc)}) from None
 
 
 @never_cache
