@@ -1,22 +1,28 @@
 """The catalogue sync: one Shopify bulk operation exports every product with its variants, its
 JSONL result is streamed line by line into the tenant's compacted shopify.products topic.
 
+The output is ungrouped (`groupObjects: false`, Shopify's default from 2026-01): a variant can
+come anywhere in the file, so the file is first loaded into a local store keyed by parent, then
+the products are written with their variants, memory bounded at any catalogue size.
+
 It runs as an outside effect (`shopify.sync_products`), so it is recorded, visible in the
 console with the tenant's other effects, retried by the workers if it fails on the way, and
-resumable: the effect's row keeps a checkpoint (the bulk operation's id, the result lines
-done, the products written), updated in the same transaction as each batch's events, so a
-restart neither loses nor repeats a batch. No transaction stays open while Shopify works or the
-file downloads."""
+resumable: the effect's row keeps a checkpoint (the bulk operation's id, the products written
+in file order), updated in the same transaction as each batch's events, so a restart neither
+loses nor repeats a batch. No transaction stays open while Shopify works or the file
+downloads."""
 
 from __future__ import annotations
 
 import contextvars
 import json
 import logging
+import os
+import sqlite3
+import tempfile
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -31,7 +37,7 @@ from integrations.shopify.client import ShopifyClient, raise_user_errors
 from integrations.shopify.effects import shopify_client_for
 from integrations.shopify.schemas import ProductOut, product_from_graphql
 from mcp_tools.errors import UpstreamError
-from smarteros.events.outbox import tenant_event_emit
+from smarteros.events.outbox import outbox_emit_many, tenant_event
 from smarteros.infra.redis import get_redis
 from tenants.scope import tenant_read_scope, tenant_scope
 
@@ -57,9 +63,10 @@ BULK_PRODUCTS_QUERY = """
 }
 """
 
+# Ungrouped said explicitly: the sync does not need grouping, which Shopify documents as slower.
 BULK_RUN_MUTATION = """
 mutation BulkProducts($query: String!) {
-  bulkOperationRunQuery(query: $query) {
+  bulkOperationRunQuery(query: $query, groupObjects: false) {
     bulkOperation { id status }
     userErrors { field message }
   }
@@ -77,6 +84,8 @@ query BulkOperation($id: ID!) {
 RUNNING = {"CREATED", "RUNNING", "CANCELING"}
 # The operation is gone for good: the next attempt starts a new one.
 GONE = {"CANCELED", "EXPIRED", "FAILED"}
+# Result lines held in memory before they go to the local store.
+_STORE_CHUNK = 2000
 
 
 def product_cache_key(tenant_slug: str, product_id: str) -> str:
@@ -88,7 +97,6 @@ class Checkpoint:
     """Where a sync stands; kept in its effect's row while it is pending."""
 
     bulk_operation_id: str = ""
-    lines_done: int = 0
     synced: int = 0
     status: str = "starting"
     orphans: int = 0
@@ -203,7 +211,7 @@ def sync_products(call: EffectCall) -> dict[str, Any]:
     total = int(operation.get("rootObjectCount") or 0)
     if operation.get("url"):
         lines = stream_lines("Shopify", str(operation["url"]))
-        _write_products(call, client, lines, checkpoint, total, observer)
+        _write_products(call, lines, checkpoint, total, observer)
     if observer:
         observer.progress(checkpoint.synced, total or checkpoint.synced, _message(checkpoint))
     return {
@@ -220,82 +228,156 @@ def _message(checkpoint: Checkpoint) -> str:
     return f"{checkpoint.synced} products written to shopify.products"
 
 
-@dataclass
-class _Batch:
-    """Products read but not yet written; and the recently written ones, so a variant listed
-    after its product's batch was written updates that product (Shopify lists children after
-    their parent, not necessarily right after)."""
+class _ExportStore:
+    """The export's lines on local disk (SQLite), keyed by parent: from API 2026-01 a bulk
+    operation's output is ungrouped, so a variant can be anywhere in the file, before or far
+    after its product. Memory stays bounded by SQLite's page cache whatever the catalogue size;
+    the file is deleted when the sync's attempt ends."""
 
-    open: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
-    written: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
-    rewrite: set[str] = field(default_factory=set)
+    def __init__(self, directory: str) -> None:
+        self.db = sqlite3.connect(os.path.join(directory, "export.sqlite3"))
+        self.db.executescript(
+            """
+            PRAGMA journal_mode = OFF;
+            PRAGMA synchronous = OFF;
+            CREATE TABLE products (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+            CREATE TABLE children (parent TEXT NOT NULL, body TEXT NOT NULL);
+            """
+        )
 
-    def add_child(self, parent_id: str, child: dict[str, Any]) -> bool:
-        parent = self.open.get(parent_id) or self.written.get(parent_id)
-        if parent is None:
-            return False
-        parent.setdefault("variants", {"nodes": []})["nodes"].append(child)
-        if parent_id in self.written:
-            self.rewrite.add(parent_id)
-        return True
+    def load(self, lines: Iterator[str], pulse: Callable[[], None]) -> None:
+        """Read the whole result file into the store (objects without __parentId are
+        products, the others their variants); `pulse()` is called every few thousand lines."""
+        products: list[tuple[str, str]] = []
+        children: list[tuple[str, str]] = []
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            parent_id = record.pop("__parentId", None)
+            if parent_id is None:
+                products.append((str(record["id"]), json.dumps(record)))
+            else:
+                children.append((str(parent_id), json.dumps(record)))
+            if number % _STORE_CHUNK == 0:
+                self._insert(products, children)
+                pulse()
+        self._insert(products, children)
+        self.db.execute("CREATE INDEX children_parent ON children (parent)")
+
+    def _insert(self, products: list[tuple[str, str]], children: list[tuple[str, str]]) -> None:
+        # A product listed twice (a retried export page) is kept once.
+        self.db.executemany("INSERT OR IGNORE INTO products VALUES (?, ?)", products)
+        self.db.executemany("INSERT INTO children VALUES (?, ?)", children)
+        self.db.commit()
+        products.clear()
+        children.clear()
+
+    def product_count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM products").fetchone()[0])
+
+    def orphans(self) -> int:
+        """Children whose parent is not in the file."""
+        query = "SELECT count(*) FROM children WHERE parent NOT IN (SELECT id FROM products)"
+        return int(self.db.execute(query).fetchone()[0])
+
+    def batches(self, *, skip: int, size: int) -> Iterator[list[dict[str, Any]]]:
+        """The products in file order from the `skip`-th on, `size` at a time, each with its
+        variants (in file order) under `variants.nodes`."""
+        last = self.db.execute(
+            "SELECT coalesce(max(rowid), 0) FROM (SELECT rowid FROM products ORDER BY rowid "
+            "LIMIT ?)",
+            (skip,),
+        ).fetchone()[0]
+        while True:
+            rows = self.db.execute(
+                "SELECT rowid, id, body FROM products WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                (last, size),
+            ).fetchall()
+            if not rows:
+                return
+            nodes: dict[str, dict[str, Any]] = {}
+            for _, product_id, body in rows:
+                nodes[product_id] = {**json.loads(body), "variants": {"nodes": []}}
+            children = self.db.execute(
+                "SELECT c.parent, c.body FROM children c JOIN products p ON p.id = c.parent "
+                "WHERE p.rowid > ? AND p.rowid <= ? ORDER BY c.rowid",
+                (last, rows[-1][0]),
+            )
+            for parent_id, body in children:
+                nodes[parent_id]["variants"]["nodes"].append(json.loads(body))
+            last = rows[-1][0]
+            yield list(nodes.values())
+
+    def close(self) -> None:
+        self.db.close()
 
 
 def _write_products(
     call: EffectCall,
-    client: ShopifyClient,
     lines: Iterator[str],
     checkpoint: Checkpoint,
     total: int,
     observer: Observer | None,
 ) -> None:
-    batch = _Batch()
-    size = settings.SHOPIFY_SYNC_BATCH_SIZE
-    index = -1
-    for index, line in enumerate(lines):
-        if index < checkpoint.lines_done or not line.strip():
-            continue
-        record = json.loads(line)
-        parent_id = record.pop("__parentId", None)
-        if parent_id is not None:
-            if not batch.add_child(str(parent_id), record):
-                checkpoint.orphans += 1
-            continue
-        if len(batch.open) >= size:
-            _flush(call, batch, checkpoint, lines_done=index)
-            if observer:
-                observer.raise_if_cancelled()
-                observer.progress(checkpoint.synced, total or None, _message(checkpoint))
-        record["variants"] = {"nodes": []}
-        batch.open[str(record["id"])] = record
-    _flush(call, batch, checkpoint, lines_done=max(index + 1, checkpoint.lines_done))
+    """Load the result file into a local store, then write the products with their variants
+    from the checkpoint on. A lost download loads the file again on the next attempt; products
+    already written (checkpoint.synced, in file order) are not written again."""
+    checkpoint.status = "loading"
+    lease_kept = time.monotonic()
+
+    def pulse() -> None:
+        nonlocal lease_kept
+        if observer:
+            observer.raise_if_cancelled()
+        # A large file takes a while: hold the effect's lease meanwhile, a few times a lease.
+        if time.monotonic() - lease_kept > settings.EFFECT_LEASE_SECONDS / 4:
+            with tenant_scope(call.tenant.pk):
+                _checkpoint_save(call, checkpoint)
+            lease_kept = time.monotonic()
+
+    with tempfile.TemporaryDirectory(prefix="smarteros-shopify-sync-") as directory:
+        store = _ExportStore(directory)
+        try:
+            store.load(lines, pulse)
+            checkpoint.orphans = store.orphans()
+            total = total or store.product_count()
+            for nodes in store.batches(
+                skip=checkpoint.synced, size=settings.SHOPIFY_SYNC_BATCH_SIZE
+            ):
+                if observer:
+                    observer.raise_if_cancelled()
+                _flush(call, nodes, checkpoint)
+                # The last batch is reported by the caller, once (progress must increase).
+                if observer and checkpoint.synced < total:
+                    observer.progress(checkpoint.synced, total, _message(checkpoint))
+        finally:
+            store.close()
 
 
-def _flush(call: EffectCall, batch: _Batch, checkpoint: Checkpoint, *, lines_done: int) -> None:
-    """Write the open products (and those a late variant changed) with the checkpoint, in one
-    transaction; then cache them."""
-    rewrites = [batch.written[i] for i in batch.rewrite if i in batch.written]
-    products = [product_from_graphql(node) for node in [*batch.open.values(), *rewrites]]
-    checkpoint.synced += len(batch.open)
-    checkpoint.lines_done = lines_done
+def _flush(call: EffectCall, nodes: list[dict[str, Any]], checkpoint: Checkpoint) -> None:
+    """Write one batch of products with the checkpoint, in one transaction; then cache them."""
+    products = [product_from_graphql(node) for node in nodes]
+    checkpoint.synced += len(products)
     checkpoint.status = "writing"
     with tenant_scope(call.tenant.pk):
-        for product in products:
-            tenant_event_emit(
-                tenant=call.tenant,
-                topic="shopify.products",
-                event_type="shopify.product.snapshot",
-                data=product.model_dump(),
-                key=product.id,
-                source="integrations.shopify",
-                trace_id=call.trace_id,
-            )
+        outbox_emit_many(
+            [
+                tenant_event(
+                    tenant=call.tenant,
+                    topic="shopify.products",
+                    event_type="shopify.product.snapshot",
+                    data=product.model_dump(),
+                    key=product.id,
+                    source="integrations.shopify",
+                    trace_id=call.trace_id,
+                )
+                for product in products
+            ],
+            tenant_id=call.tenant.pk,
+        )
         _checkpoint_save(call, checkpoint)
     _cache(call, products)
-    batch.written.update(batch.open)
-    while len(batch.written) > 2 * settings.SHOPIFY_SYNC_BATCH_SIZE:
-        batch.written.popitem(last=False)
-    batch.open.clear()
-    batch.rewrite.clear()
 
 
 def _cache(call: EffectCall, products: list[ProductOut]) -> None:

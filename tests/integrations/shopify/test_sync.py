@@ -8,10 +8,19 @@ from typing import Any
 
 import pytest
 
-from integrations.shopify.sync import SYNC_KIND, product_cache_key
+from effects.models import Effect
+from effects.services import effect_perform
+from integrations.shopify.sync import (
+    SYNC_KIND,
+    Observer,
+    product_cache_key,
+    sync_observe,
+    sync_unobserve,
+)
 from smarteros.infra.redis import get_redis
 from smarteros.models import OutboxEvent
-from tenants.scope import dangerously_unscoped
+from tenants.scope import dangerously_unscoped, tenant_scope
+from tests.fixtures.saas import make_products
 from tests.integrations.shopify.helpers import call, connect_shopify, graphql_requests
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -76,45 +85,122 @@ def test_the_catalogue_is_exported_in_bulk_and_fills_the_compacted_topic(
     assert cached is not None and json.loads(cached)["title"] == "Product 6"
 
 
-def test_variants_listed_after_later_products_still_reach_their_product(
+def with_variants(products: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """The products, each with `count` variants."""
+    for product in products:
+        first = product["variants"]["nodes"][0]
+        number = product["id"].rsplit("/", 1)[1]
+        product["variants"]["nodes"] = [
+            {**first, "id": f"gid://shopify/ProductVariant/{number}{v}", "sku": f"{number}-{v}"}
+            for v in range(count)
+        ]
+    return products
+
+
+def test_ungrouped_output_with_variants_anywhere_reaches_every_product(
     make_tenant: Any, saas: Any, settings: Any
 ) -> None:
-    """Shopify lists a child after its parent, not necessarily right after."""
-    settings.SHOPIFY_SYNC_BATCH_SIZE = 4
+    """From 2026-01 the export is ungrouped: a variant may come before its product or far
+    after it; every product still gets all its variants."""
+    settings.SHOPIFY_SYNC_BATCH_SIZE = 2
     tk = make_tenant("bulk2")
     connect_shopify(tk.tenant, saas)
-    saas.state.products = saas.state.products[:4]
-    saas.state.shopify.children_last = True
+    with_variants(saas.state.products, 3)
     result = call(tk, "shopify_sync_products", {})
-    assert result.ok and result.output["synced"] == 4
+    assert result.ok and result.output["synced"] == 7
+    [(_, run)] = graphql_requests(saas, "bulkOperationRunQuery")
+    assert "groupObjects: false" in run["query"]
+    lines = [json.loads(line) for line in saas.state.shopify.jsonl(1)]
+    first_child = next(i for i, o in enumerate(lines) if "__parentId" in o)
+    parent = next(i for i, o in enumerate(lines) if o["id"] == lines[first_child]["__parentId"])
+    assert first_child < parent  # the file really lists a variant before its product
     products = latest_by_key(tk.tenant)
-    assert all(len(p["variants"]) == 1 for p in products.values())
+    assert len(products) == 7
+    for product_id, product in products.items():
+        number = product_id.rsplit("/", 1)[1]
+        assert sorted(v["sku"] for v in product["variants"]) == [f"{number}-{v}" for v in range(3)]
     assert result.output["effect"]["result"]["orphans"] == 0
+    assert result.output["effect"]["result"]["objects"] == 28
 
 
-def test_an_interrupted_download_resumes_from_its_checkpoint_without_repeats(
+def test_ten_thousand_products_ungrouped_all_keep_their_variants(
+    make_tenant: Any, saas: Any, settings: Any
+) -> None:
+    settings.SHOPIFY_SYNC_BATCH_SIZE = 1000
+    tk = make_tenant("bulk10k")
+    connect_shopify(tk.tenant, saas)
+    saas.state.products = with_variants(make_products(10_000), 2)
+    result = call(tk, "shopify_sync_products", {})
+    assert result.ok and result.output["complete"] is True, result.output
+    assert result.output["synced"] == 10_000
+    assert result.output["effect"]["result"]["orphans"] == 0
+    products = latest_by_key(tk.tenant)
+    assert len(products) == 10_000 and len(snapshots(tk.tenant)) == 10_000
+    assert all(len(p["variants"]) == 2 for p in products.values())
+    last = products["gid://shopify/Product/10999"]
+    assert sorted(v["id"] for v in last["variants"]) == [
+        "gid://shopify/ProductVariant/109990",
+        "gid://shopify/ProductVariant/109991",
+    ]
+
+
+def test_an_interrupted_download_is_loaded_again_from_the_same_export(
     make_tenant: Any, saas: Any, settings: Any
 ) -> None:
     settings.SHOPIFY_SYNC_BATCH_SIZE = 2
     tk = make_tenant("bulk3")
     connect_shopify(tk.tenant, saas)
-    saas.state.shopify.jsonl_cut_after = 7  # the connection drops inside the 4th product
+    saas.state.shopify.jsonl_cut_after = 7  # the connection drops halfway through the file
     first = call(tk, "shopify_sync_products", {})
     assert first.ok
     assert first.output["complete"] is False
     assert first.output["effect"]["state"] == "failed"
     assert "Shopify is unreachable" in first.output["effect"]["last_error"]
-    done_before = first.output["synced"]
-    assert 0 < done_before < 7
-    assert len(snapshots(tk.tenant)) == done_before  # committed batches survive
-    # Calling again (no key) resumes the unfinished sync: same export, the rest of the file.
+    # A variant may be the file's last line: nothing is written from half a file.
+    assert first.output["synced"] == 0 and snapshots(tk.tenant) == []
+    # Calling again (no key) resumes the unfinished sync: same export, downloaded again.
     second = call(tk, "shopify_sync_products", {})
     assert second.ok and second.output["complete"] is True
     assert second.output["effect"]["effect_id"] == first.output["effect"]["effect_id"]
     assert second.output["synced"] == 7
     assert len(graphql_requests(saas, "bulkOperationRunQuery")) == 1
     keys = [s["key"] for s in snapshots(tk.tenant)]
-    assert len(keys) == 7 and len(set(keys)) == 7  # each product once
+    assert len(keys) == 7 and len(set(keys)) == 7
+
+
+def test_a_sync_stopped_while_writing_resumes_after_the_products_written(
+    make_tenant: Any, saas: Any, settings: Any
+) -> None:
+    """The checkpoint commits with each batch: a sync stopped after two batches writes only
+    the remaining products when it resumes."""
+    settings.SHOPIFY_SYNC_BATCH_SIZE = 2
+    tk = make_tenant("bulk6")
+    connect_shopify(tk.tenant, saas)
+    saas.state.shopify.jsonl_cut_after = 0  # a first attempt that downloads nothing
+    first = call(tk, "shopify_sync_products", {})
+    effect_id = first.output["effect"]["effect_id"]
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_two_batches(done: float, total: float | None, message: str | None) -> None:
+        if done >= 4:
+            raise Stop("the worker stops here")
+
+    with tenant_scope(tk.tenant.pk):
+        Effect.objects.filter(pk=effect_id).update(state=Effect.State.PENDING, attempts=0)
+    token = sync_observe(Observer(stop_after_two_batches, lambda: None))
+    try:
+        effect_perform(effect_id=effect_id, tenant_id=tk.tenant.pk)
+    finally:
+        sync_unobserve(token)
+    assert len(snapshots(tk.tenant)) == 4
+    resumed = call(tk, "shopify_sync_products", {})
+    assert resumed.output["complete"] is True and resumed.output["synced"] == 7
+    assert resumed.output["effect"]["effect_id"] == effect_id
+    keys = [s["key"] for s in snapshots(tk.tenant)]
+    assert len(keys) == 7 and len(set(keys)) == 7  # the first four were not written again
+    assert len(graphql_requests(saas, "bulkOperationRunQuery")) == 1
 
 
 def test_a_failed_export_is_started_again_on_the_next_attempt(make_tenant: Any, saas: Any) -> None:
@@ -145,7 +231,7 @@ def test_a_sync_left_to_the_workers_resumes_there(
     make_tenant: Any, saas: Any, settings: Any
 ) -> None:
     """A failed attempt is handed to the workers (the tests' Celery runs it at once), which
-    continue from the checkpoint kept on the effect's row: the same export, no repeats."""
+    continue with the same export (its id kept on the effect's row), no repeats."""
     settings.EFFECT_RETRY_DELAYS = [0.0]
     settings.SHOPIFY_SYNC_BATCH_SIZE = 2
     tk = make_tenant("bulk5")
