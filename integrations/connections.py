@@ -6,8 +6,17 @@ from typing import Any
 
 from integrations.models import IntegrationConnection
 from mcp_tools.errors import NotConnected
+from smarteros.infra.egress import url_refusal
 from tenants.models import Tenant
 from tenants.secrets import secret_decrypt
+
+# The settings of each provider that are URLs SmarterOS calls.
+URL_SETTINGS: dict[str, tuple[str, ...]] = {
+    "shopify": ("api_base_url",),
+    "whatsapp": ("api_base_url", "llm_base_url"),
+    "n8n": ("base_url",),
+    "llm": ("base_url",),
+}
 
 
 def connection_require(*, tenant: Tenant, provider: str) -> IntegrationConnection:
@@ -23,11 +32,19 @@ def connection_require(*, tenant: Tenant, provider: str) -> IntegrationConnectio
 
 def connection_config_check(*, provider: str, config: dict[str, Any]) -> dict[str, Any]:
     """The settings to store for a connection to `provider`; ValueError naming the setting that
-    cannot be used (a Shopify api_version outside the supported list). Every path that saves a
-    connection (the service, the console form, the admin) goes through this."""
+        cannot be used (a Shopify api_version outside the supported list, a URL the egress gate
+    refuses). Every path that saves a
+        connection (the service, the console form, the admin) goes through this."""
     if not isinstance(config, dict):
         raise ValueError("config: must be a JSON object of settings")
     checked = dict(config)
+    for name in URL_SETTINGS.get(provider, ()):
+        url = str(checked.get(name) or "").strip()
+        # Calls to this URL carry the tenant's credentials and return what it answers: no
+        # loopback, private, metadata or platform address in any spelling (checked again at
+        # every connection by the egress gate).
+        if url and (refusal := url_refusal(url, resolve=True)):
+            raise ValueError(f"{name} is refused: {refusal}")
     if provider == "shopify" and checked.get("api_version") not in (None, ""):
         from integrations.shopify.versions import api_version_check
 

@@ -4,14 +4,32 @@ what it answered, for an operator to see."""
 from __future__ import annotations
 
 from integrations.connections import connection_credentials, connection_require
-from mcp_tools.errors import InvalidInput
+from mcp_tools.errors import InvalidInput, UpstreamError
 from tenants.models import Tenant
 from tenants.scope import tenant_read_scope
 
 
+def _shown(value: object) -> str:
+    """A value of the provider's answer as a page and the audit trail may show it: short and
+    printable (the answer is the provider's, not ours to repeat at length)."""
+    text = "".join(ch for ch in str(value) if ch.isprintable())
+    return text[:80] + ("…" if len(text) > 80 else "")
+
+
 def integration_probe(*, tenant: Tenant, provider: str) -> str:
     """Ask the provider who it thinks this connection is; returns its answer in a line, or raises
-    UpstreamError (its refusal or silence) or NotConnected."""
+    UpstreamError (its refusal, its silence, an answer of the wrong shape), EgressRefusedError
+    (the connection's URL may not be reached) or NotConnected. Calls go through the egress gate
+    like every provider call."""
+    try:
+        return _probe(tenant=tenant, provider=provider)
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+        raise UpstreamError(
+            f"{provider} answered the test in a shape it does not document"
+        ) from None
+
+
+def _probe(*, tenant: Tenant, provider: str) -> str:
     from integrations.n8n.client import N8nClient
     from integrations.shopify.client import SHOP_QUERY
     from integrations.shopify.effects import shopify_client_of
@@ -24,7 +42,7 @@ def integration_probe(*, tenant: Tenant, provider: str) -> str:
     credentials = connection_credentials(connection)
     if provider == "shopify":
         shop = shopify_client_of(config, credentials).graphql(SHOP_QUERY)["shop"]
-        return f"Shopify: shop {shop.get('name')!r} ({shop.get('myshopifyDomain')})"
+        return f"Shopify: shop {_shown(shop['name'])!r} ({_shown(shop['myshopifyDomain'])})"
     if provider == "whatsapp":
         phone = WhatsAppClient(
             phone_number_id=config["phone_number_id"],
@@ -32,8 +50,9 @@ def integration_probe(*, tenant: Tenant, provider: str) -> str:
             base_url=config.get("api_base_url") or GRAPH_BASE_URL,
         ).phone_number()
         return (
-            f"WhatsApp: {phone.get('display_phone_number')} "
-            f"({phone.get('verified_name')}, quality {phone.get('quality_rating')})"
+            f"WhatsApp: {_shown(phone.get('display_phone_number'))} "
+            f"({_shown(phone.get('verified_name'))}, "
+            f"quality {_shown(phone.get('quality_rating'))})"
         )
     if provider == "clerk":
         from integrations.clerk.signatures import svix_secret_key
@@ -47,5 +66,5 @@ def integration_probe(*, tenant: Tenant, provider: str) -> str:
     workflows = N8nClient(
         base_url=config["base_url"], api_key=credentials["api_key"]
     ).list_workflows(active=None, limit=5, cursor=None)
-    names = ", ".join(str(w.get("name")) for w in workflows.get("data", []))
-    return f"n8n: workflows {names or '(none)'}"
+    names = ", ".join(_shown(w["name"]) for w in workflows.get("data", []))
+    return f"n8n: workflows {_shown(names) or '(none)'}"

@@ -13,6 +13,19 @@ import pytest
 
 from tests.processes import ROOT, asgi_server
 
+# Tenant-influenced calls reach the loopback stand-ins of third-party SaaS through the operator
+# allowlist, as tests set it (the platform's own services on loopback stay refused); servers
+# the tests start inherit it.
+os.environ.setdefault("EGRESS_ALLOWED_NETWORKS", "127.0.0.1/32")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def egress_allows_the_standins() -> None:
+    from django.conf import settings
+
+    settings.EGRESS_ALLOWED_NETWORKS = os.environ["EGRESS_ALLOWED_NETWORKS"].split(",")
+
+
 # Tiers: `make check` leaves out what starts whole stacks, stops services, drives a browser or a
 # real n8n, or fuzzes; `make test` (CI) runs everything. A module's tier follows from its path.
 TIERS: dict[str, tuple[str, ...]] = {
@@ -32,6 +45,9 @@ TIERS: dict[str, tuple[str, ...]] = {
 }
 
 
+SUITE_REFUSALS_PER_SOURCE = 1_000_000
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for tier in TIERS:
         config.addinivalue_line("markers", f"{tier}: slow tier, left out of `make check`")
@@ -39,6 +55,9 @@ def pytest_configure(config: pytest.Config) -> None:
     from django.conf import settings
 
     settings.PASSWORD_HASHERS = settings.TEST_PASSWORD_HASHERS
+    # The suite's refused requests all come from 127.0.0.1 (and share one Redis): the tests of
+    # the per-source bucket lower this and use addresses of their own.
+    settings.REFUSALS_PER_SOURCE_PER_MINUTE = SUITE_REFUSALS_PER_SOURCE
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -190,6 +209,7 @@ def server_env(django_db_setup, django_db_blocker) -> dict[str, str]:  # type: i
         "DATABASE_URL": url("default"),
         "DATABASE_PLATFORM_URL": url("platform"),
         "SMARTEROS_ENV": "test",
+        "REFUSALS_PER_SOURCE_PER_MINUTE": str(SUITE_REFUSALS_PER_SOURCE),
         "PYTHONUNBUFFERED": "1",
     }
 

@@ -6,12 +6,13 @@ and retries by what the error says (see integrations/llm/errors.py).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import anthropic
-import httpx
 
+from integrations.http import answer_reason, egress_refused, request_response
 from integrations.llm.errors import (
     LlmCredentialsRejected,
     LlmInvalidRequest,
@@ -19,12 +20,15 @@ from integrations.llm.errors import (
     LlmRateLimited,
 )
 from mcp_tools.errors import OperationError, UpstreamError
+from smarteros.infra.egress import EgressRefused, ResponseTooLarge, egress_client
 
 ANTHROPIC = "anthropic"
 OPENAI_COMPATIBLE = "openai_compatible"
 PROVIDERS = (ANTHROPIC, OPENAI_COMPATIBLE)
 # How error messages name each provider.
 PROVIDER_NAMES = {ANTHROPIC: "Anthropic", OPENAI_COMPATIBLE: "the OpenAI-compatible LLM endpoint"}
+# The setting an operator corrects when the endpoint may not be reached.
+URL_SETTING = "base_url"
 
 
 @dataclass(frozen=True)
@@ -50,10 +54,11 @@ def _retry_after(headers: Any, default: int) -> int:
         return default
 
 
-def llm_error(provider: str, status: int, headers: Any, message: str) -> OperationError:
-    """The one error for a provider's HTTP answer `status` (>= 400)."""
+def llm_error(provider: str, status: int, headers: Any, kind: str) -> OperationError:
+    """The one error for a provider's HTTP answer `status` (>= 400); `kind` is the error type
+    the provider's documented error body names (never its free text)."""
     name = PROVIDER_NAMES[provider]
-    detail = f"{name} answered HTTP {status}: {message[:300]}"
+    detail = f"{name} answered {answer_reason(status)}" + (f" ({kind})" if kind else "")
     if status in (401, 403):
         return LlmCredentialsRejected(
             f"{detail}; the tenant's LLM API key is refused: an operator replaces it "
@@ -72,14 +77,15 @@ def llm_error(provider: str, status: int, headers: Any, message: str) -> Operati
     return UpstreamError(detail)
 
 
-def _error_message(body: Any, fallback: str) -> str:
-    # Anthropic: {"type": "error", "error": {"type", "message"}}; OpenAI: {"error": {"message",
-    # "type", "code"}}.
+def _error_kind(body: Any) -> str:
+    """The error's type from a documented error body, if it is a short identifier: Anthropic
+    {"type": "error", "error": {"type", "message"}}, OpenAI {"error": {"message", "type",
+    "code"}}. Messages and other bodies are not repeated (they may be another service's)."""
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        error = body["error"]
-        kind = error.get("type") or error.get("code") or ""
-        return f"{kind}: {error.get('message', '')}".strip(": ")
-    return fallback
+        kind = body["error"].get("type") or body["error"].get("code") or ""
+        if isinstance(kind, str) and re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", kind):
+            return kind
+    return ""
 
 
 @dataclass(frozen=True)
@@ -92,11 +98,13 @@ class AnthropicLlm:
     timeout: float = 60.0
 
     def reply(self, request: LlmRequest) -> LlmReply:
+        # The SDK sends through the egress gate's client (shared: never closed here).
         client = anthropic.Anthropic(
             api_key=self.api_key,
             base_url=self.base_url or None,
             max_retries=0,
             timeout=self.timeout,
+            http_client=egress_client(),
         )
         try:
             message = client.messages.create(
@@ -107,17 +115,17 @@ class AnthropicLlm:
             )
         except anthropic.APIStatusError as exc:
             raise llm_error(
-                ANTHROPIC,
-                exc.status_code,
-                exc.response.headers,
-                _error_message(exc.body, exc.message),
+                ANTHROPIC, exc.status_code, exc.response.headers, _error_kind(exc.body)
             ) from None
         except anthropic.APITimeoutError:
             raise UpstreamError(f"Anthropic did not answer within {self.timeout}s") from None
         except anthropic.APIConnectionError as exc:
+            # The SDK wraps whatever the transport raised: a refusal of the gate stays one.
+            if isinstance(exc.__cause__, EgressRefused):
+                raise egress_refused("Anthropic", URL_SETTING, exc.__cause__) from None
+            if isinstance(exc.__cause__, ResponseTooLarge):
+                raise UpstreamError(f"Anthropic answered too much: {exc.__cause__}") from None
             raise UpstreamError(f"Anthropic is unreachable: {type(exc).__name__}") from None
-        finally:
-            client.close()
         text = "".join(block.text for block in message.content if block.type == "text")
         return LlmReply(
             text=text.strip(),
@@ -140,35 +148,26 @@ class OpenAICompatibleLlm:
 
     def reply(self, request: LlmRequest) -> LlmReply:
         url = f"{self.base_url.rstrip('/')}/chat/completions"
-        try:
-            response = httpx.post(
-                url,
-                headers={"Authorization": f"Bearer {self.api_key}"},
-                json={
-                    "model": self.model,
-                    "max_tokens": request.max_tokens,
-                    "messages": [{"role": "system", "content": request.system}, *request.messages],
-                },
-                timeout=self.timeout,
-            )
-        except httpx.TimeoutException:
-            raise UpstreamError(
-                f"the OpenAI-compatible LLM endpoint did not answer within {self.timeout}s"
-            ) from None
-        except httpx.HTTPError as exc:
-            raise UpstreamError(
-                f"the OpenAI-compatible LLM endpoint is unreachable: {type(exc).__name__}"
-            ) from None
+        response = request_response(
+            PROVIDER_NAMES[OPENAI_COMPATIBLE],
+            "POST",
+            url,
+            url_setting=URL_SETTING,
+            headers={"Authorization": f"Bearer {self.api_key}"},
+            json={
+                "model": self.model,
+                "max_tokens": request.max_tokens,
+                "messages": [{"role": "system", "content": request.system}, *request.messages],
+            },
+            timeout=self.timeout,
+        )
         try:
             body = response.json()
         except ValueError:
             body = None
         if response.status_code >= 400:
             raise llm_error(
-                OPENAI_COMPATIBLE,
-                response.status_code,
-                response.headers,
-                _error_message(body, response.text),
+                OPENAI_COMPATIBLE, response.status_code, response.headers, _error_kind(body)
             )
         try:
             choice = body["choices"][0]["message"]

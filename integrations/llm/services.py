@@ -27,7 +27,6 @@ from integrations.llm.client import (
 from integrations.llm.errors import LlmBudgetExhausted
 from integrations.models import IntegrationConnection
 from mcp_tools.errors import NotConnected
-from mcp_tools.upstream_network import url_refusal
 from smarteros.infra.redis import get_redis
 from tenants.models import Tenant
 from tenants.scope import tenant_read_scope
@@ -54,12 +53,8 @@ def llm_config_validate(config: dict[str, Any]) -> None:
     provider = config.get("provider") or settings.LLM_PROVIDER
     if provider not in PROVIDERS:
         raise ValueError(f"provider must be one of {', '.join(PROVIDERS)}, got {provider!r}")
+    # base_url itself is checked by connection_config_check (the egress gate's URL check).
     base_url = str(config.get("base_url") or "")
-    if base_url and not base_url.startswith(("https://", "http://")):
-        raise ValueError("base_url must be an http(s) URL")
-    if base_url and (refusal := url_refusal(base_url)):
-        # The key would be sent there: no loopback, private, link-local or metadata address.
-        raise ValueError(f"base_url is refused: {refusal}")
     if provider == OPENAI_COMPATIBLE and not (base_url or settings.LLM_BASE_URL):
         raise ValueError("base_url is required for an openai_compatible provider")
     for name, low, high in (

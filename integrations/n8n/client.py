@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
-from integrations.http import request_json
+from integrations.http import Response, request_json
 from mcp_tools.errors import OperationError
 from smarteros.js_numbers import js_safe
 
@@ -20,7 +18,7 @@ class N8nAuthRefused(OperationError):
     http_status = 409
 
 
-def _api_key_refused(response: httpx.Response) -> OperationError | None:
+def _api_key_refused(response: Response) -> OperationError | None:
     if response.status_code in (401, 403):
         return N8nAuthRefused(
             f"n8n refused the API key (HTTP {response.status_code}): create a new key in n8n "
@@ -29,11 +27,11 @@ def _api_key_refused(response: httpx.Response) -> OperationError | None:
     return None
 
 
-def _trigger_secret_refused(response: httpx.Response) -> OperationError | None:
+def _trigger_secret_refused(response: Response) -> OperationError | None:
     if response.status_code in (401, 403):
         return N8nAuthRefused(
             f"the workflow's Webhook node refused the trigger secret (HTTP "
-            f"{response.status_code}: {response.text[:200]}): its Header Auth credential needs "
+            f"{response.status_code}): its Header Auth credential needs "
             "Name X-SmarterOS-Trigger-Secret and Value the trigger's current secret"
         )
     return None
@@ -51,6 +49,7 @@ class N8nClient:
             f"{self.base_url.rstrip('/')}/api/v1{path}",
             headers={"X-N8N-API-KEY": self.api_key, "Accept": "application/json"},
             map_error=_api_key_refused,
+            url_setting="base_url",
             **kwargs,
         )
 
@@ -94,4 +93,5 @@ class N8nClient:
             json=js_safe(payload),
             headers=headers,
             map_error=_trigger_secret_refused,
+            url_setting="base_url",
         )

@@ -124,6 +124,7 @@ class ShopifyClient:
                 self.endpoint,
                 json={"query": query, "variables": variables or {}},
                 headers={"X-Shopify-Access-Token": self.access_token},
+                url_setting="api_base_url" if self.base_url else "shop_domain",
             )
             if response.status_code == 429:
                 wait = _retry_after(response.headers.get("Retry-After"))

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from django.conf import settings
 
-from integrations.http import request_json
+from integrations.http import Response, request_json
 from integrations.whatsapp.errors import MetaError, whatsapp_error
 from mcp_tools.errors import OperationError
 
@@ -21,7 +20,7 @@ def graph_api_version() -> str:
     return str(settings.WHATSAPP_GRAPH_API_VERSION)
 
 
-def _meta_error(response: httpx.Response) -> OperationError | None:
+def _meta_error(response: Response) -> OperationError | None:
     """Meta's `{"error": {...}}` answer as the error that says what to do; None if the body is
     not one (a proxy's page), which the generic mapping reports."""
     try:
@@ -58,6 +57,7 @@ class WhatsAppClient:
             headers=self._headers(idempotency_key),
             json={"messaging_product": "whatsapp", "recipient_type": "individual", **message},
             map_error=_meta_error,
+            url_setting="api_base_url",
         )
         return str(response["messages"][0]["id"])
 
@@ -102,5 +102,6 @@ class WhatsAppClient:
                 self._url(self.phone_number_id),
                 headers=self._headers(),
                 map_error=_meta_error,
+                url_setting="api_base_url",
             )
         )

@@ -13,6 +13,8 @@ from .clerk import *  # noqa: E402,F403
 from .clickhouse import *  # noqa: E402,F403
 from .database import *  # noqa: E402,F403
 from .effects import *  # noqa: E402,F403
+from .egress import *  # noqa: E402,F403
+from .evaluator import *  # noqa: E402,F403
 from .kafka import *  # noqa: E402,F403
 from .llm import *  # noqa: E402,F403
 from .logging import *  # noqa: E402,F403

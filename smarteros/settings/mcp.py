@@ -1,19 +1,8 @@
-import ipaddress
 import re
 from typing import Any
 
 from .env import env_bool, env_int, env_json, env_list, report_problem
 from .profile import IS_PRODUCTION
-
-
-def cidr_list(name: str) -> list[str]:
-    networks = env_list(name, "")
-    for cidr in networks:
-        try:
-            ipaddress.ip_network(cidr, strict=False)
-        except ValueError:
-            report_problem(f"{name} must be comma-separated CIDRs, got {cidr!r}")
-    return networks
 
 
 def stdio_servers(name: str) -> dict[str, dict[str, Any]]:
@@ -75,6 +64,9 @@ MCP_KEY_RECHECK_SECONDS = env_int("MCP_KEY_RECHECK_SECONDS", 10, minimum=0)
 # Largest JSON nesting accepted in operation input (deeper input is refused before parsing it
 # further: recursion in the validators would otherwise end in a RecursionError).
 OPERATION_MAX_INPUT_DEPTH = env_int("OPERATION_MAX_INPUT_DEPTH", 64, minimum=8)
+# An operation that queues an event type missing from its `emits=` fails outside production
+# (so the suite finds the drift) and is only logged in production.
+OPERATION_EMITS_STRICT = env_bool("OPERATION_EMITS_STRICT", not IS_PRODUCTION)
 # Largest REST request body, in bytes; bigger bodies get 413 without being parsed.
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1048576, minimum=1024)
 # Largest line mcp_serve reads over stdio; a longer one is answered with an error and skipped.
@@ -88,12 +80,8 @@ AUTH_FAILURES_PER_MINUTE = env_int("AUTH_FAILURES_PER_MINUTE", 20, minimum=1)
 UPSTREAM_MCP_REQUIRE_HTTPS = env_bool("UPSTREAM_MCP_REQUIRE_HTTPS", IS_PRODUCTION)
 UPSTREAM_MCP_MAX_RESPONSE_BYTES = env_int("UPSTREAM_MCP_MAX_RESPONSE_BYTES", 4194304, minimum=65536)
 UPSTREAM_MCP_MAX_REDIRECTS = env_int("UPSTREAM_MCP_MAX_REDIRECTS", 3, minimum=0)
-# Addresses an upstream may never resolve to, beyond the built-in ones (loopback, private,
-# link-local, metadata, multicast...) and the platform's own services: CIDRs, comma-separated.
-UPSTREAM_MCP_BLOCKED_NETWORKS = cidr_list("UPSTREAM_MCP_BLOCKED_NETWORKS")
-# Test and local use only: CIDRs an upstream may resolve to although they are otherwise refused
-# (the test suite's loopback servers). Empty by default; never set it in production.
-UPSTREAM_MCP_ALLOWED_NETWORKS = cidr_list("UPSTREAM_MCP_ALLOWED_NETWORKS")
+# Where upstreams may connect is the egress gate's: EGRESS_ALLOWED_NETWORKS and
+# EGRESS_BLOCKED_NETWORKS (settings/egress.py).
 # Platform-defined stdio upstreams, which platform admins enable per tenant in the admin:
 # JSON {"name": {"command": "...", "args": ["..."], "env": {"NAME": "value"}}}. Tenants never
 # supply a command; an entry runs with PATH and its own env only.

@@ -42,7 +42,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def loopback_llm_allowed(settings: Any) -> None:
     """The LLM stand-in listens on loopback, which an llm connection's base_url may not name
     unless the deployment allows it."""
-    settings.UPSTREAM_MCP_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+    settings.EGRESS_ALLOWED_NETWORKS = ["127.0.0.1/32"]
 
 
 HELLO = [{"role": "user", "content": "Is the blue mug in stock?"}]
@@ -139,7 +139,7 @@ def test_a_tenant_without_an_llm_key_is_told_how_to_connect_one(make_tenant: Any
 def test_llm_settings_that_cannot_work_are_refused_naming_the_field(
     make_tenant: Any, config: dict[str, Any], field: str, settings: Any
 ) -> None:
-    settings.UPSTREAM_MCP_ALLOWED_NETWORKS = []
+    settings.EGRESS_ALLOWED_NETWORKS = []
     shop = make_tenant(f"llmv{secrets.token_hex(3)}").tenant
     with pytest.raises(ValueError, match=field):
         integration_connect(

@@ -58,7 +58,7 @@ async def all_tools(client: Client) -> list[Any]:
 
 # The test suite's upstream MCP servers listen on loopback, which upstreams may not reach
 # unless a process is told so; attacker tests leave this unset.
-LOOPBACK_ALLOWED = {"UPSTREAM_MCP_ALLOWED_NETWORKS": "127.0.0.1/32"}
+LOOPBACK_ALLOWED = {"EGRESS_ALLOWED_NETWORKS": "127.0.0.1/32"}
 ECHO_SCRIPT = str(ROOT / "tests" / "fixtures" / "echo_mcp_server.py")
 
 

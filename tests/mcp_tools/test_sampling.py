@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def loopback_llm_allowed(settings: Any) -> None:
     """The LLM stand-in listens on loopback, which an llm connection's base_url may not name
     unless the deployment allows it."""
-    settings.UPSTREAM_MCP_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+    settings.EGRESS_ALLOWED_NETWORKS = ["127.0.0.1/32"]
 
 
 PHONE = "+14155550123"

@@ -53,14 +53,15 @@ def test_registration_refuses_stdio_and_inward_urls_and_stores_nothing(
         "openbao": {"url": "http://127.0.0.1:8200/v1/sys/health"},
         "private": {"url": "http://10.0.0.1/mcp"},
         "metadata": {"url": "http://169.254.169.254/latest/meta-data/"},
-        "ipv6-loopback": {"url": "http://[::1]:8123/"},
+        "ipv6-loopback": {"url": "http://[::1]:8080/"},
         "mapped": {"url": "http://[::ffff:127.0.0.1]:8080/"},
         "userinfo": {"url": "http://user:pw@upstream.example.com/mcp"},
     }
 
     async def main() -> dict[str, str]:
         texts = {}
-        async with stdio_client(server_env, acme.key) as client:
+        # Without the tests' loopback allowance, as in production.
+        async with stdio_client({**server_env, "EGRESS_ALLOWED_NETWORKS": ""}, acme.key) as client:
             for name, spec in attempts.items():
                 result = await client.call_tool("agent_register_mcp_server", {"name": name, **spec})
                 assert result.is_error, name
@@ -111,7 +112,7 @@ def test_production_requires_https(make_tenant: Any, settings: Any) -> None:
 def test_inward_addresses_are_refused_at_connect_time(
     make_tenant: Any, settings: Any, echo: ServerProcess, host: str, reason: str
 ) -> None:
-    settings.UPSTREAM_MCP_ALLOWED_NETWORKS = []
+    settings.EGRESS_ALLOWED_NETWORKS = []
     acme = make_tenant("acme")
     started = time.monotonic()
     with pytest.raises(PermissionDenied) as refused:
@@ -128,7 +129,7 @@ def test_the_loopback_allowance_is_what_lets_the_test_servers_through(
     with pytest.raises(PermissionDenied):
         list_tools_of(acme.tenant, url)
     # "localhost" may also resolve to ::1: every address it resolves to must be allowed.
-    settings.UPSTREAM_MCP_ALLOWED_NETWORKS = ["127.0.0.1/32", "::1/128"]
+    settings.EGRESS_ALLOWED_NETWORKS = ["127.0.0.1/32", "::1/128"]
     assert "echo" in [tool["name"] for tool in list_tools_of(acme.tenant, url)]
 
 
@@ -168,7 +169,7 @@ def test_a_redirect_to_loopback_is_refused(
     from mcp_tools.upstream_network import UpstreamAddressRefused, checked_http_client
 
     acme = make_tenant("acme")
-    settings.UPSTREAM_MCP_ALLOWED_NETWORKS = ["127.0.0.2/32"]
+    settings.EGRESS_ALLOWED_NETWORKS = ["127.0.0.2/32"]
     # Through the SDK: it follows no redirect that leaves the origin.
     with pytest.raises(UpstreamError) as failed:
         list_tools_of(acme.tenant, redirector)
@@ -183,7 +184,7 @@ def test_a_redirect_to_loopback_is_refused(
     with pytest.raises(UpstreamAddressRefused, match=r"127\.0\.0\.1 is a loopback address"):
         anyio.run(follow)
     assert _Redirector.hits == 2
-    settings.UPSTREAM_MCP_ALLOWED_NETWORKS = ["127.0.0.2/32", "127.0.0.1/32"]
+    settings.EGRESS_ALLOWED_NETWORKS = ["127.0.0.2/32", "127.0.0.1/32"]
     anyio.run(follow)  # allowed, the same redirect is followed to the echo server
 
 
@@ -192,7 +193,7 @@ def test_platform_services_are_refused_even_inside_the_allowance(
 ) -> None:
     from urllib.parse import urlparse
 
-    settings.UPSTREAM_MCP_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
+    settings.EGRESS_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
     acme = make_tenant("acme")
     for service in (settings.REDIS_URL, settings.VAULT_ADDR, settings.DATABASE_URL):
         parsed = urlparse(service)
@@ -204,7 +205,7 @@ def test_platform_services_are_refused_even_inside_the_allowance(
 def test_an_oversized_upstream_response_is_cut_off(
     make_tenant: Any, settings: Any, echo: ServerProcess
 ) -> None:
-    settings.UPSTREAM_MCP_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+    settings.EGRESS_ALLOWED_NETWORKS = ["127.0.0.1/32"]
     settings.UPSTREAM_MCP_MAX_RESPONSE_BYTES = 200  # the tool list is larger
     acme = make_tenant("acme")
     with pytest.raises(UpstreamError) as failed:
@@ -212,26 +213,33 @@ def test_an_oversized_upstream_response_is_cut_off(
     assert "larger than 200 bytes" in failed.value.message
 
 
-def test_a_name_registered_over_http_is_checked_when_used(
+def test_a_name_resolving_inward_is_refused_at_registration_and_when_used(
     server_env: dict[str, str], make_tenant: Any, echo: ServerProcess
 ) -> None:
-    """A name is not resolved at registration (it may change); each connection checks it."""
+    """A name is resolved at registration; a URL stored before that check (or a name that
+    changed since) is checked again at each connection."""
+    from mcp_tools.models import UpstreamServer
+    from tenants.scope import dangerously_unscoped
+
     acme = make_tenant("acme")
+    url = f"http://localhost:{echo.port}/mcp"
+    with dangerously_unscoped():
+        UpstreamServer.objects.create(tenant=acme.tenant, name="stored", url=url)
 
     async def main() -> Any:
         async with stdio_client(server_env, acme.key) as client:
             registered = await client.call_tool(
-                "agent_register_mcp_server",
-                {"name": "sneaky", "url": f"http://localhost:{echo.port}/mcp"},
+                "agent_register_mcp_server", {"name": "sneaky", "url": url}
             )
-            assert not registered.is_error, registered.content[0].text
+            assert registered.is_error
+            assert "url: localhost is a loopback address" in registered.content[0].text
             return await client.call_tool(
-                "agent_execute_tool", {"server": "sneaky", "tool": "echo", "arguments": {}}
+                "agent_execute_tool", {"server": "stored", "tool": "echo", "arguments": {}}
             )
 
     called = anyio.run(main)
     assert called.is_error
-    assert "url: upstream MCP server 'sneaky' may not be reached" in called.content[0].text
+    assert "url: upstream MCP server 'stored' may not be reached" in called.content[0].text
     assert "loopback" in called.content[0].text
 
 

@@ -12,14 +12,14 @@ def test_malformed_upstream_settings_are_named_together() -> None:
         UPSTREAM_MCP_STDIO_SERVERS=json.dumps(
             {"ok": {"command": "/bin/true"}, "bad name": {"command": "x"}, "no-cmd": {}}
         ),
-        UPSTREAM_MCP_ALLOWED_NETWORKS="127.0.0.1/32,not-a-network",
+        EGRESS_ALLOWED_NETWORKS="127.0.0.1/32,not-a-network",
         UPSTREAM_MCP_BLOCKED_NETWORKS="10.0.0.0/33",
     )
     assert result.returncode != 0
     for problem in (
         "entry 'bad name' must be",
         "entry 'no-cmd' must be",
-        "UPSTREAM_MCP_ALLOWED_NETWORKS must be comma-separated CIDRs, got 'not-a-network'",
+        "EGRESS_ALLOWED_NETWORKS must be comma-separated CIDRs, got 'not-a-network'",
         "UPSTREAM_MCP_BLOCKED_NETWORKS must be comma-separated CIDRs, got '10.0.0.0/33'",
     ):
         assert problem in result.stderr

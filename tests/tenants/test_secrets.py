@@ -71,7 +71,7 @@ def test_no_plaintext_secret_in_the_database_or_on_kafka(
     make_tenant: Any, connect: Any, saas: Any, caplog: Any, settings: Any
 ) -> None:
     acme = make_tenant("acme")
-    settings.UPSTREAM_MCP_ALLOWED_NETWORKS = [LOOPBACK_ALLOWED["UPSTREAM_MCP_ALLOWED_NETWORKS"]]
+    settings.EGRESS_ALLOWED_NETWORKS = [LOOPBACK_ALLOWED["EGRESS_ALLOWED_NETWORKS"]]
     upstream = echo_http_server("--require-header", f"X-Upstream-Token={UPSTREAM_SECRET}")
     for provider in ("shopify", "whatsapp", "n8n"):
         connect(acme.tenant, provider, saas.url)
