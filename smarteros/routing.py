@@ -9,9 +9,9 @@ from typing import Any
 
 from channels.auth import AuthMiddlewareStack
 from channels.routing import URLRouter
-from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import path
 
+from smarteros.websocket_origin import SameOriginValidator
 from telemetry.topics.consumers import TopicViewerConsumer
 from tenants.console.consumers import ProvisioningConsumer
 
@@ -20,7 +20,7 @@ websocket_urlpatterns: list[Any] = [
     path("ws/tenants/<slug:slug>/provisioning/", ProvisioningConsumer.as_asgi()),
 ]
 
-websocket_app = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+websocket_app = SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
 
 
 @functools.cache

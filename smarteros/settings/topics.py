@@ -4,6 +4,13 @@ from .env import env_int, env_list
 # that may watch one tenant's topics (across every web process: counted in Redis).
 TOPICS_MAX_VIEWERS_PER_USER = env_int("TOPICS_MAX_VIEWERS_PER_USER", 5, minimum=1)
 TOPICS_MAX_VIEWERS_PER_TENANT = env_int("TOPICS_MAX_VIEWERS_PER_TENANT", 20, minimum=1)
+# Per operator, across web processes: open viewer sockets, browses running at once (a new browse
+# on a socket also ends that socket's previous one) and exports running at once.
+TOPICS_MAX_SOCKETS_PER_USER = env_int("TOPICS_MAX_SOCKETS_PER_USER", 10, minimum=1)
+TOPICS_MAX_BROWSES_PER_USER = env_int("TOPICS_MAX_BROWSES_PER_USER", 3, minimum=1)
+TOPICS_MAX_EXPORTS_PER_USER = env_int("TOPICS_MAX_EXPORTS_PER_USER", 2, minimum=1)
+# Largest websocket frame the viewer reads; a larger one is answered with an error frame.
+TOPICS_MAX_FRAME_BYTES = env_int("TOPICS_MAX_FRAME_BYTES", 65536, minimum=1024)
 # Messages a live socket holds while its browser is slow or paused; beyond, they are counted
 # as missed instead of growing the server.
 TOPICS_SOCKET_BUFFER = env_int("TOPICS_SOCKET_BUFFER", 2000, minimum=10)

@@ -74,7 +74,7 @@ def parse_start(raw: Any) -> Start:
         if kind == "offset":
             return Start("offset", parse_offset(value))
         if kind == "timestamp":
-            if value.isascii() and value.isdigit():
+            if "-" not in value:  # every ISO 8601 date has one; milliseconds never
                 return Start("timestamp", parse_unix_millis(value, field="timestamp"))
             moment = parse_iso_time(value, field="timestamp")
             return Start("timestamp", int(moment.timestamp() * 1000))

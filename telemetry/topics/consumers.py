@@ -7,6 +7,11 @@ Server → client: {"type": "progress", "scanned", "matched"}, {"type": "results
 {"type": "live", "topic"} (subscribed), {"type": "batch", "messages", "missed", "cel_errors",
 "cel_last_error"}, {"type": "error", "field", "message"}.
 Every topic and partition is checked against the user's grants; nothing is sent unmasked.
+Every frame gets an answer: one that is not JSON, binary, oversized, not an object, with an
+unknown action or a bad field is answered with an error frame and the socket stays open.
+Per operator, sockets and browses are limited (limits.WORK); a new browse on a socket ends the
+previous one (its consumer closed) before it starts. CEL filters run in the evaluator's worker
+processes, never on this event loop.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 import threading
 import time
 from typing import Any
@@ -28,10 +34,19 @@ from smarteros.parsing import InvalidValue, parse_limit, parse_partition_or_all
 from telemetry.topics import limits
 from telemetry.topics.access import TopicDenied, TopicGrant, topic_grant
 from telemetry.topics.browse import BrowseError, TopicUnavailable, browse, parse_start
-from telemetry.topics.filters import FilterError, MessageFilter, compile_filter
-from telemetry.topics.limits import ViewerLimitReached, viewer_acquire, viewer_release
+from telemetry.topics.filters import FilterError, FilterStopped, MessageFilter, compile_filter
+from telemetry.topics.limits import (
+    ViewerLimitReached,
+    viewer_acquire,
+    viewer_release,
+    work_acquire,
+    work_release,
+)
 from telemetry.topics.live import LAYER, TopicTail, tail_join, tail_leave
 from telemetry.topics.masking import Masker
+
+logger = logging.getLogger(__name__)
+ACTIONS = ("browse", "live", "pause", "resume", "stop")
 
 
 class BadRequest(Exception):
@@ -68,20 +83,70 @@ class TopicViewerConsumer(AsyncJsonWebsocketConsumer):
         self.flusher: asyncio.Task[None] | None = None
         self.browsing: asyncio.Task[None] | None = None
         self.browse_cancel = threading.Event()
+        self.pending: collections.deque[str] = collections.deque()
+        self.filtering: asyncio.Task[None] | None = None
         self.lease = self.channel_name
+        self.keepalive: asyncio.Task[None] | None = None
         await self.accept()
+        try:
+            await sync_to_async(work_acquire, thread_sensitive=False)(
+                "sockets", user_id=self.user.pk, lease=self.lease
+            )
+        except ViewerLimitReached as exc:
+            await self._error("limit", str(exc))
+            await self.close(code=4429)
+            return
+        self.keepalive = asyncio.create_task(self._keep_socket_lease())
+
+    async def _keep_socket_lease(self) -> None:
+        while True:
+            await asyncio.sleep(limits.RENEW_SECONDS)
+            with contextlib.suppress(ViewerLimitReached):  # renewing a held lease never fails
+                await sync_to_async(work_acquire, thread_sensitive=False)(
+                    "sockets", user_id=self.user.pk, lease=self.lease
+                )
 
     async def disconnect(self, code: int) -> None:
+        if not getattr(self.user, "is_authenticated", False):
+            return
         await self._stop_live()
-        browse_cancel = getattr(self, "browse_cancel", None)
-        if browse_cancel is not None:
-            browse_cancel.set()
+        self.browse_cancel.set()
+        if self.keepalive is not None:
+            self.keepalive.cancel()
+            await sync_to_async(work_release, thread_sensitive=False)(
+                "sockets", user_id=self.user.pk, lease=self.lease
+            )
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        """Decode a frame; every kind of malformed frame is answered, never a dropped socket."""
+        if text_data is None:
+            await self._error("frame", "send text frames holding JSON, not binary ones")
+            return
+        limit = settings.TOPICS_MAX_FRAME_BYTES
+        if len(text_data) > limit or len(text_data.encode("utf-8", "replace")) > limit:
+            await self._error("frame", f"a frame may be at most {limit} bytes")
+            return
+        try:
+            content = orjson.loads(text_data)
+        except orjson.JSONDecodeError:
+            await self._error("frame", "the frame is not JSON")
+            return
+        try:
+            await self.receive_json(content)
+        except Exception:  # an input no check foresaw: answer it, keep the socket
+            logger.exception("topic viewer frame failed")
+            await self._error("frame", "this request could not be handled")
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not isinstance(content, dict):
             await self._error("action", "send a JSON object with an action")
             return
         action = content.get("action")
+        if not isinstance(action, str) or action not in ACTIONS:
+            await self._error("action", "action must be browse, live, pause, resume or stop")
+            return
         try:
             if action == "browse":
                 await self._browse(content)
@@ -121,12 +186,23 @@ class TopicViewerConsumer(AsyncJsonWebsocketConsumer):
         message_filter = compile_filter(
             q=content.get("q") or "", cel_source=content.get("cel") or ""
         )
-        # One scan per socket: a new request ends the previous one's thread, not just its task.
-        self.browse_cancel.set()
+        # One scan per socket: a new request ends the previous one (its thread and its Kafka
+        # consumer) before it starts, so it never counts against the operator's own limit.
+        await self._cancel_browse()
+        lease = f"{self.lease}:browse"
+        await sync_to_async(work_acquire, thread_sensitive=False)(
+            "browses", user_id=self.user.pk, lease=lease
+        )
         self.browse_cancel = threading.Event()
         self.browsing = asyncio.create_task(
             self._run_browse(grant, partition, start, limit, message_filter, self.browse_cancel)
         )
+
+    async def _cancel_browse(self) -> None:
+        self.browse_cancel.set()
+        browsing, self.browsing = self.browsing, None
+        if browsing is not None:
+            await asyncio.gather(browsing, return_exceptions=True)
 
     async def _run_browse(
         self,
@@ -155,12 +231,20 @@ class TopicViewerConsumer(AsyncJsonWebsocketConsumer):
                 progress=progress,
                 cancelled=cancelled,
             )
-        except BrowseError as exc:
+        except (BrowseError, FilterError) as exc:
             await self._error(exc.field, str(exc))
             return
         except TopicUnavailable as exc:
             await self._error("topic", f"topic unavailable: {exc}")
             return
+        except Exception:  # never a silent end: the browser waits for an answer
+            logger.exception("topic browse failed", extra={"topic": grant.topic})
+            await self._error("topic", "the browse failed; try again")
+            return
+        finally:
+            await sync_to_async(work_release, thread_sensitive=False)(
+                "browses", user_id=self.user.pk, lease=f"{self.lease}:browse"
+            )
         if cancelled.is_set():
             return
         await self.send_json(
@@ -190,7 +274,7 @@ class TopicViewerConsumer(AsyncJsonWebsocketConsumer):
             user_id=self.user.pk, tenant_id=grant.tenant_id, lease=self.lease
         )
         self.grant, self.filter, self.live_partition = grant, message_filter, partition
-        self.buffer = collections.deque()
+        self.buffer, self.pending = collections.deque(), collections.deque()
         self.missed, self.sent_missed, self.paused = 0, 0, False
         tail = await tail_join(grant.topic, Masker(tenant_slug=grant.tenant_slug))
         self.tail = tail
@@ -200,13 +284,17 @@ class TopicViewerConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "live", "topic": grant.topic, "partition": partition})
 
     async def _stop_live(self) -> None:
-        flusher, self.flusher = getattr(self, "flusher", None), None
+        flusher, self.flusher = self.flusher, None
         if flusher is not None:
             flusher.cancel()
+        filtering, self.filtering = self.filtering, None
+        if filtering is not None and filtering is not asyncio.current_task():
+            filtering.cancel()
+        self.pending.clear()
         await self._leave_tail()
 
     async def _leave_tail(self) -> None:
-        tail, self.tail = getattr(self, "tail", None), None
+        tail, self.tail = self.tail, None
         if tail is None:
             return
         await self.channel_layer.group_discard(tail.group, self.channel_name)
@@ -235,7 +323,8 @@ class TopicViewerConsumer(AsyncJsonWebsocketConsumer):
         return True
 
     async def tail_batch(self, event: dict[str, Any]) -> None:
-        """A batch from this process's tail: filter, buffer (bounded), count what is dropped."""
+        """A batch from this process's tail: buffer (bounded) what passes the filter, count what
+        is dropped. Filtering happens off the loop (_filter_pending)."""
         if self.tail is None or self.filter is None:
             return
         first, records = int(event["first"]), event["records"]
@@ -248,12 +337,36 @@ class TopicViewerConsumer(AsyncJsonWebsocketConsumer):
         for partition, text in records:
             if wanted_partition is not None and partition != wanted_partition:
                 continue
-            if filtering and not message_filter.matches(orjson.loads(text)):
-                continue
-            if len(self.buffer) >= capacity:
-                self.buffer.popleft()
+            queue = self.pending if filtering else self.buffer
+            if len(queue) >= capacity:
+                queue.popleft()
                 self.missed += 1
-            self.buffer.append(text)
+            queue.append(text)
+        if self.pending and (self.filtering is None or self.filtering.done()):
+            self.filtering = asyncio.create_task(self._filter_pending(message_filter))
+
+    async def _filter_pending(self, message_filter: MessageFilter) -> None:
+        """Judge what waits in `pending` in the evaluator (a batch at a time, each with its own
+        budget); an expression stopped by its budget ends the live view with an error frame."""
+        while self.pending and self.filter is message_filter:
+            texts = list(self.pending)
+            self.pending.clear()
+            try:
+                verdicts = await message_filter.aselect(texts)
+            except FilterStopped as exc:
+                await self._stop_live()
+                await self._error(exc.field, f"live view stopped: {exc}")
+                return
+            if self.filter is not message_filter or self.tail is None:
+                return
+            capacity = settings.TOPICS_SOCKET_BUFFER
+            for text, wanted in zip(texts, verdicts, strict=True):
+                if not wanted:
+                    continue
+                if len(self.buffer) >= capacity:
+                    self.buffer.popleft()
+                    self.missed += 1
+                self.buffer.append(text)
 
     async def _flush_loop(self) -> None:
         interval = 1 / settings.TOPICS_FRAMES_PER_SECOND

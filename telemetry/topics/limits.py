@@ -1,8 +1,10 @@
-"""Concurrent live viewers per operator and per tenant, counted in Redis across web processes.
+"""Concurrent work per operator (and live viewers per tenant), counted in Redis across web
+processes: live viewers, open sockets, browses and exports.
 
-Each live socket holds a lease (a sorted-set member whose score is its expiry) in its user's set
-and, for a tenant topic, in the tenant's set; it renews the lease while it lives, so a process
-that dies frees its slots within LEASE_SECONDS.
+Each holder takes a lease (a sorted-set member whose score is its expiry) in its user's set
+and, for a tenant's live viewer, in the tenant's set; it renews the lease while it lives, so a
+process that dies frees its slots within LEASE_SECONDS. A full set is refused with a message
+that names the limit (the websocket's error frame, HTTP 429).
 """
 
 from __future__ import annotations
@@ -34,8 +36,50 @@ return 0
 """
 
 
+# What one operator may hold at once: the setting that bounds it, and its name in a refusal.
+WORK = {
+    "sockets": ("TOPICS_MAX_SOCKETS_PER_USER", "topic viewer connections"),
+    "browses": ("TOPICS_MAX_BROWSES_PER_USER", "browses running"),
+    "exports": ("TOPICS_MAX_EXPORTS_PER_USER", "exports running"),
+}
+
+
 class ViewerLimitReached(Exception):
-    pass
+    """A per-operator or per-tenant limit of the viewer is full; the message names it."""
+
+
+def _acquire(keys: list[tuple[str, int, str]], lease: str, noun: str) -> None:
+    now = time.time()
+    full = int(
+        get_redis().eval(
+            _ACQUIRE,
+            len(keys),
+            *[k for k, _, _ in keys],
+            now,
+            now + LEASE_SECONDS,
+            lease,
+            *[limit for _, limit, _ in keys],
+        )
+    )
+    if full:
+        _, limit, who = keys[full - 1]
+        raise ViewerLimitReached(f"{who} {limit} {noun} already; close one first")
+
+
+def _work_key(kind: str, user_id: int) -> tuple[str, int, str]:
+    setting, _ = WORK[kind]
+    return (f"smarteros:topics:{kind}:user:{user_id}", getattr(settings, setting), "you have")
+
+
+def work_acquire(kind: str, *, user_id: int, lease: str) -> None:
+    """Take (or renew) one of the operator's slots of `kind` (sockets, browses, exports);
+    ViewerLimitReached when all are taken."""
+    _acquire([_work_key(kind, user_id)], lease, WORK[kind][1])
+
+
+def work_release(kind: str, *, user_id: int, lease: str) -> None:
+    """Give the slot back."""
+    get_redis().zrem(_work_key(kind, user_id)[0], lease)
 
 
 def _keys(user_id: int, tenant_id: int | None) -> list[tuple[str, int, str]]:
@@ -54,22 +98,7 @@ def _keys(user_id: int, tenant_id: int | None) -> list[tuple[str, int, str]]:
 
 def viewer_acquire(*, user_id: int, tenant_id: int | None, lease: str) -> None:
     """Take (or renew) one live-viewer slot; ViewerLimitReached names the limit that is full."""
-    keys = _keys(user_id, tenant_id)
-    now = time.time()
-    full = int(
-        get_redis().eval(
-            _ACQUIRE,
-            len(keys),
-            *[k for k, _, _ in keys],
-            now,
-            now + LEASE_SECONDS,
-            lease,
-            *[limit for _, limit, _ in keys],
-        )
-    )
-    if full:
-        _, limit, who = keys[full - 1]
-        raise ViewerLimitReached(f"{who} {limit} live viewers open already; close one first")
+    _acquire(_keys(user_id, tenant_id), lease, "live viewers open")
 
 
 def viewer_release(*, user_id: int, tenant_id: int | None, lease: str) -> None:

@@ -4,6 +4,7 @@ filter, mode), so a link shows the same view; the page's script reads it from da
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,7 @@ from telemetry.topics.access import TopicDenied, TopicGrant, topic_grant, topic_
 from telemetry.topics.actions import ActionRefused, dead_letter_replay, export_lines
 from telemetry.topics.browse import BrowseError, TopicUnavailable, browse, message_at, parse_start
 from telemetry.topics.filters import FilterError, compile_filter
+from telemetry.topics.limits import ViewerLimitReached, work_acquire, work_release
 from telemetry.topics.masking import Masker
 from telemetry.topics.overview import broker_topic_names, topics_overview
 
@@ -154,6 +156,19 @@ def export(request: HttpRequest) -> HttpResponse:
     grant = _grant_or_404(request, request.GET.get("topic"))
     if not grant.can_export:
         return JsonResponse({"error": "exporting needs the tenant admin role"}, status=403)
+    user_id, lease = request.user.pk, f"export:{uuid.uuid4().hex}"
+    assert user_id is not None  # login_required
+    try:
+        work_acquire("exports", user_id=user_id, lease=lease)
+    except ViewerLimitReached as exc:
+        return JsonResponse({"error": str(exc), "field": "limit"}, status=429)
+    try:
+        return _export(request, grant)
+    finally:
+        work_release("exports", user_id=user_id, lease=lease)
+
+
+def _export(request: HttpRequest, grant: TopicGrant) -> HttpResponse:
     try:
         limit = parse_limit(
             _param(request, "limit"),

@@ -158,7 +158,9 @@ def test_anonymous_socket_is_closed() -> None:
         from tests.telemetry.topics.sockets import WebsocketCommunicator
 
         socket = WebsocketCommunicator(
-            application, "/ws/topics/", headers=[(b"origin", b"http://127.0.0.1")]
+            application,
+            "/ws/topics/",
+            headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")],
         )
         connected, code = await socket.connect(timeout=10)
         assert not connected and code == 4401
