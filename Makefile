@@ -1,5 +1,5 @@
 # The two commands: `make run` (the whole local stack in the foreground) and `make test`.
-.PHONY: run test check lint bootstrap up format lock clean-state
+.PHONY: run test check lint bootstrap up format lock clean-state clean-kafka-backup
 
 PYTHON_VENV := .venv/bin/python
 
@@ -21,9 +21,14 @@ check: bootstrap
 up: bootstrap
 	@$(PYTHON_VENV) scripts/devstack.py up
 
-# Forget the local stack's state: OpenBao's data and keys, the topics' backup (stop `make run` first).
+# Forget the local stack's state (stop `make run` first): the topics' backup, and OpenBao's data
+# and keys only after a typed confirmation (without them stored credentials never decrypt again).
 clean-state:
 	@$(PYTHON_VENV) scripts/devstack.py clean-state
+
+# Forget only the topics' backup (the next `make run` starts with empty topics).
+clean-kafka-backup:
+	@$(PYTHON_VENV) scripts/devstack.py clean-kafka-backup
 
 lint: bootstrap
 	.venv/bin/ruff check .

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import sys
@@ -176,7 +175,7 @@ class Stack:
         """Save the broker's topics from this process (Django is loaded already) rather than
         from a new `manage.py topics backup`, whose start-up alone would keep the paused
         processes paused for many seconds; the same backup, kept the same way."""
-        from smarteros.events.backup import topics_backup
+        from smarteros.events.backup_generations import generations_backup
 
         ds = devstack()
         backup, bootstrap = ds.KAFKA_BACKUP, f"127.0.0.1:{ds.KAFKA_PORT}"
@@ -185,11 +184,7 @@ class Stack:
             # Requests sent just before the pause may still be in the broker's sockets: let
             # them land, or a write acknowledged after the copy was read would be lost.
             time.sleep(SETTLE_SECONDS)
-            staging = backup.with_name(backup.name + ".new")
-            shutil.rmtree(staging, ignore_errors=True)
-            topics_backup(staging, bootstrap=bootstrap)
-            if not ds.topics_backup_finish(backup, staging, 0):
-                raise RuntimeError("topic backup failed")
+            generations_backup(backup, bootstrap=bootstrap)
 
         for service, _ in self.supervisor.started:  # type: ignore[attr-defined]
             if service.name == "kafka":

@@ -13,7 +13,7 @@ SMARTEROS_CLICKHOUSE_HTTP_PORT, and its data in the run folder): a port given he
 the application is pointed at.
 SMARTEROS_SERVICES and SMARTEROS_PROCESSES choose which services and application processes to
 run (comma-separated; default all). SMARTEROS_KAFKA_BACKUP_SECONDS: periodic topic backup while
-running (default 300; 0 = only on stop).
+running (default 60; 0 = only on stop; each one reads only what changed since the last).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from typing import NoReturn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from stack_state import (
-    topics_backup_finish,
+    topics_backup_outcome,
     topics_backup_start,
     topics_restore,
     vault_answers,
@@ -62,7 +62,9 @@ REDIS_PORT = int(os.environ.get("SMARTEROS_REDIS_PORT", "6379"))
 CLICKHOUSE_PORT = int(os.environ.get("SMARTEROS_CLICKHOUSE_PORT", "9000"))
 CLICKHOUSE_HTTP_PORT = int(os.environ.get("SMARTEROS_CLICKHOUSE_HTTP_PORT", "8123"))
 KAFKA_BACKUP = RUN_DIR / "kafka-backup"
-KAFKA_BACKUP_SECONDS = float(os.environ.get("SMARTEROS_KAFKA_BACKUP_SECONDS", "300"))
+KAFKA_BACKUP_SECONDS = float(os.environ.get("SMARTEROS_KAFKA_BACKUP_SECONDS", "60"))
+# The last restore's output; /readyz points to it when the restore did not complete.
+KAFKA_RESTORE_LOG = LOG_DIR / "kafka-restore.log"
 # Web worker processes: one per core, at most 4 (the rest of the stack needs cores too).
 WEB_WORKERS = int(os.environ.get("SMARTEROS_WEB_WORKERS") or min(4, os.cpu_count() or 1))
 
@@ -341,14 +343,35 @@ def kafka_service() -> Service:
         )
 
     def opened(started: bool) -> None:
-        if started:  # a broker we reuse keeps its own topics
-            say(f"kafka: {topics_restore(KAFKA_BACKUP, bootstrap, manage_quiet)}")
+        if not started:  # a broker we reuse keeps its own topics
+            return
+        # The application's /readyz checks that this broker was restored from this backup.
+        os.environ["SMARTEROS_KAFKA_BACKUP_DIR"] = str(KAFKA_BACKUP)
+        os.environ["SMARTEROS_KAFKA_RESTORE_LOG"] = str(KAFKA_RESTORE_LOG)
+        say(f"kafka: restoring topics from {KAFKA_BACKUP} (log: {KAFKA_RESTORE_LOG})")
+        restored, line = topics_restore(KAFKA_BACKUP, bootstrap, manage_logged)
+        if restored:
+            say(f"kafka: {line}")
+        else:
+            # Come up anyway: /readyz names the problem and the way to retry, and no backup is
+            # taken of this broker, so the last good one stays as it is.
+            shout(f"kafka: {line}; running degraded, see {KAFKA_RESTORE_LOG} and /readyz")
 
     def closing() -> None:
-        say(f"kafka: backing up topics to {KAFKA_BACKUP} before stopping the broker")
-        process, staging = topics_backup_start(KAFKA_BACKUP, bootstrap, manage_background)
-        if not topics_backup_finish(KAFKA_BACKUP, staging, process.wait()):
-            raise RuntimeError("topic backup failed; the previous backup is kept")
+        say(f"kafka: backing up topics (what changed) to {KAFKA_BACKUP} before stopping the broker")
+        outcome = topics_backup_outcome(
+            topics_backup_start(KAFKA_BACKUP, bootstrap, manage_background).wait()
+        )
+        if outcome == "refused":
+            shout(
+                "kafka: not backed up: this broker's restore did not complete; the last good "
+                f"backup in {KAFKA_BACKUP} is kept as it was"
+            )
+        elif outcome == "failed":
+            raise RuntimeError(
+                f"topic backup failed (see {LOG_DIR / 'kafka-backup.log'}); the previous "
+                "generations are kept"
+            )
 
     return Service(
         "kafka", KAFKA_PORT, start, stop_process, lambda: True, opened=opened, closing=closing
@@ -484,6 +507,25 @@ def manage(*args: str, env: dict[str, str] | None = None) -> None:
 
 def manage_quiet(*args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=stack_env())
+
+
+def manage_logged(*args: str) -> subprocess.CompletedProcess[bytes]:
+    """manage.py with its output shown and kept in KAFKA_RESTORE_LOG (what /readyz points to)."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    with KAFKA_RESTORE_LOG.open("wb") as log:
+        process = subprocess.Popen(
+            [PYTHON, "manage.py", *args],
+            cwd=ROOT,
+            env=stack_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        assert process.stdout is not None
+        for line in process.stdout:
+            log.write(line)
+            sys.stdout.buffer.write(line)
+            sys.stdout.flush()
+        return subprocess.CompletedProcess(process.args, process.wait())
 
 
 def manage_background(*args: str) -> subprocess.Popen[bytes]:
@@ -641,17 +683,21 @@ class PeriodicBackup:
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled and KAFKA_BACKUP_SECONDS > 0
         self.due = time.monotonic() + KAFKA_BACKUP_SECONDS
-        self.running: tuple[subprocess.Popen[bytes], Path] | None = None
+        self.running: subprocess.Popen[bytes] | None = None
+        self.last_outcome = "done"
 
     def tick(self) -> None:
         if not self.enabled:
             return
         if self.running is not None:
-            process, staging = self.running
-            if process.poll() is None:
+            if self.running.poll() is None:
                 return
-            if not topics_backup_finish(KAFKA_BACKUP, staging, process.returncode):
+            outcome = topics_backup_outcome(self.running.returncode)
+            if outcome == "failed":
                 shout(f"kafka: periodic topic backup failed (see {LOG_DIR / 'kafka-backup.log'})")
+            elif outcome == "refused" and self.last_outcome != "refused":
+                shout("kafka: no periodic backup while the broker's restore is not complete")
+            self.last_outcome = outcome
             self.running = None
         if time.monotonic() >= self.due:
             self.due = time.monotonic() + KAFKA_BACKUP_SECONDS
@@ -661,12 +707,29 @@ class PeriodicBackup:
 
     def cancel(self) -> None:
         if self.running is not None:
-            terminate(self.running[0], "kafka backup")
+            # A generation is written whole or not at all: stopping one half-way loses nothing.
+            terminate(self.running, "kafka backup")
             self.running = None
+
+
+# `make run`'s process id while it runs (benchmarks stop it with a Ctrl-C's signal).
+PID_FILE = RUN_DIR / "devstack.pid"
+
+
+def running_pid() -> int | None:
+    """The process id of the `make run` using this run folder, if it still runs."""
+    try:
+        pid = int(PID_FILE.read_text())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
 
 
 def command_run() -> int:
     os.environ["SMARTEROS_STACK_ID"] = str(WEB_PORT)
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    PID_FILE.write_text(str(os.getpid()))
     supervisor = Supervisor()
     install_signal_handlers()
     backup = PeriodicBackup(enabled=False)
@@ -704,6 +767,7 @@ def command_run() -> int:
     finally:
         backup.cancel()
         supervisor.stop_all()
+        PID_FILE.unlink(missing_ok=True)
         say("stopped everything this run started")
 
 
@@ -751,16 +815,35 @@ def command_up() -> int:
     return 0
 
 
-def command_clean_state() -> int:
-    """Forget the local state (OpenBao's data and keys, the topics' backup)."""
+def command_clean_state(*, vault: bool) -> int:
+    """Forget the topics' backup and, after a typed confirmation, OpenBao's data and keys."""
     for port, name in ((VAULT_PORT, "vault"), (KAFKA_PORT, "kafka")):
         if port_open(port) and (RUN_DIR / name).exists():
             fail(f"{name} still answers on {port}", "stop `make run` first")
-    for path in (RUN_DIR / "vault", KAFKA_BACKUP, KAFKA_BACKUP.with_name("kafka-backup.new")):
+    if running_pid() is not None:
+        fail(f"`make run` is running (pid {running_pid()}) on {RUN_DIR}", "stop it first")
+    paths = [KAFKA_BACKUP, KAFKA_BACKUP.with_name(KAFKA_BACKUP.name + ".new")]
+    if vault and (RUN_DIR / "vault").exists():
+        print(
+            f"Deleting {RUN_DIR / 'vault'} destroys every tenant's Transit key: credentials "
+            "stored in PostgreSQL can never be decrypted again.\n"
+            f"Type {VAULT_CONFIRMATION!r} to delete it (anything else keeps it): ",
+            end="",
+            flush=True,
+        )
+        answer = sys.stdin.readline().strip() if sys.stdin.isatty() else ""
+        if answer == VAULT_CONFIRMATION:
+            paths.append(RUN_DIR / "vault")
+        else:
+            say(f"kept {RUN_DIR / 'vault'} (not confirmed)")
+    for path in paths:
         if path.exists():
             shutil.rmtree(path)
             say(f"removed {path}")
     return 0
+
+
+VAULT_CONFIRMATION = "delete vault data"
 
 
 def main() -> int:
@@ -770,7 +853,10 @@ def main() -> int:
     # Not parsed: what follows `test` goes to pytest as given (argparse would take `-k` as ours).
     sub.add_parser("test", help="services + the test suite; the arguments after it go to pytest")
     sub.add_parser("up", help="start missing services and leave them running")
-    sub.add_parser("clean-state", help="wipe OpenBao's data and the topics' backup")
+    sub.add_parser(
+        "clean-state", help="wipe the topics' backup and (typed confirmation) OpenBao's data"
+    )
+    sub.add_parser("clean-kafka-backup", help="wipe only the topics' backup")
     argv = sys.argv[1:]
     args = parser.parse_args(argv[:1] if argv[:1] == ["test"] else argv)
     if not os.path.exists(PYTHON):
@@ -779,8 +865,8 @@ def main() -> int:
         return command_run()
     if args.command == "test":
         return command_test(argv[1:])
-    if args.command == "clean-state":
-        return command_clean_state()
+    if args.command in ("clean-state", "clean-kafka-backup"):
+        return command_clean_state(vault=args.command == "clean-state")
     return command_up()
 
 

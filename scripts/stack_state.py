@@ -7,15 +7,14 @@ the application is configured with (VAULT_TOKEN) is created once with that exact
 stay as they are and a changed VAULT_TOKEN is created on the next start.
 
 The local Kafka broker (Tansu) has no durable storage in any build that installs from the
-registries, so its topics are backed up with `manage.py topics backup` on stop (and every few
-minutes while running) and restored into the fresh broker on start.
+registries, so its topics are backed up in generations with `manage.py topics generation-backup`
+on stop (and every minute while running: only what changed) and restored into the fresh broker
+on start.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import time
 import urllib.error
@@ -124,38 +123,35 @@ def vault_open(port: int, home: Path, app_token: str, say: Callable[[str], None]
 
 # --- Kafka topics -----------------------------------------------------------------------------
 
+# `manage.py topics generation-backup`'s exit status when it wrote nothing because the broker is
+# not the one the newest generation describes (smarteros/management/commands/topics.py).
+BACKUP_REFUSED = 3
+
 
 def topics_restore(
-    backup: Path, bootstrap: str, manage: Callable[..., subprocess.CompletedProcess[bytes]]
-) -> str:
-    """Replay the last backup into a fresh broker; a describing line for the log."""
-    if not (backup / "manifest.json").exists():
-        return "no backup yet"
-    result = manage("topics", "restore", str(backup), "--bootstrap-servers", bootstrap)
+    backup: Path,
+    bootstrap: str,
+    manage: Callable[..., subprocess.CompletedProcess[bytes]],
+) -> tuple[bool, str]:
+    """Replay the newest good generation into a fresh broker (or, with none yet, make this
+    broker the first); (done, a describing line for the log)."""
+    result = manage("topics", "generation-restore", str(backup), "--bootstrap-servers", bootstrap)
     if result.returncode != 0:
-        raise RuntimeError(f"topics restore from {backup} failed (exit {result.returncode})")
-    return f"restored from {backup}"
+        return False, f"restore from {backup} failed (exit {result.returncode})"
+    return True, f"restored from {backup}"
 
 
 def topics_backup_start(
     backup: Path, bootstrap: str, popen: Callable[..., subprocess.Popen[bytes]]
-) -> tuple[subprocess.Popen[bytes], Path]:
-    """Start a backup into a folder beside `backup`; `topics_backup_finish` swaps it in."""
-    staging = backup.with_name(backup.name + ".new")
-    shutil.rmtree(staging, ignore_errors=True)
-    process = popen("topics", "backup", str(staging), "--bootstrap-servers", bootstrap)
-    return process, staging
+) -> subprocess.Popen[bytes]:
+    """Start adding a generation to `backup`: only what changed since the newest one. It is
+    written beside the others and verified before the oldest is dropped, so a failed or
+    refused one never replaces a good one (see smarteros/events/backup_generations.py)."""
+    return popen("topics", "generation-backup", str(backup), "--bootstrap-servers", bootstrap)
 
 
-def topics_backup_finish(backup: Path, staging: Path, returncode: int) -> bool:
-    """Keep the new backup only if it completed, so a failed one never replaces a good one."""
-    if returncode != 0 or not (staging / "manifest.json").exists():
-        shutil.rmtree(staging, ignore_errors=True)
-        return False
-    previous = backup.with_name(backup.name + ".old")
-    shutil.rmtree(previous, ignore_errors=True)
-    if backup.exists():
-        os.rename(backup, previous)
-    os.rename(staging, backup)
-    shutil.rmtree(previous, ignore_errors=True)
-    return True
+def topics_backup_outcome(returncode: int) -> str:
+    """ "done", "refused" (the broker's restore did not complete: nothing written) or "failed"."""
+    if returncode == 0:
+        return "done"
+    return "refused" if returncode == BACKUP_REFUSED else "failed"

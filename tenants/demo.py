@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from tenants.models import ApiKey, Tenant
+from tenants.provisioning import tenant_provision
 from tenants.scope import dangerously_unscoped
 from tenants.scopes import TENANT_OWNER_SCOPES, scopes_validate
 from tenants.services import API_KEY_PREFIX, hash_api_key
@@ -38,9 +39,19 @@ def demo_api_key(slug: str) -> str:
 
 
 def demo_seed() -> DemoData:
-    """Create or repair the demo operator, tenants and keys; safe to run any number of times."""
+    """Create or repair the demo operator, tenants and keys, and provision the tenants like any
+    other (their topics, their Vault key), so they work from the first start; safe to run any
+    number of times."""
     with dangerously_unscoped():
-        return _seed()
+        data = _seed()
+        tenants = list(
+            Tenant.objects.filter(slug__in=[slug for slug, _, _ in DEMO_TENANTS]).exclude(
+                status=Tenant.Status.DELETED
+            )
+        )
+    for tenant in tenants:
+        tenant_provision(tenant=tenant)
+    return data
 
 
 def _seed() -> DemoData:
@@ -56,7 +67,9 @@ def _seed() -> DemoData:
     keys: dict[str, str] = {}
     for slug, name, plan in DEMO_TENANTS:
         tenant, _ = Tenant.objects.get_or_create(
-            slug=slug, defaults={"name": name, "plan": plan, "status": Tenant.Status.ACTIVE}
+            # Provisioning (demo_seed) makes it active once its topics and key exist.
+            slug=slug,
+            defaults={"name": name, "plan": plan, "status": Tenant.Status.PROVISIONING},
         )
         secret = demo_api_key(slug)
         ApiKey.objects.update_or_create(

@@ -39,7 +39,7 @@ from smarteros.events.replay import (
     replay_run,
 )
 from smarteros.events.topics import topic_configs
-from smarteros.infra.kafka import admin_client, client_config
+from smarteros.infra.kafka import admin_client, client_config, topics_create
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 2
@@ -104,14 +104,19 @@ def scan_partitions(
     on_message: Callable[[Any], None],
     on_done: Callable[[str, int], None] = lambda topic, partition: None,
     timeout: float = 600,
+    starts: dict[tuple[str, int], int] | None = None,
 ) -> None:
-    """Hand every message of the given partitions to `on_message`, from the beginning to the end
-    the broker reports at fetch time (partition EOF), then call `on_done` for the partition.
-    `timeout` bounds the wait for the next message, not the whole scan."""
+    """Hand every message of the given partitions to `on_message`, from the beginning (or the
+    offset `starts` gives) to the end the broker reports at fetch time (partition EOF), then
+    call `on_done` for the partition. `timeout` bounds the wait for the next message, not the
+    whole scan."""
     if not partitions:
         return
     pending = set(partitions)
-    consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in partitions])
+    begin = starts or {}
+    consumer.assign(
+        [TopicPartition(t, p, begin.get((t, p), OFFSET_BEGINNING)) for t, p in partitions]
+    )
     deadline = time.monotonic() + timeout
     while pending:
         messages = consumer.consume(CONSUME_BATCH, 1.0)
@@ -136,7 +141,8 @@ def scan_partitions(
     consumer.unassign()
 
 
-def _consumer(bootstrap: str | None) -> Consumer:
+def backup_consumer(bootstrap: str | None) -> Consumer:
+    """A consumer for reading partitions to their end in bulk, in no group's name."""
     overrides: dict[str, Any] = {
         "group.id": f"smarteros-backup-{uuid.uuid4().hex}",
         "enable.auto.commit": False,
@@ -146,6 +152,9 @@ def _consumer(bootstrap: str | None) -> Consumer:
     if bootstrap:
         overrides["bootstrap.servers"] = bootstrap
     return Consumer(client_config(**overrides))
+
+
+_consumer = backup_consumer  # the name tests and benchmarks import
 
 
 # Replay workers: processes of their own, so decoding and producing use every core (and a fair
@@ -186,7 +195,7 @@ def topics_backup(
         "format": FORMAT_VERSION,
         "created": time.time(),
         "topics": {},
-        "producer_id_next": _producer_id_next(bootstrap, progress),
+        "producer_id_next": producer_id_next(bootstrap, progress),
     }
     for topic in names:
         manifest["topics"][topic] = {
@@ -214,7 +223,7 @@ def topics_backup(
         counted["partitions"] += 1
         counted["bytes"] += path.stat().st_size
 
-    consumer = _consumer(bootstrap)
+    consumer = backup_consumer(bootstrap)
     try:
         scan_partitions(consumer, all_partitions, on_message=on_message, on_done=on_done)
     finally:
@@ -278,7 +287,7 @@ def topics_restore(
     extra = {"bootstrap.servers": bootstrap} if bootstrap else {}
     admin = admin_client(**extra)
     existing = admin.list_topics(timeout=15).topics
-    consumer = _consumer(bootstrap)
+    consumer = backup_consumer(bootstrap)
     try:
         occupied = _topics_holding_records(consumer, manifest, existing)
     finally:
@@ -299,9 +308,8 @@ def topics_restore(
         if t not in existing
     ]
     if to_create:
-        for future in admin.create_topics(to_create, operation_timeout=30).values():
-            future.result()
-    _skip_used_producer_ids(bootstrap, manifest.get("producer_id_next"), progress)
+        topics_create(admin, to_create, progress=progress)
+    skip_used_producer_ids(bootstrap, manifest.get("producer_id_next"), progress)
     jobs = replay_jobs(directory, manifest, workers=workers, extra=extra)
     try:
         found, total = replay_run(jobs, progress)
@@ -309,7 +317,7 @@ def topics_restore(
         raise BackupError(f"replay failed: {exc}") from None
     for topic, entry in manifest["topics"].items():
         for partition, info in entry["files"].items():
-            count, digest = found[f"{topic}:{partition}"]
+            count, digest = found[f"{topic}:{partition}"][:2]
             if count != info["records"]:
                 raise BackupError(
                     f"{topic}[{partition}]: {count} records after restore, "
@@ -323,7 +331,7 @@ def topics_restore(
     )
 
 
-def _producer_id_next(bootstrap: str | None, progress: Callable[[str], None]) -> int | None:
+def producer_id_next(bootstrap: str | None, progress: Callable[[str], None]) -> int | None:
     """The next producer id the broker hands out (see producer_ids), or None if it cannot say."""
     plain = plaintext_bootstrap(bootstrap)
     if plain is None:
@@ -335,7 +343,7 @@ def _producer_id_next(bootstrap: str | None, progress: Callable[[str], None]) ->
         return None
 
 
-def _skip_used_producer_ids(
+def skip_used_producer_ids(
     bootstrap: str | None, past: int | None, progress: Callable[[str], None]
 ) -> None:
     """Before writing, move a broker that forgot its producer ids past those handed out by the
@@ -366,7 +374,7 @@ def topics_with_records(*, bootstrap: str | None = None) -> list[str]:
     restore itself reads the partitions before writing)."""
     extra = {"bootstrap.servers": bootstrap} if bootstrap else {}
     metadata = admin_client(**extra).list_topics(timeout=15)
-    consumer = _consumer(bootstrap)
+    consumer = backup_consumer(bootstrap)
     try:
         return sorted(
             name

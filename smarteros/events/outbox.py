@@ -10,13 +10,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from confluent_kafka import KafkaError, KafkaException
 from django.utils import timezone
 
 from smarteros.events.catalog import max_message_bytes, spec_for
+from smarteros.events.emitted import note_emitted
 from smarteros.events.envelope import Envelope
 from smarteros.events.relay_errors import is_message_fault
 from smarteros.events.schemas import EventTooLarge, InvalidEvent, validate_event_data
@@ -156,6 +157,7 @@ def outbox_params(events: list[tuple[str, Envelope, str]], *, tenant_id: int | N
         types.append(envelope.type)
         payloads.append(payload := envelope.model_dump_json())
         _check_size(topic, key, payload)
+    note_emitted(types)
     columns = [_SEP.join(column) for column in (ids, tenants, topics, keys, types, payloads)]
     # A separator inside a value would shift the columns; JSON payloads cannot hold one raw.
     if any(column.count(_SEP) != len(events) - 1 for column in columns[:5]):
@@ -357,6 +359,27 @@ def outbox_retry(*, ids: list[int]) -> int:
             f"UPDATE {table} SET failed_at = NULL, failure_reason = '', xid = {_XID} "
             "WHERE id = ANY(%s) AND sent_at IS NULL AND failed_at IS NOT NULL",
             [ids],
+        )
+        return int(cursor.rowcount)
+
+
+def outbox_republish(*, since: datetime) -> int:
+    """Put every event published since `since` back in line, in the order it was written;
+    returns how many. For a broker that lost what it acknowledged after that moment (the
+    local stack's broker restored from a backup taken then): consumers skip the event ids
+    they handled already, so only what the broker lost takes effect."""
+    from tenants.scope import dangerously_unscoped
+
+    table = OutboxEvent._meta.db_table
+    with dangerously_unscoped() as platform, platform.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {OutboxCommit._meta.db_table} (xid) VALUES ({_XID}) "
+            "ON CONFLICT DO NOTHING"
+        )
+        cursor.execute(
+            f"UPDATE {table} SET sent_at = NULL, xid = {_XID} "
+            "WHERE sent_at >= %s AND failed_at IS NULL",
+            [since],
         )
         return int(cursor.rowcount)
 

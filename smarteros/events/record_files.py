@@ -178,14 +178,21 @@ def replay_and_verify(job: dict[str, Any]) -> dict[str, Any]:
     """Produce every record of the job's partition files, then read those partitions back and
     return, per partition, the count and content checksum found on the broker.
 
-    job: name, format, producer and consumer configs, partitions [{topic, partition, path}]."""
+    job: name, format, producer and consumer configs, partitions [{topic, partition, path}]
+    (or, for a partition kept in several files, `paths` in order and `counts`: the records of
+    each, to checksum each file's share of what is read back)."""
     started = time.monotonic()
     producer = Producer(job["producer"])
     produce, poll = producer.produce, producer.poll
     total = 0
     for part in job["partitions"]:
         topic, partition = part["topic"], part["partition"]
-        for timestamp, key, value, headers in read_records(Path(part["path"]), job["format"]):
+        records = (
+            record
+            for path in part.get("paths") or [part["path"]]
+            for record in read_records(Path(path), job["format"])
+        )
+        for timestamp, key, value, headers in records:
             while True:
                 try:
                     produce(
@@ -214,9 +221,14 @@ def replay_and_verify(job: dict[str, Any]) -> dict[str, Any]:
 def read_back(
     consumer: Consumer, partitions: list[dict[str, Any]], file_format: int, timeout: float = 120
 ) -> dict[str, list[Any]]:
-    """`"topic:partition" -> [count, content checksum]` of what the broker holds."""
-    digests = {(p["topic"], p["partition"]): hashlib.sha256() for p in partitions}
+    """`"topic:partition" -> [count, content checksum, next offset, [checksum per file]]` of what
+    the broker holds; the per-file checksums split the records by the part's `counts`."""
+    where_all = [(p["topic"], p["partition"]) for p in partitions]
+    digests = {tp: hashlib.sha256() for tp in where_all}
+    bounds = {(p["topic"], p["partition"]): _bounds(p.get("counts") or []) for p in partitions}
+    pieces: dict[tuple[str, int], list[Any]] = {tp: [hashlib.sha256()] for tp in where_all}
     counts = dict.fromkeys(digests, 0)
+    next_offsets = dict.fromkeys(digests, 0)
     pending = set(digests)
     try:
         consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in digests])
@@ -229,11 +241,11 @@ def read_back(
                 continue
             deadline = time.monotonic() + timeout
             for message in messages:
-                where = (message.topic(), message.partition())
+                where = (message.topic() or "", message.partition() or 0)
                 error = message.error()
                 if error is None:
                     if file_format == 2:
-                        digests[where].update(frame_message(message))
+                        data = frame_message(message)
                     else:
                         record = (
                             message.timestamp()[1],
@@ -241,15 +253,37 @@ def read_back(
                             message.value(),
                             _headers(message),
                         )
-                        digests[where].update(format1_json(record))
+                        data = format1_json(record)
+                    digests[where].update(data)
                     counts[where] += 1
+                    if counts[where] > bounds[where].get(len(pieces[where]), counts[where]):
+                        pieces[where].append(hashlib.sha256())
+                    pieces[where][-1].update(data)
+                    next_offsets[where] = (message.offset() or 0) + 1
                 elif error.code() == KafkaError._PARTITION_EOF:
                     pending.discard(where)
                 else:
                     raise RuntimeError(f"{where[0]}[{where[1]}]: {error}")
     finally:
         consumer.close()
-    return {f"{t}:{p}": [counts[(t, p)], digests[(t, p)].hexdigest()] for t, p in digests}
+    return {
+        f"{t}:{p}": [
+            counts[(t, p)],
+            digests[(t, p)].hexdigest(),
+            next_offsets[(t, p)],
+            [piece.hexdigest() for piece in pieces[(t, p)]],
+        ]
+        for t, p in digests
+    }
+
+
+def _bounds(counts: list[int]) -> dict[int, int]:
+    """Piece number (from 1) -> the running record count at which that piece ends."""
+    ends, total = {}, 0
+    for number, count in enumerate(counts, start=1):
+        total += count
+        ends[number] = total
+    return ends
 
 
 if __name__ == "__main__":

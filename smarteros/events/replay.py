@@ -44,21 +44,33 @@ class ReplayFailed(Exception):
 def replay_jobs(
     directory: Path, manifest: dict[str, Any], *, workers: int, extra: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """The partitions shared out among the workers, the largest first to the least loaded."""
-    parts = sorted(
+    """The partitions of a backup directory shared out among the workers."""
+    parts = [
         (
-            (info["records"], topic, int(partition), str(directory / info["file"]))
-            for topic, entry in manifest["topics"].items()
-            for partition, info in entry["files"].items()
-        ),
-        reverse=True,
-    )
+            info["records"],
+            {"topic": topic, "partition": int(partition), "path": str(directory / info["file"])},
+        )
+        for topic, entry in manifest["topics"].items()
+        for partition, info in entry["files"].items()
+    ]
+    return replay_jobs_of(parts, file_format=manifest["format"], workers=workers, extra=extra)
+
+
+def replay_jobs_of(
+    parts: list[tuple[int, dict[str, Any]]],
+    *,
+    file_format: int,
+    workers: int,
+    extra: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """(records, part) pairs shared out among the workers, the largest first to the least
+    loaded; a part is what record_files.replay_and_verify takes for one partition."""
     loads = [0] * max(1, workers)
     shares: list[list[dict[str, Any]]] = [[] for _ in loads]
-    for records, topic, partition, path in parts:
+    for records, part in sorted(parts, key=lambda pair: pair[0], reverse=True):
         least = loads.index(min(loads))
         loads[least] += records
-        shares[least].append({"topic": topic, "partition": partition, "path": path})
+        shares[least].append(part)
     consumer_config = client_config(
         **{
             "group.id": f"smarteros-restore-{uuid.uuid4().hex}",
@@ -71,7 +83,7 @@ def replay_jobs(
     return [
         {
             "name": f"worker {number + 1}/{len(shares)}",
-            "format": manifest["format"],
+            "format": file_format,
             "producer": client_config(**BULK_PRODUCER_CONFIG, **extra),
             "consumer": consumer_config,
             "partitions": share,

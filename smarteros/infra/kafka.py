@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 from django.conf import settings
 
@@ -104,3 +106,75 @@ def commit_or_read_again(consumer: Consumer, *, who: str) -> bool:
         log.warning("%s: offsets not committed (%s); the batch will be read again", who, exc)
         return False
     return True
+
+
+# Creating topics in batches: a broker takes a while per partition (Tansu ~0.3 ms in memory, a
+# replicated cluster far more), and one request for thousands of topics outlives any timeout.
+CREATE_BATCH_SECONDS = 5.0  # aim for requests this long: short enough to retry, few enough
+CREATE_FIRST_BATCH = 100  # partitions in the first request, before the broker's pace is known
+CREATE_ATTEMPTS = 4  # a batch that times out is split and retried this many times
+
+
+def create_timeout(partitions: int) -> float:
+    """How long a CreateTopics request for `partitions` partitions may take: a floor for the
+    round trip plus a generous allowance per partition."""
+    return 15.0 + 0.05 * partitions
+
+
+def topics_create(
+    admin: AdminClient,
+    topics: list[Any],
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, bool]:
+    """Create `topics` (NewTopic) in batches sized to the broker's measured pace, each with a
+    timeout derived from its size; returns each name with True if this call created it, False
+    if it existed already. A topic that exists already counts as done, so a run that stopped
+    half-way is resumed by calling again with the same list. A batch that times out is split and retried; what still fails raises KafkaException.
+    `progress(line)` hears after each batch how far it got."""
+    say = progress or (lambda line: None)
+    pending = list(reversed(topics))  # taken from the end: popping the front is quadratic
+    total, done = len(pending), 0
+    created: dict[str, bool] = {}
+    budget = CREATE_FIRST_BATCH  # partitions per request
+    attempts = 0
+    while pending:
+        batch: list[Any] = []
+        size = 0
+        while pending and (not batch or size + pending[-1].num_partitions <= budget):
+            topic = pending.pop()
+            batch.append(topic)
+            size += topic.num_partitions
+        started = time.monotonic()
+        timeout = create_timeout(size)
+        futures = admin.create_topics(batch, operation_timeout=timeout, request_timeout=timeout + 5)
+        retry = []
+        for topic in batch:
+            try:
+                futures[topic.topic].result()
+                created[topic.topic] = True
+            except KafkaException as exc:
+                error = exc.args[0]
+                if error.name() == "TOPIC_ALREADY_EXISTS":
+                    created[topic.topic] = False
+                    continue
+                if error.code() not in _RETRIABLE_CREATE or attempts >= CREATE_ATTEMPTS:
+                    raise
+                retry.append(topic)
+        elapsed = time.monotonic() - started
+        done += len(batch) - len(retry)
+        if retry:
+            attempts += 1
+            budget = max(1, size // 2)
+            pending.extend(reversed(retry))
+            say(f"{done}/{total} topics; {len(retry)} timed out, retrying {budget} at a time")
+            continue
+        attempts = 0
+        # Next request sized so it takes about CREATE_BATCH_SECONDS at the pace just seen.
+        pace = max(elapsed, 0.001) / max(size, 1)
+        budget = max(1, min(budget * 4, int(CREATE_BATCH_SECONDS / pace)))
+        say(f"{done}/{total} topics created or present")
+    return created
+
+
+_RETRIABLE_CREATE = {KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT, KafkaError._TRANSPORT}

@@ -66,3 +66,20 @@ def test_operator_can_sign_in_to_the_console(client) -> None:  # type: ignore[no
     assert page.status_code == 200
     for slug in ("acme", "globex", "initech"):
         assert slug.encode() in page.content
+
+
+@pytest.mark.django_db
+def test_seed_demo_provisions_the_demo_tenants_like_any_other() -> None:
+    from smarteros.events.catalog import tenant_topics
+    from smarteros.infra.kafka import admin_client
+    from tenants.secrets import tenant_key_ensure
+
+    seed_json()
+    with dangerously_unscoped():
+        statuses = dict(Tenant.objects.values_list("slug", "status"))
+    assert statuses == dict.fromkeys(("acme", "globex", "initech"), Tenant.Status.ACTIVE)
+    on_broker = set(admin_client().list_topics(timeout=15).topics)
+    for slug in statuses:
+        missing = {spec.name for spec in tenant_topics(slug)} - on_broker
+        assert not missing, f"{slug}: topics not created: {sorted(missing)[:3]}"
+        assert tenant_key_ensure(slug=slug) is False, f"{slug}: no Vault key after seeding"
