@@ -1,5 +1,7 @@
 """Messages per topic per minute, for the console's topic chart: a consumer group over every
-topic that only reads headers, batch-inserted into ClickHouse's topic_messages (summed there).
+catalog topic (the platform's, and those of every tenant in the directory, subscribed by name so
+a new tenant is counted within seconds) that only reads headers, batch-inserted into ClickHouse's
+topic_messages (summed there).
 
 At-least-once: a batch replayed after a crash is counted twice, which a per-minute chart
 tolerates; the exact figures of operation calls come from operation_calls instead.
@@ -8,15 +10,20 @@ tolerates; the exact figures of operation calls come from operation_calls instea
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import Consumer
 from django.conf import settings
 
+from smarteros.events.catalog import platform_topics, tenant_topics
 from smarteros.events.consumers import group_id
+from smarteros.events.progress import GroupProgress
+from smarteros.events.subscriptions import ExplicitSubscription
 from smarteros.infra.clickhouse import clickhouse_client
 from smarteros.infra.kafka import client_config, commit_or_read_again
 from telemetry.sink import insert_until_stopped
@@ -24,7 +31,13 @@ from telemetry.sink import insert_until_stopped
 log = logging.getLogger(__name__)
 
 GROUP = "topic-counter"
-EVERY_TOPIC = "^[a-z].*"
+
+
+def counted_topics(slugs: Iterable[str]) -> list[str]:
+    """The platform's catalog topics and those of the tenants `slugs`, dead letters included."""
+    names = [spec.name for spec in platform_topics()]
+    per_tenant = [spec.name for spec in tenant_topics("{slug}")]
+    return names + [name.replace("{slug}", slug, 1) for slug in slugs for name in per_tenant]
 
 
 def minute_of(timestamp_ms: int) -> datetime:
@@ -42,16 +55,20 @@ class TopicCounter:
                     "enable.auto.commit": False,
                     "auto.offset.reset": "earliest",
                     "session.timeout.ms": settings.KAFKA_SESSION_TIMEOUT_MS,
-                    "topic.metadata.refresh.interval.ms": 10000,
+                    "topic.metadata.refresh.interval.ms": 30000,
                     **overrides,
                 }
             )
         )
 
     def run(self) -> None:
-        self.consumer.subscribe([EVERY_TOPIC])
+        subscription = ExplicitSubscription(self.consumer, GROUP, counted_topics)
+        subscription.start()
+        progress = GroupProgress(self.consumer, GROUP)
         try:
             while self.running:
+                subscription.refresh()
+                progress.tick()
                 counts: Counter[tuple[datetime, str, str]] = Counter()
                 deadline = time.monotonic() + self.batch_seconds
                 while self.running and time.monotonic() < deadline:
@@ -77,7 +94,11 @@ class TopicCounter:
                         )
                         return  # offsets stay uncommitted
                     commit_or_read_again(self.consumer, who="topic counter")
+                    progress.tick(sum(counts.values()))
         finally:
+            subscription.close()
+            if sys.exc_info()[0] is None:  # a member that failed must show as stalled
+                progress.close()
             self.consumer.close()
 
     def _insert(self, counts: Counter[tuple[datetime, str, str]]) -> bool:

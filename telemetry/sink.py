@@ -8,6 +8,7 @@ backs off and retries the same batch; events wait in Kafka.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -18,6 +19,7 @@ from confluent_kafka import Consumer, Message
 from django.conf import settings
 
 from smarteros.events.consumers import dead_letter, group_id
+from smarteros.events.progress import GroupProgress
 from smarteros.infra.clickhouse import clickhouse_client
 from smarteros.infra.kafka import client_config, commit_or_read_again
 
@@ -202,8 +204,10 @@ class TelemetrySink:
         else:
             self.consumer.subscribe([self.topic])
         idle = 0
+        progress = GroupProgress(self.consumer, GROUP)
         try:
             while self.running:
+                progress.tick()
                 messages = self._collect()
                 if not messages:
                     idle += 1
@@ -230,7 +234,10 @@ class TelemetrySink:
                     )
                     return  # offsets stay uncommitted
                 commit_or_read_again(self.consumer, who="telemetry sink")
+                progress.tick(len(messages))
         finally:
+            if sys.exc_info()[0] is None:  # a member that failed must show as stalled
+                progress.close()
             self.consumer.close()
 
     def _insert_with_backoff(

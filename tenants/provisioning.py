@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from smarteros.events.catalog import tenant_topics
 from smarteros.events.envelope import Envelope
 from smarteros.events.outbox import outbox_emit
-from smarteros.events.topics import topics_sync
+from smarteros.events.subscriptions import (
+    subscriptions_changed,
+    subscriptions_wait,
+    tenants_leave,
+    tenants_left,
+)
+from smarteros.events.topics import topics_delete, topics_sync
 from tenants.models import ApiKey, Tenant
 from tenants.scope import dangerously_unscoped, tenant_scope
 from tenants.scopes import TENANT_OWNER_SCOPES
@@ -42,8 +48,13 @@ class ProvisioningFailed(Exception):
 
 
 def _step_kafka_topics(tenant: Tenant, report: ProvisionReport) -> str:
+    # Only this tenant's topics, in one request: the cost does not grow with other tenants.
     changes = topics_sync(tenant_topics(tenant.slug))
     created = sum(1 for c in changes if c.action == "created")
+    try:
+        subscriptions_changed()  # consumers join the new topics now, not at their next refresh
+    except Exception as exc:  # Redis away: consumers re-read the tenants within a minute
+        log.warning("provisioning %s: consumers not told: %s", tenant.slug, exc)
     return f"{len(changes)} topics, {created} created"
 
 
@@ -148,7 +159,6 @@ def tenants_deprovision_due() -> list[str]:
     from django.conf import settings
     from django.utils import timezone
 
-    from smarteros.infra.kafka import admin_client
     from tenants.audit import audit_record
     from tenants.secrets import tenant_vault_remove
 
@@ -160,13 +170,15 @@ def tenants_deprovision_due() -> list[str]:
             )
         )
     done = []
+    if due:
+        # Every consumer leaves these tenants' topics before any is deleted: fetching a topic
+        # as it is deleted crashes librdkafka on the local broker (see README).
+        behind = subscriptions_wait(tenants_leave(t.slug for t in due))
+        if behind:
+            log.warning("deprovisioning waits for consumers still reading: %s", ", ".join(behind))
+            return []
     for tenant in due:
-        admin = admin_client()
-        existing = set(admin.list_topics(timeout=15).topics)
-        names = [spec.name for spec in tenant_topics(tenant.slug) if spec.name in existing]
-        if names:
-            for future in admin.delete_topics(names, operation_timeout=30).values():
-                future.result()
+        names = topics_delete(spec.name for spec in tenant_topics(tenant.slug))
         try:
             tenant_vault_remove(slug=tenant.slug)
         except Exception as exc:  # this tenant waits for the next run; the others go on
@@ -184,5 +196,6 @@ def tenants_deprovision_due() -> list[str]:
                 target=tenant.slug,
                 details={"topics_deleted": names},
             )
+        tenants_left([tenant.slug])
         done.append(tenant.slug)
     return done

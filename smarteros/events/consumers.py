@@ -8,16 +8,18 @@ failure is permanent. Only an event's own fault is dead-lettered: when a depende
 (database, broker, Vault) the worker pauses its partitions, rewinds to the first unhandled
 offset and tries again with backoff until it is back. The offset is committed after that, and
 only once every dead letter of the batch was acknowledged, so a crash or outage replays rather
-than drops. Tenant topics are subscribed by pattern (`^.*\\.whatsapp\\.inbound$`), so new
-tenants' topics are picked up without a restart.
+than drops. Tenant topics are subscribed by name, from the tenant directory
+(smarteros.events.subscriptions): a new tenant's topics are joined within a second or two of
+their creation, a deprovisioned tenant's are left before they are deleted, and no consumer reads
+the metadata of every topic on the broker.
 """
 
 from __future__ import annotations
 
 import logging
-import re
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -31,7 +33,9 @@ from smarteros.context import bound
 from smarteros.events.catalog import topic_tenant
 from smarteros.events.envelope import Envelope
 from smarteros.events.failures import dead_letter, is_infrastructure_error
+from smarteros.events.progress import GroupProgress
 from smarteros.events.schemas import InvalidEvent, UnknownEventType, validate_event_data
+from smarteros.events.subscriptions import ExplicitSubscription
 from smarteros.infra.kafka import client_config
 
 log = logging.getLogger(__name__)
@@ -54,10 +58,11 @@ class Registration:
     group: str
     handler: Handler
 
-    def subscription(self) -> str:
+    def subscription(self, slugs: Iterable[str]) -> list[str]:
+        """The concrete topics this registration reads, given the consumed tenants."""
         if self.topic.startswith("*."):
-            return "^[a-z][a-z0-9-]*\\." + re.escape(self.topic[2:]) + "$"
-        return self.topic
+            return [f"{slug}.{self.topic[2:]}" for slug in slugs]
+        return [self.topic]
 
     def matches(self, topic: str, event_type: str) -> bool:
         if self.event_type not in ("*", event_type):
@@ -234,14 +239,18 @@ class GroupWorker:
                     "enable.auto.commit": False,
                     "auto.offset.reset": "earliest",
                     "session.timeout.ms": settings.KAFKA_SESSION_TIMEOUT_MS,
-                    "topic.metadata.refresh.interval.ms": 5000,
+                    # Subscriptions are explicit and re-made when tenants come and go; the
+                    # periodic refresh only catches what that missed.
+                    "topic.metadata.refresh.interval.ms": 30000,
                     **overrides,
                 }
             )
         )
 
-    def topics(self) -> list[str]:
-        return sorted({reg.subscription() for reg in self.regs})
+    def topics(self, slugs: Iterable[str]) -> list[str]:
+        """The topics this group reads when `slugs` are the consumed tenants."""
+        slugs = list(slugs)
+        return sorted({topic for reg in self.regs for topic in reg.subscription(slugs)})
 
     def handle_batch(self, messages: list[Message]) -> None:
         """Handle a batch: valid events grouped per handler and tenant, each group in one
@@ -303,11 +312,16 @@ class GroupWorker:
         dead_letter(message, f"{reg.handler.__name__}: {reason}", group=self.group)
 
     def run(self, *, max_idle_polls: int | None = None, batch_size: int = 500) -> None:
-        self.consumer.subscribe(self.topics())
-        idle = 0
+        subscription = ExplicitSubscription(self.consumer, self.group, self.topics)
+        subscription.start()
+        progress = GroupProgress(self.consumer, self.group)
+        idle = handled = 0
         backoff = _FIRST_BACKOFF
         try:
             while self.running:
+                subscription.refresh()
+                progress.tick(handled)
+                handled = 0
                 batch = []
                 for message in self._next_messages(batch_size):
                     error = message.error()
@@ -329,6 +343,7 @@ class GroupWorker:
                     # Commit only after the batch was handled and its dead letters acknowledged:
                     # a crash replays it.
                     self.consumer.commit(asynchronous=False)
+                    handled = len(batch)
                 except Exception as exc:
                     if not is_infrastructure_error(exc):
                         raise
@@ -337,6 +352,9 @@ class GroupWorker:
                     continue
                 backoff = _FIRST_BACKOFF
         finally:
+            subscription.close()
+            if sys.exc_info()[0] is None:  # a member that failed must show as stalled
+                progress.close()
             self.consumer.close()
             connection.close()  # this thread's own; nothing else would close it
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaException, TopicCollection
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 from django.conf import settings
 
@@ -23,16 +23,41 @@ class TopicChange:
 
 def topics_sync(specs: Iterable[TopicSpec], *, timeout: float = 15.0) -> list[TopicChange]:
     """Create missing topics with the catalog's configs; give existing ones the catalog's
-    configs; report those whose partitions differ (or whose configs the broker keeps)."""
+    configs; report those whose partitions differ (or whose configs the broker keeps).
+
+    Touches only the named topics: one CreateTopics request for all of them, then a describe of
+    those that existed already. Listing the broker's every topic would make each tenant's
+    provisioning cost grow with the number of tenants."""
+    specs = list(specs)
+    if not specs:
+        return []
     admin = admin_client()
-    existing = admin.list_topics(timeout=timeout).topics
+    futures = admin.create_topics(
+        [
+            NewTopic(
+                spec.name,
+                num_partitions=spec.partitions,
+                replication_factor=settings.KAFKA_REPLICATION_FACTOR,
+                config=spec.config(),
+            )
+            for spec in specs
+        ],
+        operation_timeout=timeout,
+        request_timeout=timeout,
+    )
     changes: list[TopicChange] = []
-    to_create, kept = [], []
-    for spec in specs:
-        if spec.name not in existing:
-            to_create.append(spec)
-            continue
-        partitions = len(existing[spec.name].partitions)
+    existed: list[TopicSpec] = []
+    by_name = {spec.name: spec for spec in specs}
+    for name, future in futures.items():
+        try:
+            future.result()
+            changes.append(TopicChange(name, "created"))
+        except KafkaException as exc:
+            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
+                raise
+            existed.append(by_name[name])
+    kept = []
+    for spec, partitions in zip(existed, _partition_counts(admin, existed, timeout), strict=True):
         if partitions < spec.partitions:
             changes.append(
                 TopicChange(
@@ -42,33 +67,39 @@ def topics_sync(specs: Iterable[TopicSpec], *, timeout: float = 15.0) -> list[To
         else:
             changes.append(TopicChange(spec.name, "unchanged"))
             kept.append(spec)
-    if to_create:
-        futures = admin.create_topics(
-            [
-                NewTopic(
-                    spec.name,
-                    num_partitions=spec.partitions,
-                    replication_factor=settings.KAFKA_REPLICATION_FACTOR,
-                    config=spec.config(),
-                )
-                for spec in to_create
-            ],
-            operation_timeout=timeout,
-            request_timeout=timeout,
-        )
-        for name, future in futures.items():
-            try:
-                future.result()
-                changes.append(TopicChange(name, "created"))
-            except KafkaException as exc:
-                if exc.args[0].name() == "TOPIC_ALREADY_EXISTS":
-                    changes.append(TopicChange(name, "unchanged"))
-                else:
-                    raise
     if kept:
         updated = _align_configs(admin, kept, timeout)
         changes = [updated.get(c.topic, c) if c.action == "unchanged" else c for c in changes]
     return sorted(changes, key=lambda change: change.topic)
+
+
+def _partition_counts(admin: Any, specs: list[TopicSpec], timeout: float) -> list[int]:
+    """How many partitions each named topic has, from a metadata request for those alone."""
+    if not specs:
+        return []
+    futures = admin.describe_topics(
+        TopicCollection([spec.name for spec in specs]), request_timeout=timeout
+    )
+    return [len(futures[spec.name].result(timeout=timeout).partitions) for spec in specs]
+
+
+def topics_delete(names: Iterable[str], *, timeout: float = 30.0) -> list[str]:
+    """Delete the named topics in one request, without listing the broker's topics; returns
+    those deleted (a topic already gone is not an error)."""
+    names = list(names)
+    if not names:
+        return []
+    deleted = []
+    admin = admin_client()  # kept until the futures resolve: they fail if it is destroyed
+    futures = admin.delete_topics(names, operation_timeout=timeout, request_timeout=timeout)
+    for name, future in futures.items():
+        try:
+            future.result()
+            deleted.append(name)
+        except KafkaException as exc:
+            if exc.args[0].name() != "UNKNOWN_TOPIC_OR_PART":
+                raise
+    return sorted(deleted)
 
 
 def _align_configs(admin: Any, specs: list[TopicSpec], timeout: float) -> dict[str, TopicChange]:

@@ -118,3 +118,17 @@ def supervised_processes() -> tuple[dict[str, dict[str, Any]], list[Degradation]
         if state.get("state") == "crash-loop"
     ]
     return processes, looping
+
+
+def consumer_groups() -> tuple[dict[str, dict[str, object]], list[Degradation]]:
+    """Each consumer group's lag and last progress, and a degradation for each stalled one."""
+    from smarteros.events.progress import consumer_groups_status
+
+    statuses = consumer_groups_status()
+    listed = {status.group: status.as_dict() for status in statuses}
+    stalled = [
+        Degradation(f"consumer group {s.group}", f"stalled: {s.stalled}")
+        for s in statuses
+        if s.stalled
+    ]
+    return listed, stalled
