@@ -1,7 +1,7 @@
 """Calling tools on a tenant's upstream MCP servers through the SDK's client.
 
-HTTP servers are reached through `upstream_network.checked_http_client` (every connection's
-address checked); stdio servers exist only as platform-defined entries of
+HTTP servers are reached through the egress gate (`upstream_network.checked_http_client`:
+every connection's address checked); stdio servers exist only as platform-defined entries of
 UPSTREAM_MCP_STDIO_SERVERS that a platform admin enabled for the tenant.
 """
 
@@ -42,9 +42,10 @@ def _client_for(server: UpstreamServer, transport: CheckedTransport) -> Client:
                 purpose=credentials_purpose(server.name),
                 ciphertext=server.credentials_ciphertext,
             )
-        http = checked_http_client(credentials, transport)
         return Client(
-            streamable_http_client(server.url, http_client=http),
+            streamable_http_client(
+                server.url, http_client=checked_http_client(credentials, transport)
+            ),
             mode="legacy",
             read_timeout_seconds=timeout,
         )

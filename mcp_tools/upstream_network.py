@@ -7,7 +7,6 @@ UPSTREAM_MCP_REQUIRE_HTTPS, UPSTREAM_MCP_MAX_RESPONSE_BYTES and UPSTREAM_MCP_MAX
 
 from __future__ import annotations
 
-import httpx2
 from django.conf import settings
 
 from smarteros.infra import egress
@@ -49,7 +48,7 @@ class CheckedTransport(egress.CheckedTransport):
 
 def checked_http_client(
     headers: dict[str, str], transport: CheckedTransport | None = None
-) -> httpx2.AsyncClient:
+) -> egress.AsyncClient:
     """The httpx client every upstream MCP call uses (give it to streamable_http_client)."""
     return egress.egress_async_client(
         headers=headers,

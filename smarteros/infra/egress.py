@@ -46,6 +46,7 @@ MAX_BYTES_EXTENSION = "smarteros.max_response_bytes"
 
 # What callers of the gate's clients handle, so that they never import the HTTP library.
 Response = httpx2.Response
+AsyncClient = httpx2.AsyncClient
 TransportTimeout = httpx2.TimeoutException
 TransportError = httpx2.HTTPError
 
