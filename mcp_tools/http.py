@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 import anyio
+import pydantic_core
 from django.conf import settings
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
@@ -91,7 +92,9 @@ def _answerable_as_json(scope: Scope, body: bytes) -> bool:
     if "application/json" not in accept or "text/event-stream" not in accept:
         return False
     try:
-        message = json.loads(body)
+        # The SDK's own parser: nesting past its limit is a ValueError (the SDK then answers
+        # 400), where json.loads would raise RecursionError from about 1,000 levels.
+        message = pydantic_core.from_json(body)
     except ValueError:
         return False
     if not isinstance(message, dict) or "id" not in message:

@@ -29,6 +29,7 @@ from mcp_tools.errors import (
 from mcp_tools.executor import CallResult, execute
 from mcp_tools.registry import Operation, get_registry
 from smarteros.client_address import request_client_address
+from smarteros.parsing import InvalidValue, parse_content_length
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 
@@ -72,9 +73,9 @@ def _read_arguments(request: HttpRequest) -> tuple[Any, OperationError | None]:
     limit = settings.API_MAX_BODY_BYTES
     too_large = PayloadTooLarge(f"body: larger than the limit of {limit} bytes")
     try:
-        if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
+        if parse_content_length(request.META.get("CONTENT_LENGTH")) > limit:
             return None, too_large
-    except ValueError:
+    except InvalidValue:
         return None, MalformedRequest("body: invalid Content-Length")
     body = request.read(limit + 1)
     if len(body) > limit:

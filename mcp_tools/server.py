@@ -36,6 +36,7 @@ from mcp_tools.executor import CallResult, execute, visible_operations
 from mcp_tools.registry import Operation
 from mcp_tools.tool_listing import tool_definition
 from smarteros.context import new_trace_id
+from smarteros.parsing import InvalidValue, parse_int
 
 SERVER_NAME = "smarteros"
 INSTRUCTIONS = (
@@ -56,11 +57,9 @@ def _page(items: list[Any], cursor: str | None) -> tuple[list[Any], str | None]:
 
     size = settings.MCP_TOOLS_PAGE_SIZE
     try:
-        start = int(cursor) if cursor else 0
-    except ValueError:
+        start = parse_int(cursor, field="cursor", minimum=0, maximum=len(items), default=0)
+    except InvalidValue:
         raise MCPError(code=types.INVALID_PARAMS, message=f"invalid cursor: {cursor!r}") from None
-    if start < 0 or start > len(items):
-        raise MCPError(code=types.INVALID_PARAMS, message=f"invalid cursor: {cursor!r}")
     end = start + size
     return items[start:end], (str(end) if end < len(items) else None)
 

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 import anyio
 import mcp_types as types
+import pydantic_core
 
 log = logging.getLogger(__name__)
 
@@ -201,8 +202,10 @@ def line_refusal(line: str) -> dict[str, Any] | None:
     if isinstance(line, TooLong):
         return _error(None, types.INVALID_REQUEST, "Invalid Request: the line is too long")
     try:
-        message = json.loads(line)
-    except (ValueError, RecursionError):
+        # The parser the SDK reads the line with, so a line it would refuse (nested past its
+        # limit) is answered here instead of being dropped unanswered by the SDK.
+        message = pydantic_core.from_json(line)
+    except ValueError:
         return _error(None, types.PARSE_ERROR, "Parse error: the line is not JSON")
     if isinstance(message, list):
         # MCP sends one message per line; batches were dropped from the protocol (2025-06-18).

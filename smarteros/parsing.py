@@ -76,6 +76,11 @@ def parse_partition(raw: Any, *, field: str = "partition", default: int | None =
     return parse_int(raw, field=field, minimum=0, maximum=INT32_MAX, default=default)
 
 
+def parse_content_length(raw: Any) -> int:
+    """A Content-Length header: a number of bytes, 0 when missing."""
+    return parse_int(raw, field="Content-Length", minimum=0, maximum=INT64_MAX, default=0)
+
+
 def parse_partition_or_all(raw: Any, *, field: str = "partition") -> int | None:
     """A partition number, or None for every partition (missing, "" or "all")."""
     return None if raw is None or raw in ("", "all") else parse_partition(raw, field=field)

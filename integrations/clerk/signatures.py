@@ -19,6 +19,8 @@ from collections.abc import Mapping
 
 from django.conf import settings
 
+from smarteros.parsing import InvalidValue, parse_unix_time
+
 SECRET_PREFIX = "whsec_"
 
 
@@ -46,10 +48,12 @@ def svix_problem(secret: str, body: bytes, headers: Mapping[str, str]) -> tuple[
     naming the header at fault."""
     msg_id = headers.get("svix-id", "")
     timestamp = headers.get("svix-timestamp", "")
-    if not timestamp.isdigit() or len(timestamp) > 12:
+    try:
+        sent = parse_unix_time(timestamp, field="svix-timestamp")
+    except InvalidValue:
         return "bad_signature", "svix-timestamp must be Unix seconds"
     tolerance = settings.CLERK_WEBHOOK_TOLERANCE_SECONDS
-    if abs(time.time() - int(timestamp)) > tolerance:
+    if abs(time.time() - sent.timestamp()) > tolerance:
         return (
             "stale_timestamp",
             f"svix-timestamp is more than {tolerance}s from now: a late replay or a wrong clock",

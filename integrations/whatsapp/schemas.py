@@ -5,14 +5,32 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from integrations.payloads import model_parse
+from smarteros.parsing import parse_unix_time
 
 # A WhatsApp user id (wa_id): the phone number's digits, no "+", at most 15 (E.164).
 WaId = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{6,14}$")]
 PhoneNumberId = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,30}$")]
 MessageId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+def _unix_seconds(value: str) -> str:
+    if value:
+        parse_unix_time(value, field="timestamp")  # its InvalidValue is a ValueError
+    return value
+
+
+# Meta's timestamps: Unix seconds as a string; "" when absent. Bounded (no year 33658).
+UnixSeconds = Annotated[str, AfterValidator(_unix_seconds)]
 
 
 class _Meta(BaseModel):
@@ -32,7 +50,7 @@ class Text(_Meta):
 class Message(_Meta):
     from_: WaId = Field(alias="from")
     id: MessageId
-    timestamp: str = ""
+    timestamp: UnixSeconds = ""
     type: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")]
     text: Text | None = None
 
@@ -56,7 +74,7 @@ class Status(_Meta):
     id: MessageId
     # sent, delivered, read, failed (others Meta may add are published, not stored)
     status: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,20}$")]
-    timestamp: Annotated[str, StringConstraints(pattern=r"^[0-9]{0,12}$")] = ""
+    timestamp: UnixSeconds = ""
     recipient_id: WaId | None = None
     errors: list[StatusError] = Field(default_factory=list, max_length=20)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import Subquery
@@ -17,6 +17,7 @@ from integrations.whatsapp.errors import whatsapp_error_advice
 from integrations.whatsapp.schemas import MessagesValue, Status
 from mcp_tools.errors import InvalidInput
 from smarteros.events.outbox import tenant_event_emit
+from smarteros.parsing import parse_unix_time
 from tenants.models import Tenant
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ def _lower_statuses(status: str) -> list[str]:
 
 
 def _status_time(timestamp: str) -> datetime | None:
-    return datetime.fromtimestamp(int(timestamp), tz=UTC) if timestamp.isdigit() else None
+    return parse_unix_time(timestamp, field="timestamp") if timestamp else None
 
 
 def whatsapp_message_status_store(

@@ -108,11 +108,13 @@ def invite_accept(request: HttpRequest, uid: str, token: str) -> HttpResponse:
     """An invited person chooses a password; the link then stops working."""
     User = get_user_model()
     try:
-        pk = int(force_str(urlsafe_base64_decode(uid)))
-    except (ValueError, TypeError, OverflowError):
+        pk = parse_int(
+            force_str(urlsafe_base64_decode(uid)), field="uid", minimum=1, maximum=INT64_MAX
+        )
+    except ValueError:  # not base64, not UTF-8, or not a key (InvalidValue)
         pk = 0
     with dangerously_unscoped():
-        user = User.objects.filter(pk=pk).first() if 0 < pk < 2**63 else None
+        user = User.objects.filter(pk=pk).first() if pk else None
     if user is None or not default_token_generator.check_token(user, token):
         return render(
             request,
