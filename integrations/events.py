@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from smarteros.events.schemas import EventData, event_type
+from smarteros.events.schemas import PERSONAL, EventData, event_type
 
 
 @event_type("shopify.webhook.received")
@@ -37,14 +37,14 @@ class ShopifyOrderCreated(EventData):
 
 @event_type("whatsapp.message.received")
 class WhatsAppMessageReceived(EventData):
-    from_: str = Field(alias="from", pattern=r"^\+[1-9]\d{6,14}$")
+    from_: str = Field(alias="from", pattern=r"^\+[1-9]\d{6,14}$", json_schema_extra=PERSONAL)
     text: str
     message_id: str
 
 
 @event_type("whatsapp.message.sent")
 class WhatsAppMessageSent(EventData):
-    to: str = Field(pattern=r"^\+[1-9]\d{6,14}$")
+    to: str = Field(pattern=r"^\+[1-9]\d{6,14}$", json_schema_extra=PERSONAL)
     text: str
     message_id: str
 
@@ -55,7 +55,7 @@ class WhatsAppMessageStatus(EventData):
 
     message_id: str
     status: str = Field(pattern=r"^[a-z_]{1,20}$")
-    to: str = Field(pattern=r"^(\+[1-9]\d{6,14})?$")
+    to: str = Field(pattern=r"^(\+[1-9]\d{6,14})?$", json_schema_extra=PERSONAL)
     timestamp: str = ""  # when WhatsApp says it happened (Unix seconds)
     stored: bool = False  # whether it was recorded on the stored message (a sent one, not behind)
     errors: list[dict[str, Any]] = []  # Meta's errors[], each with our `advice`
@@ -72,7 +72,7 @@ class N8nWorkflowResult(EventData):
 
     workflow: str = ""
     execution_id: str = ""
-    whatsapp_to: str | None = Field(None, pattern=r"^\+[1-9]\d{6,14}$")
+    whatsapp_to: str | None = Field(None, pattern=r"^\+[1-9]\d{6,14}$", json_schema_extra=PERSONAL)
     whatsapp_text: str | None = Field(None, min_length=1, max_length=4096)
 
 

@@ -2,7 +2,9 @@
 model by producers before writing and by consumers after reading.
 
 Each domain registers its event types with `event_type(...)` in its `events.py`; `schema_for`
-imports those modules on first use.
+imports those modules on first use. A field can be declared secret or personal
+(`Field(json_schema_extra=SECRET)` / `PERSONAL`): the topic viewer masks it (see
+telemetry/topics/masking.py).
 """
 
 from __future__ import annotations
@@ -11,6 +13,11 @@ import threading
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+# JSON Schema marks for `Field(json_schema_extra=...)`: a credential (masked for everyone), and
+# contact data such as a phone number (masked unless the tenant turned that off).
+SECRET: dict[str, Any] = {"x-secret": True}
+PERSONAL: dict[str, Any] = {"x-personal": True}
 
 _types: dict[str, type[BaseModel]] = {}
 _discovered = False

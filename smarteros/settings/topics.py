@@ -1,4 +1,4 @@
-from .env import env_int, env_list
+from .env import env_int
 
 # The live topic viewer (telemetry/topics). Concurrent live sockets one operator may hold, and
 # that may watch one tenant's topics (across every web process: counted in Redis).
@@ -24,5 +24,3 @@ TOPICS_BROWSE_SECONDS = env_int("TOPICS_BROWSE_SECONDS", 10, minimum=1)
 TOPICS_BROWSE_MAX_BYTES = env_int("TOPICS_BROWSE_MAX_BYTES", 50_000_000, minimum=1024)
 # Largest export, in messages.
 TOPICS_EXPORT_MAX_MESSAGES = env_int("TOPICS_EXPORT_MAX_MESSAGES", 10000, minimum=1)
-# Tenants whose phone numbers the viewer masks (customer data), by slug.
-TOPICS_MASK_PHONE_TENANTS = env_list("TOPICS_MASK_PHONE_TENANTS", "")

@@ -28,6 +28,8 @@ class TopicGrant:
     tenant_id: int | None  # None: a platform topic
     tenant_slug: str | None
     role: str  # "viewer", "admin" or "platform"
+    # The tenant's choice on contact data in what the viewer shows (platform topics: masked).
+    mask_personal_data: bool = True
 
     @property
     def is_dead_letter(self) -> bool:

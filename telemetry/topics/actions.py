@@ -9,6 +9,7 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 
 from smarteros.infra.kafka import client_config, get_producer
+from smarteros.scrub import scrub_text
 from telemetry.topics.access import TopicGrant
 
 REPLAY_ACTION = "topics.dead_letter_replay"
@@ -125,8 +126,12 @@ def dead_letter_replay(
             "to": origin,
             "partition": replayed.partition,
             "offset": replayed.offset,
-            "reason": next(
-                (v.decode(errors="replace")[:300] for k, v in headers if k == "dlq.reason"), ""
+            # The audit page shows it: masked as the viewer masks the header.
+            "reason": scrub_text(
+                next(
+                    (v.decode(errors="replace")[:300] for k, v in headers if k == "dlq.reason"), ""
+                ),
+                contact=grant.mask_personal_data,
             ),
         },
     )

@@ -223,7 +223,7 @@ class TopicViewerConsumer(AsyncJsonWebsocketConsumer):
         try:
             result = await sync_to_async(browse, thread_sensitive=False)(
                 topic=grant.topic,
-                masker=Masker(tenant_slug=grant.tenant_slug),
+                masker=Masker.for_grant(grant),
                 message_filter=message_filter,
                 partition=partition,
                 start=start,
@@ -276,7 +276,7 @@ class TopicViewerConsumer(AsyncJsonWebsocketConsumer):
         self.grant, self.filter, self.live_partition = grant, message_filter, partition
         self.buffer, self.pending = collections.deque(), collections.deque()
         self.missed, self.sent_missed, self.paused = 0, 0, False
-        tail = await tail_join(grant.topic, Masker(tenant_slug=grant.tenant_slug))
+        tail = await tail_join(grant.topic, Masker.for_grant(grant))
         self.tail = tail
         await self.channel_layer.group_add(tail.group, self.channel_name)
         self.expected = tail.sent

@@ -1,77 +1,69 @@
-"""Masking before anything leaves the server.
-
-Three sources of masks, applied to every record the viewer sends (browse, live, detail, export):
-- fields an event schema marks secret: `Field(json_schema_extra={"x-secret": True})` on the
-  event's data model in `<app>/events.py`, or a pydantic `SecretStr` (JSON Schema
-  `writeOnly`/`format: password`);
-- values that look like credentials (API keys, bearer tokens, JWTs, provider tokens), and the
-  values of keys named like one (`password`, `token`, `api_key`...), anywhere in key, headers
-  and value;
-- phone numbers, for tenants listed in TOPICS_MASK_PHONE_TENANTS (customer data).
-Filters run on the masked record, so a filter cannot probe a secret one character at a time.
+"""Masking before anything leaves the server: every record the viewer sends (browse, live,
+detail, export) is built by `records.message_record`, which masks it with a `Masker` made by
+`Masker.for_grant` from the operator's grant. The detectors are `smarteros.scrub`'s (the same as
+logs and Sentry); this module adds what event schemas declare:
+- secret fields: `Field(json_schema_extra=SECRET)` on the event's data model in `<app>/events.py`,
+  or a pydantic `SecretStr` (JSON Schema `writeOnly`/`format: password`): masked whatever their
+  type;
+- personal fields: `Field(json_schema_extra=PERSONAL)` (a phone number, an e-mail address):
+  masked unless the tenant turned contact-data masking off (`Tenant.mask_personal_data`).
+Credentials, card numbers and national ids are masked for every tenant. Filters run on the
+masked record, so a filter cannot probe a secret one character at a time.
 """
 
 from __future__ import annotations
 
 import functools
-import re
-from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
+from smarteros.scrub import MASK, key_is_secret, scrub_text, scrub_value
 
-MASK = "••••••"
+if TYPE_CHECKING:
+    from telemetry.topics.access import TopicGrant
 
-SECRET_KEY_NAMES = re.compile(
-    r"(pass(word|wd)?|secret|token|api[_-]?key|apikey|authorization|credential|private[_-]?key|"
-    r"signature|cookie|session[_-]?key)",
-    re.IGNORECASE,
-)
-CREDENTIAL_VALUES = re.compile(
-    r"(sos_live_[A-Za-z0-9_\-]{8,}"  # our API keys
-    r"|\b(?:Bearer|Basic)\s+[A-Za-z0-9._~+/\-]{8,}=*"
-    r"|\beyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*"  # JWT
-    r"|\bshp(?:at|ss|ca|pa)_[A-Fa-f0-9]{16,}"  # Shopify tokens
-    r"|\bsk-[A-Za-z0-9_\-]{16,}"  # LLM provider keys
-    r"|\bEAA[A-Za-z0-9]{20,}"  # Meta access tokens
-    r"|\bAKIA[0-9A-Z]{16}"  # AWS access key ids
-    r"|\bgh[pousr]_[A-Za-z0-9]{20,}"  # GitHub tokens
-    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----)"
-)
-PHONE = re.compile(r"\+?\b[1-9]\d{6,14}\b")
-
-
-def mask_phone(match: re.Match[str]) -> str:
-    number = match.group(0)
-    return number[:3] + "•" * (len(number) - 5) + number[-2:]
+__all__ = ["MASK", "Masker", "personal_fields", "secret_fields"]
 
 
 @functools.cache
-def secret_fields(event_type: str) -> frozenset[str]:
-    """Names of the data fields the event type's schema marks secret (at any depth)."""
+def _marked_fields(event_type: str) -> tuple[frozenset[str], frozenset[str]]:
     from smarteros.events.schemas import UnknownEventType, schema_for
 
     try:
         schema = schema_for(event_type).model_json_schema(by_alias=True)
     except UnknownEventType:
-        return frozenset()
-    names: set[str] = set()
-    _collect_secret(schema, schema.get("$defs", {}), names, depth=0)
-    return frozenset(names)
+        return frozenset(), frozenset()
+    secret: set[str] = set()
+    personal: set[str] = set()
+    _collect(schema, schema.get("$defs", {}), secret, personal, depth=0)
+    return frozenset(secret), frozenset(personal)
 
 
-def _collect_secret(node: Any, defs: dict[str, Any], names: set[str], depth: int) -> None:
+def secret_fields(event_type: str) -> frozenset[str]:
+    """Names of the data fields the event type's schema marks secret (at any depth)."""
+    return _marked_fields(event_type)[0]
+
+
+def personal_fields(event_type: str) -> frozenset[str]:
+    """Names of the data fields the event type's schema marks personal (at any depth)."""
+    return _marked_fields(event_type)[1]
+
+
+def _collect(
+    node: Any, defs: dict[str, Any], secret: set[str], personal: set[str], depth: int
+) -> None:
     if not isinstance(node, dict) or depth > 8:
         return
     for name, prop in (node.get("properties") or {}).items():
-        if _is_secret(prop, defs):
-            names.add(name)
-        _collect_secret(_resolve(prop, defs), defs, names, depth + 1)
+        if _is_marked(prop, defs, _secret_mark):
+            secret.add(name)
+        elif _is_marked(prop, defs, _personal_mark):
+            personal.add(name)
+        _collect(_resolve(prop, defs), defs, secret, personal, depth + 1)
     for key in ("anyOf", "allOf", "oneOf"):
         for sub in node.get(key, []):
-            _collect_secret(_resolve(sub, defs), defs, names, depth + 1)
+            _collect(_resolve(sub, defs), defs, secret, personal, depth + 1)
     if isinstance(node.get("items"), dict):
-        _collect_secret(_resolve(node["items"], defs), defs, names, depth + 1)
+        _collect(_resolve(node["items"], defs), defs, secret, personal, depth + 1)
 
 
 def _resolve(node: Any, defs: dict[str, Any]) -> Any:
@@ -80,64 +72,67 @@ def _resolve(node: Any, defs: dict[str, Any]) -> Any:
     return node
 
 
-def _is_secret(prop: Any, defs: dict[str, Any]) -> bool:
+def _secret_mark(prop: dict[str, Any]) -> bool:
+    return (
+        prop.get("x-secret") is True
+        or prop.get("writeOnly") is True
+        or prop.get("format") == "password"
+    )
+
+
+def _personal_mark(prop: dict[str, Any]) -> bool:
+    return prop.get("x-personal") is True
+
+
+def _is_marked(prop: Any, defs: dict[str, Any], mark: Any) -> bool:
     if not isinstance(prop, dict):
         return False
-    if prop.get("x-secret") is True or prop.get("writeOnly") is True:
+    if mark(prop):
         return True
-    if prop.get("format") == "password":
-        return True
-    return any(_is_secret(_resolve(sub, defs), defs) for sub in prop.get("anyOf", []))
-
-
-def _secret_value(key: Any, value: Any, secret: frozenset[str]) -> bool:
-    if value in (None, ""):
-        return False
-    if key in secret:
-        return True
-    # By name only for text: `tokens_in: 120` is a count, `token: "..."` a credential.
-    return isinstance(value, str) and bool(SECRET_KEY_NAMES.search(str(key)))
+    return any(_is_marked(_resolve(sub, defs), defs, mark) for sub in prop.get("anyOf", []))
 
 
 class Masker:
-    """Masks one tenant's (or the platform's) records; built once per topic and reused."""
+    """Masks one tenant's (or the platform's) records; built once per topic and reused.
+    `personal`: whether contact data (e-mail, phone) is masked too."""
 
-    def __init__(self, *, tenant_slug: str | None) -> None:
-        self.phones = bool(tenant_slug) and tenant_slug in settings.TOPICS_MASK_PHONE_TENANTS
+    def __init__(self, *, tenant_slug: str | None, personal: bool = True) -> None:
+        self.tenant_slug = tenant_slug
+        self.personal = personal
+
+    @classmethod
+    def for_grant(cls, grant: TopicGrant) -> Masker:
+        """The masker for what `grant` lets an operator see: the topic's tenant's choice on
+        contact data (platform topics: masked)."""
+        return cls(tenant_slug=grant.tenant_slug, personal=grant.mask_personal_data)
 
     def text(self, value: str) -> str:
-        value = CREDENTIAL_VALUES.sub(MASK, value)
-        if self.phones:
-            value = PHONE.sub(mask_phone, value)
-        return value
+        return scrub_text(value, contact=self.personal)
 
-    def json(self, value: Any, secret: Iterable[str] = (), depth: int = 0) -> Any:
-        secret = frozenset(secret)
-        if depth > 32:
-            return MASK
-        if isinstance(value, dict):
-            return {
-                k: (MASK if _secret_value(k, v, secret) else self.json(v, secret, depth + 1))
-                for k, v in value.items()
-            }
-        if isinstance(value, list):
-            return [self.json(v, secret, depth + 1) for v in value]
-        if isinstance(value, str):
-            return self.text(value)
-        return value
+    def json(
+        self,
+        value: Any,
+        secret: frozenset[str] = frozenset(),
+        personal: frozenset[str] = frozenset(),
+    ) -> Any:
+        return scrub_value(value, contact=self.personal, secret_keys=secret, personal_keys=personal)
 
     def headers(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
         return [
-            (name, MASK if SECRET_KEY_NAMES.search(name) else self.text(value))
+            (self.text(name), MASK if key_is_secret(name) else self.text(value))
             for name, value in headers
         ]
 
     def envelope_value(self, value: Any) -> Any:
-        """A decoded message value; an envelope's `data` also gets its schema's secret fields."""
+        """A decoded message value; an envelope's `data` also gets its schema's declarations."""
         if isinstance(value, dict) and isinstance(value.get("data"), dict):
             event_type = value.get("type")
-            secret = secret_fields(event_type) if isinstance(event_type, str) else frozenset()
+            secret, personal = (
+                _marked_fields(event_type)
+                if isinstance(event_type, str)
+                else (frozenset(), frozenset())
+            )
             masked = self.json({k: v for k, v in value.items() if k != "data"})
-            masked["data"] = self.json(value["data"], secret)
+            masked["data"] = self.json(value["data"], secret, personal)
             return masked
         return self.json(value)

@@ -7,6 +7,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -22,13 +23,14 @@ from smarteros.parsing import (
     parse_partition_or_all,
     parse_text,
 )
-from telemetry.topics.access import TopicDenied, TopicGrant, topic_grant, topic_grants
+from telemetry.topics.access import TopicDenied, TopicGrant, topic_grant
 from telemetry.topics.actions import ActionRefused, dead_letter_replay, export_lines
 from telemetry.topics.browse import BrowseError, TopicUnavailable, browse, message_at, parse_start
 from telemetry.topics.filters import FilterError, compile_filter
 from telemetry.topics.limits import ViewerLimitReached, work_acquire, work_release
+from telemetry.topics.listing import KINDS, TopicQueryError, topic_query_parse, topics_list
 from telemetry.topics.masking import Masker
-from telemetry.topics.overview import broker_topic_names, topics_overview
+from telemetry.topics.overview import topics_overview
 
 
 def _grant_or_404(request: HttpRequest, topic: Any) -> TopicGrant:
@@ -59,18 +61,38 @@ def _bad(
 @login_required
 @require_GET
 def topics_page(request: HttpRequest) -> HttpResponse:
+    """One page of the topics the operator may see, searched by tenant, name and kind on the
+    server; only that page's topics are asked of the broker."""
+    try:
+        query = topic_query_parse(request.GET)
+    except TopicQueryError as exc:
+        return _bad(BrowseError(exc.field, str(exc)))
+    listing = topics_list(request.user, query)
     error = ""
     overview = None
     try:
-        names = broker_topic_names() if request.user.is_superuser else None
-        overview = topics_overview(topic_grants(request.user, broker_topics=names))
+        overview = topics_overview(listing.grants)
     except Exception as exc:  # the broker is down or slow: say so instead of a 500
         from confluent_kafka import KafkaException
 
         if not isinstance(exc, KafkaException):
             raise
         error = f"Kafka unavailable: {exc}"
-    return render(request, "topics/list.html", {"overview": overview, "error": error})
+    pager = {
+        page: urlencode(query.params(page=page))
+        for page in (query.page - 1, query.page + 1)
+        if 1 <= page <= listing.pages
+    }
+    context = {
+        "overview": overview,
+        "error": error,
+        "listing": listing,
+        "query": query,
+        "kinds": KINDS,
+        "previous": pager.get(query.page - 1),
+        "next": pager.get(query.page + 1),
+    }
+    return render(request, "topics/list.html", context)
 
 
 @login_required
@@ -103,7 +125,7 @@ def message_detail(request: HttpRequest) -> HttpResponse:
             topic=grant.topic,
             partition=partition,
             offset=offset,
-            masker=Masker(tenant_slug=grant.tenant_slug),
+            masker=Masker.for_grant(grant),
         )
     except (BrowseError, InvalidValue) as exc:
         return _bad(exc)
@@ -183,7 +205,7 @@ def _export(request: HttpRequest, grant: TopicGrant) -> HttpResponse:
         message_filter = compile_filter(q=query["q"], cel_source=query["cel"])
         result = browse(
             topic=grant.topic,
-            masker=Masker(tenant_slug=grant.tenant_slug),
+            masker=Masker.for_grant(grant),
             message_filter=message_filter,
             partition=parse_partition_or_all(_param(request, "partition")),
             start=parse_start(request.GET.get("start") or "oldest"),

@@ -1,4 +1,4 @@
-"""Masking: schema-marked secrets, credential-looking values, per-tenant phone numbers."""
+"""Masking: schema-marked secrets, credential-looking values, contact data unless opted out."""
 
 from __future__ import annotations
 
@@ -55,7 +55,31 @@ def test_credential_looking_values_and_names_are_masked_anywhere() -> None:
     ]
 
 
-def test_phone_numbers_are_masked_only_for_tenants_that_ask(settings: Any) -> None:
-    settings.TOPICS_MASK_PHONE_TENANTS = ["acme"]
-    assert "+14155550123" not in Masker(tenant_slug="acme").text("from +14155550123")
-    assert Masker(tenant_slug="globex").text("from +14155550123") == "from +14155550123"
+def test_contact_data_is_masked_unless_the_tenant_opts_out() -> None:
+    masked = Masker(tenant_slug="acme").text("from +14155550123, jane@example.com")
+    assert "+14155550123" not in masked and "jane@" not in masked
+    shown = Masker(tenant_slug="acme", personal=False)
+    assert (
+        shown.text("from +14155550123, jane@example.com") == "from +14155550123, jane@example.com"
+    )
+    # Card numbers and credentials stay masked for a tenant that opts out.
+    assert shown.text("4242424242424242 sk_live_4eC39HqLyjWDarjtT1zdp7dc") == "••••••4242 ••••••"
+
+
+def test_secret_names_mask_values_of_any_type_and_keys_are_scanned() -> None:
+    masked: Any = Masker(tenant_slug="acme").json(
+        {
+            "password": 1234,
+            "api_key": {"live": "x"},
+            "secrets": ["a"],
+            "has_password": True,
+            "tokens_in": 120,
+            "session_id": "s-1",
+            "sk_live_4eC39HqLyjWDarjtT1zdp7dc": 1,
+            "ghp_16C7e42F292c6912E7710c838347Ae178B4a": 2,
+        }
+    )
+    assert masked["password"] == masked["api_key"] == masked["secrets"] == MASK
+    assert masked["has_password"] is True and masked["tokens_in"] == 120
+    assert masked["session_id"] == "s-1"
+    assert masked[MASK] == 1 and masked[MASK + "#"] == 2  # two masked keys both kept
