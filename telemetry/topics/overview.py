@@ -6,7 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    TopicCollection,
+    TopicPartition,
+)
 
 from smarteros.infra.kafka import admin_client, client_config
 from telemetry.topics.access import TopicGrant
@@ -57,22 +64,34 @@ class Overview:
     groups_supported: bool  # False: the broker does not report consumer groups
 
 
-def broker_topic_names(timeout: float = 5.0) -> list[str]:
-    """Every topic on the broker (platform admins see them all)."""
-    return sorted(admin_client().list_topics(timeout=timeout).topics)
+def _partitions(admin: Any, names: list[str], timeout: float) -> dict[str, list[int]]:
+    """The partitions of each named topic that exists, from a metadata request for those
+    topics alone (a page's, not the broker's every topic)."""
+    if not names:
+        return {}
+    found = {}
+    futures = admin.describe_topics(TopicCollection(names), request_timeout=timeout)
+    for name, future in futures.items():
+        try:
+            found[name] = sorted(p.id for p in future.result(timeout=timeout).partitions)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise
+    return found
 
 
 def topics_overview(grants: list[TopicGrant], *, timeout: float = 5.0) -> Overview:
-    """Figures for each granted topic; topics missing on the broker are listed as such."""
+    """Figures for each granted topic (one page of them); topics missing on the broker are
+    listed as such."""
     admin = admin_client()
-    metadata = admin.list_topics(timeout=timeout).topics
+    metadata = _partitions(admin, [g.topic for g in grants], timeout)
     infos = [TopicInfo(grant=g, exists=g.topic in metadata) for g in grants]
     present = [info for info in infos if info.exists]
     _configs(admin, present, timeout)
     consumer = Consumer(client_config(**{"group.id": "smarteros-topic-viewer"}))
     try:
         for info in present:
-            for p in sorted(metadata[info.grant.topic].partitions):
+            for p in metadata[info.grant.topic]:
                 low, high = consumer.get_watermark_offsets(
                     TopicPartition(info.grant.topic, p), timeout=timeout
                 )
@@ -118,9 +137,15 @@ def _group_lags(admin: Any, by_topic: dict[str, TopicInfo], timeout: float) -> b
         for info in by_topic.values()
         for p in info.partitions
     }
+    # Only the page's partitions: a group over every tenant's topics has thousands.
+    wanted = [TopicPartition(topic, partition) for topic, partition in ends]
+    if not wanted:
+        return True
     for group in groups:
         try:
-            future = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group]
+            future = admin.list_consumer_group_offsets(
+                [ConsumerGroupTopicPartitions(group, wanted)]
+            )[group]
             partitions = future.result(timeout=timeout).topic_partitions
         except KafkaException:
             continue
