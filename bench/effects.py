@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smarteros.settings")
+os.environ.setdefault("EGRESS_ALLOWED_NETWORKS", "127.0.0.1/32")  # the SaaS stand-ins
 
 import django
 

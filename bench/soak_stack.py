@@ -59,6 +59,7 @@ def configure() -> Path:
             "KAFKA_CONSUMER_GROUP_PREFIX": "soak",
             "VAULT_TRANSIT_MOUNT": "transit",
             "SMARTEROS_ENV": "development",
+            "EGRESS_ALLOWED_NETWORKS": "127.0.0.1/32",  # the SaaS stand-ins on loopback
         }
     )
     sys.path.insert(0, str(ROOT / "scripts"))

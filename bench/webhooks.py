@@ -34,6 +34,8 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+# The bench shop's api_base_url is on loopback: the egress gate lets it be saved (and called).
+os.environ.setdefault("EGRESS_ALLOWED_NETWORKS", "127.0.0.1/32")
 sys.path.insert(0, str(ROOT))
 
 from bench.mcp_latency import bench_tenant_key  # noqa: E402
