@@ -1,5 +1,6 @@
-"""Shopify's outside effects: an order created, an inventory quantity set. Both mutations carry
-Shopify's @idempotent directive with the effect's key."""
+"""Shopify's outside effects: an order created (safe to retry through its key's tag, see
+orders.py), an inventory quantity set (with Shopify's @idempotent directive and the effect's
+key, and compare-and-swap when the caller gave the quantity it expects)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from effects.registry import EffectCall, effect
 from integrations.connections import connection_credentials, connection_require
 from integrations.shopify.client import (
     INVENTORY_SET_MUTATION,
-    ORDER_CREATE_MUTATION,
     ShopifyClient,
     inventory_set_input,
     raise_user_errors,
 )
+from integrations.shopify.orders import InventoryBehaviour, order_create_once
 from integrations.shopify.versions import api_version_check
 from mcp_tools.errors import NotConnected
 from smarteros.events.outbox import tenant_event_emit
@@ -61,6 +62,8 @@ def _emit(call: EffectCall, topic: str, event_type: str, key: str, data: dict[st
 
 class CreateOrderPayload(BaseModel):
     order: dict[str, Any]  # OrderCreateOrderInput
+    # Orders recorded before stock was claimed left it as it was.
+    inventory_behaviour: InventoryBehaviour = "bypass"
 
 
 def _orders_created(done: list[tuple[EffectCall, dict[str, Any]]]) -> None:
@@ -77,13 +80,12 @@ def _orders_created(done: list[tuple[EffectCall, dict[str, Any]]]) -> None:
 @effect("shopify.create_order", payload=CreateOrderPayload, on_done=_orders_created)
 def create_order(call: EffectCall) -> dict[str, Any]:
     client = call.client("shopify", lambda: shopify_client_for(tenant=call.tenant))
-    data = client.graphql(
-        ORDER_CREATE_MUTATION,
-        {"order": call.payload.order, "idempotencyKey": call.idempotency_key},
+    created, found = order_create_once(
+        client,
+        order=call.payload.order,
+        idempotency_key=call.idempotency_key,
+        inventory_behaviour=call.payload.inventory_behaviour,
     )
-    payload = data.get("orderCreate") or {}
-    raise_user_errors(payload, "orderCreate", argument="order")
-    created = payload.get("order") or {}
     money = ((created.get("totalPriceSet") or {}).get("shopMoney")) or {}
     return {
         "order_id": created.get("id", ""),
@@ -92,6 +94,8 @@ def create_order(call: EffectCall) -> dict[str, Any]:
         "name": created.get("name", ""),
         "total": str(money.get("amount", "0")),
         "currency": money.get("currencyCode", ""),
+        # True when an earlier attempt had created it (its answer was lost): not created again.
+        "found_existing": found,
         "query_cost": _cost(client),
     }
 
@@ -101,6 +105,8 @@ class SetInventoryPayload(BaseModel):
     location_id: str
     quantity: int
     reason: str
+    # The quantity the caller expects Shopify to hold: set only if it still does (None: set).
+    expected_quantity: int | None = None
 
 
 def _inventory_set(done: list[tuple[EffectCall, dict[str, Any]]]) -> None:
@@ -128,6 +134,7 @@ def update_inventory(call: EffectCall) -> dict[str, Any]:
                 location_id=p.location_id,
                 quantity=p.quantity,
                 reason=p.reason,
+                change_from_quantity=p.expected_quantity,
             ),
             "idempotencyKey": call.idempotency_key,
         },

@@ -23,6 +23,7 @@ from integrations.inbound import SHOPIFY, Refused, external_ids_check, signature
 from integrations.payloads import BadPayload, json_load_untrusted
 from integrations.shopify.client import PRODUCT_QUERY, ShopifyClient
 from integrations.shopify.effects import shopify_client_for
+from integrations.shopify.orders import InventoryBehaviour
 from integrations.shopify.schemas import (
     InventoryItemGid,
     LocationGid,
@@ -149,6 +150,7 @@ class GetProductIn(Input):
     permission="shopify.read",
     read_only=True,
     open_world=True,
+    emits=("shopify.product.snapshot",),
 )
 def get_product(ctx: OperationContext, params: GetProductIn) -> ProductOut:
     """Get a product with its variants, prices and inventory. Served from the cache for five
@@ -173,6 +175,14 @@ class UpdateInventoryIn(Input):
     reason: Literal[
         "correction", "cycle_count_available", "damaged", "received", "restock", "shrinkage"
     ] = Field("correction", description="Why the quantity changes (Shopify's inventory reasons).")
+    expected_quantity: int | None = Field(
+        None,
+        ge=0,
+        le=1_000_000,
+        description="The available quantity you read before deciding: the write is made only if "
+        "Shopify still holds it (compare-and-swap), otherwise it fails with `conflict`; read "
+        "the product again and decide anew. Omit it to set the quantity whatever it is.",
+    )
     idempotency_key: IdempotencyKey | None = idempotency_key_field()
 
 
@@ -199,7 +209,8 @@ class UpdateInventoryOut(Output):
 )
 def update_inventory(ctx: OperationContext, params: UpdateInventoryIn) -> UpdateInventoryOut:
     """Set the available quantity of an inventory item at one location (once per
-    idempotency_key, which Shopify also receives)."""
+    idempotency_key, which Shopify also receives); with expected_quantity, only if the item
+    still has that quantity (else `conflict`)."""
     connection_require(tenant=ctx.tenant, provider="shopify")
     effect = effect_record(
         tenant=ctx.tenant,
@@ -210,6 +221,7 @@ def update_inventory(ctx: OperationContext, params: UpdateInventoryIn) -> Update
             "location_id": params.location_id,
             "quantity": params.quantity,
             "reason": params.reason,
+            "expected_quantity": params.expected_quantity,
         },
         trace_id=ctx.trace_id,
         inline=True,
@@ -236,6 +248,13 @@ class CreateOrderIn(Input):
     phone: E164Phone | None = Field(None, description="Customer phone in E.164 format.")
     note: Annotated[str, StringConstraints(max_length=5000)] | None = Field(
         None, description="Order note."
+    )
+    inventory_behaviour: InventoryBehaviour | None = Field(
+        None,
+        description="How the order claims stock: decrement_obeying_policy (the variant's "
+        "inventory policy decides if it may be sold beyond stock), decrement_ignoring_policy, or "
+        "bypass (stock untouched). Omitted: the platform's setting, decrement_obeying_policy "
+        "unless changed.",
     )
     idempotency_key: IdempotencyKey | None = idempotency_key_field()
 
@@ -269,8 +288,9 @@ class CreateOrderOut(Output):
     emits=("shopify.order.created",),
 )
 def create_order(ctx: OperationContext, params: CreateOrderIn) -> CreateOrderOut:
-    """Create an order in the tenant's Shopify shop from variant ids and quantities, once per
-    idempotency_key (which Shopify also receives): a retry returns the first order."""
+    """Create an order in the tenant's Shopify shop from variant ids and quantities, claiming
+    stock, once per idempotency_key: the order is tagged with it and a retry finds and returns
+    the first order instead of creating another."""
     connection_require(tenant=ctx.tenant, provider="shopify")
     order: dict[str, Any] = {
         "lineItems": [
@@ -288,7 +308,11 @@ def create_order(ctx: OperationContext, params: CreateOrderIn) -> CreateOrderOut
         tenant=ctx.tenant,
         kind="shopify.create_order",
         key=params.idempotency_key or uuid.uuid4().hex,
-        payload={"order": order},
+        payload={
+            "order": order,
+            "inventory_behaviour": params.inventory_behaviour
+            or settings.SHOPIFY_ORDER_INVENTORY_BEHAVIOUR,
+        },
         trace_id=ctx.trace_id,
         inline=True,
     )
