@@ -141,6 +141,19 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
+# Issuer prefixes and lengths of the card networks (Visa, Mastercard, Amex, Discover, JCB,
+# Diners, UnionPay): a 13-digit millisecond timestamp that happens to pass Luhn is no card.
+_CARD_PREFIXES = re.compile(
+    r"^(?:4\d{12}(?:\d{3}){0,2}|5[1-5]\d{14}|2(?:22[1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)\d{12}"
+    r"|3[47]\d{13}|(?:6011|65\d\d|64[4-9]\d|35(?:2[89]|[3-8]\d)|62\d\d)\d{12,15}"
+    r"|3(?:0[0-5]|[689]\d)\d{11,16})$"
+)
+
+
+def _card(digits: str) -> bool:
+    return bool(_CARD_PREFIXES.match(digits)) and _luhn(digits)
+
+
 def _iban_valid(text: str) -> bool:
     compact = text.replace(" ", "")
     if not 15 <= len(compact) <= 34:
@@ -173,7 +186,7 @@ def _personal(match: re.Match[str]) -> str:
     text = match.group(0)
     if match.lastgroup == "card":
         digits = _digits(text)
-        if 13 <= len(digits) <= 19 and _luhn(digits):
+        if _card(digits):
             return "•" * 6 + digits[-4:]
         return text
     if match.lastgroup == "iban":

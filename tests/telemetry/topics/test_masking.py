@@ -83,3 +83,16 @@ def test_secret_names_mask_values_of_any_type_and_keys_are_scanned() -> None:
     assert masked["has_password"] is True and masked["tokens_in"] == 120
     assert masked["session_id"] == "s-1"
     assert masked[MASK] == 1 and masked[MASK + "#"] == 2  # two masked keys both kept
+
+
+def test_ids_counts_and_times_that_look_numeric_stay_readable() -> None:
+    masker = Masker(tenant_slug="acme")
+    kept = {
+        "id": "gid://shopify/Order/4242424242424242",
+        "at": "1733390000000",
+        "order_number": "5551234567",
+        "session_id": "sess-1",
+        "tokens_in": 1200,
+        "webhook_id": "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
+    }
+    assert masker.json(kept) == kept
