@@ -159,11 +159,18 @@ class TenantAdmin(AuditedAdmin):
     list_display = ["slug", "name", "status", "plan", "created_at"]
     list_filter = ["status", "plan"]
     search_fields = ["slug", "name"]
-    readonly_fields = ["provisioning_error", "deleted_at", "deprovisioned_at", "vault_namespace"]
+    # The status moves only through the lifecycle table (tenants.lifecycle), by the actions.
+    readonly_fields = [
+        "status",
+        "provisioning_error",
+        "deleted_at",
+        "deprovisioned_at",
+        "vault_namespace",
+    ]
     # What the platform sells and relies on: only platform admins change these.
-    platform_fields = ["slug", "status", "plan", "rate_limit_per_minute"]
+    platform_fields = ["slug", "plan", "rate_limit_per_minute"]
     inlines = [MembershipInline]
-    actions = ["provision", "request_deletion"]
+    actions = ["provision", "request_deletion", "cancel_deletion", "suspend", "resume"]
     tenant_lookup = "pk"
 
     def _tenant_id_of(self, obj: Any) -> int | None:
@@ -217,10 +224,44 @@ class TenantAdmin(AuditedAdmin):
         permissions=["change"],
     )
     def request_deletion(self, request: HttpRequest, queryset: Any) -> None:
-        from tenants.provisioning import tenant_delete_request
+        self._lifecycle(request, queryset, "delete")
 
+    @admin.action(description="Cancel the deletion of selected tenants", permissions=["change"])
+    def cancel_deletion(self, request: HttpRequest, queryset: Any) -> None:
+        self._lifecycle(request, queryset, "cancel_delete")
+
+    @admin.action(description="Suspend selected tenants (platform admins)", permissions=["change"])
+    def suspend(self, request: HttpRequest, queryset: Any) -> None:
+        self._lifecycle(request, queryset, "suspend")
+
+    @admin.action(description="Resume selected tenants (platform admins)", permissions=["change"])
+    def resume(self, request: HttpRequest, queryset: Any) -> None:
+        self._lifecycle(request, queryset, "resume")
+
+    def _lifecycle(self, request: HttpRequest, queryset: Any, action: str) -> None:
+        """Each tenant through the lifecycle table; a refused one is reported and audited."""
+        from tenants.lifecycle import Actor, LifecycleRefused, tenant_lifecycle_apply
+
+        actor_name = f"user:{request.user.get_username()}"
+        actor = Actor.PLATFORM if request.user.is_superuser else Actor.TENANT_ADMIN
         for tenant in queryset:
-            tenant_delete_request(tenant=tenant, actor=f"user:{request.user.get_username()}")
+            try:
+                tenant_lifecycle_apply(
+                    tenant=tenant,
+                    action=action,
+                    actor=actor,
+                    actor_name=actor_name,
+                    reason="admin action",
+                )
+            except LifecycleRefused as exc:
+                audit_refusal(
+                    actor=actor_name,
+                    action=f"tenant.{action}",
+                    tenant=tenant,
+                    target=tenant.slug,
+                    reason=str(exc),
+                )
+                messages.error(request, str(exc))
 
 
 class ApiKeyForm(forms.ModelForm):

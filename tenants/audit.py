@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
+
+from django.utils import timezone
 
 from tenants.models import AuditEvent, Tenant
 
@@ -10,21 +13,51 @@ from tenants.models import AuditEvent, Tenant
 SECRET_FIELDS = {"key_hash", "credentials_ciphertext", "password", "credentials"}
 
 
+# Refused attempts are audited, but an attacker must not be able to grow the table with them:
+# a repeat of the same refusal (person, action, target, reason) within the window adds to the
+# first row's `repeats`, and one person gets at most REFUSALS_PER_ACTOR rows per window; past
+# that, further refusals add to their latest row's `suppressed`.
+REFUSAL_WINDOW = timedelta(seconds=60)
+REFUSALS_PER_ACTOR = 20
+
+
 def audit_refusal(
     *, actor: str, action: str, tenant: Tenant | None, reason: str, target: str = ""
 ) -> AuditEvent:
-    """Record a refused attempt. Written as the platform in a transaction of its own, so it
-    stays when the refused change is rolled back."""
+    """Record a refused attempt, throttled (see REFUSAL_WINDOW). Written as the platform in a
+    transaction of its own, so it stays when the refused change is rolled back."""
     from tenants.scope import dangerously_unscoped
 
+    reason, target, refused = reason[:500], target[:300], f"{action}.refused"
     with dangerously_unscoped():
-        return audit_record(
+        recent = AuditEvent.objects.filter(
             actor=actor,
-            action=f"{action}.refused",
-            tenant=tenant,
-            target=target,
-            details={"reason": reason[:500]},
+            action__endswith=".refused",
+            created_at__gte=timezone.now() - REFUSAL_WINDOW,
         )
+        same = (
+            recent.select_for_update()
+            .filter(action=refused, target=target, tenant=tenant, details__reason=reason)
+            .order_by("-created_at", "-pk")
+            .first()
+        )
+        if same is not None:
+            return _count_on(same, "repeats")
+        if recent.count() >= REFUSALS_PER_ACTOR:
+            latest = recent.select_for_update().order_by("-created_at", "-pk").first()
+            assert latest is not None
+            return _count_on(latest, "suppressed")
+        return audit_record(
+            actor=actor, action=refused, tenant=tenant, target=target, details={"reason": reason}
+        )
+
+
+def _count_on(event: AuditEvent, counter: str) -> AuditEvent:
+    details = dict(event.details or {})
+    details[counter] = int(details.get(counter, 0)) + 1
+    AuditEvent.objects.filter(pk=event.pk).update(details=details)
+    event.details = details
+    return event
 
 
 def audit_record(

@@ -46,6 +46,14 @@ class Tenant(models.Model):
         blank=True,
         help_text="When deletion was requested; resources go after the grace period.",
     )
+    status_before_deletion = models.CharField(
+        max_length=20,
+        choices=Status.choices,
+        blank=True,
+        editable=False,
+        help_text="While a deletion is pending: the status it interrupted, which cancelling "
+        "restores (tenants.lifecycle).",
+    )
     deprovisioned_at = models.DateTimeField(null=True, blank=True)
     vault_namespace = models.CharField(  # noqa: DJ001 (null: not recorded; "": none)
         max_length=200,

@@ -130,27 +130,6 @@ def tenant_provision(
     return report
 
 
-def tenant_delete_request(*, tenant: Tenant, actor: str) -> None:
-    """Mark a tenant deleted: its keys stop working now; its topics and Vault key are removed by
-    `tenants_deprovision_due` once the grace period (TENANT_DELETION_GRACE_DAYS) has passed."""
-    from django.utils import timezone
-
-    from tenants.audit import audit_record
-
-    with dangerously_unscoped():
-        Tenant.objects.filter(pk=tenant.pk).update(
-            status=Tenant.Status.DELETED, deleted_at=timezone.now()
-        )
-        audit_record(
-            actor=actor,
-            action="tenant.delete_requested",
-            tenant=tenant,
-            target=tenant.slug,
-            # What a cancelled request restores.
-            details={"from": tenant.status},
-        )
-
-
 def tenants_deprovision_due() -> list[str]:
     """Remove the topics and Vault key of tenants deleted longer ago than the grace period, and
     revoke their API keys; each removal is audited. Returns the slugs done."""

@@ -13,10 +13,7 @@ restore completed (or, with no backup yet, when it was adopted as the first).
 A backup lists every partition's high-water mark in one request and reads only partitions whose
 mark moved, from `next` to their end: a stop at a thousand idle tenants reads nothing. It refuses
 a broker without the newest generation's marker, so a broker whose restore failed part-way is
-never backed up over the last good generation. A restore replays the newest generation that
-verifies, creating its topics in batches (topics_create) and skipping partitions that already
-hold exactly their records, so running it again continues where it stopped; then it writes a
-generation naming the new broker, with its offsets.
+never backed up over the last good generation. The restore is generations_restore's.
 """
 
 from __future__ import annotations
@@ -38,18 +35,14 @@ from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 from smarteros.events.backup import (
     KEPT_CONFIGS,
     MANIFEST,
-    RESTORE_WORKERS,
     BackupError,
     BackupReport,
-    RestoreReport,
     backup_consumer,
     file_sha256,
     producer_id_next,
     scan_partitions,
-    skip_used_producer_ids,
 )
-from smarteros.events.record_files import PROGRESS_EVERY, PartitionWriter, read_back
-from smarteros.events.replay import ReplayFailed, replay_jobs_of, replay_run
+from smarteros.events.record_files import PROGRESS_EVERY, PartitionWriter
 from smarteros.events.topics import topic_configs
 from smarteros.infra.kafka import admin_client, topics_create
 
@@ -126,7 +119,7 @@ def _owner_only(root: Path) -> None:
 
 
 @contextlib.contextmanager
-def _locked(root: Path) -> Iterator[None]:
+def generations_locked(root: Path) -> Iterator[None]:
     """One backup or restore at a time per folder: a backup drops the segments no generation
     names, which would include another's unfinished ones."""
     _owner_only(root)
@@ -138,7 +131,7 @@ def _locked(root: Path) -> Iterator[None]:
         yield
 
 
-def _generation_write(root: Path, manifest: dict[str, Any]) -> int:
+def generation_write(root: Path, manifest: dict[str, Any]) -> int:
     """Verify `manifest` against its segments, write it as the next generation (atomically),
     then drop generations past KEEP and the segments none of the rest names. Returns its
     number."""
@@ -168,7 +161,7 @@ def _generation_write(root: Path, manifest: dict[str, Any]) -> int:
     return number
 
 
-def _import_legacy(root: Path, progress: Progress) -> None:
+def legacy_import(root: Path, progress: Progress) -> None:
     """Turn a single-folder backup (backup.topics_backup, format 2) into generation 1. Its
     files are linked, not copied; it is removed only once the generation verifies."""
     legacy = root / MANIFEST
@@ -184,7 +177,7 @@ def _import_legacy(root: Path, progress: Progress) -> None:
             if not info["records"]:
                 continue
             os.link(root / info["file"], root / "segments" / info["file"])
-            partitions[f"{topic}:{partition}"] = _part(
+            partitions[f"{topic}:{partition}"] = partition_entry(
                 [_segment_info(root / "segments" / info["file"], info)], listed=0, next_offset=0
             )
     manifest = {
@@ -198,7 +191,7 @@ def _import_legacy(root: Path, progress: Progress) -> None:
         },
         "partitions": partitions,
     }
-    _generation_write(root, manifest)
+    generation_write(root, manifest)
     for entry in old["topics"].values():
         for info in entry["files"].values():
             (root / info["file"]).unlink(missing_ok=True)
@@ -215,7 +208,9 @@ def _segment_info(path: Path, info: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _part(segments: list[dict[str, Any]], *, listed: int, next_offset: int) -> dict[str, Any]:
+def partition_entry(
+    segments: list[dict[str, Any]], *, listed: int, next_offset: int
+) -> dict[str, Any]:
     return {
         "segments": segments,
         "records": sum(segment["records"] for segment in segments),
@@ -239,7 +234,7 @@ def high_water_marks(admin: AdminClient, partitions: list[tuple[str, int]]) -> d
     return marks
 
 
-def _marker_token(topics: Any) -> set[str]:
+def marker_tokens(topics: Any) -> set[str]:
     return {name[len(MARKER) :] for name in topics if name.startswith(MARKER)}
 
 
@@ -248,13 +243,13 @@ def generations_backup(
 ) -> BackupReport:
     """Write a generation holding what changed since the newest one (see the module's
     docstring); BackupRefused if the broker is not the one that generation describes."""
-    with _locked(root):
-        return _backup(root, bootstrap, progress)
+    with generations_locked(root):
+        return backup_unlocked(root, bootstrap, progress)
 
 
-def _backup(root: Path, bootstrap: str | None, progress: Progress) -> BackupReport:
+def backup_unlocked(root: Path, bootstrap: str | None, progress: Progress) -> BackupReport:
     started = time.monotonic()
-    _import_legacy(root, progress)
+    legacy_import(root, progress)
     extra = {"bootstrap.servers": bootstrap} if bootstrap else {}
     admin = admin_client(**extra)
     metadata = admin.list_topics(timeout=30)
@@ -262,7 +257,7 @@ def _backup(root: Path, bootstrap: str | None, progress: Progress) -> BackupRepo
     if numbers:
         previous = generation_read(root, numbers[-1])
         token = previous["broker"]
-        if token not in _marker_token(metadata.topics):
+        if token not in marker_tokens(metadata.topics):
             raise BackupRefused(
                 f"not backed up: this broker was not restored from generation {numbers[-1]} "
                 "(its restore did not complete, or it started without one); that generation "
@@ -274,7 +269,7 @@ def _backup(root: Path, bootstrap: str | None, progress: Progress) -> BackupRepo
     names = sorted(t for t in metadata.topics if not t.startswith("__"))
     every = [(t, p) for t in names for p in sorted(metadata.topics[t].partitions)]
     marks = high_water_marks(admin, every)
-    empty = _part([], listed=0, next_offset=0)
+    empty = partition_entry([], listed=0, next_offset=0)
     parts: dict[str, Any] = {}
     starts: dict[tuple[str, int], int] = {}
     for topic, partition in every:
@@ -302,7 +297,7 @@ def _backup(root: Path, bootstrap: str | None, progress: Progress) -> BackupRepo
         },
         "partitions": parts,
     }
-    number = _generation_write(root, manifest)
+    number = generation_write(root, manifest)
     progress(
         f"generation {number}: {read['records']} new records from {len(starts)} changed "
         f"partitions of {len(every)}; {sum(p['records'] for p in parts.values())} records in all"
@@ -348,7 +343,7 @@ def _read_changes(
         segment = _segment_info(writer.path, info)
         counted["bytes"] += writer.path.stat().st_size
         segments = [*parts[key]["segments"], segment]
-        parts[key] = _part(
+        parts[key] = partition_entry(
             segments, listed=parts[key]["listed"], next_offset=info["last_offset"] + 1
         )
 
@@ -383,142 +378,9 @@ def _mark(admin: AdminClient, progress: Progress) -> str:
     return token
 
 
-def generations_restore(
-    root: Path,
-    *,
-    bootstrap: str | None = None,
-    progress: Progress = lambda _: None,
-    workers: int = RESTORE_WORKERS,
-) -> tuple[RestoreReport, float | None]:
-    """Replay the newest generation that verifies into the broker and mark it (see the
-    module's docstring); also returns when that generation was taken (None without one).
-    Partitions already holding exactly their records are left as they are, so a restore that
-    stopped part-way continues; one holding other records stops it with BackupError."""
-    with _locked(root):
-        return _restore(root, bootstrap, progress, workers)
-
-
-def _restore(
-    root: Path, bootstrap: str | None, progress: Progress, workers: int
-) -> tuple[RestoreReport, float | None]:
-    started = time.monotonic()
-    _import_legacy(root, progress)
-    extra = {"bootstrap.servers": bootstrap} if bootstrap else {}
-    admin = admin_client(**extra)
-    found = generation_newest_good(root, progress)
-    if found is None:
-        if generation_numbers(root):
-            raise BackupError(f"no generation in {root} verifies; nothing restored")
-        progress(f"no backup in {root} yet: this broker is the first generation")
-        _backup(root, bootstrap, progress)
-        return RestoreReport(topics=0, records=0, seconds=time.monotonic() - started), None
-    number, manifest = found
-    existing = admin.list_topics(timeout=30).topics
-    if manifest["broker"] in _marker_token(existing):
-        progress(f"this broker was restored from generation {number} already")
-        return RestoreReport(len(manifest["topics"]), 0, time.monotonic() - started), None
-    missing = [
-        NewTopic(t, num_partitions=e["partitions"], replication_factor=1, config=e["config"])
-        for t, e in manifest["topics"].items()
-        if t not in existing
-    ]
-    progress(f"generation {number}: creating {len(missing)} of {len(manifest['topics'])} topics")
-    topics_create(admin, missing, progress=progress)
-    wanted = {key: part for key, part in manifest["partitions"].items() if part["records"]}
-    marks = high_water_marks(admin, [_split(key) for key in wanted])
-    done = _already_there(bootstrap, {k: wanted[k] for k in wanted if marks[k]})
-    todo = {k: part for k, part in wanted.items() if k not in done}
-    skip_used_producer_ids(bootstrap, manifest.get("producer_id_next"), progress)
-    progress(
-        f"replaying {sum(p['records'] for p in todo.values())} records of {len(todo)} partitions"
-    )
-    jobs = replay_jobs_of(
-        [
-            (
-                part["records"],
-                {
-                    "topic": _split(key)[0],
-                    "partition": _split(key)[1],
-                    "paths": [str(root / "segments" / s["file"]) for s in part["segments"]],
-                    "counts": [s["records"] for s in part["segments"]],
-                },
-            )
-            for key, part in todo.items()
-        ],
-        file_format=2,
-        workers=workers,
-        extra=extra,
-    )
-    try:
-        replayed, total = replay_run(jobs, progress)
-    except ReplayFailed as exc:
-        raise BackupError(f"replay failed: {exc}") from None
-    for key, part in todo.items():
-        _compare(key, part, replayed[key])
-    done.update({key: replayed[key][2] for key in todo})
-    progress("every partition's count and checksums match the backup")
-    manifest = {
-        **manifest,
-        # Written into the generation before the marker exists: a broker without the marker
-        # (the restore died in between) is refused by the next backup, never trusted.
-        "broker": secrets.token_hex(8),
-        # listed -1: the next backup reads each restored partition from `next` to its end,
-        # since its high-water mark can only be listed after the read-back (a write between
-        # the two would otherwise look old).
-        "partitions": {
-            key: _part(part["segments"], listed=-1, next_offset=done[key])
-            for key, part in wanted.items()
-        },
-    }
-    _generation_write(root, manifest)
-    topics_create(admin, [NewTopic(MARKER + manifest["broker"], 1, 1)])
-    progress(f"restored generation {number}; the broker is marked {manifest['broker']}")
-    return (
-        RestoreReport(len(manifest["topics"]), total, time.monotonic() - started),
-        float(manifest["created"]),
-    )
-
-
-def _split(key: str) -> tuple[str, int]:
+def split_key(key: str) -> tuple[str, int]:
     topic, _, partition = key.rpartition(":")
     return topic, int(partition)
-
-
-def _compare(key: str, part: dict[str, Any], found: list[Any]) -> None:
-    count, _, _, pieces = found
-    if count != part["records"]:
-        raise BackupError(f"{key}: {count} records after restore, backup had {part['records']}")
-    if pieces != [segment["content_sha256"] for segment in part["segments"]]:
-        raise BackupError(f"{key}: content checksum differs after restore")
-
-
-def _already_there(bootstrap: str | None, parts: dict[str, Any]) -> dict[str, int]:
-    """Of partitions that hold records, those holding exactly the backup's (a restore that
-    stopped after replaying them): key -> next offset. BackupError for any other content."""
-    if not parts:
-        return {}
-    consumer = backup_consumer(bootstrap)
-    found = read_back(
-        consumer,
-        [
-            {
-                "topic": _split(k)[0],
-                "partition": _split(k)[1],
-                "counts": [s["records"] for s in p["segments"]],
-            }
-            for k, p in parts.items()
-        ],
-        2,
-    )
-    for key, part in parts.items():
-        try:
-            _compare(key, part, found[key])
-        except BackupError as exc:
-            raise BackupError(
-                f"{exc}: the partition holds records the backup does not; restore into a fresh "
-                "broker (restart the stack)"
-            ) from None
-    return {key: found[key][2] for key in parts}
 
 
 _newest_token: dict[Path, tuple[float, str | None]] = {}

@@ -1,5 +1,6 @@
-"""Lifecycle page: plan and limits, suspend and resume (platform admins, with a reason), request
-deletion and cancel it (tenant admins too). Destructive actions ask for the slug to be typed."""
+"""Lifecycle page: plan and limits (platform admins), and the lifecycle transitions the table in
+`tenants.lifecycle` offers this person in the tenant's state, each with a reason. Destructive
+actions ask for the slug to be typed."""
 
 from __future__ import annotations
 
@@ -10,24 +11,33 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from tenants.console.access import Role, actor_of, tenant_for
+from tenants.audit import audit_refusal
+from tenants.console.access import Role, TenantAccess, actor_of, tenant_for
 from tenants.lifecycle import (
+    TRANSITIONS,
+    Action,
+    Actor,
     LifecycleRefused,
-    tenant_delete_cancel,
+    lifecycle_actions,
+    tenant_lifecycle_apply,
     tenant_plan_set,
-    tenant_resume,
-    tenant_suspend,
 )
 from tenants.models import Tenant
-from tenants.provisioning import tenant_delete_request
 
-# action -> (role needed, needs the slug typed)
-ACTIONS = {
-    "suspend": (Role.PLATFORM, True),
-    "resume": (Role.PLATFORM, False),
-    "delete": (Role.ADMIN, True),
-    "cancel_delete": (Role.ADMIN, False),
-}
+# Destructive actions ask for the slug to be typed.
+CONFIRM = {Action.SUSPEND, Action.REQUEST_DELETION}
+ACTIONS = {action.value: action in CONFIRM for action in Action}
+
+
+def _actor(role: Role) -> Actor:
+    return Actor.PLATFORM if role == Role.PLATFORM else Actor.TENANT_ADMIN
+
+
+def _role_needed(action: str) -> Role:
+    """The least console role the lifecycle table lets make `action` in some state; the table
+    then decides for the tenant's actual state."""
+    who = set().union(*(row.who for row in TRANSITIONS if row.action == action))
+    return Role.ADMIN if Actor.TENANT_ADMIN in who else Role.PLATFORM
 
 
 class PlanForm(forms.Form):
@@ -57,53 +67,67 @@ class LifecycleForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 def lifecycle(request: HttpRequest, slug: str) -> HttpResponse:
     posted = request.POST.get("action", "") if request.method == "POST" else ""
-    need = ACTIONS[posted][0] if posted in ACTIONS else Role.VIEWER
+    need = _role_needed(posted) if posted in ACTIONS else Role.VIEWER
     access = tenant_for(request, slug, action=f"tenant.{posted}" if posted else "", need=need)
     forms_by_action = {
         name: LifecycleForm(prefix=name, slug=slug, needs_confirm=confirm)
-        for name, (_, confirm) in ACTIONS.items()
+        for name, confirm in ACTIONS.items()
     }
-    error = ""
-    if request.method == "POST":
-        action = request.POST.get("action", "")
-        if action not in ACTIONS:
-            return render(
-                request,
-                "console/lifecycle.html",
-                _context(access, forms_by_action, "Unknown action."),
-                status=400,
-            )
-        confirm = ACTIONS[action][1]
-        form = LifecycleForm(request.POST, prefix=action, slug=slug, needs_confirm=confirm)
-        forms_by_action[action] = form
-        if form.is_valid():
-            reason, actor, tenant = form.cleaned_data["reason"], actor_of(request), access.tenant
-            try:
-                if action == "suspend":
-                    tenant_suspend(tenant=tenant, actor=actor, reason=reason)
-                elif action == "resume":
-                    tenant_resume(tenant=tenant, actor=actor, reason=reason)
-                elif action == "delete":
-                    tenant_delete_request(tenant=tenant, actor=actor)
-                else:
-                    tenant_delete_cancel(tenant=tenant, actor=actor, reason=reason)
-                return redirect("console-lifecycle", slug=slug)
-            except LifecycleRefused as exc:
-                error = str(exc)
+    if request.method != "POST":
+        return render(request, "console/lifecycle.html", _context(access, forms_by_action, ""))
+    if posted not in ACTIONS:
         return render(
-            request, "console/lifecycle.html", _context(access, forms_by_action, error), status=400
+            request,
+            "console/lifecycle.html",
+            _context(access, forms_by_action, "Unknown action."),
+            status=400,
         )
-    return render(request, "console/lifecycle.html", _context(access, forms_by_action, error))
+    form = LifecycleForm(request.POST, prefix=posted, slug=slug, needs_confirm=ACTIONS[posted])
+    forms_by_action[posted] = form
+    if not form.is_valid():
+        return render(
+            request, "console/lifecycle.html", _context(access, forms_by_action, ""), status=400
+        )
+    try:
+        tenant_lifecycle_apply(
+            tenant=access.tenant,
+            action=posted,
+            actor=_actor(access.role),
+            actor_name=actor_of(request),
+            reason=form.cleaned_data["reason"],
+        )
+    except LifecycleRefused as exc:
+        # Audited like any refused change (throttled per person, action and tenant).
+        audit_refusal(
+            actor=actor_of(request),
+            action=f"tenant.{posted}",
+            tenant=access.tenant,
+            target=slug,
+            reason=str(exc),
+        )
+        return render(
+            request,
+            "console/lifecycle.html",
+            _context(access, forms_by_action, str(exc)),
+            status=403 if exc.forbidden else 409,
+        )
+    return redirect("console-lifecycle", slug=slug)
 
 
 def _context(
-    access: object,
+    access: TenantAccess,
     forms_by_action: dict[str, LifecycleForm],
     error: str,
     plan_form: PlanForm | None = None,
 ) -> dict[str, object]:
-    tenant = access.tenant  # type: ignore[attr-defined]
+    tenant = access.tenant
+    offered = (
+        [a.value for a in lifecycle_actions(tenant=tenant, actor=_actor(access.role))]
+        if access.can_change
+        else []
+    )
     return {
+        "offered": offered,
         "plan_form": plan_form
         or PlanForm(
             prefix="plan",
@@ -135,7 +159,7 @@ def plan(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect("console-lifecycle", slug=slug)
     forms_by_action = {
         name: LifecycleForm(prefix=name, slug=slug, needs_confirm=confirm)
-        for name, (_, confirm) in ACTIONS.items()
+        for name, confirm in ACTIONS.items()
     }
     return render(
         request,

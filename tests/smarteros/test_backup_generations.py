@@ -24,8 +24,8 @@ from smarteros.events.backup_generations import (
     BackupRefused,
     generation_numbers,
     generations_backup,
-    generations_restore,
 )
+from smarteros.events.generations_restore import generations_restore
 from smarteros.infra import kafka
 from tests.processes import ServerProcess, free_port, kafka_broker, tansu_binary
 

@@ -147,12 +147,15 @@ def test_deletion_after_the_grace_period_removes_topics_and_key_audited(settings
 
     from django.utils import timezone
 
+    from tenants.lifecycle import Action, Actor, tenant_lifecycle_apply
     from tenants.models import AuditEvent
-    from tenants.provisioning import tenant_delete_request, tenants_deprovision_due
+    from tenants.provisioning import tenants_deprovision_due
 
     tenant = new_tenant()
     report = tenant_provision(tenant=tenant)
-    tenant_delete_request(tenant=tenant, actor="user:test")
+    tenant_lifecycle_apply(
+        tenant=tenant, action=Action.REQUEST_DELETION, actor=Actor.TENANT_ADMIN, actor_name="user:t"
+    )
     assert tenants_deprovision_due() == []  # still within the grace period
     assert broker_topics(f"{tenant.slug}.") and vault_key_exists(tenant.slug)
     with dangerously_unscoped():

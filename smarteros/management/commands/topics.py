@@ -11,12 +11,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from smarteros.events.backup import BackupError, topics_backup, topics_restore
-from smarteros.events.backup_generations import (
-    BackupRefused,
-    generations_backup,
-    generations_restore,
-)
+from smarteros.events.backup_generations import BackupRefused, generations_backup
 from smarteros.events.catalog import tenant_topics
+from smarteros.events.generations_restore import generations_restore
 from smarteros.events.outbox import outbox_republish
 from smarteros.events.status import catalog_for_all_tenants, consumer_lag, topics_state
 from smarteros.events.topics import topics_sync
