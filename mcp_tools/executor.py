@@ -31,6 +31,7 @@ from mcp_tools.errors import (
 from mcp_tools.registry import Operation, get_registry
 from mcp_tools.schemas import is_variant
 from smarteros.context import bound, current_trace_id, new_trace_id
+from smarteros.events.emitted import emitted_event_types
 from smarteros.js_numbers import js_safe
 from smarteros.tracing import operation_span
 from telemetry.recording import operation_call_record
@@ -265,14 +266,16 @@ def _run(op: Operation, ctx: OperationContext, params: BaseModel) -> BaseModel:
     if not op.atomic:
         # Its own short transactions: nothing held open while it pages or calls out, and what a
         # step recorded stays when a later one fails. Each statement still carries the tenant.
-        with tenant_read_scope(ctx.tenant.pk):
+        with tenant_read_scope(ctx.tenant.pk), emitted_event_types() as emitted:
             output = op.func(ctx, params)
+        _check_emits(op, emitted)
         with tenant_scope(ctx.tenant.pk):
             _audit(op, ctx, params)
     else:
         scope = tenant_read_scope if op.read_only else tenant_scope
-        with scope(ctx.tenant.pk):
+        with scope(ctx.tenant.pk), emitted_event_types() as emitted:
             output = op.func(ctx, params)
+            _check_emits(op, emitted)
             if not op.read_only:
                 # In the same transaction as the change: no change without its audit record.
                 _audit(op, ctx, params)
@@ -283,6 +286,18 @@ def _run(op: Operation, ctx: OperationContext, params: BaseModel) -> BaseModel:
             log.error("%s returned output that breaks its schema: %s", op.name, exc)
             raise OperationError(f"{op.name} produced invalid output") from None
     return output
+
+
+def _check_emits(op: Operation, emitted: list[str]) -> None:
+    """An operation publishes only the event types it declares (`emits`). Outside production a
+    breach fails the call, so the suite finds it; in production it is logged and the call stands."""
+    undeclared = sorted(set(emitted) - set(op.emits))
+    if not undeclared:
+        return
+    message = f"{op.name} emitted undeclared event type(s) {', '.join(undeclared)}"
+    if settings.OPERATION_EMITS_STRICT:
+        raise OperationError(f"{message}: add them to its emits=")
+    log.error("%s", message)
 
 
 def _audit(op: Operation, ctx: OperationContext, params: BaseModel) -> None:

@@ -81,7 +81,6 @@ class ServerOut(Output):
     title="Register upstream MCP server",
     permission="agent.admin",
     idempotent=True,
-    emits=("agent.server.registered",),
 )
 def register_mcp_server(ctx: OperationContext, params: RegisterServerIn) -> ServerOut:
     """Register (or update) an upstream MCP server of the caller's tenant, reachable over
@@ -220,7 +219,6 @@ class SessionOut(Output):
     service="agent",
     title="Create agent session",
     permission="agent.execute",
-    emits=("agent.session.created",),
 )
 def create_session(ctx: OperationContext, params: CreateSessionIn) -> SessionOut:
     """Start an agent session for the caller's tenant, to group later calls in telemetry."""

@@ -71,7 +71,6 @@ class CreateTenantIn(Input):
     title="Create tenant",
     permission="platform.admin",
     platform=True,
-    emits=("tenant.created",),
 )
 def create_tenant(ctx: OperationContext, params: CreateTenantIn) -> TenantOut:
     """Create a new tenant (shop) in 'pending' state. Platform administrators only. Run
@@ -120,7 +119,6 @@ class UpdateTenantIn(Input):
     title="Update tenant",
     permission="tenant.admin",
     idempotent=True,
-    emits=("tenant.updated",),
 )
 def update_tenant(ctx: OperationContext, params: UpdateTenantIn) -> TenantOut:
     """Change the caller's tenant: name or contact email; plan and rate limit only with the

@@ -210,7 +210,6 @@ class CreateTriggerOut(Output):
     title="Subscribe n8n workflow to a topic",
     permission="n8n.write",
     idempotent=True,
-    emits=("n8n.trigger.created",),
 )
 def create_trigger(ctx: OperationContext, params: CreateTriggerIn) -> CreateTriggerOut:
     """Subscribe an n8n workflow (by its webhook) to one of the tenant's topics: every matching
