@@ -1,15 +1,20 @@
 """The checks every webhook delivery passes, cheapest first, before it is accepted:
 
-1. rate limit, per tenant slug (unknown slugs too), so a flood costs one Redis call;
+1. the source: an address that used up its refusals (REFUSALS_PER_SOURCE_PER_MINUTE) gets 429
+   before any other work;
 2. size: Content-Length over WEBHOOK_MAX_BODY_BYTES is 413 before the body is read;
-3. the tenant's connection to the provider (none: 401);
-4. the payload's shape, with the provider's schema (400);
-5. the provider's external id in the delivery against the connection's (403);
-6. the signature, with the connection's signing secret (401): only now is Vault asked, and a
-   decrypted secret stays in this process's memory for WEBHOOK_SECRET_CACHE_SECONDS.
+3. the tenant's connection to the provider, then the signature with its signing secret (only
+   now is Vault asked; a decrypted secret stays in this process's memory for
+   WEBHOOK_SECRET_CACHE_SECONDS). Whatever fails here (unknown tenant, suspended tenant, provider
+   not connected, no secret, bad or missing signature) gets one identical answer, UNVERIFIED, so
+   nothing about what is connected can be learnt from outside;
+4. the tenant's rate limit, charged only now that the delivery is the provider's;
+5. the payload's shape, with the provider's schema (400);
+6. the provider's external id in the delivery against the connection's (403).
 
-Each refusal is a Refused error: a clear status and JSON body, a log line and a counter, and
-nothing stored.
+Each refusal is a Refused error: a clear status and JSON body, a log line and a counter with the
+real reason, and nothing stored. A refusal before the signature verified is charged to the
+source's bucket, never to the tenant's.
 """
 
 from __future__ import annotations
@@ -33,8 +38,9 @@ from integrations.models import IntegrationConnection
 from mcp_tools.errors import DependencyUnavailable, OperationError
 from smarteros.db import row_where
 from smarteros.infra.redis import get_redis
+from smarteros.parsing import InvalidValue, parse_content_length
 from tenants.models import Tenant
-from tenants.ratelimit import rate_limit_hit
+from tenants.ratelimit import rate_limit_hit, source_refusal_hit, source_refused_for
 from tenants.scope import dangerously_unscoped, tenant_read_scope
 
 log = logging.getLogger(__name__)
@@ -51,6 +57,7 @@ class Refused(OperationError):
         self.code = code
         self.reason = reason
         self.retry_after = 0
+        self.detail = ""  # for the log line only, when the answer must not say it
 
 
 @dataclass(frozen=True)
@@ -103,8 +110,20 @@ CLERK = WebhookSpec(
 )
 
 
+# The one answer to a delivery that is not verified as the provider's, whatever the reason.
+UNVERIFIED_MESSAGE = "no connection at this URL accepts this delivery: unsigned or wrongly signed"
+
+
+def unverified(reason: str, detail: str = "") -> Refused:
+    """The refusal of a delivery whose signature did not verify: the same status and body for
+    every `reason` and `detail` (which only the log line and the counter see)."""
+    refused = Refused(UNVERIFIED_MESSAGE, status=401, code="unauthenticated", reason=reason)
+    refused.detail = detail
+    return refused
+
+
 def webhook_tenant(slug: str) -> Tenant | None:
-    """The tenant a webhook URL names, whatever its status (the rate limit needs its limit)."""
+    """The tenant a webhook URL names, whatever its status."""
     if len(slug) > Tenant._meta.get_field("slug").max_length:  # type: ignore[operator]
         return None
     # The tenants table is under RLS and the URL's slug is not yet trusted: a platform read.
@@ -112,9 +131,28 @@ def webhook_tenant(slug: str) -> Tenant | None:
         return row_where(Tenant, slug=slug)
 
 
+def source_check(address: str) -> None:
+    """429 for a client address that used up its refusals this minute (known locally, no
+    round trip): it gets no other work done."""
+    retry_after = source_refused_for(address=address)
+    if retry_after:
+        refused = Refused(
+            f"too many refused requests from this address; retry after {retry_after}s",
+            status=429,
+            code="rate_limited",
+            reason="source_limited",
+        )
+        refused.retry_after = retry_after
+        raise refused
+
+
+def source_charge(address: str) -> None:
+    """Charge one refused delivery to its source's bucket (never the tenant's)."""
+    source_refusal_hit(address=address)
+
+
 def rate_limit_check(*, slug: str, tenant: Tenant | None) -> None:
-    """Count the request against the slug's per-minute limit (the platform default for unknown
-    slugs, so a flood of unauthenticated POSTs is refused before any other work)."""
+    """Count a verified delivery against its tenant's per-minute limit: 429 past it."""
     limit = tenant.rate_limit_per_minute if tenant is not None else None
     decision = rate_limit_hit(tenant_slug=slug, limit=limit)
     if not decision.allowed:
@@ -135,8 +173,11 @@ def body_read(request: HttpRequest) -> bytes:
     too_large = Refused(
         f"body larger than {limit} bytes", status=413, code="payload_too_large", reason="too_large"
     )
-    declared = request.META.get("CONTENT_LENGTH") or ""
-    if declared.isdigit() and int(declared) > limit:
+    try:
+        declared = parse_content_length(request.META.get("CONTENT_LENGTH"))
+    except InvalidValue:
+        declared = 0  # the server framed the body; the read below is bounded either way
+    if declared > limit:
         raise too_large
     body = request.read(limit + 1)
     if len(body) > limit:
@@ -145,19 +186,14 @@ def body_read(request: HttpRequest) -> bytes:
 
 
 def webhook_connection(*, tenant: Tenant | None, provider: str) -> IntegrationConnection:
-    """The active tenant's connection to `provider`, or 401 (the same answer for an unknown
-    tenant, a suspended one, or one not connected: the URL alone reveals nothing)."""
+    """The active tenant's connection to `provider`; UNVERIFIED otherwise (the same answer for
+    an unknown tenant, a suspended one, or one not connected: the URL alone reveals nothing)."""
     connection = None
     if tenant is not None and tenant.status == Tenant.Status.ACTIVE:
         with tenant_read_scope(tenant.pk):
             connection = row_where(IntegrationConnection, tenant_id=tenant.pk, provider=provider)
     if connection is None or not connection.credentials_ciphertext:
-        raise Refused(
-            f"no {provider} connection accepts deliveries at this URL",
-            status=401,
-            code="unauthenticated",
-            reason="not_connected",
-        )
+        raise unverified("not_connected")
     connection.tenant = tenant  # type: ignore[assignment]
     return connection
 
@@ -190,30 +226,22 @@ def signature_check(
     headers: Mapping[str, str] | None = None,
 ) -> None:
     """HMAC-SHA256 of the raw body with the connection's signing secret, or the provider's own
-    scheme (`spec.verify`, given all `headers`); 401 otherwise."""
+    scheme (`spec.verify`, given all `headers`); UNVERIFIED otherwise."""
     secret = signing_secret(connection, spec.secret_key)
     if not secret:
-        raise Refused(
-            f"the {spec.provider} connection has no {spec.secret_key}; "
-            "an operator adds it in the admin",
-            status=401,
-            code="unauthenticated",
-            reason="no_secret",
+        raise unverified(
+            "no_secret",
+            f"the {spec.provider} connection has no {spec.secret_key}; an operator adds it",
         )
     if spec.verify is not None:
         problem = spec.verify(secret, body, headers or {})
         if problem is not None:
             reason, message = problem
-            raise Refused(message, status=401, code="unauthenticated", reason=reason)
+            raise unverified(reason, message)
         return
     expected = spec.encode(hmac.new(secret.encode(), body, hashlib.sha256).digest())
     if not signature or not hmac.compare_digest(expected.encode(), signature.encode()):
-        raise Refused(
-            f"{spec.signature_header} does not match the body",
-            status=401,
-            code="unauthenticated",
-            reason="bad_signature",
-        )
+        raise unverified("bad_signature")
 
 
 class _SecretCache:
@@ -278,7 +306,7 @@ def refusal_response(provider: str, slug: str, refused: Refused) -> JsonResponse
         slug,
         refused.reason,
         refused.http_status,
-        refused.message,
+        refused.detail or refused.message,
     )
     try:
         get_redis().hincrby(REFUSED_COUNTER.format(provider=provider), refused.reason, 1)

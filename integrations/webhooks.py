@@ -1,9 +1,10 @@
 """Signed webhooks in: /hooks/<provider>/<tenant>/ (Shopify, WhatsApp, n8n, Clerk).
 
-Every delivery passes the checks of `integrations.inbound` in order (rate limit, size,
-connection, payload shape, the provider's external id, signature), then is accepted once: a
-unique delivery row commits with the delivery's outbox rows, so a repeat is answered
-200 {"accepted": false, "duplicate": true} and a retry after a failed attempt is accepted.
+Every delivery passes the checks of `integrations.inbound` in order (source, size, connection
+and signature, the tenant's rate limit, payload shape, the provider's external id), then is
+accepted once: a unique delivery row commits with the delivery's outbox rows, so a repeat is
+answered 200 {"accepted": false, "duplicate": true} and a retry after a failed attempt is
+accepted.
 An accepted delivery is in PostgreSQL (and so, via the outbox, in Kafka) before the 200.
 """
 
@@ -31,12 +32,14 @@ from integrations.inbound import (
     rate_limit_check,
     refusal_response,
     signature_check,
+    source_charge,
+    source_check,
     webhook_connection,
     webhook_tenant,
 )
-from integrations.models import IntegrationConnection
 from integrations.payloads import BadPayload, json_load_untrusted, model_parse
 from mcp_tools.errors import DependencyUnavailable, OperationError
+from smarteros.client_address import request_client_address
 from smarteros.context import current_trace_id, new_trace_id
 from smarteros.events.schemas import InvalidEvent
 from tenants.models import Tenant
@@ -60,13 +63,23 @@ def _receive(
     *,
     allow: str = "POST",
 ) -> HttpResponse:
+    source = request_client_address(request)
+    verified = False
     try:
+        source_check(source)
         if request.method != "POST":
             raise Refused("only POST", status=405, code="method_not_allowed", reason="method")
-        tenant = webhook_tenant(slug)
-        rate_limit_check(slug=slug, tenant=tenant)
         body = body_read(request)
-        connection = webhook_connection(tenant=tenant, provider=spec.provider)
+        connection = webhook_connection(tenant=webhook_tenant(slug), provider=spec.provider)
+        signature_check(
+            spec,
+            connection,
+            body,
+            request.headers.get(spec.signature_header, ""),
+            headers=request.headers,
+        )
+        verified = True  # from here on the sender is the provider: the tenant pays
+        rate_limit_check(slug=slug, tenant=connection.tenant)
         try:
             delivery, claimed = parse(
                 request, json_load_untrusted(body, max_depth=settings.WEBHOOK_MAX_JSON_DEPTH)
@@ -76,15 +89,10 @@ def _receive(
                 str(exc), status=400, code="invalid_payload", reason="bad_payload"
             ) from None
         external_ids_check(spec, connection, claimed)
-        signature_check(
-            spec,
-            connection,
-            body,
-            request.headers.get(spec.signature_header, ""),
-            headers=request.headers,
-        )
         return JsonResponse(_accept(connection.tenant, delivery, accept))
     except Refused as refused:
+        if not verified and refused.reason != "source_limited":
+            source_charge(source)
         response = refusal_response(spec.provider, slug, refused)
         if response.status_code == 405:
             response["Allow"] = allow  # RFC 9110: a 405 lists the methods that work
@@ -181,10 +189,22 @@ def whatsapp_webhook(request: HttpRequest, tenant: str) -> HttpResponse:
 
 
 def _whatsapp_handshake(request: HttpRequest, slug: str) -> HttpResponse:
+    source = request_client_address(request)
     try:
-        owner = webhook_tenant(slug)
-        rate_limit_check(slug=slug, tenant=owner)
-        connection: IntegrationConnection = webhook_connection(tenant=owner, provider="whatsapp")
+        source_check(source)
+        # Every failure is the same 403, whether the tenant exists, is connected or not.
+        wrong = Refused(
+            "hub.verify_token does not match",
+            status=403,
+            code="permission_denied",
+            reason="bad_verify_token",
+        )
+        try:
+            owner = webhook_tenant(slug)
+            connection = webhook_connection(tenant=owner, provider="whatsapp")
+        except Refused:
+            wrong.reason = "not_connected"
+            raise wrong from None
         expected = str(connection.config.get("verify_token") or "")
         if not (
             expected
@@ -193,12 +213,13 @@ def _whatsapp_handshake(request: HttpRequest, slug: str) -> HttpResponse:
                 request.GET.get("hub.verify_token", "").encode(), expected.encode()
             )
         ):
-            raise Refused(
-                "hub.verify_token does not match",
-                status=403,
-                code="permission_denied",
-                reason="bad_verify_token",
-            )
+            raise wrong
+    except Refused as refused:
+        if refused.reason != "source_limited":
+            source_charge(source)
+        return refusal_response("whatsapp", slug, refused)
+    try:
+        rate_limit_check(slug=slug, tenant=connection.tenant)
     except Refused as refused:
         return refusal_response("whatsapp", slug, refused)
     return HttpResponse(request.GET.get("hub.challenge", ""), content_type="text/plain")

@@ -1,4 +1,11 @@
-"""Per-tenant rate limit shared by every surface (REST, both MCP transports, webhooks).
+"""Per-tenant rate limit shared by every surface (REST, both MCP transports, webhooks), and the
+per-source bucket that refused, unauthenticated requests are charged to instead.
+
+A tenant is charged only for authenticated work: a call with its valid key, a webhook delivery
+whose signature verified. What is refused before that (an unknown key, an unsigned or forged
+delivery, a URL naming no connection) is charged to the client address it came from (IPv6 by
+its /64), so nobody can spend a tenant's limit without its credentials, and a source that keeps
+sending refused requests is itself refused for a while before any other work is done.
 
 A sliding-window log in Redis: one sorted set per tenant holding one entry per permit granted in
 the last 60 seconds, trimmed and counted by one Lua script, so no 60-second window admits more
@@ -20,6 +27,7 @@ false where abuse is the bigger risk.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import secrets
 import threading
@@ -85,6 +93,7 @@ class _Lease:
     ends_at: float = 0.0  # time.monotonic()
     next_size: int = 1
     redis_down_until: float = 0.0
+    denied_until: float = 0.0  # the last renewal was refused until then
 
     def unspent_members(self) -> list[str]:
         return [f"{self.lease_id}:{i}" for i in range(self.spent + 1, self.granted + 1)]
@@ -97,10 +106,14 @@ class _Leases:
         self._lock = threading.Lock()
         self._by_tenant: dict[str, _Lease] = {}
 
+    MAX_BUCKETS = 10_000  # per process; sources are many, and each holds a lease
+
     def hit(self, tenant_slug: str, limit: int) -> RateDecision:
         lease = self._by_tenant.get(tenant_slug)
         if lease is None:
             with self._lock:
+                if len(self._by_tenant) >= self.MAX_BUCKETS:
+                    self._prune()
                 lease = self._by_tenant.setdefault(tenant_slug, _Lease())
         with lease.lock:
             now = time.monotonic()
@@ -144,8 +157,30 @@ class _Leases:
         lease.next_size = want
         lease.spent = min(1, lease.granted)
         if not lease.granted:
-            return RateDecision(False, limit, 0, max(1, -(-int(retry_ms) // 1000)))
+            retry_after = max(1, -(-int(retry_ms) // 1000))
+            lease.denied_until = now + retry_after
+            return RateDecision(False, limit, 0, retry_after)
         return RateDecision(True, limit, lease.granted - 1, 0)
+
+    def denied_for(self, key: str) -> int:
+        """Seconds this process last heard that `key` is refused for; 0 if not (no Redis)."""
+        lease = self._by_tenant.get(key)
+        left = lease.denied_until - time.monotonic() if lease is not None else 0
+        return max(0, -int(-left // 1))
+
+    def _prune(self) -> None:
+        # Buckets with nothing leased and nothing refused; their permits are all in Redis.
+        now = time.monotonic()
+        idle = [
+            key
+            for key, lease in self._by_tenant.items()
+            if lease.ends_at <= now and lease.denied_until <= now
+        ]
+        for key in idle:
+            del self._by_tenant[key]
+        if len(self._by_tenant) >= self.MAX_BUCKETS:
+            # All busy: forgetting unspent permits only makes their buckets stricter for a minute.
+            self._by_tenant.clear()
 
     def forget(self) -> None:
         with self._lock:
@@ -162,6 +197,32 @@ _leases = _Leases()
 def rate_limit_hit(*, tenant_slug: str, limit: int | None = None) -> RateDecision:
     """Count one request for the tenant and say whether it is within its per-minute limit."""
     return _leases.hit(tenant_slug, limit or settings.RATE_LIMIT_PER_MINUTE)
+
+
+def source_key(address: str) -> str:
+    """The bucket a client address is charged to: IPv4 by address, IPv6 by its /64 (one host
+    commonly holds a whole /64)."""
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return "source:unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return f"source:{ip.ipv4_mapped}"
+        return f"source:{ipaddress.IPv6Network((ip, 64), strict=False).network_address}/64"
+    return f"source:{ip}"
+
+
+def source_refusal_hit(*, address: str) -> RateDecision:
+    """Charge one refused, unauthenticated request to the bucket of the address it came from
+    (REFUSALS_PER_SOURCE_PER_MINUTE); never a tenant's."""
+    return _leases.hit(source_key(address), settings.REFUSALS_PER_SOURCE_PER_MINUTE)
+
+
+def source_refused_for(*, address: str) -> int:
+    """Seconds for which requests from `address` are refused because it used up its refusals
+    (0 if not), as this process last heard from Redis: no round trip."""
+    return _leases.denied_for(source_key(address))
 
 
 def rate_limit_forget_leases() -> None:
