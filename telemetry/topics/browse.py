@@ -31,6 +31,21 @@ from telemetry.topics.masking import Masker
 from telemetry.topics.records import message_record
 
 MAX_PARTITIONS_PER_REQUEST = 1024
+FILTER_SLICE = 50  # records judged between two checks of cancel and the time budget
+
+_running_lock = threading.Lock()
+_running = 0  # scans of this process whose Kafka consumer is open
+
+
+def scans_running() -> int:
+    """Browse scans of this process holding a Kafka consumer now."""
+    return _running
+
+
+def _count_scan(delta: int) -> None:
+    global _running
+    with _running_lock:
+        _running += delta
 
 
 class BrowseError(ValueError):
@@ -186,6 +201,7 @@ def browse(
     seconds = seconds if seconds is not None else settings.TOPICS_BROWSE_SECONDS
     max_bytes = max_bytes if max_bytes is not None else settings.TOPICS_BROWSE_MAX_BYTES
     consumer = _consumer()
+    _count_scan(1)
     try:
         partitions = topic_partitions(consumer, topic)
         if partition is not None:
@@ -222,6 +238,7 @@ def browse(
         raise TopicUnavailable(str(exc)) from None
     finally:
         consumer.close()
+        _count_scan(-1)
 
 
 def _start_offset(
@@ -263,6 +280,7 @@ def _scan(
         consumer.assign([TopicPartition(topic, p, positions[p]) for p in sorted(pending)])
     per_partition: dict[int, list[dict[str, Any]]] = {p: [] for p in positions}
     budget = request_budget()
+    filtering = message_filter.active
     scanned = matched = bytes_read = 0
     began = last_progress = time.monotonic()
     stopped = "end"
@@ -286,17 +304,32 @@ def _scan(
                 continue
             if message.partition() in pending and message.offset() < ends[message.partition()]:
                 batch.append(message_record(message, masker))
-        # One evaluation per batch (in the evaluator's processes, under the request's budget);
-        # records past a partition's limit are judged too, and then left out below.
-        verdicts = message_filter.select(batch, budget=budget) if message_filter.active else None
-        for i, record in enumerate(batch):
+        # Judged a slice at a time (in the evaluator's processes, under the request's budget),
+        # so a cancel or the time budget ends the scan between slices; records past a
+        # partition's limit are judged too, and then left out below.
+        verdicts: list[bool] = []
+        while len(verdicts) < len(batch):
+            if cancelled is not None and cancelled.is_set():
+                stopped = "cancelled"
+                break
+            if verdicts and time.monotonic() - began > seconds:
+                stopped = "time budget"
+                break
+            if progress and time.monotonic() - last_progress > 0.25:
+                progress(scanned, matched)
+                last_progress = time.monotonic()
+            piece = batch[len(verdicts) : len(verdicts) + FILTER_SLICE]
+            verdicts += (
+                message_filter.select(piece, budget=budget) if filtering else [True] * len(piece)
+            )
+        for record, wanted in zip(batch, verdicts, strict=False):
             p, offset = record["partition"], record["offset"]
             if p not in pending:
                 continue
             positions[p] = offset + 1
             scanned += 1
             bytes_read += record["size"]
-            if verdicts is None or verdicts[i]:
+            if wanted:
                 matched += 1
                 per_partition[p].append(record)
             if positions[p] >= ends[p] or len(per_partition[p]) >= limit:
