@@ -4,6 +4,7 @@ from django.urls import path
 from smarteros.login_throttle import ThrottledLoginView
 from tenants.console import (
     audit,
+    health,
     integrations,
     keys,
     lifecycle,
@@ -18,6 +19,7 @@ urlpatterns = [
     path("tenants/", tenant_list.tenant_list, name="console-tenants"),
     path("tenants/new/", provision.tenant_create_view, name="console-tenant-create"),
     path("tenants/audit/", audit.audit_trail, name="console-audit"),
+    path("platform/health/", health.platform_health, name="console-health"),
     path("tenants/<slug:slug>/", overview.overview, name="console-overview"),
     path("tenants/<slug:slug>/provisioning/", provision.provision_page, name="console-provision"),
     path(
