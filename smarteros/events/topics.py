@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +11,7 @@ from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 from django.conf import settings
 
 from smarteros.events.catalog import TopicSpec
-from smarteros.infra.kafka import admin_client
+from smarteros.infra.kafka import admin_client, topics_create
 
 
 @dataclass(frozen=True)
@@ -21,18 +21,25 @@ class TopicChange:
     detail: str = ""
 
 
-def topics_sync(specs: Iterable[TopicSpec], *, timeout: float = 15.0) -> list[TopicChange]:
+def topics_sync(
+    specs: Iterable[TopicSpec],
+    *,
+    timeout: float = 15.0,
+    progress: Callable[[str], None] | None = None,
+) -> list[TopicChange]:
     """Create missing topics with the catalog's configs; give existing ones the catalog's
     configs; report those whose partitions differ (or whose configs the broker keeps).
 
-    Touches only the named topics: one CreateTopics request for all of them, then a describe of
-    those that existed already. Listing the broker's every topic would make each tenant's
+    Touches only the named topics: CreateTopics requests for them (in batches sized to the
+    broker, see topics_create; `progress` hears each), then a describe of those that existed
+    already. Listing the broker's every topic would make each tenant's
     provisioning cost grow with the number of tenants."""
     specs = list(specs)
     if not specs:
         return []
     admin = admin_client()
-    futures = admin.create_topics(
+    outcome = topics_create(
+        admin,
         [
             NewTopic(
                 spec.name,
@@ -42,20 +49,11 @@ def topics_sync(specs: Iterable[TopicSpec], *, timeout: float = 15.0) -> list[To
             )
             for spec in specs
         ],
-        operation_timeout=timeout,
-        request_timeout=timeout,
+        progress=progress,
     )
-    changes: list[TopicChange] = []
-    existed: list[TopicSpec] = []
+    changes = [TopicChange(name, "created") for name, created in outcome.items() if created]
     by_name = {spec.name: spec for spec in specs}
-    for name, future in futures.items():
-        try:
-            future.result()
-            changes.append(TopicChange(name, "created"))
-        except KafkaException as exc:
-            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
-                raise
-            existed.append(by_name[name])
+    existed = [by_name[name] for name, created in outcome.items() if not created]
     kept = []
     for spec, partitions in zip(existed, _partition_counts(admin, existed, timeout), strict=True):
         if partitions < spec.partitions:

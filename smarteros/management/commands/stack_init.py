@@ -25,7 +25,10 @@ class Command(BaseCommand):
     def _topics(self) -> str:
         from smarteros.events.status import catalog_for_all_tenants
 
-        changes = topics_sync(catalog_for_all_tenants())
+        # Batches sized to the broker, each reported: thousands of tenants' topics take a while.
+        changes = topics_sync(
+            catalog_for_all_tenants(), progress=lambda line: self.stdout.write(f"    {line}")
+        )
         created = [c.topic for c in changes if c.action == "created"]
         drifted = [f"{c.topic} ({c.detail})" for c in changes if c.action == "drifted"]
         parts = [f"{len(changes)} in catalog, {len(created)} created"]
