@@ -7,7 +7,9 @@ from .profile import ENVIRONMENT, IS_PRODUCTION, local_default
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", local_default("insecure-local-development-key-change-me"))
-DEBUG = env_bool("DJANGO_DEBUG", not IS_PRODUCTION)
+# Off in every profile unless asked for: Django's debug pages list every URL pattern (404) and
+# the settings (500) to whoever reaches the console; DJANGO_DEBUG=true while developing.
+DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list(
     "DJANGO_ALLOWED_HOSTS", local_default("localhost,127.0.0.1,[::1],testserver")
 )
