@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from smarteros.events.catalog import platform_topics, tenant_topics
+from smarteros.parsing import InvalidValue, parse_page
 from telemetry.topics.access import PLATFORM, TopicGrant, topic_grants
 
 KINDS = ("platform", "tenant", "dead-letter")
@@ -52,10 +53,11 @@ def topic_query_parse(params: Mapping[str, str]) -> TopicQuery:
     kind = params.get("kind") or ""
     if kind not in ("", *KINDS):
         raise TopicQueryError("kind", f"kind: one of {', '.join(KINDS)}")
-    raw_page = params.get("page") or "1"
-    if not raw_page.isdigit() or not 1 <= int(raw_page) <= 1_000_000:
-        raise TopicQueryError("page", "page: a whole number from 1")
-    return TopicQuery(tenant=texts["tenant"], name=texts["name"], kind=kind, page=int(raw_page))
+    try:
+        page = parse_page(params.get("page"))
+    except InvalidValue as exc:
+        raise TopicQueryError("page", str(exc)) from None
+    return TopicQuery(tenant=texts["tenant"], name=texts["name"], kind=kind, page=page)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from tenants.lifecycle import (
     tenant_plan_set,
 )
 from tenants.models import Tenant
+from tenants.operations import RATE_LIMIT_MAX
 
 # Destructive actions ask for the slug to be typed.
 CONFIRM = {Action.SUSPEND, Action.REQUEST_DELETION}
@@ -43,7 +44,10 @@ def _role_needed(action: str) -> Role:
 class PlanForm(forms.Form):
     plan = forms.ChoiceField(choices=Tenant.Plan.choices)
     rate_limit_per_minute = forms.IntegerField(
-        min_value=1, required=False, help_text="Empty: the platform default."
+        min_value=1,
+        max_value=RATE_LIMIT_MAX,
+        required=False,
+        help_text="Empty: the platform default.",
     )
     reason = forms.CharField(max_length=300, required=True)
 

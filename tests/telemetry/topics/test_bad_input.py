@@ -38,6 +38,8 @@ def test_bad_numbers_over_http_are_400_naming_the_field(world: Any) -> None:
         assert export.status_code == 400 and export.json()["field"] == "limit", raw[:12]
         export = admin.get("/topics/export/", {"topic": TOPIC, "partition": raw})
         assert export.status_code == 400 and export.json()["field"] == "partition", raw[:12]
+        listing = admin.get("/topics/", {"page": raw})
+        assert listing.status_code == 400 and listing.json()["field"] == "page", raw[:12]
     good = admin.get("/topics/export/", {"topic": TOPIC, "start": "oldest", "limit": "5"})
     assert good.status_code == 200 and good.content.count(b"\n") == 1
 
