@@ -270,6 +270,7 @@ def test_audit_trail_filters_and_links(world: World) -> None:
             action="tenant.suspend",
             tenant=world.acme,
             target=world.acme.slug,
+            details={"reason": "unpaid", "scopes": ["tenant.read", "shopify.read"]},
         )
         audit_record(
             actor="user:platform",
@@ -279,6 +280,11 @@ def test_audit_trail_filters_and_links(world: World) -> None:
         )
     viewer = world.client("viewer").get("/tenants/audit/", {"action": "tenant."}).content.decode()
     assert f'href="/tenants/{world.acme.slug}/"' in viewer and world.globex.slug not in viewer
+    # Details read as fields, not as a Python dict's repr.
+    assert "<strong>reason</strong>: unpaid" in viewer
+    assert (
+        "<strong>scopes</strong>: tenant.read, shopify.read" in viewer and "{&#x27;" not in viewer
+    )
     platform = (
         world.client("platform")
         .get("/tenants/audit/", {"tenant": world.globex.slug})
