@@ -2,14 +2,14 @@ import json
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 
 from integrations.connections import connection_config_check
 from integrations.models import IntegrationConnection, N8nTrigger, WhatsAppMessage
 from integrations.n8n.topics import FORWARDED_TOPICS
 from integrations.n8n.triggers import TRIGGER_AUTH_HEADER, trigger_secret_issue
 from integrations.services import integration_connect
-from tenants.admin import AuditedAdmin, TenantScopedAdmin
+from tenants.admin import AuditedAdmin, ShowsSecretOnce, TenantScopedAdmin
 from tenants.audit import audit_record
 
 
@@ -91,7 +91,7 @@ class N8nTriggerForm(forms.ModelForm):
 
 
 @admin.register(N8nTrigger)
-class N8nTriggerAdmin(TenantScopedAdmin):
+class N8nTriggerAdmin(ShowsSecretOnce, TenantScopedAdmin):
     form = N8nTriggerForm
     list_display = ["tenant", "topic", "event_type", "webhook_path", "has_header_secret"]
 
@@ -104,8 +104,8 @@ class N8nTriggerAdmin(TenantScopedAdmin):
         if not obj.auth_secret_ciphertext:
             # Shown once, as n8n_create_trigger does: only its ciphertext is kept.
             secret = trigger_secret_issue(obj)
-            messages.warning(
+            self.secret_issued(
                 request,
-                f"Header Auth for the workflow's Webhook node (shown only now): name "
-                f"{TRIGGER_AUTH_HEADER}, value {secret}",
+                f"Header Auth for the workflow's Webhook node: {TRIGGER_AUTH_HEADER}",
+                secret,
             )

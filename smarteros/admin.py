@@ -6,6 +6,7 @@ from django.http import HttpRequest
 
 from smarteros.events.outbox import outbox_retry
 from smarteros.models import OutboxEvent
+from tenants.admin import TenantScopedAdmin
 
 
 class OutboxStateFilter(admin.SimpleListFilter):
@@ -26,9 +27,11 @@ class OutboxStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(OutboxEvent)
-class OutboxEventAdmin(admin.ModelAdmin):
+class OutboxEventAdmin(TenantScopedAdmin):
     """The outbox as it is: what waits, what went out, and what the broker refused (set aside
-    with the reason) and can be retried once its cause is fixed. Rows are never edited here."""
+    with the reason) and can be retried once its cause is fixed. Rows are never edited here.
+    Payloads are tenant data (message texts, orders): a tenant admin sees their tenants' rows
+    only, and rows of no tenant are the platform's."""
 
     list_display = ("id", "topic", "event_type", "tenant", "created_at", "sent_at", "failed_at")
     list_filter = (OutboxStateFilter,)

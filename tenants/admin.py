@@ -4,7 +4,10 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 
 from tenants.audit import audit_record, audit_refusal
 from tenants.models import ApiKey, AuditEvent, Membership, Tenant
@@ -29,6 +32,50 @@ def administered_tenant_ids(request: HttpRequest) -> list[int] | None:
         )
         request._administered_tenant_ids = cached  # type: ignore[attr-defined]
     return list(cached)
+
+
+def shown_once(
+    request: HttpRequest, *, title: str, secrets: list[tuple[str, str]], back: str
+) -> HttpResponse:
+    """A page that shows new secrets this one time. Never through `messages` (its storage is a
+    cookie, then the session) and never cached (`Cache-Control: no-store`)."""
+    context = {
+        **admin.site.each_context(request),
+        "title": title,
+        "secrets": secrets,
+        "back": back,
+    }
+    response = render(request, "admin/shown_once.html", context)
+    add_never_cache_headers(response)
+    return response
+
+
+class ShowsSecretOnce(admin.ModelAdmin):
+    """For admins whose save issues a secret: `save_model` calls `secret_issued`, and the answer
+    to the add or change is the shown-once page instead of a redirect with a message."""
+
+    def secret_issued(self, request: HttpRequest, label: str, secret: str) -> None:
+        issued = getattr(request, "_secrets_issued", [])
+        issued.append((label, secret))
+        request._secrets_issued = issued  # type: ignore[attr-defined]
+
+    def _shown(self, request: HttpRequest, obj: Any) -> HttpResponse | None:
+        issued = getattr(request, "_secrets_issued", None)
+        if not issued:
+            return None
+        opts = self.model._meta
+        return shown_once(
+            request,
+            title=f"{opts.verbose_name} {obj}".capitalize(),
+            secrets=issued,
+            back=reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
+        )
+
+    def response_add(self, request: HttpRequest, obj: Any, *args: Any, **kwargs: Any) -> Any:
+        return self._shown(request, obj) or super().response_add(request, obj, *args, **kwargs)
+
+    def response_change(self, request: HttpRequest, obj: Any) -> Any:
+        return self._shown(request, obj) or super().response_change(request, obj)
 
 
 class TenantScopedAdmin(admin.ModelAdmin):
@@ -197,9 +244,10 @@ class TenantAdmin(AuditedAdmin):
         description="Provision (or finish provisioning) selected tenants",
         permissions=["change"],
     )
-    def provision(self, request: HttpRequest, queryset: Any) -> None:
+    def provision(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
         from tenants.provisioning import ProvisioningFailed, tenant_provision
 
+        first_keys = []
         for tenant in queryset:
             audit_record(
                 actor=f"user:{request.user.get_username()}",
@@ -212,12 +260,17 @@ class TenantAdmin(AuditedAdmin):
             except ProvisioningFailed as exc:
                 messages.error(request, str(exc))
                 continue
-            note = (
-                f" First API key (shown once): {report.first_api_key}"
-                if report.first_api_key
-                else ""
-            )
-            messages.success(request, f"{tenant.slug} provisioned.{note}")
+            messages.success(request, f"{tenant.slug} provisioned.")
+            if report.first_api_key:
+                first_keys.append((f"{tenant.slug}: first API key", report.first_api_key))
+        if not first_keys:
+            return None
+        return shown_once(
+            request,
+            title="First API key (shown once)",
+            secrets=first_keys,
+            back=reverse("admin:tenants_tenant_changelist"),
+        )
 
     @admin.action(
         description="Delete selected tenants (resources removed after the grace period)",
@@ -309,7 +362,7 @@ def _is_platform(scope: str) -> bool:
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(AuditedAdmin):
+class ApiKeyAdmin(ShowsSecretOnce, AuditedAdmin):
     list_display = [
         "prefix",
         "name",
@@ -361,7 +414,7 @@ class ApiKeyAdmin(AuditedAdmin):
             target=issued.api_key.prefix,
         )
         # The only time the secret exists outside the caller's hands.
-        messages.warning(request, f"New API key (shown once, copy it now): {issued.secret}")
+        self.secret_issued(request, "New API key (shown once)", issued.secret)
 
     @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: Any) -> None:

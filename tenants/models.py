@@ -41,6 +41,11 @@ class Tenant(models.Model):
         null=True, blank=True, help_text="Empty means the platform default."
     )
     contact_email = models.EmailField(blank=True)
+    mask_personal_data = models.BooleanField(
+        default=True,
+        help_text="Mask e-mail addresses and phone numbers in the topic viewer and its exports. "
+        "Credentials, card numbers and national ids are masked whatever this says.",
+    )
     deleted_at = models.DateTimeField(
         null=True,
         blank=True,

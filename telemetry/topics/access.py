@@ -44,7 +44,7 @@ class TopicGrant:
         return self.role in ("admin", PLATFORM)
 
 
-def _memberships(user: Any) -> list[tuple[int, str, str]]:
+def _memberships(user: Any) -> list[tuple[int, str, str, bool]]:
     from tenants.models import Membership
     from tenants.scope import dangerously_unscoped
 
@@ -52,26 +52,31 @@ def _memberships(user: Any) -> list[tuple[int, str, str]]:
     with dangerously_unscoped():
         return list(
             Membership.objects.filter(user_id=user.pk).values_list(
-                "tenant_id", "tenant__slug", "role"
+                "tenant_id", "tenant__slug", "role", "tenant__mask_personal_data"
             )
         )
 
 
-def _tenant_slugs(only: str | None = None) -> dict[str, int]:
+def _tenant_slugs(only: str | None = None) -> dict[str, tuple[int, bool]]:
+    """Tenants by slug: their id and whether they mask contact data."""
     from tenants.models import Tenant
     from tenants.scope import dangerously_unscoped
 
     with dangerously_unscoped():
         rows = Tenant.objects.all() if only is None else Tenant.objects.filter(slug=only)
-        return {slug: pk for pk, slug in rows.values_list("pk", "slug")}
+        return {
+            slug: (pk, mask)
+            for pk, slug, mask in rows.values_list("pk", "slug", "mask_personal_data")
+        }
 
 
-def _owner(topic: str, slugs: dict[str, int]) -> tuple[int, str] | None:
-    """The tenant whose catalog topic this is (a platform admin's view of it), if any."""
+def _platform_grant(topic: str, slugs: dict[str, tuple[int, bool]]) -> TopicGrant:
+    """A platform admin's grant: of the tenant whose catalog topic this is, if any."""
     slug = topic.partition(".")[0]
     if slug in slugs and topic in {spec.name for spec in tenant_topics(slug)}:
-        return slugs[slug], slug
-    return None
+        tenant_id, mask = slugs[slug]
+        return TopicGrant(topic, tenant_id, slug, PLATFORM, mask_personal_data=mask)
+    return TopicGrant(topic, None, None, PLATFORM)
 
 
 def topic_grants(user: Any, *, broker_topics: list[str] | None = None) -> list[TopicGrant]:
@@ -80,17 +85,11 @@ def topic_grants(user: Any, *, broker_topics: list[str] | None = None) -> list[T
         return []
     if user.is_superuser:
         slugs = _tenant_slugs()
-        grants = []
-        for name in sorted(broker_topics or []):
-            owner = _owner(name, slugs)
-            grants.append(
-                TopicGrant(name, owner[0] if owner else None, owner[1] if owner else None, PLATFORM)
-            )
-        return grants
+        return [_platform_grant(name, slugs) for name in sorted(broker_topics or [])]
     grants = []
-    for tenant_id, slug, role in sorted(_memberships(user), key=lambda m: m[1]):
+    for tenant_id, slug, role, mask in sorted(_memberships(user), key=lambda m: m[1]):
         for spec in tenant_topics(slug):
-            grants.append(TopicGrant(spec.name, tenant_id, slug, role))
+            grants.append(TopicGrant(spec.name, tenant_id, slug, role, mask_personal_data=mask))
     return grants
 
 
@@ -103,8 +102,7 @@ def topic_grant(user: Any, topic: Any) -> TopicGrant:
     if not getattr(user, "is_authenticated", False):
         raise TopicDenied("not signed in")
     if user.is_superuser:
-        owner = _owner(topic, _tenant_slugs(only=topic.partition(".")[0]))
-        return TopicGrant(topic, owner[0] if owner else None, owner[1] if owner else None, PLATFORM)
+        return _platform_grant(topic, _tenant_slugs(only=topic.partition(".")[0]))
     for grant in topic_grants(user):
         if grant.topic == topic:
             return grant

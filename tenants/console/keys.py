@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tenants.audit import audit_record
@@ -78,6 +79,7 @@ def _page(
     }
 
 
+@never_cache  # the answer to a create shows the new secret once: no copy in any cache
 @login_required
 @require_http_methods(["GET", "POST"])
 def keys(request: HttpRequest, slug: str) -> HttpResponse:

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from mcp_tools.management.commands.mcp_config import claude_desktop_entry
@@ -122,6 +123,7 @@ def provision_retry(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("console-provision", slug=slug)
 
 
+@never_cache  # shows the first key once: no copy in any cache
 @login_required
 @require_POST
 def first_key(request: HttpRequest, slug: str) -> HttpResponse:

@@ -41,7 +41,11 @@ CORPUS: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("list under a secret name", {"client_secrets": ["listed-cred-2", "x"]}, "listed-cred-2"),
     ("credential as a dict key", {"by_key": {"sk_live_51HxKeyAsDictKey0000": 1}}, "51HxKeyAsDict"),
-    ("e-mail as a dict key", {"by_mail": {"jane.keyholder@example.org": 3}}, "jane.keyholder"),
+    (
+        f"{CONTACT}: e-mail as a dict key",
+        {"by_mail": {"jane.keyholder@example.org": 3}},
+        "jane.keyholder",
+    ),
     (
         "Stripe secret key",
         {"note": "use sk_live_4eC39HqLyjWDarjtT1zdp7dc"},
