@@ -130,6 +130,11 @@ def tenant_provision(
     return report
 
 
+# How long deprovisioning waits for every consumer to leave the tenants' topics; past it, nothing
+# is deleted and the next run tries again.
+CONSUMERS_LEAVE_SECONDS = 90.0
+
+
 def tenants_deprovision_due() -> list[str]:
     """Remove the topics and Vault key of tenants deleted longer ago than the grace period, and
     revoke their API keys; each removal is audited. Returns the slugs done."""
@@ -152,7 +157,9 @@ def tenants_deprovision_due() -> list[str]:
     if due:
         # Every consumer leaves these tenants' topics before any is deleted: fetching a topic
         # as it is deleted crashes librdkafka on the local broker (see README).
-        behind = subscriptions_wait(tenants_leave(t.slug for t in due))
+        behind = subscriptions_wait(
+            tenants_leave(t.slug for t in due), timeout=CONSUMERS_LEAVE_SECONDS
+        )
         if behind:
             log.warning("deprovisioning waits for consumers still reading: %s", ", ".join(behind))
             return []

@@ -1,0 +1,116 @@
+"""Consumers subscribe to named tenant topics kept current from provisioning: a new tenant's first
+event is handled within seconds, and deprovisioning deletes a tenant's topics only after every
+consumer has left them (real broker, real consumer group, real Vault and Redis)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer
+from django.utils import timezone
+
+from smarteros.events import subscriptions
+from smarteros.events.catalog import tenant_topics
+from smarteros.events.consumers import GroupWorker, Registration
+from smarteros.events.envelope import Envelope
+from smarteros.infra.kafka import admin_client, client_config
+from smarteros.infra.redis import get_redis
+from tenants import provisioning
+from tenants.models import Tenant
+from tenants.provisioning import tenant_provision, tenants_deprovision_due
+from tenants.scope import dangerously_unscoped
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+FAST = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500}
+TOPIC = "n8n.automation.trigger"
+
+
+def produce(slug: str, n: int) -> str:
+    envelope = Envelope(
+        type="tenant.provisioning.step",
+        source="test",
+        tenant=slug,
+        data={"step": f"s{n}", "outcome": "ok"},
+    )
+    producer = Producer(client_config())
+    producer.produce(f"{slug}.{TOPIC}", value=envelope.to_bytes())
+    assert producer.flush(10) == 0
+    return envelope.id
+
+
+def new_tenant() -> Tenant:
+    with dangerously_unscoped():
+        return Tenant.objects.create(slug=f"sub{secrets.token_hex(3)}", name="Subscribed")
+
+
+def on_broker(slug: str) -> set[str]:
+    return {t for t in admin_client().list_topics(timeout=10).topics if t.startswith(f"{slug}.")}
+
+
+@pytest.fixture
+def worker(broker: Any) -> Any:
+    handled: dict[str, float] = {}
+    group = f"subs-{secrets.token_hex(3)}"
+    worker = GroupWorker(
+        group,
+        [Registration(f"*.{TOPIC}", "*", group, lambda e: handled.setdefault(e.id, time.time()))],
+        **FAST,
+    )
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    yield SimpleNamespace(consumer=worker.consumer, handled=handled, thread=thread)
+    worker.stop()
+    thread.join(30)
+
+
+def test_a_new_tenants_first_event_is_handled_within_seconds(worker: Any) -> None:
+    tenant = new_tenant()
+    tenant_provision(tenant=tenant)
+    provisioned = time.time()
+    event_id = produce(tenant.slug, 1)
+    wait_for(lambda: event_id in worker.handled, timeout=30)
+    assert worker.handled[event_id] - provisioned < 10
+
+
+def test_deprovisioning_deletes_topics_only_after_every_consumer_left_them(
+    worker: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    leaving, staying = new_tenant(), new_tenant()
+    for tenant in (leaving, staying):
+        tenant_provision(tenant=tenant)
+    first = produce(leaving.slug, 1)
+    wait_for(lambda: first in worker.handled, timeout=30)
+    with dangerously_unscoped():
+        Tenant.objects.filter(pk=leaving.pk).update(
+            status=Tenant.Status.DELETED, deleted_at=timezone.now() - timedelta(days=1)
+        )
+    settings.TENANT_DELETION_GRACE_DAYS = 0
+
+    # A consumer that never acknowledges (stuck, or an old release): nothing is deleted.
+    key = subscriptions._key("acks")
+    stuck = json.dumps({"version": 0, "at": time.time()})
+    get_redis().hset(key, "stuck-host:1/some-group", stuck)
+    monkeypatch.setattr(provisioning, "CONSUMERS_LEAVE_SECONDS", 2.0)
+    try:
+        assert tenants_deprovision_due() == []
+    finally:
+        get_redis().hdel(key, "stuck-host:1/some-group")
+    assert on_broker(leaving.slug) == {spec.name for spec in tenant_topics(leaving.slug)}
+    # Already left by the live worker: it no longer reads the tenant it was told is leaving.
+    assert not [tp for tp in worker.consumer.assignment() if tp.topic.startswith(leaving.slug)]
+
+    assert tenants_deprovision_due() == [leaving.slug]
+    assert on_broker(leaving.slug) == set()
+    # The consumer lived through the deletion and still handles the other tenant's events.
+    after = produce(staying.slug, 2)
+    wait_for(lambda: after in worker.handled, timeout=30)
+    assert worker.thread.is_alive()
