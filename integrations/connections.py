@@ -53,6 +53,10 @@ def connection_config_check(*, provider: str, config: dict[str, Any]) -> dict[st
         from integrations.llm.services import llm_config_validate
 
         llm_config_validate(checked)
+    if provider == "n8n":
+        from integrations.n8n.client import n8n_config_validate
+
+        n8n_config_validate(checked)
     return checked
 
 

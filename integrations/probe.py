@@ -63,8 +63,6 @@ def _probe(*, tenant: Tenant, provider: str) -> str:
         except ValueError as exc:
             raise InvalidInput(f"signing_secret: {exc}; save the endpoint's secret again") from None
         return "Clerk: the signing secret is a valid whsec_ secret (Clerk only sends webhooks)"
-    workflows = N8nClient(
-        base_url=config["base_url"], api_key=credentials["api_key"]
-    ).list_workflows(active=None, limit=5, cursor=None)
+    workflows = N8nClient.of(config, credentials).list_workflows(active=None, limit=5, cursor=None)
     names = ", ".join(_shown(w["name"]) for w in workflows.get("data", []))
     return f"n8n: workflows {_shown(names) or '(none)'}"

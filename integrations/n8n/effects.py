@@ -37,7 +37,7 @@ def _auth_headers(call: EffectCall) -> dict[str, str]:
 def n8n_client_for(*, tenant: Tenant) -> N8nClient:
     connection = connection_require(tenant=tenant, provider="n8n")
     credentials = connection_credentials(connection)
-    return N8nClient(base_url=connection.config["base_url"], api_key=credentials["api_key"])
+    return N8nClient.of(connection.config, credentials)
 
 
 def _triggered(done: list[tuple[EffectCall, dict[str, Any]]]) -> None:

@@ -24,7 +24,8 @@ WebhookPath = Annotated[
     str,
     StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9/_-]{0,199}$"),
     Field(
-        description="Path of the workflow's production webhook, the part after /webhook/.",
+        description="Path of the workflow's production webhook, the part after /webhook/ "
+        "(or the connection's webhook_prefix).",
         examples=["order-created"],
     ),
 ]

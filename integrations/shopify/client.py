@@ -227,8 +227,9 @@ PRODUCT_QUERY = f"query Product($id: ID!) {{ product(id: $id) {{ {PRODUCT_FIELDS
 
 SHOP_QUERY = "query ShopInfo { shop { name myshopifyDomain } }"
 
-# Writes carry Shopify's @idempotent directive: a retry with the same key is answered with the
-# first attempt's result instead of being applied again (required for this mutation from 2026-04).
+# Shopify's @idempotent directive: a retry with the same key is answered with the first
+# attempt's result instead of being applied again (required for this mutation from 2026-04).
+# Orders cannot carry it (see orders.py).
 INVENTORY_SET_MUTATION = """
 mutation InventorySet($input: InventorySetQuantitiesInput!, $idempotencyKey: String!) {
   inventorySetQuantities(input: $input) @idempotent(key: $idempotencyKey) {
@@ -264,13 +265,3 @@ def inventory_set_input(
     else:
         item["compareQuantity"] = change_from_quantity
     return body
-
-
-ORDER_CREATE_MUTATION = """
-mutation OrderCreate($order: OrderCreateOrderInput!, $idempotencyKey: String!) {
-  orderCreate(order: $order) @idempotent(key: $idempotencyKey) {
-    order { id legacyResourceId name totalPriceSet { shopMoney { amount currencyCode } } }
-    userErrors { field message }
-  }
-}
-"""

@@ -137,6 +137,32 @@ def test_a_forwarded_order_reaches_n8n_with_its_exact_id_through_header_auth(
     assert order["email"] == "jon@example.com"
 
 
+@pytest.mark.parametrize(
+    ("options", "answer"),
+    [
+        ({"noResponseBody": True}, None),  # the Webhook node's "No Response Body"
+        ({"responseData": "Thanks, got it"}, "Thanks, got it"),  # a text answer
+    ],
+)
+def test_a_workflow_answering_without_json_runs_exactly_once(
+    acme: Principal, real_n8n: RealN8n, options: dict[str, Any], answer: Any, settings: Any
+) -> None:
+    settings.EFFECT_RETRY_DELAYS = [0.0, 0.0, 0.0, 0.0]  # were it retried, it would be at once
+    path = f"quiet-{uuid.uuid4().hex[:8]}"
+    made = call(acme, "n8n_create_trigger", {"topic": "shopify.webhooks", "webhook_path": path})
+    header, secret = made.output["auth_header_name"], made.output["auth_header_value"]
+    workflow_id = real_n8n.header_auth_webhook(
+        path=path, header=header, secret=secret, options=options
+    )
+
+    effect = forward_order(acme)
+    assert (effect.state, effect.attempts) == (Effect.State.DONE, 1), effect.last_error
+    assert (effect.result or {}).get("response") == answer
+    wait_for_execution(real_n8n, workflow_id)
+    time.sleep(1.0)  # a second run, had there been one, would be listed by now
+    assert len(real_n8n.executions(workflow_id)) == 1
+
+
 def test_a_wrong_secret_is_refused_by_n8n(acme: Principal, real_n8n: RealN8n) -> None:
     path = f"rotated-{uuid.uuid4().hex[:8]}"
     args = {"topic": "shopify.webhooks", "webhook_path": path}
