@@ -6,12 +6,13 @@ from typing import Any
 
 from pydantic import Field
 
+from integrations.shopify.schemas import WEBHOOK_TOPIC_PATTERN
 from smarteros.events.schemas import PERSONAL, EventData, event_type
 
 
 @event_type("shopify.webhook.received")
 class ShopifyWebhookReceived(EventData):
-    topic: str = Field(pattern=r"^[a-z_]+/[a-z_]+$")
+    topic: str = Field(pattern=WEBHOOK_TOPIC_PATTERN)
     webhook_id: str
     payload: dict[str, Any]
 

@@ -18,10 +18,15 @@ ShopDomain = Annotated[
         examples=["acme.myshopify.com"],
     ),
 ]
+# Shopify names most topics resource/event, some resource.event (customer.tags_added).
+WEBHOOK_TOPIC_PATTERN = r"^[a-z][a-z_]*(?:[/.][a-z][a-z_]*){1,3}$"
 WebhookTopic = Annotated[
     str,
-    StringConstraints(pattern=r"^[a-z_]+/[a-z_]+$", max_length=100),
-    Field(description="Shopify webhook topic, e.g. orders/create or products/update."),
+    StringConstraints(pattern=WEBHOOK_TOPIC_PATTERN, max_length=100),
+    Field(
+        description="Shopify webhook topic, e.g. orders/create, products/update or "
+        "customer.tags_added."
+    ),
 ]
 WebhookId = Annotated[
     str,
