@@ -19,9 +19,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -39,7 +41,7 @@ from confluent_kafka import Producer  # noqa: E402
 from confluent_kafka.admin import NewTopic  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from smarteros.events.backup import backup_consumer, scan_partitions  # noqa: E402
+from smarteros.events.backup import scan_partitions_parallel  # noqa: E402
 from smarteros.events.backup_generations import high_water_marks  # noqa: E402
 from smarteros.events.catalog import tenant_topics  # noqa: E402
 from smarteros.infra.kafka import admin_client, topics_create  # noqa: E402
@@ -98,18 +100,15 @@ def counts() -> dict[str, int]:
         for p in info.partitions
     ]
     marks = high_water_marks(admin, every)
+    holding = [tp for tp in every if marks[f"{tp[0]}:{tp[1]}"]]
     found = dict.fromkeys((t for t, _ in every), 0)
+    lock = threading.Lock()
 
-    def count(message: object) -> None:
-        found[message.topic()] += 1  # type: ignore[attr-defined]
+    def count(message: Any) -> None:
+        with lock:
+            found[message.topic()] += 1
 
-    consumer = backup_consumer(os.environ["KAFKA_BOOTSTRAP_SERVERS"])
-    try:
-        scan_partitions(
-            consumer, [tp for tp in every if marks[f"{tp[0]}:{tp[1]}"]], on_message=count
-        )
-    finally:
-        consumer.close()
+    scan_partitions_parallel(os.environ["KAFKA_BOOTSTRAP_SERVERS"], holding, on_message=count)
     return found
 
 

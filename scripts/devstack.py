@@ -756,6 +756,14 @@ def command_run() -> int:
             wait_until(lambda: port_open(WEB_PORT), timeout=60, what="web server", log=None)
         print_welcome()
         backup = PeriodicBackup(enabled=supervisor.started_service("kafka"))
+        retention = float(app_setting("OUTBOX_SENT_RETENTION_HOURS", "24")) * 3600
+        if backup.enabled and retention <= KAFKA_BACKUP_SECONDS:
+            # After a crash the outbox republishes what went out since the last backup: only
+            # what it still holds.
+            shout(
+                f"kafka: backups every {KAFKA_BACKUP_SECONDS:.0f}s but the outbox keeps sent "
+                f"events {retention:.0f}s: a crash could lose events; back up more often"
+            )
         while True:
             apps.tick()
             backup.tick()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -31,7 +32,12 @@ from smarteros.events.producer_ids import (
     plaintext_bootstrap,
     skip_producer_ids,
 )
-from smarteros.events.record_files import CONSUME_BATCH, PROGRESS_EVERY, PartitionWriter
+from smarteros.events.record_files import (
+    CONSUME_BATCH,
+    PROGRESS_EVERY,
+    SCAN_WINDOW,
+    PartitionWriter,
+)
 from smarteros.events.replay import (
     BULK_CONSUMER_CONFIG,
     ReplayFailed,
@@ -108,15 +114,25 @@ def scan_partitions(
 ) -> None:
     """Hand every message of the given partitions to `on_message`, from the beginning (or the
     offset `starts` gives) to the end the broker reports at fetch time (partition EOF), then
-    call `on_done` for the partition. `timeout` bounds the wait for the next message, not the
+    call `on_done` for the partition. At most SCAN_WINDOW partitions are assigned at a time,
+    the next one as soon as one ends. `timeout` bounds the wait for the next message, not the
     whole scan."""
     if not partitions:
         return
-    pending = set(partitions)
     begin = starts or {}
-    consumer.assign(
-        [TopicPartition(t, p, begin.get((t, p), OFFSET_BEGINNING)) for t, p in partitions]
-    )
+    waiting = list(reversed(partitions))
+    pending: set[tuple[str, int]] = set()
+
+    def assign_more() -> None:
+        added = []
+        while waiting and len(pending) < SCAN_WINDOW:
+            where = waiting.pop()
+            pending.add(where)
+            added.append(TopicPartition(where[0], where[1], begin.get(where, OFFSET_BEGINNING)))
+        if added:
+            consumer.incremental_assign(added)
+
+    assign_more()
     deadline = time.monotonic() + timeout
     while pending:
         messages = consumer.consume(CONSUME_BATCH, 1.0)
@@ -127,18 +143,64 @@ def scan_partitions(
                 )
             continue
         deadline = time.monotonic() + timeout
+        ended = []
         for message in messages:
             error = message.error()
-            if error is None:
-                on_message(message)
-                continue
             where = (message.topic() or "", message.partition() or 0)
+            if error is None:
+                # A partition already handed over (written to while others are still read)
+                # stops at the end it had: the rest is the next backup's.
+                if where in pending:
+                    on_message(message)
+                continue
             if error.code() != KafkaError._PARTITION_EOF:
                 raise BackupError(f"{where[0]}[{where[1]}]: {error}")
             if where in pending:
                 pending.discard(where)
+                ended.append(TopicPartition(where[0], where[1]))
                 on_done(*where)
+        if ended:
+            consumer.incremental_unassign(ended)
+            assign_more()
     consumer.unassign()
+
+
+# Consumers reading at once: a broker that serves each partition slowly (see SCAN_WINDOW) serves
+# several connections side by side.
+SCAN_READERS = 4
+
+
+def scan_partitions_parallel(
+    bootstrap: str | None,
+    partitions: list[tuple[str, int]],
+    *,
+    on_message: Callable[[Any], None],
+    on_done: Callable[[str, int], None] = lambda topic, partition: None,
+    starts: dict[tuple[str, int], int] | None = None,
+    readers: int = SCAN_READERS,
+) -> None:
+    """scan_partitions with the partitions shared out among `readers` consumers in threads of
+    their own; the callbacks are called from those threads (a partition always from the same
+    one). The first reader's error is raised once all have stopped."""
+    shares = [share for n in range(readers) if (share := partitions[n::readers])]
+    errors: list[BaseException] = []
+
+    def read(share: list[tuple[str, int]]) -> None:
+        consumer = backup_consumer(bootstrap)
+        try:
+            scan_partitions(consumer, share, on_message=on_message, on_done=on_done, starts=starts)
+        except BaseException as exc:  # handed to the caller's thread
+            errors.append(exc)
+        finally:
+            consumer.close()
+
+    threads = [threading.Thread(target=read, args=(share,)) for share in shares]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
 
 
 def backup_consumer(bootstrap: str | None) -> Consumer:
@@ -229,7 +291,7 @@ def topics_backup(
     finally:
         consumer.close()
         for writer in writers.values():
-            writer.file.close()
+            writer.discard()
     progress(
         f"{counted['records']} records of {len(names)} topics "
         f"({counted['partitions']} partitions) written"

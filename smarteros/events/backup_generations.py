@@ -23,6 +23,7 @@ import fcntl
 import json
 import os
 import secrets
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -37,10 +38,9 @@ from smarteros.events.backup import (
     MANIFEST,
     BackupError,
     BackupReport,
-    backup_consumer,
     file_sha256,
     producer_id_next,
-    scan_partitions,
+    scan_partitions_parallel,
 )
 from smarteros.events.record_files import PROGRESS_EVERY, PartitionWriter
 from smarteros.events.topics import topic_configs
@@ -112,7 +112,6 @@ def generation_newest_good(root: Path, progress: Progress) -> tuple[int, dict[st
 
 def _owner_only(root: Path) -> None:
     """Backups hold every tenant's messages: only the owner reads them."""
-    os.umask(0o077)
     for folder in (root, root / "segments", root / "generations"):
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o700)
@@ -123,7 +122,7 @@ def generations_locked(root: Path) -> Iterator[None]:
     """One backup or restore at a time per folder: a backup drops the segments no generation
     names, which would include another's unfinished ones."""
     _owner_only(root)
-    with (root / ".lock").open("w") as lock:
+    with os.fdopen(os.open(root / ".lock", os.O_WRONLY | os.O_CREAT, 0o600), "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -140,7 +139,7 @@ def generation_write(root: Path, manifest: dict[str, Any]) -> int:
     _verify(root, manifest, f"generation {number}")
     path = root / "generations" / f"{number:06d}.json"
     staging = path.with_suffix(".tmp")
-    with staging.open("w") as file:
+    with os.fdopen(os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
         json.dump(manifest, file, separators=(",", ":"), sort_keys=True)
         file.flush()
         os.fsync(file.fileno())
@@ -177,6 +176,7 @@ def legacy_import(root: Path, progress: Progress) -> None:
             if not info["records"]:
                 continue
             os.link(root / info["file"], root / "segments" / info["file"])
+            (root / "segments" / info["file"]).chmod(0o600)
             partitions[f"{topic}:{partition}"] = partition_entry(
                 [_segment_info(root / "segments" / info["file"], info)], listed=0, next_offset=0
             )
@@ -327,36 +327,38 @@ def _read_changes(
         for tp, off in starts.items()
     }
 
+    lock = threading.Lock()  # the readers' threads share the counts
+
     def on_message(message: Any) -> None:
         writers[(message.topic(), message.partition())].add(message)
-        counted["records"] += 1
-        if counted["records"] % PROGRESS_EVERY == 0:
-            progress(f"{counted['records']} records read")
+        with lock:
+            counted["records"] += 1
+            if counted["records"] % PROGRESS_EVERY == 0:
+                progress(f"{counted['records']} records read")
 
     def on_done(topic: str, partition: int) -> None:
         writer = writers.pop((topic, partition))
         info = writer.close()
         key = f"{topic}:{partition}"
         if not info["records"]:
-            writer.path.unlink()
+            writer.discard()
             return
+        writer.path.chmod(0o600)
         segment = _segment_info(writer.path, info)
-        counted["bytes"] += writer.path.stat().st_size
+        with lock:
+            counted["bytes"] += writer.path.stat().st_size
         segments = [*parts[key]["segments"], segment]
         parts[key] = partition_entry(
             segments, listed=parts[key]["listed"], next_offset=info["last_offset"] + 1
         )
 
-    consumer = backup_consumer(bootstrap)
     try:
-        scan_partitions(
-            consumer, list(starts), on_message=on_message, on_done=on_done, starts=starts
+        scan_partitions_parallel(
+            bootstrap, list(starts), on_message=on_message, on_done=on_done, starts=starts
         )
     finally:
-        consumer.close()
         for writer in writers.values():
-            writer.file.close()
-            writer.path.unlink(missing_ok=True)
+            writer.discard()
     return counted
 
 

@@ -112,16 +112,16 @@ def _restore(
         _compare(key, part, replayed[key])
     done.update({key: replayed[key][2] for key in todo})
     progress("every partition's count and checksums match the backup")
+    # The marks as they stand after the read-back: nothing else writes to a broker while it is
+    # restored (make run starts its processes after; a retry by hand wants them stopped).
+    after = high_water_marks(admin, [split_key(key) for key in wanted])
     manifest = {
         **manifest,
         # Written into the generation before the marker exists: a broker without the marker
         # (the restore died in between) is refused by the next backup, never trusted.
         "broker": secrets.token_hex(8),
-        # listed -1: the next backup reads each restored partition from `next` to its end,
-        # since its high-water mark can only be listed after the read-back (a write between
-        # the two would otherwise look old).
         "partitions": {
-            key: partition_entry(part["segments"], listed=-1, next_offset=done[key])
+            key: partition_entry(part["segments"], listed=after[key], next_offset=done[key])
             for key, part in wanted.items()
         },
     }

@@ -41,6 +41,9 @@ _LENGTH = struct.Struct(">i")
 # broker's fetch at these volumes.
 CONSUME_BATCH = 10_000
 PROGRESS_EVERY = 100_000
+# Partitions a reader has assigned at once: some brokers (Tansu) answer a fetch for thousands
+# of partitions so slowly that nothing arrives, a hundred at a time they answer in seconds.
+SCAN_WINDOW = 100
 
 
 def _length(data: bytes | None) -> int:
@@ -135,12 +138,16 @@ def read_records(path: Path, file_format: int) -> Iterator[Record]:
 
 
 class PartitionWriter:
-    """One partition's backup file (format 2), written as its records arrive."""
+    """One partition's backup file (format 2), written as its records arrive. Records are held
+    in memory until WRITE_AFTER bytes, and the file opened only then: a backup of thousands of
+    small partitions would otherwise hold a compressor (a few hundred KiB) per partition."""
+
+    WRITE_AFTER = 1 << 20
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        # The fastest level: written once, read at restore where time counts.
-        self.file = gzip.open(path, "wb", compresslevel=1)  # noqa: SIM115 - closed by close()
+        self.file: Any = None
+        self.pending = bytearray()
         self.digest = hashlib.sha256()
         self.count = 0
         self.first_offset: int | None = None
@@ -152,11 +159,22 @@ class PartitionWriter:
         self.last_offset = message.offset()
         data = frame_message(message)
         self.digest.update(data)
-        self.file.write(data)
+        self.pending += data
         self.count += 1
+        if len(self.pending) >= self.WRITE_AFTER:
+            if self.file is None:
+                # The fastest level: written once, read at restore where time counts.
+                self.file = gzip.open(self.path, "wb", compresslevel=1)  # noqa: SIM115
+            self.file.write(self.pending)
+            self.pending.clear()
 
     def close(self) -> dict[str, Any]:
-        self.file.close()
+        if self.file is None:
+            self.path.write_bytes(gzip.compress(bytes(self.pending), compresslevel=1, mtime=0))
+        else:
+            self.file.write(self.pending)
+            self.file.close()
+        self.pending.clear()
         return {
             "file": self.path.name,
             "records": self.count,
@@ -164,6 +182,12 @@ class PartitionWriter:
             "last_offset": self.last_offset,
             "content_sha256": self.digest.hexdigest(),
         }
+
+    def discard(self) -> None:
+        """Drop what was written (a backup that did not complete)."""
+        if self.file is not None:
+            self.file.close()
+        self.path.unlink(missing_ok=True)
 
 
 # --- replay workers ------------------------------------------------------------------------
@@ -229,9 +253,20 @@ def read_back(
     pieces: dict[tuple[str, int], list[Any]] = {tp: [hashlib.sha256()] for tp in where_all}
     counts = dict.fromkeys(digests, 0)
     next_offsets = dict.fromkeys(digests, 0)
-    pending = set(digests)
+    waiting = list(reversed(list(digests)))
+    pending: set[tuple[str, int]] = set()
+
+    def assign_more() -> None:
+        added = []
+        while waiting and len(pending) < SCAN_WINDOW:
+            where = waiting.pop()
+            pending.add(where)
+            added.append(TopicPartition(where[0], where[1], OFFSET_BEGINNING))
+        if added:
+            consumer.incremental_assign(added)
+
     try:
-        consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in digests])
+        assign_more()
         deadline = time.monotonic() + timeout
         while pending:
             messages = consumer.consume(CONSUME_BATCH, 1.0)
@@ -240,10 +275,13 @@ def read_back(
                     raise RuntimeError(f"no end of partition for {sorted(pending)[:3]}")
                 continue
             deadline = time.monotonic() + timeout
+            ended = []
             for message in messages:
                 where = (message.topic() or "", message.partition() or 0)
                 error = message.error()
                 if error is None:
+                    if where not in pending:
+                        continue
                     if file_format == 2:
                         data = frame_message(message)
                     else:
@@ -261,9 +299,14 @@ def read_back(
                     pieces[where][-1].update(data)
                     next_offsets[where] = (message.offset() or 0) + 1
                 elif error.code() == KafkaError._PARTITION_EOF:
-                    pending.discard(where)
+                    if where in pending:
+                        pending.discard(where)
+                        ended.append(TopicPartition(where[0], where[1]))
                 else:
                     raise RuntimeError(f"{where[0]}[{where[1]}]: {error}")
+            if ended:
+                consumer.incremental_unassign(ended)
+                assign_more()
     finally:
         consumer.close()
     return {

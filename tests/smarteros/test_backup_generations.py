@@ -19,7 +19,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from smarteros.events import backup_generations
-from smarteros.events.backup import read_partitions
+from smarteros.events.backup import backup_consumer, read_partitions
 from smarteros.events.backup_generations import (
     BackupRefused,
     generation_numbers,
@@ -133,7 +133,7 @@ def contents(bootstrap: str) -> dict[str, list[tuple[Any, Any]]]:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     metadata = admin.list_topics(timeout=15)
     partitions = [(t, p) for t in names() for p in metadata.topics[t].partitions]
-    consumer = backup_generations.backup_consumer(bootstrap)
+    consumer = backup_consumer(bootstrap)
     try:
         found = read_partitions(consumer, partitions, timeout=60)
     finally:
