@@ -121,4 +121,6 @@ SMARTEROS_ENV = ENVIRONMENT
 # Locally static files are served straight from the finders (node_modules included); production
 # runs `collectstatic` into STATIC_ROOT.
 WHITENOISE_USE_FINDERS = not IS_PRODUCTION
-WHITENOISE_AUTOREFRESH = DEBUG
+# Looked up per request locally: indexing every file the finders know (node_modules included)
+# up front costs seconds on the first request.
+WHITENOISE_AUTOREFRESH = not IS_PRODUCTION
