@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from integrations.clerk.signatures import svix_headers
 from integrations.payloads import BadPayload, model_parse
 
 # user.created, session.ended, organizationInvitation.accepted, ...
@@ -36,8 +37,9 @@ def clerk_delivery_parse(headers: Mapping[str, str], payload: Any) -> ClerkDeliv
     """The delivery's svix-id and event; BadPayload names the header or field at fault."""
     if not isinstance(payload, dict):
         raise BadPayload("body: a Clerk event is a JSON object")
+    family, msg_id, _, _ = svix_headers(headers)
     return model_parse(
         ClerkDelivery,
-        {"svix_id": headers.get("svix-id", ""), "event": payload},
-        names={"svix_id": "svix-id", "event": "body"},
+        {"svix_id": msg_id, "event": payload},
+        names={"svix_id": f"{family}-id", "event": "body"},
     )

@@ -1,5 +1,5 @@
 """Real payloads as the providers send them, accepted rather than refused: Shopify topics named
-with a dot, and (below) WhatsApp and Clerk shapes."""
+with a dot, Clerk deliveries with Standard Webhooks headers."""
 
 from __future__ import annotations
 
@@ -11,7 +11,13 @@ import pytest
 
 from smarteros.models import OutboxEvent
 from tenants.scope import dangerously_unscoped
-from tests.fixtures.deliveries import dumps, post, shopify_headers
+from tests.fixtures.deliveries import (
+    clerk_headers,
+    clerk_user_created,
+    dumps,
+    post,
+    shopify_headers,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -54,3 +60,28 @@ def test_a_topic_of_another_shape_is_still_a_400(shop: Any, topic: str) -> None:
     answer = post(f"/hooks/shopify/{shop.slug}/", body, headers)
     assert answer.status_code == 400 and "X-Shopify-Topic" in answer.json()["message"]
     assert events(shop, "shopify.webhooks") == []
+
+
+def standard_webhooks(headers: dict[str, str]) -> dict[str, str]:
+    """The same delivery's headers under Standard Webhooks' names (webhook-*)."""
+    return {k.replace("svix-", "webhook-"): v for k, v in headers.items()}
+
+
+def test_clerk_accepts_standard_webhooks_headers_as_well_as_svix(
+    make_tenant: Any, connect: Any, saas: Any
+) -> None:
+    tenant = make_tenant(f"ck{secrets.token_hex(4)}").tenant
+    connect(tenant, "clerk", saas.url)
+    url = f"/hooks/clerk/{tenant.slug}/"
+    body = dumps(clerk_user_created())
+    headers = clerk_headers(body, msg_id="msg_standard1")
+    accepted = post(url, body, standard_webhooks(headers))
+    assert accepted.status_code == 200 and accepted.json()["accepted"] is True, accepted.content
+    # The same message under Svix's names is the same delivery: a repeat.
+    assert post(url, body, headers).json() == {"accepted": False, "duplicate": True}
+    [event] = events(tenant, "clerk.auth.events")
+    assert event["data"]["svix_id"] == "msg_standard1"
+    forged = {**standard_webhooks(headers), "webhook-signature": "v1,AAAA", "webhook-id": "msg_x"}
+    refused = post(url, body, forged)
+    assert refused.status_code == 401
+    assert len(events(tenant, "clerk.auth.events")) == 1
