@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 from collections import deque
@@ -193,8 +194,17 @@ class ProcessSupervisor:
             self.status.set(key, json.dumps(self.snapshot()), STATUS_TTL_SECONDS)
 
     def stop_all(self) -> None:
-        for child in reversed(self.children):
-            if child.process is not None:
-                self._terminate(child.process, child.spec.name)
-                child.process = None
+        """Stop every process at once: each has its grace period side by side, so a stop takes
+        the longest grace, not their sum."""
+        stopping = [
+            threading.Thread(target=self._terminate, args=(child.process, child.spec.name))
+            for child in reversed(self.children)
+            if child.process is not None
+        ]
+        for thread in stopping:
+            thread.start()
+        for thread in stopping:
+            thread.join()
+        for child in self.children:
+            child.process = None
             child.restart_at = None

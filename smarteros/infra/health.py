@@ -132,3 +132,24 @@ def consumer_groups() -> tuple[dict[str, dict[str, object]], list[Degradation]]:
         if s.stalled
     ]
     return listed, stalled
+
+
+def kafka_backup_check() -> list[Degradation]:
+    """Under `make run` (which names its backup folder in SMARTEROS_KAFKA_BACKUP_DIR): a
+    degradation when its broker was not restored from the newest backup generation, naming
+    the restore's log and the command that retries it."""
+    import os
+    from pathlib import Path
+
+    from smarteros.events.backup_generations import generations_broker_problem
+
+    folder = os.environ.get("SMARTEROS_KAFKA_BACKUP_DIR")
+    if not folder:
+        return []
+    try:
+        problem = generations_broker_problem(
+            Path(folder), restore_log=os.environ.get("SMARTEROS_KAFKA_RESTORE_LOG", "")
+        )
+    except Exception as exc:  # the kafka check above reports a broker that does not answer
+        problem = f"cannot tell whether the broker was restored ({type(exc).__name__}: {exc})"
+    return [Degradation("kafka backup", problem)] if problem else []

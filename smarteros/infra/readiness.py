@@ -12,6 +12,7 @@ from smarteros.infra.health import (
     DependencyStatus,
     check_all,
     consumer_groups,
+    kafka_backup_check,
     outbox_check,
     supervised_processes,
     worker_heartbeats,
@@ -46,7 +47,7 @@ class Readiness:
 def readiness_report() -> Readiness:
     """Check everything once. "unavailable" when a dependency is down; "degraded" (by name) when
     the outbox's backlog is past its thresholds, a worker's heartbeat is stale, a process is in a
-    crash loop or a consumer group stalls."""
+    crash loop, a consumer group stalls or `make run`'s broker was not restored from its backup."""
     results = check_all()
     down = [r.name for r in results if not r.ok]
     outbox = outbox_check()
@@ -62,5 +63,7 @@ def readiness_report() -> Readiness:
         report.processes, looping = supervised_processes()
         report.consumer_groups, stalled = consumer_groups()
         report.degraded += [f"{d.name}: {d.reason}" for d in [*looping, *stale, *stalled]]
+    if "kafka" not in down:  # a local stack's broker not restored from its backup
+        report.degraded += [f"{d.name}: {d.reason}" for d in kafka_backup_check()]
     report.status = "unavailable" if down else "degraded" if report.degraded else "ready"
     return report
