@@ -10,19 +10,20 @@ Against a stack started with `scripts/devstack.py run` (or `make run`), given it
    shopify.webhooks);
 4. p95 of the platform topics page and the tenant list for a platform admin;
 5. the consumer groups /readyz calls stalled, and its status;
-and ends with `ratio: R` (the provision ratio). --cleanup deletes the tenants it made, through
-the product's deletion and deprovisioning (consumers leave their topics first), and says whether
-any process of the stack exited meanwhile. A run resumes: tenants already made are kept.
+and ends with `ratio: R` (the provision ratio). --cleanup N deletes N of the tenants it made
+(or `all`), through the product's deletion and deprovisioning (consumers leave their topics
+first), and says whether any process of the stack exited meanwhile. A run resumes: tenants already made are kept.
 
 Usage: .venv/bin/python bench/tenants_scale.py --url http://127.0.0.1:8000 --kafka 127.0.0.1:9092
          --vault http://127.0.0.1:8200 --redis redis://127.0.0.1:6379/0 --stack-pid PID
-         [--tenants 1000] [--prefix scale] [--cleanup]
+         [--tenants 1000] [--prefix scale] [--cleanup N|all]
 (DATABASE_URL / DATABASE_PLATFORM_URL: the stack's database.)
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import statistics
 import sys
@@ -46,7 +47,11 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--prefix", default="scale", help="slug prefix of the bench's tenants")
     parser.add_argument("--rest-seconds", type=float, default=60.0)
     parser.add_argument("--samples", type=int, default=20, help="requests per p95")
-    parser.add_argument("--cleanup", action="store_true", help="delete the bench's tenants")
+    parser.add_argument(
+        "--cleanup",
+        default="",
+        help="at the end, delete this many of the bench's tenants (the last made), or `all`",
+    )
     return parser.parse_args()
 
 
@@ -65,6 +70,7 @@ def configure(args: argparse.Namespace) -> None:
     import django
 
     django.setup()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -79,15 +85,26 @@ def say(message: str) -> None:
 # --- 1. provisioning ------------------------------------------------------------------------
 
 
-def provision_all(prefix: str, count: int) -> list[float]:
+def provision_all(
+    prefix: str, count: int, steps: dict[str, list[float]] | None = None
+) -> list[float]:
     """Make and provision the tenants `{prefix}{i:04d}` not provisioned yet; the seconds each
-    provisioning took, in order (a resumed run times only the ones it made)."""
+    provisioning took, in order (a resumed run times only the ones it made). `steps` collects
+    each step's seconds, in the same order."""
     from tenants.models import Tenant
     from tenants.provisioning import tenant_provision
     from tenants.scope import dangerously_unscoped
     from tenants.services import tenant_create
 
     timings = []
+    began: dict[str, float] = {}
+
+    def step(name: str, state: str, detail: str) -> None:
+        if state == "running":
+            began[name] = time.perf_counter()
+        elif steps is not None:
+            steps.setdefault(name, []).append(time.perf_counter() - began[name])
+
     for index in range(count):
         slug = f"{prefix}{index:04d}"
         with dangerously_unscoped():
@@ -97,7 +114,7 @@ def provision_all(prefix: str, count: int) -> list[float]:
         if tenant.status == Tenant.Status.ACTIVE:
             continue
         started = time.perf_counter()
-        tenant_provision(tenant=tenant)
+        tenant_provision(tenant=tenant, on_step=step)
         timings.append(time.perf_counter() - started)
         if len(timings) % 100 == 0:
             say(f"  {index + 1} tenants, last provisioning {timings[-1]:.3f}s")
@@ -262,8 +279,9 @@ def _request_deletion(tenant: Any) -> None:
         getattr(provisioning, older)(tenant=tenant, actor="bench:tenants_scale")
 
 
-def cleanup(prefix: str) -> list[str]:
-    """Delete the bench's tenants as the product does: request, then deprovision (grace 0)."""
+def cleanup(prefix: str, how_many: str) -> list[str]:
+    """Delete the last `how_many` (or `all`) of the bench's tenants as the product does: the
+    deletion request, then deprovisioning with no grace period."""
     from django.conf import settings
 
     from tenants.models import Tenant
@@ -276,6 +294,9 @@ def cleanup(prefix: str) -> list[str]:
                 status=Tenant.Status.DELETED
             )
         )
+    mine.sort(key=lambda tenant: tenant.slug)
+    if how_many != "all":
+        mine = mine[-int(how_many) :]
     for tenant in mine:
         _request_deletion(tenant)
     settings.TENANT_DELETION_GRACE_DAYS = 0
@@ -296,11 +317,17 @@ def main() -> None:
 
     web = httpx.Client(base_url=args.url, timeout=120)
     say(f"provisioning {args.tenants} tenants ({args.prefix}0000...)")
-    timings = provision_all(args.prefix, args.tenants)
+    steps: dict[str, list[float]] = {}
+    timings = provision_all(args.prefix, args.tenants, steps)
     first = statistics.median(timings[:100]) if timings else float("nan")
     last = statistics.median(timings[-100:]) if timings else float("nan")
     ratio = last / first if timings else float("nan")
     say(f"provisioning p50: first 100 {first:.3f}s, last 100 {last:.3f}s ({len(timings)} timed)")
+    for name, seconds in steps.items():  # where the time goes: the product, or an engine
+        say(
+            f"  step {name} p50: first 100 {statistics.median(seconds[:100]):.3f}s, "
+            f"last 100 {statistics.median(seconds[-100:]):.3f}s"
+        )
     say(f"provision ratio: {ratio:.2f}")
 
     with SaasServer() as saas:
@@ -340,7 +367,7 @@ def main() -> None:
     if args.cleanup:
         before = restarts(web)
         started = time.perf_counter()
-        done = cleanup(args.prefix)
+        done = cleanup(args.prefix, args.cleanup)
         after = restarts(web)
         say(
             f"cleanup: {len(done)} tenants deprovisioned in {time.perf_counter() - started:.1f}s; "
