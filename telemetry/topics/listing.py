@@ -12,20 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from smarteros.events.catalog import platform_topics, tenant_topics
-from smarteros.parsing import InvalidValue, parse_page
+from smarteros.parsing import InvalidValue, parse_page, parse_text
 from telemetry.topics.access import PLATFORM, TopicGrant, topic_grants
 
 KINDS = ("platform", "tenant", "dead-letter")
 PER_PAGE = 100
 MAX_SEARCH = 100  # characters of a search term
-
-
-class TopicQueryError(ValueError):
-    """A search or paging parameter the page cannot use; names the field."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True)
@@ -43,20 +35,15 @@ class TopicQuery:
 
 
 def topic_query_parse(params: Mapping[str, str]) -> TopicQuery:
-    """The page's search from its URL parameters; TopicQueryError naming a bad one."""
-    texts = {}
-    for field in ("tenant", "name"):
-        value = (params.get(field) or "").strip()
-        if len(value) > MAX_SEARCH or "\x00" in value:
-            raise TopicQueryError(field, f"{field}: at most {MAX_SEARCH} printable characters")
-        texts[field] = value.lower()
+    """The page's search from its URL parameters; InvalidValue naming a bad one (a 400)."""
+    texts = {
+        field: parse_text(params.get(field), field=field, max_length=MAX_SEARCH).strip().lower()
+        for field in ("tenant", "name")
+    }
     kind = params.get("kind") or ""
     if kind not in ("", *KINDS):
-        raise TopicQueryError("kind", f"kind: one of {', '.join(KINDS)}")
-    try:
-        page = parse_page(params.get("page"))
-    except InvalidValue as exc:
-        raise TopicQueryError("page", str(exc)) from None
+        raise InvalidValue("kind", f"kind must be one of {', '.join(KINDS)}")
+    page = parse_page(params.get("page") or None)
     return TopicQuery(tenant=texts["tenant"], name=texts["name"], kind=kind, page=page)
 
 

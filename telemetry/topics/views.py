@@ -28,7 +28,7 @@ from telemetry.topics.actions import ActionRefused, dead_letter_replay, export_l
 from telemetry.topics.browse import BrowseError, TopicUnavailable, browse, message_at, parse_start
 from telemetry.topics.filters import FilterError, compile_filter
 from telemetry.topics.limits import ViewerLimitReached, work_acquire, work_release
-from telemetry.topics.listing import KINDS, TopicQueryError, topic_query_parse, topics_list
+from telemetry.topics.listing import KINDS, topic_query_parse, topics_list
 from telemetry.topics.masking import Masker
 from telemetry.topics.overview import topics_overview
 
@@ -65,8 +65,8 @@ def topics_page(request: HttpRequest) -> HttpResponse:
     server; only that page's topics are asked of the broker."""
     try:
         query = topic_query_parse(request.GET)
-    except TopicQueryError as exc:
-        return _bad(BrowseError(exc.field, str(exc)))
+    except InvalidValue as exc:
+        return _bad(exc)
     listing = topics_list(request.user, query)
     error = ""
     overview = None
