@@ -48,7 +48,7 @@
       const tr = document.createElement("tr");
       tr.dataset.partition = m.partition;
       tr.dataset.offset = m.offset;
-      const value = typeof m.value === "string" ? m.value : JSON.stringify(m.value);
+      const value = preview(m.value);
       tr.append(
         cell(String(m.partition)), cell(String(m.offset)),
         cell(new Date(m.timestamp).toISOString(), "time"), cell(m.key === null ? "" : m.key, "key"),
@@ -61,9 +61,19 @@
       while (tbody.rows.length > MAX_ROWS) tbody.deleteRow(atTop ? -1 : 0);
     }
 
+    // An event's envelope starts with its id: the preview shows its type and data instead.
+    function preview(value) {
+      if (typeof value === "string") return value;
+      if (value && typeof value === "object" && "type" in value && "data" in value) {
+        return value.type + " " + JSON.stringify(value.data);
+      }
+      return JSON.stringify(value);
+    }
+
     function showDetail(m) {
       const detail = document.getElementById("detail");
       detail.hidden = false;
+      document.getElementById("detail-close").hidden = false;
       const params = new URLSearchParams({ topic: state.topic, partition: m.partition, offset: m.offset });
       window.htmx.ajax("GET", form.dataset.detailUrl + "?" + params.toString(), { target: "#detail" });
     }
@@ -110,9 +120,11 @@
           status.textContent = "Live: waiting for messages";
           break;
         case "batch":
-          message.messages.forEach((m) => addRow(m, false));
+          // Live: newest first, at the top, where the eye is.
+          message.messages.forEach((m) => addRow(m, true));
           received += message.messages.length;
           missed.querySelector("b").textContent = String(message.missed);
+          missed.classList.toggle("zero", message.missed === 0);
           status.textContent = "Live: " + received + " received" + celNote(message);
           break;
         case "paused": status.textContent = "Paused"; break;
@@ -120,6 +132,10 @@
       }
     });
 
+    document.getElementById("detail-close").addEventListener("click", () => {
+      document.getElementById("detail").hidden = true;
+      document.getElementById("detail-close").hidden = true;
+    });
     pause.addEventListener("click", () => {
       paused = !paused;
       send({ action: paused ? "pause" : "resume" });

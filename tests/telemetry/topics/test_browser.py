@@ -148,6 +148,14 @@ def test_live_message_shows_within_two_seconds_and_cel_narrows(browser: Any, sit
     assert time.monotonic() - produced < 2.0
     page.wait_for_timeout(500)
     assert len(rows(page)) == 1 and "small" not in rows(page)[0]
+    # The preview shows the event's type and data, not its envelope id; newest first.
+    assert "shopify.webhook.received" in rows(page)[0] and '"id"' not in rows(page)[0]
+    produce(
+        site.topic, envelope("shopify.webhook.received", {"total": 151, "n": "later"}, site.slug)
+    )
+    page.wait_for_selector("#messages tbody tr:has-text('later')", timeout=5000)
+    assert "later" in rows(page)[0] and "big" in rows(page)[1]
+    assert page.locator("#missed.zero").count() == 1  # "missed: 0" is not an alarm
     page.screenshot(path=str(ARTIFACTS / "topics-live.png"), full_page=True)
     assert page.errors == []
 
@@ -174,6 +182,8 @@ def test_seek_by_timestamp_and_secret_masked(browser: Any, site: Any) -> None:
     page.locator("#messages tbody tr").first.click()
     page.wait_for_selector("#detail h2:has-text('Message 0/3')", timeout=10000)
     assert "plaintext-token" not in page.inner_text("#detail")
+    page.click("#detail-close")
+    assert page.locator("#detail").is_hidden()
     page.screenshot(path=str(ARTIFACTS / "topics-seek.png"), full_page=True)
     newest = open_page(browser, site, "viewer", f"topic={site.topic}&start=newest&limit=2")
     newest.wait_for_selector("#more:has-text('Load older')", timeout=10000)
