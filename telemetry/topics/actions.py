@@ -79,6 +79,11 @@ def _already_replayed(grant: TopicGrant, target: str) -> bool:
         return AuditEvent.objects.filter(action=REPLAY_ACTION, target=target).exists()
 
 
+def dead_letter_replayed(grant: TopicGrant, partition: int, offset: int) -> bool:
+    """Whether this dead letter was replayed before (its audit record says so)."""
+    return grant.is_dead_letter and _already_replayed(grant, f"{grant.topic}/{partition}/{offset}")
+
+
 def dead_letter_replay(
     *, user: Any, grant: TopicGrant, partition: int, offset: int, again: bool = False
 ) -> Replayed:

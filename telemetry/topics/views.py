@@ -24,7 +24,12 @@ from smarteros.parsing import (
     parse_text,
 )
 from telemetry.topics.access import TopicDenied, TopicGrant, topic_grant
-from telemetry.topics.actions import ActionRefused, dead_letter_replay, export_lines
+from telemetry.topics.actions import (
+    ActionRefused,
+    dead_letter_replay,
+    dead_letter_replayed,
+    export_lines,
+)
 from telemetry.topics.browse import BrowseError, TopicUnavailable, browse, message_at, parse_start
 from telemetry.topics.filters import FilterError, compile_filter
 from telemetry.topics.limits import ViewerLimitReached, work_acquire, work_release
@@ -138,6 +143,7 @@ def message_detail(request: HttpRequest) -> HttpResponse:
             "grant": grant,
             "record": record,
             "time": datetime.fromtimestamp(record["timestamp"] / 1000, tz=UTC).isoformat(),
+            "replayed": dead_letter_replayed(grant, partition, offset),
             "value_pretty": json.dumps(record["value"], indent=2, ensure_ascii=False)
             if not isinstance(record["value"], str)
             else record["value"],

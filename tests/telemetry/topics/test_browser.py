@@ -219,8 +219,11 @@ def test_admin_replays_a_dead_letter(browser: Any, site: Any) -> None:
     page.wait_for_selector("#messages tbody tr", timeout=10000)
     page.locator("#messages tbody tr").first.click()
     page.wait_for_selector("#detail .dlq-reason:has-text('ValueError: no total')", timeout=10000)
+    page.once("dialog", lambda dialog: dialog.accept())  # the replay asks for confirmation
     page.click("#replay")
     page.wait_for_selector("#replay-result:has-text('Replayed to')", timeout=10000)
+    page.locator("#messages tbody tr").first.click()
+    page.wait_for_selector("#replayed-mark", timeout=10000)  # marked as replayed, offered again
     page.screenshot(path=str(ARTIFACTS / "topics-replay.png"), full_page=True)
     live = open_page(browser, site, "viewer", f"topic={site.topic}&start=oldest")
     live.wait_for_selector("#messages tbody tr:has-text('dead')", timeout=10000)

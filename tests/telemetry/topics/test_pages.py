@@ -107,6 +107,10 @@ def test_admin_replays_a_dead_letter_once_audited(world: Any) -> None:
     again = client.post("/topics/replay/", {"topic": DLQ, "partition": 0, "offset": 0})
     assert again.status_code == 409
     assert len(read_all(ORIGIN)) == 1
+    detail = client.get("/topics/message/", {"topic": DLQ, "partition": 0, "offset": 0})
+    page = detail.content.decode()
+    assert 'id="replayed-mark"' in page and 'name="again" value="1"' in page
+    assert "hx-confirm=" in page
 
 
 def test_replay_refuses_a_header_pointing_elsewhere(world: Any) -> None:
