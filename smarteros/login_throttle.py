@@ -110,12 +110,12 @@ class ThrottledAuthenticationForm(AuthenticationForm):
 
 
 class ThrottledLoginView(auth_views.LoginView):
-    """The console's sign-in page: 429 while the throttle refuses."""
+    """The console's sign-in page: 429 while the throttle refuses, 400 for a refused sign-in (a
+    script or monitor tells a failed sign-in from a page that loaded)."""
 
     authentication_form = ThrottledAuthenticationForm
 
     def form_invalid(self, form: Any) -> HttpResponse:
         response = super().form_invalid(form)
-        if getattr(form, "throttled", False):
-            response.status_code = 429
+        response.status_code = 429 if getattr(form, "throttled", False) else 400
         return response
