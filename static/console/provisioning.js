@@ -17,6 +17,14 @@
     text.classList.toggle("error", state === "failed");
   }
 
+  // The tenant's status badge in the page head follows the run (it said "pending" after it).
+  function setBadge(status) {
+    const badge = document.querySelector(".page-head .status");
+    if (!badge) return;
+    badge.textContent = status;
+    badge.className = "status status-" + status;
+  }
+
   function handle(event) {
     if (event.snapshot) {
       event.snapshot.forEach((s) => setStep(s.step, s.state, s.detail));
@@ -29,6 +37,7 @@
       if (retry) retry.hidden = event.state !== "failed";
       if (event.state === "running") outcome.textContent = "";
     }
+    if (event.finished && event.status) setBadge(event.status);
     if (event.finished === "failed") {
       outcome.textContent = "Provisioning stopped: " + event.detail;
       outcome.className = "error";

@@ -74,7 +74,9 @@ def console_provision(*, tenant_id: int, actor: str) -> None:
     try:
         report = tenant_provision(tenant=tenant, on_step=on_step)
     except ProvisioningFailed as exc:
-        progress_publish(tenant_id, {"finished": "failed", "detail": str(exc)})
+        progress_publish(
+            tenant_id, {"finished": "failed", "detail": str(exc), "status": tenant.status}
+        )
         return
     if report.first_api_key:
         first_key_keep(tenant=tenant, secret=report.first_api_key)
@@ -86,4 +88,7 @@ def console_provision(*, tenant_id: int, actor: str) -> None:
             target=tenant.slug,
             details={"steps": [name for name, _ in report.steps]},
         )
-    progress_publish(tenant_id, {"finished": "done", "first_key": bool(report.first_api_key)})
+    progress_publish(
+        tenant_id,
+        {"finished": "done", "first_key": bool(report.first_api_key), "status": tenant.status},
+    )

@@ -159,7 +159,7 @@ def test_steps_arrive_live_a_failed_step_is_retried_and_the_first_key_shown_once
         ("vault_key", "done"),
         ("first_api_key", "done"),
     ]
-    assert events[-1] == {"finished": "done", "first_key": True}
+    assert events[-1] == {"finished": "done", "first_key": True, "status": "active"}
     with dangerously_unscoped():
         assert Tenant.objects.get(pk=tenant.pk).status == "active"
 
