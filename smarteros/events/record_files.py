@@ -206,7 +206,14 @@ def replay_and_verify(job: dict[str, Any]) -> dict[str, Any]:
     (or, for a partition kept in several files, `paths` in order and `counts`: the records of
     each, to checksum each file's share of what is read back)."""
     started = time.monotonic()
-    producer = Producer(job["producer"])
+    failed: list[str] = []
+
+    def delivered(error: Any, message: Any) -> None:
+        if error is not None:
+            failed.append(f"{message.topic()}[{message.partition()}]: {error.str()}")
+
+    # flush() also empties the queue of records that failed (timed out): count them.
+    producer = Producer({**job["producer"], "on_delivery": delivered})
     produce, poll = producer.produce, producer.poll
     total = 0
     for part in job["partitions"]:
@@ -234,8 +241,11 @@ def replay_and_verify(job: dict[str, Any]) -> dict[str, Any]:
             if total % PROGRESS_EVERY == 0:
                 poll(0)
                 _say(f"{job['name']}: {total} records replayed")
-    if producer.flush(300):
-        raise RuntimeError("the broker did not acknowledge every record")
+    if producer.flush(300) or failed:
+        raise RuntimeError(
+            f"the broker did not acknowledge {len(failed) or 'every'} record(s): "
+            + "; ".join(failed[:3])
+        )
     replayed = time.monotonic() - started
     _say(f"{job['name']}: {total} records acknowledged in {replayed:.1f}s; reading them back")
     found = read_back(Consumer(job["consumer"]), job["partitions"], job["format"])
