@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from integrations.shopify.schemas import WEBHOOK_TOPIC_PATTERN
+from integrations.whatsapp.schemas import ADDRESS_PATTERN
 from smarteros.events.schemas import PERSONAL, EventData, event_type
 
 
@@ -38,14 +39,23 @@ class ShopifyOrderCreated(EventData):
 
 @event_type("whatsapp.message.received")
 class WhatsAppMessageReceived(EventData):
-    from_: str = Field(alias="from", pattern=r"^\+[1-9]\d{6,14}$", json_schema_extra=PERSONAL)
+    """A customer's message: `from` is +E.164, or the business-scoped user id (also in
+    `user_id`) of a user whose number WhatsApp withholds; `kind` the WhatsApp type (text,
+    button, interactive, image, audio, video, document, sticker, location) and `content` its
+    typed fields; `text` what a person reads of it."""
+
+    from_: str = Field(alias="from", pattern=ADDRESS_PATTERN, json_schema_extra=PERSONAL)
     text: str
     message_id: str
+    kind: str = "text"
+    content: dict[str, Any] = {}
+    user_id: str | None = Field(None, json_schema_extra=PERSONAL)
+    username: str | None = Field(None, json_schema_extra=PERSONAL)
 
 
 @event_type("whatsapp.message.sent")
 class WhatsAppMessageSent(EventData):
-    to: str = Field(pattern=r"^\+[1-9]\d{6,14}$", json_schema_extra=PERSONAL)
+    to: str = Field(pattern=ADDRESS_PATTERN, json_schema_extra=PERSONAL)
     text: str
     message_id: str
 
@@ -56,7 +66,7 @@ class WhatsAppMessageStatus(EventData):
 
     message_id: str
     status: str = Field(pattern=r"^[a-z_]{1,20}$")
-    to: str = Field(pattern=r"^(\+[1-9]\d{6,14})?$", json_schema_extra=PERSONAL)
+    to: str = Field(pattern=f"{ADDRESS_PATTERN}|^$", json_schema_extra=PERSONAL)
     timestamp: str = ""  # when WhatsApp says it happened (Unix seconds)
     stored: bool = False  # whether it was recorded on the stored message (a sent one, not behind)
     errors: list[dict[str, Any]] = []  # Meta's errors[], each with our `advice`

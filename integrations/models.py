@@ -55,9 +55,14 @@ class WhatsAppMessage(models.Model):
         FAILED = "failed"
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="whatsapp_messages")
-    phone = models.CharField(max_length=16, db_index=True)
+    # The other party: +E.164, or their business-scoped user id (BSUID, up to 134 characters)
+    # when WhatsApp withholds the number of a user with a username.
+    phone = models.CharField(max_length=140, db_index=True)
     direction = models.CharField(max_length=10, choices=Direction.choices)
-    text = models.TextField()
+    text = models.TextField()  # what a person reads: the text, a button's or reply's title...
+    # The message's WhatsApp type (text, button, interactive, image...) and its typed content.
+    kind = models.CharField(max_length=20, default="text")
+    content = models.JSONField(default=dict, blank=True)
     provider_message_id = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     status = models.CharField(max_length=10, choices=Status.choices, blank=True, default="")

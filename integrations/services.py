@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from integrations.connections import connection_config_check
 from integrations.models import IntegrationConnection
 from tenants.models import Tenant
-from tenants.scope import tenant_scope
+from tenants.scope import tenant_read_scope, tenant_scope
 from tenants.secrets import secret_encrypt
 
 REQUIRED = {
@@ -45,6 +46,25 @@ def external_id_of(provider: str, config: dict[str, Any]) -> str:
     if pattern is not None and not pattern.fullmatch(value):
         raise ValueError(f"{name} {value!r} is not a valid {provider} {name.replace('_', ' ')}")
     return value
+
+
+def integration_credentials_edit(
+    *, tenant: Tenant, provider: str, replace: dict[str, str], clear: Iterable[str] = ()
+) -> dict[str, str]:
+    """The credentials an edit of the tenant's `provider` connection saves: the stored ones
+    kept, each replaced when given anew, removed when named in `clear` (a secret left blank is
+    kept, never erased by accident)."""
+    from integrations.connections import connection_credentials
+
+    with tenant_read_scope(tenant.pk):
+        connection = IntegrationConnection.objects.filter(tenant=tenant, provider=provider).first()
+        stored = (
+            dict(connection_credentials(connection))
+            if connection is not None and connection.credentials_ciphertext
+            else {}
+        )
+    cleared = set(clear)
+    return {**{k: v for k, v in stored.items() if k not in cleared}, **replace}
 
 
 def integration_connect(

@@ -50,6 +50,9 @@ class WhatsAppClient:
         return headers
 
     def _send(self, message: dict[str, Any], idempotency_key: str) -> str:
+        # A phone number goes in `to` (digits); a business-scoped user id in `recipient`.
+        to = str(message.pop("to"))
+        message = {**({"to": to[1:]} if to.startswith("+") else {"recipient": to}), **message}
         response = request_json(
             PROVIDER,
             "POST",
@@ -68,7 +71,7 @@ class WhatsAppClient:
         in an Idempotency-Key header, so a repeated attempt is recognised as the same send."""
         return self._send(
             {
-                "to": to.lstrip("+"),
+                "to": to,
                 "type": "text",
                 "text": {"preview_url": preview_url, "body": body},
             },
@@ -89,9 +92,7 @@ class WhatsAppClient:
         template: dict[str, Any] = {"name": name, "language": {"code": language}}
         if components:
             template["components"] = components
-        return self._send(
-            {"to": to.lstrip("+"), "type": "template", "template": template}, idempotency_key
-        )
+        return self._send({"to": to, "type": "template", "template": template}, idempotency_key)
 
     def phone_number(self) -> dict[str, Any]:
         """The business phone number node (display number, verified name, quality rating)."""

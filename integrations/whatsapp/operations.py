@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
@@ -14,6 +14,7 @@ from effects.services import effect_perform_on_commit
 from integrations.connections import connection_require
 from integrations.llm.services import MCP_SAMPLING
 from integrations.models import WhatsAppMessage
+from integrations.whatsapp.schemas import WhatsAppAddress
 from integrations.whatsapp.services import (
     bot_reply_write,
     whatsapp_message_receive,
@@ -22,16 +23,29 @@ from integrations.whatsapp.services import (
 from integrations.whatsapp.templates import MessageSendOut
 from mcp_tools.context import OperationContext
 from mcp_tools.registry import operation
-from mcp_tools.schemas import E164Phone, Input, Output
+from mcp_tools.schemas import Input, Output
 from tenants.scope import tenant_scope
 
 MessageText = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
 
 
 class MessageOut(Output):
-    phone: str = Field(description="The other party, E.164.")
+    phone: str = Field(
+        description="The other party: E.164, or their business-scoped user id if WhatsApp "
+        "withholds their number."
+    )
     direction: Literal["inbound", "outbound"] = Field(description="Who sent it.")
-    text: str = Field(description="Message text.")
+    text: str = Field(
+        description="Message text; for a button or reply its title, for media its caption."
+    )
+    kind: str = Field(
+        "text", description="WhatsApp's message type: text, button, interactive, image..."
+    )
+    content: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The typed content: a button's text and payload, a reply's id and title, a "
+        "media's id, mime_type and caption, a location.",
+    )
     message_id: str = Field(description="WhatsApp message id (wamid); empty if none.")
     created_at: datetime = Field(description="When SmarterOS recorded it (UTC).")
 
@@ -42,6 +56,8 @@ class MessageOut(Output):
                 "phone": message.phone,
                 "direction": message.direction,
                 "text": message.text,
+                "kind": message.kind,
+                "content": message.content,
                 "message_id": message.provider_message_id,
                 "created_at": message.created_at,
             }
@@ -49,7 +65,7 @@ class MessageOut(Output):
 
 
 class SendMessageIn(Input):
-    to: E164Phone
+    to: WhatsAppAddress
     text: MessageText = Field(description="Message text, 1-4096 characters.")
     preview_url: bool = Field(False, description="Let WhatsApp show a preview of the first link.")
     idempotency_key: IdempotencyKey | None = idempotency_key_field()
@@ -86,7 +102,7 @@ def send_message(ctx: OperationContext, params: SendMessageIn) -> SendMessageOut
 
 
 class InboundIn(Input):
-    from_phone: E164Phone
+    from_phone: WhatsAppAddress
     text: MessageText = Field(description="The customer's message text.")
     message_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
         description="WhatsApp message id (wamid) of the inbound message; repeats are ignored."
@@ -119,12 +135,12 @@ def process_inbound(ctx: OperationContext, params: InboundIn) -> InboundOut:
 
 
 class ConversationIn(Input):
-    phone: E164Phone
+    phone: WhatsAppAddress
     limit: int = Field(50, ge=1, le=500, description="Most recent messages to return (1-500).")
 
 
 class ConversationOut(Output):
-    phone: str = Field(description="The customer, E.164.")
+    phone: str = Field(description="The customer: E.164, or their business-scoped user id.")
     messages: list[MessageOut] = Field(description="Messages, oldest first.")
 
 
@@ -148,7 +164,7 @@ def get_conversation(ctx: OperationContext, params: ConversationIn) -> Conversat
 
 
 class BotResponseIn(Input):
-    phone: E164Phone
+    phone: WhatsAppAddress
     instructions: Annotated[str, StringConstraints(max_length=4000)] | None = Field(
         None, description="Extra instructions for this reply, added to the bot's prompt."
     )

@@ -19,6 +19,23 @@ from smarteros.parsing import parse_unix_time
 
 # A WhatsApp user id (wa_id): the phone number's digits, no "+", at most 15 (E.164).
 WaId = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{6,14}$")]
+# A business-scoped user id (BSUID): a country code, optionally ENT (a parent id), and up to 128
+# letters and digits, e.g. US.13491208655302741918. Meta sends it with every message, and only
+# it when a user with a username withholds their phone number.
+BSUID = r"[A-Z]{2}(?:\.ENT)?\.[A-Za-z0-9]{1,128}"
+UserId = Annotated[str, StringConstraints(pattern=rf"^{BSUID}$")]
+# Whom a conversation is with: their phone number in E.164, else their BSUID.
+ADDRESS_PATTERN = rf"^(?:\+[1-9][0-9]{{6,14}}|{BSUID})$"
+WhatsAppAddress = Annotated[
+    str,
+    StringConstraints(pattern=ADDRESS_PATTERN),
+    Field(
+        description="The WhatsApp user: a phone number in E.164 ('+' then digits), or the "
+        "business-scoped user id WhatsApp gives for users who hide their number behind a "
+        "username (e.g. US.13491208655302741918).",
+        examples=["+14155550123", "US.13491208655302741918"],
+    ),
+]
 PhoneNumberId = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,30}$")]
 MessageId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
@@ -47,18 +64,108 @@ class Text(_Meta):
     body: Annotated[str, StringConstraints(max_length=4096)]
 
 
+Short = Annotated[str, StringConstraints(max_length=4096)]
+
+
+class Button(_Meta):
+    """A tap on a template's quick-reply button."""
+
+    text: Short = ""
+    payload: Short = ""
+
+
+class Reply(_Meta):
+    id: Annotated[str, StringConstraints(max_length=256)] = ""
+    title: Short = ""
+    description: Short = ""
+
+
+class Interactive(_Meta):
+    """A reply to an interactive message: a reply button or a list row."""
+
+    type: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")]
+    button_reply: Reply | None = None
+    list_reply: Reply | None = None
+
+
+class Media(_Meta):
+    """An image, audio, video, document or sticker: its media id, to download it with the
+    Graph API, and what describes it."""
+
+    id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    mime_type: Annotated[str, StringConstraints(max_length=200)] = ""
+    sha256: Annotated[str, StringConstraints(max_length=200)] = ""
+    caption: Short = ""
+    filename: Annotated[str, StringConstraints(max_length=1000)] = ""
+
+
+class Location(_Meta):
+    latitude: float
+    longitude: float
+    name: Short = ""
+    address: Short = ""
+
+
+MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
+# The message types stored and published; others (reactions, contacts, orders...) are counted.
+STORED_TYPES = ("text", "button", "interactive", "location", *MEDIA_TYPES)
+
+
 class Message(_Meta):
-    from_: WaId = Field(alias="from")
+    # Meta omits the phone number of a user who has a username (unless it knows it already):
+    # from_user_id (the BSUID) is then the only sender.
+    from_: WaId | None = Field(None, alias="from")
+    from_user_id: UserId | None = None
     id: MessageId
     timestamp: UnixSeconds = ""
     type: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")]
     text: Text | None = None
+    button: Button | None = None
+    interactive: Interactive | None = None
+    location: Location | None = None
+    image: Media | None = None
+    audio: Media | None = None
+    video: Media | None = None
+    document: Media | None = None
+    sticker: Media | None = None
 
     @model_validator(mode="after")
-    def _text_has_body(self) -> Message:
-        if self.type == "text" and self.text is None:
-            raise ValueError("a text message needs text.body")
+    def _has_sender_and_content(self) -> Message:
+        if self.from_ is None and self.from_user_id is None:
+            raise ValueError("a message needs from or from_user_id")
+        if self.type in STORED_TYPES and getattr(self, self.type) is None:
+            raise ValueError(f"a {self.type} message needs its {self.type} object")
         return self
+
+    @property
+    def sender(self) -> str:
+        """Whom the conversation is with: +phone, else the BSUID."""
+        return f"+{self.from_}" if self.from_ else str(self.from_user_id)
+
+    def content(self) -> tuple[str, dict[str, Any]] | None:
+        """(the text a person or the bot reads, the typed content) of a stored type; None for
+        the others."""
+        if self.type not in STORED_TYPES:
+            return None
+        if self.type == "text" and self.text is not None:
+            return self.text.body, {"body": self.text.body}
+        if self.type == "button" and self.button is not None:
+            return self.button.text, self.button.model_dump(include={"text", "payload"})
+        if self.type == "interactive" and self.interactive is not None:
+            reply = self.interactive.button_reply or self.interactive.list_reply or Reply()
+            data = {"type": self.interactive.type, **reply.model_dump(include={"id", "title"})}
+            if self.interactive.list_reply is not None:
+                data["description"] = reply.description
+            return reply.title, data
+        if self.type == "location" and self.location is not None:
+            place = self.location
+            text = ", ".join(x for x in (place.name, place.address) if x)
+            return text or f"{place.latitude},{place.longitude}", place.model_dump(
+                include={"latitude", "longitude", "name", "address"}
+            )
+        media: Media = getattr(self, self.type)
+        fields = {"id", "mime_type", "sha256", "caption", "filename"}
+        return media.caption or f"[{self.type}]", media.model_dump(include=fields)
 
 
 class StatusError(_Meta):
@@ -76,14 +183,36 @@ class Status(_Meta):
     status: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,20}$")]
     timestamp: UnixSeconds = ""
     recipient_id: WaId | None = None
+    recipient_user_id: UserId | None = None
     errors: list[StatusError] = Field(default_factory=list, max_length=20)
+
+
+class Profile(_Meta):
+    name: Short = ""
+    username: Short = ""
+
+
+class Contact(_Meta):
+    profile: Profile = Field(default_factory=Profile)
+    wa_id: WaId | None = None
+    user_id: UserId | None = None
 
 
 class MessagesValue(_Meta):
     messaging_product: Literal["whatsapp"]
     metadata: Metadata
+    contacts: list[Contact] = Field(default_factory=list)
     messages: list[Message] = Field(default_factory=list)
     statuses: list[Status] = Field(default_factory=list)
+
+    def contact_of(self, message: Message) -> Contact:
+        """The sender's contact entry (profile name, username), or an empty one."""
+        for contact in self.contacts:
+            if (message.from_user_id and contact.user_id == message.from_user_id) or (
+                message.from_ and contact.wa_id == message.from_
+            ):
+                return contact
+        return Contact()
 
 
 class Change(_Meta):

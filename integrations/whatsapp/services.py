@@ -76,28 +76,51 @@ def whatsapp_message_send(
 
 
 def whatsapp_message_receive(
-    *, tenant: Tenant, phone: str, text: str, message_id: str, trace_id: str
+    *,
+    tenant: Tenant,
+    phone: str,
+    text: str,
+    message_id: str,
+    trace_id: str,
+    kind: str = "text",
+    content: dict[str, Any] | None = None,
+    user_id: str | None = None,
+    username: str = "",
 ) -> tuple[WhatsAppMessage, bool]:
     """Store an inbound message once per WhatsApp message id and publish it on whatsapp.inbound.
-    Runs in the caller's tenant_scope: the dedupe row, the message and the event commit together."""
+    `phone` is the conversation's address (+E.164, else the sender's BSUID); `kind` and
+    `content` the message's type and typed content (a button's payload, a reply's id, a media
+    id), `text` what a person reads of it. Runs in the caller's tenant_scope: the dedupe row,
+    the message and the event commit together."""
     connection_require(tenant=tenant, provider="whatsapp")
     first = delivery_claim(tenant=tenant, provider="whatsapp", delivery_id=message_id)
+    content = content if content is not None else {"body": text}
     # The message's own unique id guards messages stored before delivery rows existed.
     message, created = WhatsAppMessage.objects.get_or_create(
         tenant=tenant,
         provider_message_id=message_id,
-        defaults={"phone": phone, "direction": WhatsAppMessage.Direction.INBOUND, "text": text},
+        defaults={
+            "phone": phone,
+            "direction": WhatsAppMessage.Direction.INBOUND,
+            "text": text,
+            "kind": kind,
+            "content": content,
+        },
     )
     created = created and first
     if created:
-        _emit(
-            tenant,
-            "whatsapp.inbound",
-            "whatsapp.message.received",
-            phone,
-            {"from": phone, "text": text, "message_id": message_id},
-            trace_id,
-        )
+        data: dict[str, Any] = {
+            "from": phone,
+            "text": text,
+            "message_id": message_id,
+            "kind": kind,
+            "content": content,
+        }
+        if user_id:
+            data["user_id"] = user_id
+        if username:
+            data["username"] = username
+        _emit(tenant, "whatsapp.inbound", "whatsapp.message.received", phone, data, trace_id)
     return message, created
 
 
@@ -167,7 +190,7 @@ def whatsapp_status_receive(*, tenant: Tenant, status: Status, trace_id: str) ->
         at=_status_time(status.timestamp),
         errors=errors,
     )
-    phone = f"+{status.recipient_id}" if status.recipient_id else ""
+    phone = f"+{status.recipient_id}" if status.recipient_id else status.recipient_user_id or ""
     data: dict[str, Any] = {
         "message_id": status.id,
         "status": status.status,
@@ -191,7 +214,7 @@ class NotificationAccepted:
     messages: int  # new text messages stored
     statuses: int  # new statuses published
     repeats: int  # messages and statuses accepted before
-    ignored: int  # messages of other types, not stored
+    ignored: int  # messages of types not stored (reactions, contacts, orders, system...)
 
 
 def whatsapp_notification_accept(
@@ -201,15 +224,21 @@ def whatsapp_notification_accept(
     messages = statuses = repeats = ignored = 0
     for value in values:
         for message in value.messages:
-            if message.type != "text" or message.text is None:
+            content = message.content()
+            if content is None:
                 ignored += 1
                 continue
+            text, typed = content
             _, created = whatsapp_message_receive(
                 tenant=tenant,
-                phone=f"+{message.from_}",
-                text=message.text.body,
+                phone=message.sender,
+                text=text,
                 message_id=message.id,
                 trace_id=trace_id,
+                kind=message.type,
+                content=typed,
+                user_id=message.from_user_id,
+                username=value.contact_of(message).profile.username,
             )
             messages, repeats = messages + created, repeats + (not created)
         for status in value.statuses:

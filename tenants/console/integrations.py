@@ -31,7 +31,7 @@ PROVIDERS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
         "the verify token, and subscribe to messages; the app secret signs deliveries.",
     ),
     "n8n": (
-        ("base_url",),
+        ("base_url", "webhook_prefix", "api_prefix"),
         ("api_key", "webhook_secret"),
         "In n8n: add an HTTP Request node posting to the URL below, signed with the webhook secret.",
     ),
@@ -44,7 +44,9 @@ PROVIDERS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
 }
 
 
-def connect_form(provider: str, data: Any = None) -> forms.Form:
+def connect_form(provider: str, data: Any = None, *, editing: bool = False) -> forms.Form:
+    """The provider's form: its settings, its secrets (write-only: editing, blank keeps the
+    stored one), and for each optional secret a box to clear it explicitly."""
     settings_fields, secret_fields, _ = PROVIDERS[provider]
     from integrations.services import REQUIRED
 
@@ -57,10 +59,17 @@ def connect_form(provider: str, data: Any = None) -> forms.Form:
         {
             name: forms.CharField(
                 max_length=500,
-                required=name in required_secrets,
+                required=name in required_secrets and not editing,
                 widget=forms.PasswordInput(render_value=False),
             )
             for name in secret_fields
+        }
+    )
+    fields.update(
+        {
+            f"clear_{name}": forms.BooleanField(required=False, label=f"Clear {name}")
+            for name in secret_fields
+            if name not in required_secrets
         }
     )
     return type(f"{provider.title()}Form", (forms.Form,), fields)(data, prefix=provider)
@@ -69,7 +78,7 @@ def connect_form(provider: str, data: Any = None) -> forms.Form:
 @login_required
 @require_http_methods(["GET", "POST"])
 def integrations(request: HttpRequest, slug: str) -> HttpResponse:
-    from integrations.services import integration_connect
+    from integrations.services import integration_connect, integration_credentials_edit
 
     posting = request.method == "POST"
     access = tenant_for(
@@ -89,14 +98,25 @@ def integrations(request: HttpRequest, slug: str) -> HttpResponse:
                 {"exception": f"provider must be one of {', '.join(PROVIDERS)}"},
                 status=400,
             )
-        form = forms_by_provider[provider] = connect_form(provider, request.POST)
+        from integrations.models import IntegrationConnection
+
+        with tenant_read_scope(access.tenant.pk):
+            editing = IntegrationConnection.objects.filter(
+                tenant=access.tenant, provider=provider
+            ).exists()
+        form = forms_by_provider[provider] = connect_form(provider, request.POST, editing=editing)
         if form.is_valid():
             settings_fields, secret_fields, _ = PROVIDERS[provider]
             config = {k: form.cleaned_data[k] for k in settings_fields if form.cleaned_data.get(k)}
             secrets = {k: form.cleaned_data[k] for k in secret_fields if form.cleaned_data.get(k)}
+            cleared = [k for k in secret_fields if form.cleaned_data.get(f"clear_{k}")]
             try:
+                # Editing: a secret left blank keeps the stored one; a box clears it.
+                credentials = integration_credentials_edit(
+                    tenant=access.tenant, provider=provider, replace=secrets, clear=cleared
+                )
                 integration_connect(
-                    tenant=access.tenant, provider=provider, config=config, credentials=secrets
+                    tenant=access.tenant, provider=provider, config=config, credentials=credentials
                 )
             except ValueError as exc:
                 form.add_error(None, str(exc))
@@ -107,7 +127,11 @@ def integrations(request: HttpRequest, slug: str) -> HttpResponse:
                         action="integration.connect",
                         tenant=access.tenant,
                         target=f"integration:{provider}",
-                        details={"config": sorted(config)},
+                        details={
+                            "config": sorted(config),
+                            "secrets_replaced": sorted(secrets),
+                            "secrets_cleared": sorted(cleared),
+                        },
                     )
                 return redirect("console-integrations", slug=slug)
         status = 400
@@ -129,6 +153,10 @@ def _page(
         connected = {
             c.provider: c for c in IntegrationConnection.objects.filter(tenant=access.tenant)
         }
+    for p, connection in connected.items():
+        form = forms_by_provider.get(p)
+        if form is not None and not form.is_bound:  # show what is saved (secrets never)
+            form.initial = {k: v for k, v in connection.config.items() if k in PROVIDERS[p][0]}
     providers = [
         {
             "name": p,

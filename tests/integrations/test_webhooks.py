@@ -283,6 +283,8 @@ def test_whatsapp_messages_and_statuses_are_each_accepted_once(shop: Any) -> Non
         "from": "+16505551234",
         "text": "Does it come in another color?",
         "message_id": "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRB",
+        "kind": "text",
+        "content": {"body": "Does it come in another color?"},
     }
     for status in ("sent", "delivered", "failed"):
         note = dumps(whatsapp_status(message_id="wamid.out.1", status=status))
