@@ -9,6 +9,10 @@ TOPICS_MAX_VIEWERS_PER_TENANT = env_int("TOPICS_MAX_VIEWERS_PER_TENANT", 20, min
 TOPICS_MAX_SOCKETS_PER_USER = env_int("TOPICS_MAX_SOCKETS_PER_USER", 10, minimum=1)
 TOPICS_MAX_BROWSES_PER_USER = env_int("TOPICS_MAX_BROWSES_PER_USER", 3, minimum=1)
 TOPICS_MAX_EXPORTS_PER_USER = env_int("TOPICS_MAX_EXPORTS_PER_USER", 2, minimum=1)
+# Browse scans one web process runs at once (browse, export, message detail); more wait for a
+# slot up to their time budget. Scans decode and mask in Python threads, so more at once would
+# starve the event loop of the GIL.
+TOPICS_SCANS_PER_PROCESS = env_int("TOPICS_SCANS_PER_PROCESS", 2, minimum=1)
 # Largest websocket frame the viewer reads; a larger one is answered with an error frame.
 TOPICS_MAX_FRAME_BYTES = env_int("TOPICS_MAX_FRAME_BYTES", 65536, minimum=1024)
 # Messages a live socket holds while its browser is slow or paused; beyond, they are counted

@@ -35,6 +35,20 @@ FILTER_SLICE = 50  # records judged between two checks of cancel and the time bu
 
 _running_lock = threading.Lock()
 _running = 0  # scans of this process whose Kafka consumer is open
+_slots: dict[int, threading.BoundedSemaphore] = {}
+
+
+def _take_slot(seconds: float, cancelled: threading.Event | None) -> threading.BoundedSemaphore:
+    """One of the process's TOPICS_SCANS_PER_PROCESS scan slots. Scans decode and mask in
+    Python threads: more of them at once would take the GIL from the event loop in turns."""
+    limit = settings.TOPICS_SCANS_PER_PROCESS
+    with _running_lock:
+        slots = _slots.setdefault(limit, threading.BoundedSemaphore(limit))
+    deadline = time.monotonic() + seconds
+    while not slots.acquire(timeout=0.1):
+        if (cancelled is not None and cancelled.is_set()) or time.monotonic() > deadline:
+            raise BrowseBusy(f"this server runs {limit} browses at once already; try again")
+    return slots
 
 
 def scans_running() -> int:
@@ -58,6 +72,10 @@ class BrowseError(ValueError):
 
 class TopicUnavailable(Exception):
     """The broker did not answer, or the topic is not on it."""
+
+
+class BrowseBusy(TopicUnavailable):
+    """Every scan slot of this process stayed taken for the request's time budget."""
 
 
 @dataclass(frozen=True)
@@ -200,7 +218,12 @@ def browse(
     limit = max(1, min(limit, max_results or settings.TOPICS_BROWSE_MAX_RESULTS))
     seconds = seconds if seconds is not None else settings.TOPICS_BROWSE_SECONDS
     max_bytes = max_bytes if max_bytes is not None else settings.TOPICS_BROWSE_MAX_BYTES
-    consumer = _consumer()
+    slot = _take_slot(seconds, cancelled)
+    try:
+        consumer = _consumer()
+    except BaseException:
+        slot.release()
+        raise
     _count_scan(1)
     try:
         partitions = topic_partitions(consumer, topic)
@@ -239,6 +262,7 @@ def browse(
     finally:
         consumer.close()
         _count_scan(-1)
+        slot.release()
 
 
 def _start_offset(

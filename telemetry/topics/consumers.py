@@ -19,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -46,6 +48,9 @@ from telemetry.topics.live import LAYER, TopicTail, tail_join, tail_leave
 from telemetry.topics.masking import Masker
 
 logger = logging.getLogger(__name__)
+# Scans wait here for one of the process's scan slots (browse.py), not in the default executor,
+# whose few threads the rest of the socket's work (limits, grants) needs.
+_SCANS = ThreadPoolExecutor(32, thread_name_prefix="topic-browse")
 ACTIONS = ("browse", "live", "pause", "resume", "stop")
 
 
@@ -174,12 +179,13 @@ class TopicViewerConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "error", "field": field_name, "message": message})
 
     async def _grant(self, topic: Any) -> TopicGrant:
-        return await database_sync_to_async(topic_grant)(self.user, topic)
+        # Not in the one thread that serves every sync view (/healthz included): a slow
+        # database answer to a viewer must not queue the site's pages behind it.
+        return await database_sync_to_async(topic_grant, thread_sensitive=False)(self.user, topic)
 
     # Browse ---------------------------------------------------------------------------------
 
     async def _browse(self, content: dict[str, Any]) -> None:
-        grant = await self._grant(content.get("topic"))
         partition = _partition(content.get("partition"))
         start = parse_start(content.get("start"))
         limit = _limit(content.get("limit"))
@@ -189,10 +195,18 @@ class TopicViewerConsumer(AsyncJsonWebsocketConsumer):
         # One scan per socket: a new request ends the previous one (its thread and its Kafka
         # consumer) before it starts, so it never counts against the operator's own limit.
         await self._cancel_browse()
+        # The limit before the grant: a refused browse costs one Redis call, no database query.
         lease = f"{self.lease}:browse"
         await sync_to_async(work_acquire, thread_sensitive=False)(
             "browses", user_id=self.user.pk, lease=lease
         )
+        try:
+            grant = await self._grant(content.get("topic"))
+        except BaseException:
+            await sync_to_async(work_release, thread_sensitive=False)(
+                "browses", user_id=self.user.pk, lease=lease
+            )
+            raise
         self.browse_cancel = threading.Event()
         self.browsing = asyncio.create_task(
             self._run_browse(grant, partition, start, limit, message_filter, self.browse_cancel)
@@ -221,7 +235,8 @@ class TopicViewerConsumer(AsyncJsonWebsocketConsumer):
             )
 
         try:
-            result = await sync_to_async(browse, thread_sensitive=False)(
+            scan = functools.partial(
+                browse,
                 topic=grant.topic,
                 masker=Masker.for_grant(grant),
                 message_filter=message_filter,
@@ -231,11 +246,13 @@ class TopicViewerConsumer(AsyncJsonWebsocketConsumer):
                 progress=progress,
                 cancelled=cancelled,
             )
+            result = await loop.run_in_executor(_SCANS, scan)
         except (BrowseError, FilterError) as exc:
             await self._error(exc.field, str(exc))
             return
         except TopicUnavailable as exc:
-            await self._error("topic", f"topic unavailable: {exc}")
+            if not cancelled.is_set():  # a scan replaced while it waited for a slot says nothing
+                await self._error("topic", f"topic unavailable: {exc}")
             return
         except Exception:  # never a silent end: the browser waits for an answer
             logger.exception("topic browse failed", extra={"topic": grant.topic})
