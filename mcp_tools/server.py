@@ -120,8 +120,28 @@ def _tool(op: Operation) -> types.Tool:
     return cached[1]
 
 
+def _failed_effect(output: Any) -> dict[str, Any] | None:
+    """The answer's outside effect (a send, a trigger, a Shopify write) if it failed."""
+    effect = output.get("effect") if isinstance(output, dict) else None
+    return effect if isinstance(effect, dict) and effect.get("state") == "failed" else None
+
+
 def call_result(result: CallResult) -> types.CallToolResult:
     if result.ok:
+        failed = _failed_effect(result.output)
+        if failed is not None:
+            # The call was recorded but the outside write gave up: an error a model (and
+            # Claude Desktop) sees as one, with the effect's reason and id to act on.
+            reason = (
+                f"{failed.get('last_error') or 'failed'} (effect {failed.get('effect_id')}, "
+                f"{failed.get('kind')}: failed after {failed.get('attempts')} attempt(s); read "
+                "it with agent_get_effect, an operator retries it from the console)"
+            )
+            return types.CallToolResult(
+                content=[types.TextContent(type="text", text=reason)],
+                structured_content=result.output,
+                is_error=True,
+            )
         return types.CallToolResult(
             content=[types.TextContent(type="text", text=result.output_json)],
             structured_content=result.output,

@@ -15,6 +15,7 @@ import anthropic
 from integrations.http import answer_reason, egress_refused, request_response
 from integrations.llm.errors import (
     LlmCredentialsRejected,
+    LlmEmptyReply,
     LlmInvalidRequest,
     LlmOverloaded,
     LlmRateLimited,
@@ -38,6 +39,23 @@ class LlmReply:
     provider: str
     tokens_in: int
     tokens_out: int
+
+
+def reply_text_check(provider: str, text: str, stop: str | None, max_tokens: int) -> str:
+    """The reply's text; LlmEmptyReply saying why when there is none (`stop`: Anthropic's
+    stop_reason or OpenAI's finish_reason)."""
+    if text.strip():
+        return text.strip()
+    if stop in ("max_tokens", "length"):
+        why = (
+            f"used its whole budget of {max_tokens} tokens before writing any text (thinking "
+            "counts against it): raise the reply budget or turn thinking down"
+        )
+    elif stop in ("refusal", "content_filter"):
+        why = f"refused to answer ({stop})"
+    else:
+        why = f"answered without any text (stop reason {stop or 'none given'})"
+    raise LlmEmptyReply(f"{PROVIDER_NAMES.get(provider, provider)}: the model {why}")
 
 
 @dataclass(frozen=True)
@@ -128,7 +146,7 @@ class AnthropicLlm:
             raise UpstreamError(f"Anthropic is unreachable: {type(exc).__name__}") from None
         text = "".join(block.text for block in message.content if block.type == "text")
         return LlmReply(
-            text=text.strip(),
+            text=reply_text_check(ANTHROPIC, text, message.stop_reason, request.max_tokens),
             model=message.model,
             provider=ANTHROPIC,
             tokens_in=message.usage.input_tokens,
@@ -172,8 +190,10 @@ class OpenAICompatibleLlm:
         try:
             choice = body["choices"][0]["message"]
             usage = body.get("usage") or {}
+            text = str(choice.get("content") or "")
+            finish = body["choices"][0].get("finish_reason")
             return LlmReply(
-                text=str(choice.get("content") or "").strip(),
+                text=reply_text_check(OPENAI_COMPATIBLE, text, finish, request.max_tokens),
                 model=str(body.get("model") or self.model),
                 provider=OPENAI_COMPATIBLE,
                 tokens_in=int(usage.get("prompt_tokens", 0)),

@@ -45,3 +45,12 @@ class LlmInvalidRequest(OperationError):
 
     code = "llm_invalid_request"
     http_status = 502
+
+
+class LlmEmptyReply(OperationError):
+    """The model answered without any text: its token budget spent first (thinking counts
+    against it), a refusal, or a stop with nothing said. Sending nothing and calling the reply
+    done would hide it; repeating the same request gives the same answer."""
+
+    code = "llm_empty_reply"
+    http_status = 502
