@@ -98,7 +98,9 @@ def produce_at(bootstrap: str, rate: int, seconds: float, stop: threading.Event)
 async def watch(
     url: str, cookie: str, watcher: Watcher, ready: asyncio.Event, stop: asyncio.Event
 ) -> None:
-    headers = {"Cookie": f"sessionid={cookie}", "Origin": "http://127.0.0.1"}
+    # The socket's own origin, port included (the viewer compares scheme, host and port).
+    origin = url.replace("ws", "http", 1).split("/ws/", 1)[0]
+    headers = {"Cookie": f"sessionid={cookie}", "Origin": origin}
     async with websockets.connect(url, additional_headers=headers, max_size=None) as socket:
         await socket.send(orjson.dumps({"action": "live", "topic": TOPIC}).decode())
         while True:

@@ -317,7 +317,9 @@ class SocketReader:
     async def _loop(self) -> None:
         import websockets
 
-        headers = {"Cookie": f"sessionid={self.session}", "Origin": "http://127.0.0.1"}
+        # The socket's own origin, port included (the viewer compares scheme, host and port).
+        origin = self.url.replace("ws", "http", 1).split("/ws/", 1)[0]
+        headers = {"Cookie": f"sessionid={self.session}", "Origin": origin}
         while not self.stop.is_set():
             began = time.monotonic()
             try:
