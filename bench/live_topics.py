@@ -184,6 +184,7 @@ def main() -> None:
                 "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
                 "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
                 "TOPICS_MAX_VIEWERS_PER_USER": str(args.sockets * 2),
+                "TOPICS_MAX_SOCKETS_PER_USER": str(args.sockets * 2),
             },
             args=("--log-level", "warning"),
         )
