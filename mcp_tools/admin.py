@@ -1,6 +1,7 @@
 from typing import Any
 
 from django import forms
+from django.apps import apps
 from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest
@@ -63,3 +64,10 @@ class UpstreamServerAdmin(AuditedAdmin):
 class AgentSessionAdmin(TenantScopedAdmin):
     list_display = ["id", "tenant", "label", "created_at"]
     list_filter = ["tenant"]
+
+
+# The toolkit registers admins for its clients and tokens; tokens act for tenants, and those
+# admins are not tenant-scoped, so they are not offered. Consents are managed on the console.
+for _model in apps.get_app_config("oauth2_provider").get_models():
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)

@@ -14,7 +14,7 @@ from mcp_tools.auth_throttle import auth_failure_count
 from mcp_tools.context import Principal
 from mcp_tools.errors import AuthenticationFailed, RateLimited
 from tenants.scope import dangerously_unscoped
-from tenants.services import InvalidApiKey, api_key_authenticate, hash_api_key
+from tenants.services import API_KEY_PREFIX, InvalidApiKey, api_key_authenticate, hash_api_key
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,36 @@ def principal_from_api_key(
         raise AuthenticationFailed(INVALID_KEY) from None
     principal = Principal(tenant=api_key.tenant, api_key=api_key)
     assert secret is not None  # api_key_authenticate refuses an empty one
+    principal_cache.put(secret, principal)
+    return principal
+
+
+# As for keys: the reason a token is refused is logged, never told.
+INVALID_TOKEN = "invalid, expired or revoked access token"
+
+
+def principal_from_mcp_bearer(secret: str | None, *, client: str) -> Principal:
+    """The caller behind the bearer credential of a /mcp request: an API key (exactly as
+    principal_from_api_key) or an OAuth access token issued for /mcp (mcp_tools.oauth). OAuth
+    tokens are accepted here only, the one resource they are issued for. Refusals are
+    AuthenticationFailed, counted per client like bad keys (RateLimited past the limit)."""
+    if not secret or secret.startswith(API_KEY_PREFIX):
+        return principal_from_api_key(secret, client=client)
+    from mcp_tools.oauth.grants import principal_from_oauth_token
+
+    remembered = cached_principal(secret)
+    if remembered is not None:
+        return remembered
+    principal, reason = principal_from_oauth_token(secret)
+    if principal is None:
+        log.warning("OAuth token refused: %s (client %s)", reason, client)
+        retry_after = auth_failure_count(client)
+        if retry_after is not None:
+            raise RateLimited(
+                f"too many invalid tokens from this address; retry after {retry_after}s",
+                retry_after=retry_after,
+            )
+        raise AuthenticationFailed(INVALID_TOKEN)
     principal_cache.put(secret, principal)
     return principal
 

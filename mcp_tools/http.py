@@ -14,7 +14,7 @@ from django.conf import settings
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 
-from mcp_tools.auth import BoundKey, bearer_token, cached_principal, principal_from_api_key
+from mcp_tools.auth import BoundKey, bearer_token, cached_principal, principal_from_mcp_bearer
 from mcp_tools.context import Principal
 from mcp_tools.errors import AuthenticationFailed, RateLimited
 from mcp_tools.server import UNAUTHENTICATED, build_server, in_operation_thread
@@ -172,8 +172,24 @@ class McpHttpApp:
         if principal is not None:
             return principal
         return await in_operation_thread(
-            functools.partial(principal_from_api_key, secret, client=scope_client_address(scope))
+            functools.partial(principal_from_mcp_bearer, secret, client=scope_client_address(scope))
         )
+
+    def _challenge(self, scope: Scope) -> bytes:
+        """WWW-Authenticate of a 401: where OAuth clients discover how to get a token (RFC 9728
+        resource_metadata, the scopes to ask for) and, if a credential was sent, that it failed."""
+        if self.bound_key is not None:
+            return b'Bearer realm="smarteros"'
+        from mcp_tools.oauth.grants import resource_metadata_url
+        from mcp_tools.oauth.scopes import read_scopes
+
+        challenge = (
+            f'Bearer realm="smarteros", resource_metadata="{resource_metadata_url()}", '
+            f'scope="{" ".join(read_scopes())}"'
+        )
+        if bearer_token(_header(scope, b"authorization")):
+            challenge += ', error="invalid_token"'
+        return challenge.encode()
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         try:
@@ -187,7 +203,7 @@ class McpHttpApp:
                     "id": None,
                     "error": {"code": UNAUTHENTICATED, "message": exc.message},
                 },
-                [(b"www-authenticate", b'Bearer realm="smarteros"')],
+                [(b"www-authenticate", self._challenge(scope))],
             )
             return
         except RateLimited as exc:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+from django.conf import settings
 from django.db import models
 
 from tenants.models import Tenant
@@ -48,3 +50,31 @@ class AgentSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} ({self.id})"
+
+
+class OAuthGrant(models.Model):
+    """One consent given on the console: a person let an OAuth client act for one tenant with
+    chosen scopes. Its ApiKey row (never usable as a key: its secret was discarded) carries the
+    tenant and scopes exactly as an API key does, lists the grant on the keys page and revokes
+    it there. The codes and tokens the client receives for this consent are linked here."""
+
+    api_key = models.OneToOneField(
+        "tenants.ApiKey", on_delete=models.CASCADE, related_name="oauth_grant"
+    )
+    application = models.ForeignKey(
+        "oauth2_provider.Application", on_delete=models.CASCADE, related_name="smarteros_grants"
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    code = models.OneToOneField(
+        "oauth2_provider.Grant", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    access_tokens: models.ManyToManyField[Any, Any] = models.ManyToManyField(
+        "oauth2_provider.AccessToken", related_name="+"
+    )
+    refresh_tokens: models.ManyToManyField[Any, Any] = models.ManyToManyField(
+        "oauth2_provider.RefreshToken", related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.application.client_id} -> {self.api_key}"

@@ -14,6 +14,7 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    path("", include("mcp_tools.oauth.urls")),
     path("", include("integrations.urls")),
     path("", include("telemetry.urls")),
     path("", include("tenants.urls")),

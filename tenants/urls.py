@@ -8,6 +8,7 @@ from tenants.console import (
     integrations,
     keys,
     lifecycle,
+    oauth_consent,
     overview,
     people,
     provision,
@@ -46,6 +47,7 @@ urlpatterns = [
         integrations.integration_test,
         name="console-integration-test",
     ),
+    path("oauth/authorize/", oauth_consent.authorize, name="oauth-authorize"),
     path("login/", ThrottledLoginView.as_view(template_name="login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

@@ -19,6 +19,7 @@ from .kafka import *  # noqa: E402,F403
 from .llm import *  # noqa: E402,F403
 from .logging import *  # noqa: E402,F403
 from .mcp import *  # noqa: E402,F403
+from .oauth import *  # noqa: E402,F403
 from .redis import *  # noqa: E402,F403
 from .sentry import *  # noqa: E402,F403
 from .shopify import *  # noqa: E402,F403

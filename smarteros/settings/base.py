@@ -31,6 +31,8 @@ INSTALLED_APPS = [
     "integrations",
     "effects",
     "telemetry",
+    # Before mcp_tools, whose admin module unregisters its token admins.
+    "oauth2_provider",
     "mcp_tools",
 ]
 
