@@ -255,7 +255,13 @@ def backup_unlocked(root: Path, bootstrap: str | None, progress: Progress) -> Ba
     metadata = admin.list_topics(timeout=30)
     numbers = generation_numbers(root)
     if numbers:
-        previous = generation_read(root, numbers[-1])
+        try:
+            previous = generation_read(root, numbers[-1])
+        except BackupError as exc:
+            raise BackupRefused(
+                f"not backed up: the newest generation is unreadable ({exc}), so this broker "
+                "cannot have been restored from it; it stays as it is"
+            ) from None
         token = previous["broker"]
         if token not in marker_tokens(metadata.topics):
             raise BackupRefused(
@@ -400,7 +406,11 @@ def generations_broker_problem(root: Path, *, restore_log: str = "") -> str:
     stamp = path.stat().st_mtime
     cached = _newest_token.get(root)
     if cached is None or cached[0] != stamp:
-        _newest_token[root] = cached = (stamp, generation_read(root, numbers[-1])["broker"])
+        try:
+            token = generation_read(root, numbers[-1])["broker"]
+        except BackupError:  # unreadable: no broker can have been restored from it
+            token = None
+        _newest_token[root] = cached = (stamp, token)
     token = cached[1]
     if token is not None:
         # Asked by name, some brokers (Tansu) create a topic they lack unless told not to.
