@@ -18,14 +18,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import Consumer
-from django.conf import settings
 
 from smarteros.events.catalog import platform_topics, tenant_topics
-from smarteros.events.consumers import group_id
+from smarteros.events.consumers import tenant_consumer_config
 from smarteros.events.progress import GroupProgress
 from smarteros.events.subscriptions import ExplicitSubscription
 from smarteros.infra.clickhouse import clickhouse_client
-from smarteros.infra.kafka import client_config, commit_or_read_again
+from smarteros.infra.kafka import commit_or_read_again
 from telemetry.sink import insert_until_stopped
 
 log = logging.getLogger(__name__)
@@ -48,21 +47,11 @@ class TopicCounter:
     def __init__(self, *, batch_seconds: float = 2.0, **overrides: Any) -> None:
         self.batch_seconds = batch_seconds
         self.running = True
-        self.consumer = Consumer(
-            client_config(
-                **{
-                    "group.id": group_id(GROUP),
-                    "enable.auto.commit": False,
-                    "auto.offset.reset": "earliest",
-                    "session.timeout.ms": settings.KAFKA_SESSION_TIMEOUT_MS,
-                    "topic.metadata.refresh.interval.ms": 30000,
-                    **overrides,
-                }
-            )
-        )
+        self.consumer = Consumer(tenant_consumer_config(GROUP, **overrides))
+        self.subscription = ExplicitSubscription(self.consumer, GROUP, counted_topics)
 
     def run(self) -> None:
-        subscription = ExplicitSubscription(self.consumer, GROUP, counted_topics)
+        subscription = self.subscription
         subscription.start()
         progress = GroupProgress(self.consumer, GROUP)
         try:

@@ -97,6 +97,27 @@ def group_id(group: str) -> str:
     return f"{settings.KAFKA_CONSUMER_GROUP_PREFIX}.{group}"
 
 
+def tenant_consumer_config(group: str, **overrides: Any) -> dict[str, Any]:
+    """librdkafka settings of a consumer group that reads tenant topics by name (the flows'
+    groups and the topic counter): commits by hand after handling, starts at the earliest."""
+    return client_config(
+        **{
+            "group.id": group_id(group),
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": settings.KAFKA_SESSION_TIMEOUT_MS,
+            # A re-subscription for a new tenant's topics moves only the partitions that
+            # change owner; an eager assignor would stop and re-assign every partition of
+            # the group each time. (Every member of a group must use the same protocol.)
+            "partition.assignment.strategy": "cooperative-sticky",
+            # Subscriptions are explicit and re-made when tenants come and go; the periodic
+            # refresh only catches what that missed.
+            "topic.metadata.refresh.interval.ms": 30000,
+            **overrides,
+        }
+    )
+
+
 def parse(message: Message) -> Envelope:
     """The message's envelope, validated; raises InvalidEvent if it holds a tenant other than
     the one its topic belongs to (platform topics' envelopes may name any tenant, or none)."""
@@ -232,20 +253,8 @@ class GroupWorker:
         self.regs = regs
         self.retry_delays = retry_delays
         self.running = True
-        self.consumer = Consumer(
-            client_config(
-                **{
-                    "group.id": group_id(group),
-                    "enable.auto.commit": False,
-                    "auto.offset.reset": "earliest",
-                    "session.timeout.ms": settings.KAFKA_SESSION_TIMEOUT_MS,
-                    # Subscriptions are explicit and re-made when tenants come and go; the
-                    # periodic refresh only catches what that missed.
-                    "topic.metadata.refresh.interval.ms": 30000,
-                    **overrides,
-                }
-            )
-        )
+        self.consumer = Consumer(tenant_consumer_config(group, **overrides))
+        self.subscription = ExplicitSubscription(self.consumer, group, self.topics)
 
     def topics(self, slugs: Iterable[str]) -> list[str]:
         """The topics this group reads when `slugs` are the consumed tenants."""
@@ -312,7 +321,7 @@ class GroupWorker:
         dead_letter(message, f"{reg.handler.__name__}: {reason}", group=self.group)
 
     def run(self, *, max_idle_polls: int | None = None, batch_size: int = 500) -> None:
-        subscription = ExplicitSubscription(self.consumer, self.group, self.topics)
+        subscription = self.subscription
         subscription.start()
         progress = GroupProgress(self.consumer, self.group)
         idle = handled = 0

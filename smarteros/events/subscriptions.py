@@ -5,7 +5,8 @@ topic on the broker every few seconds, so each group's cost grows with the numbe
 a topic deleted under it is still being fetched. Instead each consumer subscribes to the named
 topics of the tenants in the directory below (the tenants table), and re-subscribes when the
 directory's version (a Redis counter) moves: provisioning moves it once a tenant's topics exist,
-deprovisioning moves it before deleting any. Each consumer acknowledges the version it runs with
+deprovisioning moves it before deleting any. A consumer re-subscribes at most once per
+SUBSCRIPTION_REFRESH_SECONDS, whatever the number of tenants provisioned meanwhile. Each consumer acknowledges the version it runs with
 once its assignment holds no topic outside its list, and deprovisioning deletes a tenant's topics
 only after every live consumer has acknowledged (`subscriptions_wait`).
 
@@ -148,7 +149,13 @@ def tenant_directory() -> TenantDirectory:
 class ExplicitSubscription:
     """Keeps one consumer subscribed to `topics_for(slugs)` as the directory changes, and
     acknowledges each version once the consumer's assignment holds only listed topics. Call
-    `refresh()` between polls; `close()` when the consumer closes."""
+    `refresh()` between polls (never from a rebalance callback); `close()` when the consumer
+    closes.
+
+    A changed list is applied at most once per SUBSCRIPTION_REFRESH_SECONDS: each subscribe()
+    costs a rebalance and a metadata request for every listed topic, so the changes of a burst
+    of provisionings wait for the window's end and are applied together. A new version that
+    leaves the list as it is is acknowledged at once."""
 
     def __init__(
         self, consumer: Any, group: str, topics_for: Callable[[frozenset[str]], list[str]]
@@ -159,30 +166,43 @@ class ExplicitSubscription:
         self.topics: list[str] = []
         self.version = -1
         self.acked = (-1, 0.0)  # version, when
+        self.resubscribes = 0  # subscribe() calls after the first
+        self.subscribed_at = 0.0  # monotonic time of the last subscribe()
+        self._seen: tuple[int, frozenset[str] | None] = (-1, None)
+        self._wanted: tuple[int, list[str]] = (-1, [])
 
     def start(self, **subscribe_options: Any) -> None:
         self.subscribe_options = subscribe_options
-        self._apply(*tenant_directory().snapshot(fresh=True))
+        self._apply(*tenant_directory().snapshot(fresh=True), first=True)
 
     def refresh(self) -> None:
         try:
             version, slugs = tenant_directory().snapshot()
         except Exception:
             return  # no view yet; the next call tries again
-        if version != self.version:
-            self._apply(version, slugs)
+        self._apply(version, slugs)
         self._acknowledge()
 
-    def _apply(self, version: int, slugs: frozenset[str]) -> None:
-        topics = sorted(self.topics_for(slugs))
+    def _apply(self, version: int, slugs: frozenset[str], *, first: bool = False) -> None:
+        seen_version, seen_slugs = self._seen
+        # The directory hands out the same set until it re-reads the table: compare identity.
+        if version != seen_version or slugs is not seen_slugs:
+            self._seen = (version, slugs)
+            self._wanted = (version, sorted(self.topics_for(slugs)))
+        wanted_version, topics = self._wanted
         if topics != self.topics:
+            now = time.monotonic()
+            if not first and now - self.subscribed_at < settings.SUBSCRIPTION_REFRESH_SECONDS:
+                return  # coalesced with whatever else changes before the window ends
             # An empty list is no subscription (librdkafka refuses subscribe([])).
             if topics:
                 self.consumer.subscribe(topics, **self.subscribe_options)
             else:
                 self.consumer.unsubscribe()
+            self.resubscribes += 0 if first else 1
+            self.subscribed_at = now
             self.topics = topics
-        self.version = version
+        self.version = wanted_version
 
     def _acknowledge(self) -> None:
         acked_version, acked_at = self.acked

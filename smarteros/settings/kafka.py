@@ -31,6 +31,10 @@ PROCESSED_EVENTS_RETENTION_DAYS = env_int("PROCESSED_EVENTS_RETENTION_DAYS", 7, 
 # more events than this are set aside (refused by the broker, waiting for an operator's retry).
 OUTBOX_DEGRADED_AGE_SECONDS = env_int("OUTBOX_DEGRADED_AGE_SECONDS", 120, minimum=1)
 OUTBOX_DEGRADED_SET_ASIDE = env_int("OUTBOX_DEGRADED_SET_ASIDE", 0, minimum=0)
+# A consumer applies a changed list of tenant topics at most once per this many seconds: each
+# re-subscription costs the broker a metadata request for every topic in the list, so a burst
+# of provisionings is joined in one (a new tenant's first event waits this long at most).
+SUBSCRIPTION_REFRESH_SECONDS = env_int("SUBSCRIPTION_REFRESH_SECONDS", 10, minimum=0)
 # How long a consumer waits, at most, between attempts while a dependency is down (it pauses).
 CONSUMER_MAX_BACKOFF_SECONDS = env_int("CONSUMER_MAX_BACKOFF_SECONDS", 30, minimum=1)
 # Retention per catalog topic, overriding the catalog's defaults: JSON, catalog name -> days,

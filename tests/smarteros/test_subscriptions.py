@@ -67,18 +67,43 @@ def worker(broker: Any) -> Any:
     )
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
-    yield SimpleNamespace(consumer=worker.consumer, handled=handled, thread=thread)
+    yield SimpleNamespace(
+        consumer=worker.consumer, subscription=worker.subscription, handled=handled, thread=thread
+    )
     worker.stop()
     thread.join(30)
 
 
-def test_a_new_tenants_first_event_is_handled_within_seconds(worker: Any) -> None:
+def test_a_new_tenants_first_event_is_handled_within_seconds(worker: Any, settings: Any) -> None:
     tenant = new_tenant()
     tenant_provision(tenant=tenant)
     provisioned = time.time()
     event_id = produce(tenant.slug, 1)
-    wait_for(lambda: event_id in worker.handled, timeout=30)
-    assert worker.handled[event_id] - provisioned < 10
+    wait_for(lambda: event_id in worker.handled, timeout=60)
+    # At worst the change waits for the end of the consumer's re-subscription window.
+    assert worker.handled[event_id] - provisioned < settings.SUBSCRIPTION_REFRESH_SECONDS + 10
+
+
+def test_a_burst_of_provisionings_is_one_resubscription_per_window(
+    worker: Any, settings: Any
+) -> None:
+    settings.SUBSCRIPTION_REFRESH_SECONDS = 8
+    wait_for(lambda: worker.subscription.version >= 0, timeout=30)  # subscribed at start
+    assert worker.subscription.resubscribes == 0
+    started = time.monotonic()
+    burst = []
+    for _ in range(20):  # what provisioning does once a tenant's topics exist
+        tenant = new_tenant()
+        with dangerously_unscoped():
+            Tenant.objects.filter(pk=tenant.pk).update(status=Tenant.Status.ACTIVE)
+        subscriptions.subscriptions_changed()
+        burst.append(tenant.slug)
+    lasted = time.monotonic() - started
+    wanted = {f"{slug}.{TOPIC}" for slug in burst}
+    wait_for(lambda: wanted <= set(worker.subscription.topics), timeout=60)
+    # Twenty directory changes, one subscribe() for each window they fell in.
+    assert worker.subscription.resubscribes <= 1 + int(lasted // 8)
+    assert worker.subscription.resubscribes < len(burst)
 
 
 def test_deprovisioning_deletes_topics_only_after_every_consumer_left_them(
@@ -105,8 +130,15 @@ def test_deprovisioning_deletes_topics_only_after_every_consumer_left_them(
     finally:
         get_redis().hdel(key, "stuck-host:1/some-group")
     assert on_broker(leaving.slug) == {spec.name for spec in tenant_topics(leaving.slug)}
-    # Already left by the live worker: it no longer reads the tenant it was told is leaving.
-    assert not [tp for tp in worker.consumer.assignment() if tp.topic.startswith(leaving.slug)]
+    # The live worker leaves the tenant it was told is leaving, once its re-subscription
+    # window allows (the stuck consumer above is what held the deletion back).
+    wait_for(
+        lambda: (
+            not [tp for tp in worker.consumer.assignment() if tp.topic.startswith(leaving.slug)]
+            and leaving.slug not in " ".join(worker.subscription.topics)
+        ),
+        timeout=60,
+    )
 
     assert tenants_deprovision_due() == [leaving.slug]
     assert on_broker(leaving.slug) == set()
