@@ -16,6 +16,7 @@ Three kinds of evidence:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Iterable, Mapping
@@ -70,6 +71,25 @@ def key_is_secret(name: Any) -> bool:
     """Whether a key (JSON key, header, form field) names a credential."""
     if not isinstance(name, str):
         return False
+    return _key_is_secret(name) if len(name) <= _CACHED_KEY else _key_is_secret.__wrapped__(name)
+
+
+def key_is_personal(name: Any) -> bool:
+    """Whether a key names contact or identity data (phone, e-mail, WhatsApp id, SSN...)."""
+    if not isinstance(name, str):
+        return False
+    if len(name) > _CACHED_KEY:
+        return _key_is_personal.__wrapped__(name)
+    return _key_is_personal(name)
+
+
+# Keys repeat from message to message: each name is judged once (names of a sane length only,
+# so the cache stays small).
+_CACHED_KEY = 128
+
+
+@functools.lru_cache(maxsize=8192)
+def _key_is_secret(name: str) -> bool:
     found = _words(name)
     # accesstoken, csrftoken, idtoken: written as one word
     return any(w.endswith("token") for w in found) or _named(
@@ -77,40 +97,59 @@ def key_is_secret(name: Any) -> bool:
     )
 
 
-def key_is_personal(name: Any) -> bool:
-    """Whether a key names contact or identity data (phone, e-mail, WhatsApp id, SSN...)."""
-    if not isinstance(name, str):
-        return False
+@functools.lru_cache(maxsize=8192)
+def _key_is_personal(name: str) -> bool:
     return _named(_words(name), _PERSONAL_WORDS, _PERSONAL_PARTS, _PERSONAL_PAIRS)
 
 
 # --- value formats ---------------------------------------------------------------------------
 
-_CREDENTIALS = [
-    r"(?P<pem>-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----)",
-    r"(?P<userinfo>\b[a-zA-Z][a-zA-Z0-9+.\-]{1,15}://)[^\s/@:?#]{1,256}(?::[^\s/@?#]{0,256})?@",
-    r"(?P<bearer>\b(?:[Bb]earer|[Bb]asic|[Tt]oken)\s+)[A-Za-z0-9._~+/\-]{8,}=*",
+# Each detector runs only on text holding one of its triggers (a plain substring test, much
+# cheaper than a regex scan): the live tail masks thousands of messages a second.
+_CREDENTIALS: list[tuple[tuple[str, ...], str]] = [
+    (
+        ("-----BEGIN",),
+        r"(?P<pem>-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----)",
+    ),
+    (
+        ("://",),
+        r"(?P<userinfo>\b[a-zA-Z][a-zA-Z0-9+.\-]{1,15}://)[^\s/@:?#]{1,256}(?::[^\s/@?#]{0,256})?@",
+    ),
+    (
+        ("earer", "asic", "oken"),
+        r"(?P<bearer>\b(?:[Bb]earer|[Bb]asic|[Tt]oken)\s+)[A-Za-z0-9._~+/\-]{8,}=*",
+    ),
     # `password=hunter2`, `"client_secret": "..."` inside free text (a log line, a query string)
-    r"(?P<pair>\b[\w\-]{0,40}(?:password|passwd|secret|token(?!s)|api[_\-]?key|credential)[\w\-]{0,40}"
-    r"[\"']?\s*[=:]\s*[\"']?)(?!••)[^\s\"'&,;}]{4,}",
-    r"\beyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*",  # JWT
-    r"\bsos_[a-z]+_[A-Za-z0-9_\-]{8,}",  # SmarterOS API keys
-    r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}",  # Stripe
-    r"\bwhsec_[A-Za-z0-9+/=]{10,}",  # Stripe / Clerk (Svix) signing secrets
-    r"\bAIza[0-9A-Za-z_\-]{30,}",  # Google API keys
-    r"\bya29\.[0-9A-Za-z_\-]{20,}",  # Google OAuth access tokens
-    r"\bxox[abposr]-[A-Za-z0-9\-]{10,}",  # Slack tokens
-    r"\bhooks\.slack\.com/services/[A-Za-z0-9/]{20,}",  # Slack incoming webhooks
-    r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",  # AWS access key ids
+    (
+        ("password", "passwd", "secret", "token", "api", "credential"),
+        r"(?P<pair>(?:password|passwd|secret|token(?!s)|api[_\-]?key|credential)[\w\-]{0,40}"
+        r"[\"']?\s*[=:]\s*[\"']?)(?!••)[^\s\"'&,;}]{4,}",
+    ),
+    (("eyJ",), r"\beyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*"),  # JWT
+    (("sos_",), r"\bsos_[a-z]+_[A-Za-z0-9_\-]{8,}"),  # SmarterOS API keys
+    (("_live_", "_test_"), r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}"),  # Stripe
+    (("whsec_",), r"\bwhsec_[A-Za-z0-9+/=]{10,}"),  # Stripe / Clerk (Svix) signing secrets
+    (("AIza", "ya29."), r"\b(?:AIza[0-9A-Za-z_\-]{30,}|ya29\.[0-9A-Za-z_\-]{20,})"),  # Google
+    (
+        ("xox", "hooks.slack"),
+        r"\b(?:xox[abposr]-[A-Za-z0-9\-]{10,}|hooks\.slack\.com/services/[A-Za-z0-9/]{20,})",
+    ),  # Slack tokens and incoming webhooks
+    (("AKIA", "ASIA"), r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),  # AWS access key ids
     # An AWS secret access key is 40 characters of base64 with nothing to recognise it by but
     # what sits before it.
-    r"(?P<awssecret>(?i:aws)[\w\-]{0,30}[\"']?\s*[=:]\s*[\"']?)[A-Za-z0-9/+]{40}\b",
-    r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})",  # GitHub
-    r"\bglpat-[A-Za-z0-9_\-]{20}",  # GitLab
-    r"\bshp(?:at|ca|pa|ss)_[A-Fa-f0-9]{16,}",  # Shopify
-    r"\bsk-[A-Za-z0-9_\-]{16,}",  # OpenAI, Anthropic and friends
-    r"\bEAA[A-Za-z0-9]{20,}",  # Meta access tokens
-    r"\b(?:hvs|hvb|s)\.[A-Za-z0-9]{20,}",  # Vault tokens
+    (
+        ("aws", "AWS", "Aws"),
+        r"(?P<awssecret>(?i:aws)[\w\-]{0,30}[\"']?\s*[=:]\s*[\"']?)[A-Za-z0-9/+]{40}\b",
+    ),
+    (
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+        r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})",
+    ),  # GitHub
+    (("glpat-",), r"\bglpat-[A-Za-z0-9_\-]{20}"),  # GitLab
+    (("shpat_", "shpca_", "shppa_", "shpss_"), r"\bshp(?:at|ca|pa|ss)_[A-Fa-f0-9]{16,}"),  # Shopify
+    (("sk-",), r"\bsk-[A-Za-z0-9_\-]{16,}"),  # OpenAI, Anthropic and friends
+    (("EAA",), r"\bEAA[A-Za-z0-9]{20,}"),  # Meta access tokens
+    (("s.",), r"\b(?:hvs|hvb|s)\.[A-Za-z0-9]{20,}"),  # Vault tokens
 ]
 _ALWAYS_PERSONAL = [
     # Not after `/`, `.` or `-`: digits in a path or an id (gid://shopify/Order/4...) are no card.
@@ -126,7 +165,10 @@ _CONTACT = [
     r"(?P<phone>(?<![\w+])\+[1-9][\d \-().]{5,18}\d(?!\w)"
     r"|(?<![\w+])\(?\d{3}\)?[ \-.]\d{3}[ \-.]\d{4}(?!\w))",
 ]
-_CREDENTIAL_RE = re.compile("|".join(_CREDENTIALS))
+_CREDENTIAL_RES = [(triggers, re.compile(pattern)) for triggers, pattern in _CREDENTIALS]
+# Most text holds no trigger at all: one scan for any of them says so.
+_ANY_TRIGGER = re.compile("|".join(re.escape(t) for triggers, _ in _CREDENTIALS for t in triggers))
+_NO_DIGITS = str.maketrans("", "", "0123456789")
 _PERSONAL_RE = re.compile("|".join(_ALWAYS_PERSONAL))
 _CONTACT_RE = re.compile("|".join(_CONTACT))
 
@@ -176,9 +218,9 @@ def mask_phone(number: str) -> str:
 
 
 def _credential(match: re.Match[str]) -> str:
-    for keep in ("userinfo", "bearer", "pair", "awssecret"):
-        if match.group(keep):
-            return match.group(keep) + MASK + ("@" if keep == "userinfo" else "")
+    for keep, kept in match.groupdict().items():
+        if kept and keep != "pem":
+            return kept + MASK + ("@" if keep == "userinfo" else "")
     return MASK
 
 
@@ -203,9 +245,16 @@ def _contact(match: re.Match[str]) -> str:
 def scrub_text(text: str, *, contact: bool = False) -> str:
     """`text` with every credential, card number and national id masked; with `contact`,
     e-mail addresses and phone numbers too."""
-    text = _CREDENTIAL_RE.sub(_credential, text)
-    text = _PERSONAL_RE.sub(_personal, text)
-    if contact:
+    if len(text) < 6:  # shorter than anything a detector finds
+        return text
+    if _ANY_TRIGGER.search(text):
+        for triggers, pattern in _CREDENTIAL_RES:
+            if any(trigger in text for trigger in triggers):
+                text = pattern.sub(_credential, text)
+    digits = len(text) - len(text.translate(_NO_DIGITS))
+    if digits >= 8:  # a card, an SSN or an IBAN has more
+        text = _PERSONAL_RE.sub(_personal, text)
+    if contact and ("@" in text or digits >= 7):
         text = _CONTACT_RE.sub(_contact, text)
     return text
 
