@@ -520,3 +520,82 @@ def test_registration_is_validated_and_bounded(base: str) -> None:
         for _ in range(4)
     ]
     assert answers == [201, 201, 201, 429]
+
+
+def test_the_mcp_sdk_oauth_client_connects(base: str, make_tenant: Any) -> None:
+    """The `mcp` SDK's own OAuth client: discovery from the 401, registration, PKCE, the consent
+    driven through the console's pages, then tools/list and a call with the token it got."""
+    import anyio
+    import httpx2
+    from mcp import Client
+    from mcp.client.auth import OAuthClientProvider
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared.auth import (
+        AuthorizationCodeResult,
+        OAuthClientInformationFull,
+        OAuthClientMetadata,
+        OAuthToken,
+    )
+
+    acme = make_tenant("acme")
+    _person("ann", acme.tenant, "admin")
+    browser = _signed_in(base, "ann")
+    answered: dict[str, str] = {}
+
+    class Memory:
+        tokens: OAuthToken | None = None
+        client: OAuthClientInformationFull | None = None
+
+        async def get_tokens(self) -> OAuthToken | None:
+            return self.tokens
+
+        async def set_tokens(self, tokens: OAuthToken) -> None:
+            self.tokens = tokens
+
+        async def get_client_info(self) -> OAuthClientInformationFull | None:
+            return self.client
+
+        async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+            self.client = client_info
+
+    async def consent(authorization_url: str) -> None:
+        query = authorization_url.removeprefix(base)
+        answer = _consent(browser, query, tenant="acme", scopes=["tenant.read", "shopify.read"])
+        assert answer.status_code == 302, answer.text
+        answered.update(
+            {k: v[0] for k, v in parse_qs(urlsplit(answer.headers["location"]).query).items()}
+        )
+
+    async def callback() -> AuthorizationCodeResult:
+        return AuthorizationCodeResult(
+            code=answered["code"], state=answered.get("state"), iss=answered.get("iss")
+        )
+
+    storage = Memory()
+    provider = OAuthClientProvider(
+        server_url=f"{base}/mcp",
+        client_metadata=OAuthClientMetadata(
+            client_name="SDK client",
+            redirect_uris=[REDIRECT],
+            grant_types=["authorization_code", "refresh_token"],
+        ),
+        storage=storage,
+        redirect_handler=consent,
+        callback_handler=callback,
+    )
+
+    async def main() -> None:
+        http = httpx2.AsyncClient(auth=provider, timeout=60, headers=_source())
+        async with Client(
+            streamable_http_client(f"{base}/mcp", http_client=http), read_timeout_seconds=60
+        ) as client:
+            names = {tool.name for tool in (await client.list_tools()).tools}
+            assert "tenant_get_tenant" in names
+            result = await client.call_tool("tenant_get_tenant", {})
+            assert result.structured_content["slug"] == "acme"
+            refused = await client.call_tool("tenant_update_tenant", {"name": "Renamed"})
+            assert refused.is_error
+
+    anyio.run(main)
+    assert storage.tokens is not None and storage.tokens.refresh_token
+    assert set((storage.tokens.scope or "").split()) == {"tenant.read", "shopify.read"}
