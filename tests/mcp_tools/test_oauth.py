@@ -536,6 +536,7 @@ def test_the_mcp_sdk_oauth_client_connects(base: str, make_tenant: Any) -> None:
         OAuthClientMetadata,
         OAuthToken,
     )
+    from pydantic import AnyUrl
 
     acme = make_tenant("acme")
     _person("ann", acme.tenant, "admin")
@@ -576,7 +577,7 @@ def test_the_mcp_sdk_oauth_client_connects(base: str, make_tenant: Any) -> None:
         server_url=f"{base}/mcp",
         client_metadata=OAuthClientMetadata(
             client_name="SDK client",
-            redirect_uris=[REDIRECT],
+            redirect_uris=[AnyUrl(REDIRECT)],
             grant_types=["authorization_code", "refresh_token"],
         ),
         storage=storage,
