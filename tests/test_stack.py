@@ -257,3 +257,37 @@ def test_load_with_new_tenants_topics_leaves_every_process_up_or_restarted_with_
     finally:
         forget_producers()
         stack.stop()
+
+
+def test_a_start_that_cannot_restore_comes_up_degraded_and_keeps_the_backup(
+    stack_dir: Path,
+) -> None:
+    stack = Stack(stack_dir, processes="web")
+    stack.start()
+    try:
+        producer = Producer({"bootstrap.servers": stack.bootstrap})
+        for i in range(20):
+            producer.produce("kept.topic", key=str(i), value=f"message {i}".encode())
+        assert producer.flush(30) == 0
+    finally:
+        stack.stop()
+    backup = stack_dir / "kafka-backup"
+    for manifest in (backup / "generations").iterdir():  # none verifies any more
+        manifest.write_bytes(manifest.read_bytes()[:-5])
+    kept = {p: p.read_bytes() for p in backup.rglob("*") if p.is_file() and p.name != ".lock"}
+
+    stack.start()
+    try:
+        assert "running degraded" in stack.log()
+        body = stack.readyz()
+        assert body["status"] == "degraded", body
+        problem = next(line for line in body["degraded"] if line.startswith("kafka backup:"))
+        assert "not restored from generation" in problem
+        assert "manage.py topics generation-restore" in problem, problem
+    finally:
+        stack.stop()
+    assert "not backed up: this broker's restore did not complete" in stack.log(), stack.log()[
+        -3000:
+    ]
+    now = {p: p.read_bytes() for p in backup.rglob("*") if p.is_file() and p.name != ".lock"}
+    assert now == kept
