@@ -21,7 +21,9 @@ def cel_imports(tree: ast.AST) -> list[int]:
     with a literal name."""
     lines = []
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Import) and any(_is_cel(a.name) for a in node.names)) or (isinstance(node, ast.ImportFrom) and node.level == 0 and _is_cel(node.module or "")):
+        if (isinstance(node, ast.Import) and any(_is_cel(a.name) for a in node.names)) or (
+            isinstance(node, ast.ImportFrom) and node.level == 0 and _is_cel(node.module or "")
+        ):
             lines.append(node.lineno)
         elif isinstance(node, ast.Call) and node.args:
             name = getattr(node.func, "attr", getattr(node.func, "id", ""))
