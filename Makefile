@@ -34,6 +34,7 @@ lint: bootstrap
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy .
+	.venv/bin/lint-imports --no-cache
 	$(PYTHON_VENV) manage.py check
 	$(PYTHON_VENV) manage.py makemigrations --check --dry-run
 
