@@ -10,13 +10,14 @@ import secrets
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
-from tests.fuzz.mcp_wire import StdioWire, http_message, http_request
-from tests.fuzz.strategies import FUZZ, json_values
+from tests.fuzz.mcp_wire import PROTOCOL, StdioWire, http_message, http_request
+from tests.fuzz.strategies import FUZZ, json_values, raw_bodies
 
 pytestmark = pytest.mark.django_db
 
@@ -97,6 +98,20 @@ def test_tool_calls_over_http_answer_results(
     assert_tool_result(http_message(response))
 
 
+def nested_json(*, max_depth: int) -> st.SearchStrategy[bytes]:
+    """A JSON-RPC request whose params nest lists or objects up to `max_depth` deep (past the
+    parsers' limits: pydantic-core's 200, json's ~1,000)."""
+    return st.builds(
+        lambda depth, objects: (
+            b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": '
+            + (b'{"a":' * depth + b"1" + b"}" * depth if objects else b"[" * depth + b"]" * depth)
+            + b"}"
+        ),
+        st.integers(min_value=150, max_value=max_depth),
+        st.booleans(),
+    )
+
+
 garbage_lines = st.one_of(
     st.binary(max_size=300).map(lambda raw: raw.replace(b"\n", b" ")),
     json_values.map(lambda value: json.dumps(value).encode()),
@@ -115,6 +130,7 @@ garbage_lines = st.one_of(
             b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": "' + b"x" * size + b'"}'
         )
     ),
+    nested_json(max_depth=MAX_LINE // 2 - 100),
 )
 
 
@@ -129,3 +145,30 @@ def test_garbage_on_stdio_gets_errors_and_the_session_goes_on(wire: StdioWire, l
         # that happened to be a valid request) that request's own answer.
         assert isinstance(message, dict) and message.get("jsonrpc") == "2.0", message
     assert wire.process.poll() is None
+
+
+http_bodies = st.one_of(raw_bodies, nested_json(max_depth=12_000), garbage_lines)
+
+
+@FUZZ
+@given(body=http_bodies)
+def test_any_body_to_http_mcp_is_answered_without_a_5xx(
+    web_server: str, owner: Any, body: bytes
+) -> None:
+    """Whatever is POSTed to /mcp (not JSON, not JSON-RPC, nested 10,000 deep) is answered by
+    JSON-RPC, an error or a result, never a 5xx."""
+    response = httpx.post(
+        f"{web_server}/mcp",
+        content=body,
+        headers={
+            "Accept": "application/json, text/event-stream",
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {owner.key}",
+            "MCP-Protocol-Version": PROTOCOL,
+        },
+        timeout=60,
+    )
+    assert response.status_code < 500, (response.status_code, response.text[:500])
+    if response.status_code != 202:  # a notification is accepted without a body
+        message = http_message(response)
+        assert message.get("jsonrpc") == "2.0" and ("error" in message or "result" in message)

@@ -67,7 +67,7 @@ def stored() -> tuple[int, int, int]:
         )
 
 
-def deliver(url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+def deliver(url: str, body: bytes, headers: dict[str, str | bytes]) -> httpx.Response:
     """POST a delivery. On this shared machine a connection to PostgreSQL can time out: that
     is a 503 naming the dependency, which stores nothing and is retried, as providers do."""
     for _ in range(5):
@@ -167,5 +167,32 @@ def test_random_svix_signatures_are_401(web_server: str, shop: Any, signature: s
     headers = {**clerk_headers(body), "svix-signature": signature}
     before = stored()
     response = deliver(f"{web_server}/hooks/clerk/{shop.slug}/", body, headers)
+    assert_refused(response, before)
+    assert response.status_code == 401
+
+
+# Header bytes as they reach the server (read as latin-1): digits of other scripts (² is 0xB2),
+# thousands of digits, times past 2099, signs, spaces.
+svix_timestamps = st.one_of(
+    st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=30),
+    st.sampled_from(["\xb2", "\xb9\xb2\xb3", "9" * 5000, "99999999999999", "-1", "+1", " 1"]),
+    st.integers(min_value=-(2**70), max_value=2**70).map(str),
+).map(lambda text: text.strip(" \t").encode("latin-1"))
+
+
+@FUZZ
+@given(stamp=svix_timestamps)
+def test_svix_timestamps_that_are_not_now_are_401(web_server: str, shop: Any, stamp: bytes) -> None:
+    """A Clerk event signed for whatever svix-timestamp it carries: only a Unix time within the
+    tolerance of now could pass, and none of these is one."""
+    body = dumps(clerk_user_created())
+    headers = clerk_headers(body)
+    headers.pop("svix-timestamp")
+    before = stored()
+    response = deliver(
+        f"{web_server}/hooks/clerk/{shop.slug}/",
+        body,
+        {**headers, "svix-timestamp": stamp, "Content-Type": "application/json"},
+    )
     assert_refused(response, before)
     assert response.status_code == 401
