@@ -202,6 +202,13 @@ class ExplicitSubscription:
             self.resubscribes += 0 if first else 1
             self.subscribed_at = now
             self.topics = topics
+            log.info(
+                "%s: subscribed to %d topics (directory version %d, re-subscription %d)",
+                self.field,
+                len(topics),
+                wanted_version,
+                self.resubscribes,
+            )
         self.version = wanted_version
 
     def _acknowledge(self) -> None:
