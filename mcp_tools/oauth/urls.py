@@ -11,6 +11,10 @@ urlpatterns = [
     ),
     path(".well-known/oauth-authorization-server", views.authorization_server_metadata),
     path("oauth/register/", views.register, name="oauth-register"),
-    path("oauth/token/", oauth_views.TokenView.as_view(), name="oauth-token"),
-    path("oauth/revoke/", oauth_views.RevokeTokenView.as_view(), name="oauth-revoke"),
+    path("oauth/token/", views.refuse_nul(oauth_views.TokenView.as_view()), name="oauth-token"),
+    path(
+        "oauth/revoke/",
+        views.refuse_nul(oauth_views.RevokeTokenView.as_view()),
+        name="oauth-revoke",
+    ),
 ]

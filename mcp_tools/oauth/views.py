@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import redis
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -29,6 +31,27 @@ MAX_REDIRECT_URIS = 5
 MAX_REDIRECT_URI_LENGTH = 1000
 MAX_CLIENT_NAME_LENGTH = 100
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+def has_nul(request: HttpRequest) -> bool:
+    """Whether a query or form value holds a NUL, which PostgreSQL text refuses: such a request
+    is answered 400 before the toolkit looks anything up with it."""
+    params = [*request.GET.lists()]
+    if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
+        params += [*request.POST.lists()]
+    return any("\x00" in key or any("\x00" in v for v in values) for key, values in params)
+
+
+def refuse_nul(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """`view`, answering 400 invalid_request to a parameter that holds a NUL."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if has_nul(request):
+            return _refused("a parameter holds a NUL character", error="invalid_request")
+        return view(request, *args, **kwargs)
+
+    return wrapped
 
 
 def _public(path: str) -> str:
@@ -85,6 +108,8 @@ def redirect_uri_problem(uri: Any) -> str | None:
     no credentials, bounded length), or None."""
     if not isinstance(uri, str) or not uri or len(uri) > MAX_REDIRECT_URI_LENGTH:
         return f"each redirect URI is a string of 1 to {MAX_REDIRECT_URI_LENGTH} characters"
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in uri):
+        return "a redirect URI may not hold spaces or control characters"
     try:
         parts = urlsplit(uri)
         host = parts.hostname or ""

@@ -22,6 +22,7 @@ from oauthlib.oauth2.rfc6749 import errors
 
 from mcp_tools.oauth.grants import CLOSED_STATES, mcp_resource_url, oauth_grant_create
 from mcp_tools.oauth.scopes import oauth_scopes, read_scopes, scopes_for_role
+from mcp_tools.oauth.views import has_nul
 from tenants.audit import audit_refusal
 from tenants.console.access import actor_of, is_platform_admin, tenant_for
 from tenants.models import Membership, Tenant
@@ -83,6 +84,8 @@ def _page(
 def authorize(request: HttpRequest) -> HttpResponse:
     """GET shows the consent for the authorization request in the query string; POST (to the
     same URL) grants it, or denies it, and sends the person back to the client."""
+    if has_nul(request):
+        return render(request, "403.html", {"exception": "A parameter holds a NUL."}, status=400)
     core = get_oauthlib_core()
     try:
         requested, credentials = core.validate_authorization_request(request)

@@ -600,3 +600,40 @@ def test_the_mcp_sdk_oauth_client_connects(base: str, make_tenant: Any) -> None:
     anyio.run(main)
     assert storage.tokens is not None and storage.tokens.refresh_token
     assert set((storage.tokens.scope or "").split()) == {"tenant.read", "shopify.read"}
+
+
+def test_garbage_is_a_4xx(base: str, make_tenant: Any) -> None:
+    """NULs (which PostgreSQL text refuses), oversized and malformed values: a 4xx each (the
+    client's hook asserts no 5xx), and nothing is registered."""
+    from oauth2_provider.models import Application
+
+    acme = make_tenant("acme")
+    _person("ann", acme.tenant, "admin")
+    http = _signed_in(base, "ann")
+    client_id = _client_id(http, base)
+    _, challenge = _pkce()
+    nul_client = _authorize_query(base, client_id, challenge).replace(client_id, "%00")
+    assert http.get(nul_client).status_code == 400
+    for extra in ({"state": "a\x00"}, {"resource": "\x00"}, {"scope": "x" * 5000}):
+        answer = http.get(_authorize_query(base, client_id, challenge, **extra))
+        assert answer.status_code == 400 or "error=" in answer.headers.get("location", ""), extra
+    for data in (
+        {"grant_type": "authorization_code", "code": "\x00", "client_id": client_id},
+        {"grant_type": "refresh_token", "refresh_token": "r\x00", "client_id": client_id},
+        {"grant_type": "authorization_code", "code": "c" * 100_000, "client_id": "i" * 5000},
+        {"grant_type": "password", "username": "ann", "password": PASSWORD, "client_id": client_id},
+        {"grant_type": "client_credentials", "client_id": client_id},
+    ):
+        answer = _http().post(f"{base}/oauth/token/", data=data)
+        assert 400 <= answer.status_code < 500, data
+    assert (
+        _http()
+        .post(f"{base}/oauth/revoke/", data={"token": "\x00", "client_id": client_id})
+        .status_code
+        == 400
+    )
+    before = Application.objects.count()
+    assert _register(_http(), base, redirect_uris=["https://a.example/\x00"]).status_code == 400
+    assert _register(_http(), base, redirect_uris=["https://a.example/ x"]).status_code == 400
+    assert Application.objects.count() == before
+    assert _call(base, "z" * 10_000, "tenant_get_tenant").status_code == 401
