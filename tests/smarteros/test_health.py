@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from smarteros.events.catalog import platform_topics
+from smarteros.infra.kafka import admin_client
 from tests.processes import kafka_broker, vault_server
 
 
@@ -36,6 +38,10 @@ def test_readyz_names_a_kafka_broker_that_was_stopped(settings) -> None:  # type
         settings.KAFKA_BOOTSTRAP_SERVERS = f"127.0.0.1:{broker.port}"
         status, body = readyz(Client())
         assert status == 200, body
+        # One platform topic is asked for (not every topic), and asking created nothing.
+        assert body["dependencies"]["kafka"]["detail"] == "1 broker(s)"
+        probed = platform_topics()[0].name
+        assert probed not in admin_client().list_topics(timeout=10).topics
         broker.stop()
         status, body = readyz(Client())
     assert status == 503
