@@ -142,6 +142,10 @@ ALLOWED = {
     ("tenants/console/queries.py", "int(calls)"): "a count from ClickHouse",
     ("tenants/console/queries.py", "int(errors)"): "a count from ClickHouse",
     ("integrations/inbound.py", "int(value or 0)"): "a counter read from Redis",
+    ("mcp_tools/oauth/views.py", "int(count)"): "a counter read from Redis",
+    ("mcp_tools/oauth/views.py", "int(application.created.timestamp())"): (
+        "a saved application's creation time"
+    ),
     ("integrations/shopify/schemas.py", "int(node.get('totalInventory') or 0)"): (
         "Shopify's GraphQL answer, typed Int by its schema; not a request to us"
     ),
