@@ -255,10 +255,12 @@ def build_server(
             cancel.set()
             raise
         if isinstance(result.error, UnknownOperation):
-            # Reported the way the SDK's own server does: a tool error naming the tool.
+            # Reported the way the SDK's own server does (a tool error naming the tool), with
+            # the executor's suggestion of the closest names after it.
+            hint = result.error.message.partition("; ")[2]
+            text = f"Unknown tool: {params.name}" + (f"; {hint}" if hint else "")
             return types.CallToolResult(
-                content=[types.TextContent(type="text", text=f"Unknown tool: {params.name}")],
-                is_error=True,
+                content=[types.TextContent(type="text", text=text)], is_error=True
             )
         return call_result(result)
 
