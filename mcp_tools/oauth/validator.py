@@ -44,8 +44,11 @@ class GrantValidator(OAuth2Validator):
 
     def _create_authorization_code(self, request: Any, code: Any, expires: Any = None) -> Any:
         grant = super()._create_authorization_code(request, code, expires)
-        # Set by the consent page (credentials of create_authorization_response).
-        OAuthGrant.objects.filter(pk=request.smarteros_grant_id).update(code=grant)
+        # Set by the consent page (credentials of create_authorization_response); a code
+        # without it is refused at the token endpoint (validate_code finds no consent).
+        grant_id = getattr(request, "smarteros_grant_id", None)
+        if grant_id is not None:
+            OAuthGrant.objects.filter(pk=grant_id).update(code=grant)
         return grant
 
     def validate_code(

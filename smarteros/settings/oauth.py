@@ -15,6 +15,9 @@ OAUTH2_PROVIDER = {
     "REFRESH_TOKEN_EXPIRE_SECONDS": OAUTH_REFRESH_TOKEN_SECONDS,
     "AUTHORIZATION_CODE_EXPIRE_SECONDS": 120,
     "ROTATE_REFRESH_TOKEN": True,
+    # A spent refresh token presented again revokes its whole family (OAuth 2.1 for public
+    # clients: a stolen copy and the client cannot both go on).
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
     "OAUTH2_VALIDATOR_CLASS": "mcp_tools.oauth.validator.GrantValidator",
     "SCOPES_BACKEND_CLASS": "mcp_tools.oauth.scopes.RegistryScopes",
 }
