@@ -7,9 +7,9 @@ from pydantic import Field
 from effects.models import Effect
 from effects.schemas import EffectOut
 from mcp_tools.context import OperationContext
-from mcp_tools.errors import NotFound
 from mcp_tools.registry import operation
 from mcp_tools.schemas import Input
+from smarteros.errors import NotFound
 
 
 class GetEffectIn(Input):

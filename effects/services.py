@@ -27,8 +27,8 @@ from pydantic import BaseModel, ValidationError
 
 from effects.models import Effect
 from effects.registry import EffectCall, effect_definition
-from mcp_tools.errors import Conflict, DependencyUnavailable, OperationError, UpstreamError
 from smarteros.context import bound
+from smarteros.errors import Conflict, DependencyUnavailable, OperationError, UpstreamError
 from tenants.models import Tenant
 from tenants.scope import dangerously_unscoped, scoped_connection, tenant_read_scope, tenant_scope
 

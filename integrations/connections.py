@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from integrations.models import IntegrationConnection
-from mcp_tools.errors import NotConnected
+from smarteros.errors import NotConnected
 from smarteros.infra.egress import url_refusal
 from tenants.models import Tenant
 from tenants.secrets import secret_decrypt

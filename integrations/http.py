@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from mcp_tools.errors import NotFound, OperationError, PermissionDenied, UpstreamError
+from smarteros.errors import NotFound, OperationError, PermissionDenied, UpstreamError
 from smarteros.infra.egress import (
     DEFAULT_TIMEOUT,
     MAX_BYTES_EXTENSION,

@@ -35,8 +35,8 @@ from django.http import HttpRequest, JsonResponse
 
 from integrations.connections import connection_credentials
 from integrations.models import IntegrationConnection
-from mcp_tools.errors import DependencyUnavailable, OperationError
 from smarteros.db import row_where
+from smarteros.errors import DependencyUnavailable, OperationError
 from smarteros.infra.redis import get_redis
 from smarteros.parsing import InvalidValue, parse_content_length
 from tenants.models import Tenant

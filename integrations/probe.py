@@ -4,7 +4,7 @@ what it answered, for an operator to see."""
 from __future__ import annotations
 
 from integrations.connections import connection_credentials, connection_require
-from mcp_tools.errors import InvalidInput, UpstreamError
+from smarteros.errors import InvalidInput, UpstreamError
 from tenants.models import Tenant
 from tenants.scope import tenant_read_scope
 

@@ -38,9 +38,9 @@ from integrations.inbound import (
     webhook_tenant,
 )
 from integrations.payloads import BadPayload, json_load_untrusted, model_parse
-from mcp_tools.errors import DependencyUnavailable, OperationError
 from smarteros.client_address import request_client_address
 from smarteros.context import current_trace_id, new_trace_id
+from smarteros.errors import DependencyUnavailable, OperationError
 from smarteros.events.schemas import InvalidEvent
 from tenants.models import Tenant
 from tenants.scope import tenant_scope

@@ -12,7 +12,7 @@ from django.db.models.signals import post_save
 
 from mcp_tools.auth_throttle import auth_failure_count
 from mcp_tools.context import Principal
-from mcp_tools.errors import AuthenticationFailed, RateLimited
+from smarteros.errors import AuthenticationFailed, RateLimited
 from tenants.scope import dangerously_unscoped
 from tenants.services import API_KEY_PREFIX, InvalidApiKey, api_key_authenticate, hash_api_key
 

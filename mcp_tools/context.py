@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mcp_tools.errors import Cancelled
+from smarteros.errors import Cancelled
 
 if TYPE_CHECKING:
     from tenants.models import ApiKey, Tenant

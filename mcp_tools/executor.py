@@ -19,7 +19,10 @@ from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, 
 from pydantic import BaseModel, ValidationError
 
 from mcp_tools.context import OperationContext, Principal, ProgressFn
-from mcp_tools.errors import (
+from mcp_tools.registry import Operation, get_registry
+from mcp_tools.schemas import is_variant
+from smarteros.context import bound, current_trace_id, new_trace_id
+from smarteros.errors import (
     Conflict,
     DependencyUnavailable,
     InvalidInput,
@@ -28,9 +31,6 @@ from mcp_tools.errors import (
     RateLimited,
     UnknownOperation,
 )
-from mcp_tools.registry import Operation, get_registry
-from mcp_tools.schemas import is_variant
-from smarteros.context import bound, current_trace_id, new_trace_id
 from smarteros.events.emitted import emitted_event_types
 from smarteros.js_numbers import js_safe
 from smarteros.tracing import operation_span

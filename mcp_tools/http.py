@@ -16,9 +16,9 @@ from mcp.server.transport_security import TransportSecuritySettings
 
 from mcp_tools.auth import BoundKey, bearer_token, cached_principal, principal_from_mcp_bearer
 from mcp_tools.context import Principal
-from mcp_tools.errors import AuthenticationFailed, RateLimited
 from mcp_tools.server import UNAUTHENTICATED, build_server, in_operation_thread
 from smarteros.client_address import scope_client_address
+from smarteros.errors import AuthenticationFailed, RateLimited
 
 Scope = dict[str, Any]
 

@@ -9,11 +9,11 @@ from pydantic import AnyHttpUrl, Field, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
 from mcp_tools.context import OperationContext
-from mcp_tools.errors import NotFound, PermissionDenied
 from mcp_tools.models import AgentSession, UpstreamServer
 from mcp_tools.registry import operation
 from mcp_tools.schemas import Input, Output
 from mcp_tools.upstream_network import url_refusal
+from smarteros.errors import NotFound, PermissionDenied
 
 ServerName = Annotated[
     str,
@@ -266,7 +266,7 @@ def get_telemetry(ctx: OperationContext, params: TelemetryIn) -> TelemetryOut:
             tenant=ctx.tenant.slug, window_minutes=params.window_minutes, operation=params.operation
         )
     except TelemetryUnavailable as exc:
-        from mcp_tools.errors import DependencyUnavailable
+        from smarteros.errors import DependencyUnavailable
 
         raise DependencyUnavailable(str(exc)) from None
     return TelemetryOut(

@@ -18,7 +18,10 @@ from pydantic import BaseModel, Field
 
 from mcp_tools.auth import INVALID_KEY, principal_from_api_key
 from mcp_tools.context import Principal
-from mcp_tools.errors import (
+from mcp_tools.executor import CallResult, execute
+from mcp_tools.registry import Operation, get_registry
+from smarteros.client_address import request_client_address
+from smarteros.errors import (
     AuthenticationFailed,
     InvalidInput,
     MalformedRequest,
@@ -26,9 +29,6 @@ from mcp_tools.errors import (
     PayloadTooLarge,
     RateLimited,
 )
-from mcp_tools.executor import CallResult, execute
-from mcp_tools.registry import Operation, get_registry
-from smarteros.client_address import request_client_address
 from smarteros.parsing import InvalidValue, parse_content_length
 
 REF_TEMPLATE = "#/components/schemas/{model}"

@@ -31,11 +31,11 @@ from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError, NoBackChannelError
 
 from mcp_tools.context import OperationContext, Principal, SampleFn
-from mcp_tools.errors import AuthenticationFailed, UnknownOperation, UpstreamError
 from mcp_tools.executor import CallResult, execute, visible_operations
 from mcp_tools.registry import Operation
 from mcp_tools.tool_listing import tool_definition
 from smarteros.context import new_trace_id
+from smarteros.errors import AuthenticationFailed, UnknownOperation, UpstreamError
 from smarteros.parsing import InvalidValue, parse_int
 
 SERVER_NAME = "smarteros"

@@ -17,7 +17,6 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from mcp_tools.errors import PermissionDenied, UpstreamError
 from mcp_tools.models import UpstreamServer
 from mcp_tools.upstream_network import (
     CheckedTransport,
@@ -25,6 +24,7 @@ from mcp_tools.upstream_network import (
     UpstreamResponseTooLarge,
     checked_http_client,
 )
+from smarteros.errors import PermissionDenied, UpstreamError
 from tenants.secrets import secret_decrypt
 
 

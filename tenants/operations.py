@@ -10,9 +10,9 @@ from django.db import IntegrityError
 from pydantic import Field
 
 from mcp_tools.context import OperationContext
-from mcp_tools.errors import Conflict, InvalidInput, OperationError, PermissionDenied
 from mcp_tools.registry import operation
 from mcp_tools.schemas import Email, Empty, Input, Output, ShortText, TenantSlug
+from smarteros.errors import Conflict, InvalidInput, OperationError, PermissionDenied
 from tenants.audit import audit_refusal
 from tenants.models import Tenant
 from tenants.scope import dangerously_unscoped

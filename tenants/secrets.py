@@ -21,7 +21,7 @@ import hvac.exceptions
 import requests
 from django.conf import settings
 
-from mcp_tools.errors import DependencyUnavailable
+from smarteros.errors import DependencyUnavailable
 from smarteros.infra.vault import vault_client
 
 

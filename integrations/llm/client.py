@@ -20,7 +20,7 @@ from integrations.llm.errors import (
     LlmOverloaded,
     LlmRateLimited,
 )
-from mcp_tools.errors import OperationError, UpstreamError
+from smarteros.errors import OperationError, UpstreamError
 from smarteros.infra.egress import EgressRefused, ResponseTooLarge, egress_client
 
 ANTHROPIC = "anthropic"

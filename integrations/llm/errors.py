@@ -6,7 +6,7 @@ on the rest; see effects/services.py.
 
 from __future__ import annotations
 
-from mcp_tools.errors import OperationError, RateLimited, UpstreamError
+from smarteros.errors import OperationError, RateLimited, UpstreamError
 
 
 class LlmCredentialsRejected(OperationError):

@@ -26,7 +26,7 @@ from integrations.llm.client import (
 )
 from integrations.llm.errors import LlmBudgetExhausted
 from integrations.models import IntegrationConnection
-from mcp_tools.errors import NotConnected
+from smarteros.errors import NotConnected
 from smarteros.infra.redis import get_redis
 from tenants.models import Tenant
 from tenants.scope import tenant_read_scope

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from integrations.http import Response, request_json, request_response, response_json
-from mcp_tools.errors import NotFound, OperationError
+from smarteros.errors import NotFound, OperationError
 from smarteros.js_numbers import js_safe
 
 # n8n's defaults for N8N_ENDPOINT_WEBHOOK and N8N_PUBLIC_API_ENDPOINT; an instance may change

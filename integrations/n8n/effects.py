@@ -11,7 +11,7 @@ from integrations.connections import connection_credentials, connection_require
 from integrations.models import N8nTrigger
 from integrations.n8n.client import N8nClient
 from integrations.n8n.triggers import trigger_auth_headers
-from mcp_tools.errors import NotFound
+from smarteros.errors import NotFound
 from smarteros.events.outbox import tenant_event_emit
 from tenants.models import Tenant
 

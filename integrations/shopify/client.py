@@ -14,7 +14,7 @@ from django.conf import settings
 
 from integrations.http import request_response, response_json
 from integrations.shopify.versions import DEFAULT_API_VERSION, uses_change_from_quantity
-from mcp_tools.errors import (
+from smarteros.errors import (
     Conflict,
     InvalidInput,
     OperationError,

@@ -18,7 +18,7 @@ from integrations.shopify.client import (
 )
 from integrations.shopify.orders import InventoryBehaviour, order_create_once
 from integrations.shopify.versions import api_version_check
-from mcp_tools.errors import NotConnected
+from smarteros.errors import NotConnected
 from smarteros.events.outbox import tenant_event_emit
 from tenants.models import Tenant
 

@@ -46,9 +46,9 @@ from integrations.shopify.sync import (
     sync_unobserve,
 )
 from mcp_tools.context import OperationContext
-from mcp_tools.errors import InvalidInput, NotFound, PermissionDenied
 from mcp_tools.registry import operation
 from mcp_tools.schemas import E164Phone, Email, Input, Output
+from smarteros.errors import InvalidInput, NotFound, PermissionDenied
 from smarteros.events.outbox import tenant_event_emit
 from smarteros.infra.redis import get_redis
 from tenants.scope import tenant_scope

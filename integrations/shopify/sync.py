@@ -36,7 +36,7 @@ from integrations.http import stream_lines
 from integrations.shopify.client import ShopifyClient, raise_user_errors
 from integrations.shopify.effects import shopify_client_for
 from integrations.shopify.schemas import ProductOut, product_from_graphql
-from mcp_tools.errors import UpstreamError
+from smarteros.errors import UpstreamError
 from smarteros.events.outbox import outbox_emit_many, tenant_event
 from smarteros.infra.redis import get_redis
 from tenants.scope import tenant_read_scope, tenant_scope

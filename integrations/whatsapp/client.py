@@ -9,7 +9,7 @@ from django.conf import settings
 
 from integrations.http import Response, request_json
 from integrations.whatsapp.errors import MetaError, whatsapp_error
-from mcp_tools.errors import OperationError
+from smarteros.errors import OperationError
 
 GRAPH_BASE_URL = "https://graph.facebook.com"
 PROVIDER = "WhatsApp Cloud API"

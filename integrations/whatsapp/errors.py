@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mcp_tools.errors import InvalidInput, OperationError, UpstreamError
+from smarteros.errors import InvalidInput, OperationError, UpstreamError
 
 
 @dataclass(frozen=True)

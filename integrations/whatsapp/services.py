@@ -15,7 +15,7 @@ from integrations.llm.services import llm_configured, llm_reply, llm_sample
 from integrations.models import IntegrationConnection, WebhookDelivery, WhatsAppMessage
 from integrations.whatsapp.errors import whatsapp_error_advice
 from integrations.whatsapp.schemas import MessagesValue, Status
-from mcp_tools.errors import InvalidInput
+from smarteros.errors import InvalidInput
 from smarteros.events.outbox import tenant_event_emit
 from smarteros.parsing import parse_unix_time
 from tenants.models import Tenant

@@ -292,7 +292,7 @@ class GroupWorker:
                     self._run_with_retries(reg, envelope, message)
 
     def _run_with_retries(self, reg: Registration, envelope: Envelope, message: Message) -> None:
-        from mcp_tools.errors import OperationError, UpstreamError
+        from smarteros.errors import OperationError, UpstreamError
 
         for attempt in range(len(self.retry_delays) + 1):
             try:

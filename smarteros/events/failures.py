@@ -23,7 +23,7 @@ def is_infrastructure_error(exc: BaseException) -> bool:
     event is at fault: the event is retried once the dependency is back, never dead-lettered."""
     import psycopg
 
-    from mcp_tools.errors import DependencyUnavailable
+    from smarteros.errors import DependencyUnavailable
 
     return isinstance(
         exc,

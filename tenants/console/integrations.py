@@ -183,7 +183,7 @@ def _page(
 def integration_test(request: HttpRequest, slug: str, provider: str) -> HttpResponse:
     """Call the provider with the stored credentials and show what it answered."""
     from integrations.probe import integration_probe
-    from mcp_tools.errors import OperationError
+    from smarteros.errors import OperationError
 
     access = tenant_for(request, slug, action="integration.test", need=Role.ADMIN)
     if provider not in PROVIDERS:

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from integrations.http import EgressRefusedError
-from mcp_tools.errors import UpstreamError
+from smarteros.errors import UpstreamError
 from tenants.scope import dangerously_unscoped
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -30,7 +30,7 @@ from integrations.llm.services import (
 )
 from integrations.models import WhatsAppMessage
 from integrations.services import integration_connect
-from mcp_tools.errors import NotConnected
+from smarteros.errors import NotConnected
 from smarteros.infra.redis import get_redis
 from tenants.scope import dangerously_unscoped, tenant_scope
 from tests.fixtures.standins.llm import LLM_KEY

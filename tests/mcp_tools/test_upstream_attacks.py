@@ -12,7 +12,7 @@ from typing import Any
 import anyio
 import pytest
 
-from mcp_tools.errors import PermissionDenied, UpstreamError
+from smarteros.errors import PermissionDenied, UpstreamError
 from tests.mcp_tools.clients import echo_http_server, stdio_client
 from tests.processes import ServerProcess, free_port
 

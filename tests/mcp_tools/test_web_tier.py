@@ -156,7 +156,7 @@ def test_an_accepted_key_is_not_looked_up_again_within_the_bound(make_tenant: An
 
 def test_a_change_made_in_the_same_process_is_seen_at_once(make_tenant: Any) -> None:
     from mcp_tools.auth import principal_from_api_key
-    from mcp_tools.errors import AuthenticationFailed
+    from smarteros.errors import AuthenticationFailed
     from tenants.scope import dangerously_unscoped
     from tenants.services import api_key_revoke
 

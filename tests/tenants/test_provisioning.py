@@ -163,7 +163,7 @@ def test_deletion_after_the_grace_period_removes_topics_and_key_audited(settings
     assert tenants_deprovision_due() == [tenant.slug]
     assert broker_topics(f"{tenant.slug}.") == set() and not vault_key_exists(tenant.slug)
     from mcp_tools.auth import principal_from_api_key
-    from mcp_tools.errors import AuthenticationFailed
+    from smarteros.errors import AuthenticationFailed
 
     with pytest.raises(AuthenticationFailed):
         principal_from_api_key(report.first_api_key)
@@ -176,7 +176,7 @@ def test_deletion_after_the_grace_period_removes_topics_and_key_audited(settings
 def test_the_vault_namespace_is_recorded_at_provisioning_and_used_afterwards(
     settings: Any,
 ) -> None:
-    from mcp_tools.errors import DependencyUnavailable
+    from smarteros.errors import DependencyUnavailable
     from tenants import secrets as tenant_secrets
 
     tenant = new_tenant()
@@ -202,7 +202,7 @@ def test_the_vault_namespace_is_recorded_at_provisioning_and_used_afterwards(
 
 
 def test_a_permission_error_on_namespaces_is_an_error_not_no_namespaces(settings: Any) -> None:
-    from mcp_tools.errors import DependencyUnavailable
+    from smarteros.errors import DependencyUnavailable
     from smarteros.infra.vault import vault_client
     from tenants import secrets as tenant_secrets
 

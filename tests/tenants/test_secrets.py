@@ -117,7 +117,7 @@ def test_no_plaintext_secret_in_the_database_or_on_kafka(
 
 
 def test_ciphertext_is_bound_to_tenant_and_purpose(make_tenant: Any) -> None:
-    from mcp_tools.errors import DependencyUnavailable
+    from smarteros.errors import DependencyUnavailable
     from tenants.secrets import secret_decrypt, secret_encrypt
 
     make_tenant("acme"), make_tenant("globex")

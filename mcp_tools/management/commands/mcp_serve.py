@@ -11,7 +11,7 @@ import anyio
 from django.core.management.base import BaseCommand, CommandParser
 
 from mcp_tools.auth import BoundKey
-from mcp_tools.errors import AuthenticationFailed
+from smarteros.errors import AuthenticationFailed
 
 
 class Command(BaseCommand):
@@ -64,8 +64,8 @@ async def _serve_stdio(bound_key: BoundKey) -> None:
 def _record_refused_line(bound_key: BoundKey, message: str) -> None:
     """A refused line counts against the tenant's rate limit and is recorded in telemetry,
     like any refused call."""
-    from mcp_tools.errors import InvalidInput
     from mcp_tools.executor import execute
+    from smarteros.errors import InvalidInput
 
     try:
         principal = bound_key.principal()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from integrations.shopify.orders import order_key_tag
-from mcp_tools.errors import UpstreamError
+from smarteros.errors import UpstreamError
 from tests.integrations.shopify.helpers import (
     INVENTORY_ARGS,
     call,

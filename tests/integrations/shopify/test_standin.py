@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from integrations.shopify.client import ShopifyClient
-from mcp_tools.errors import UpstreamError
+from smarteros.errors import UpstreamError
 from tests.fixtures.saas import SHOPIFY_TOKEN
 
 

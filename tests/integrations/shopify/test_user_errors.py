@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from integrations.shopify.client import raise_user_errors
-from mcp_tools.errors import Conflict, InvalidInput, UpstreamError
+from smarteros.errors import Conflict, InvalidInput, UpstreamError
 from tests.integrations.shopify.helpers import (
     INVENTORY_ARGS,
     call,

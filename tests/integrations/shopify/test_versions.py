@@ -108,7 +108,7 @@ def test_a_version_stored_before_it_left_the_list_is_refused_naming_it(
 def test_the_stand_in_refuses_the_pre_2026_04_shape_at_2026_04(saas: Any) -> None:
     """The old client's request fails against the 2026-04 schema: the stand-in can fail us."""
     from integrations.shopify.client import INVENTORY_SET_MUTATION, ShopifyClient
-    from mcp_tools.errors import UpstreamError
+    from smarteros.errors import UpstreamError
     from tests.fixtures.saas import SHOPIFY_TOKEN
 
     client = ShopifyClient(
