@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.browser]
 ARTIFACTS = test_browser.ARTIFACTS
 browser = test_browser.browser  # the same Chromium fixture
 
-LONG_NAME = "Extraordinarily" * 12 + "LongShopNameWithoutSpaces"
+LONG_NAME = "Extraordinarily" * 11 + "LongShopNameWithoutSpaces"  # 190 of the 200 allowed
 
 
 def _signed_in(chromium: Any, base: str, username: str, width: int) -> Any:
