@@ -124,23 +124,6 @@ def provision_all(
 # --- 2. CPU at rest ---------------------------------------------------------------------------
 
 
-def _descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
-    return found
-
-
 def _cpu_ticks(pids: list[int]) -> dict[int, int]:
     ticks = {}
     for pid in pids:
@@ -161,7 +144,9 @@ def _name(pid: int) -> str:
 
 def cpu_at_rest(root: int, seconds: float) -> tuple[float, list[tuple[float, str]]]:
     """% of one core used by `root` and its descendants over `seconds`, and the top users."""
-    pids = _descendants(root)
+    from tests.processes import descendants
+
+    pids = [root, *descendants(root)]
     before = _cpu_ticks(pids)
     time.sleep(seconds)
     after = _cpu_ticks(pids)

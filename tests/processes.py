@@ -234,3 +234,21 @@ class ClickHouseServer:
 
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid` (children, their children...), read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, stack = set(), [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.add(child)
+            stack.append(child)
+    return found
