@@ -15,10 +15,11 @@ SETTING_NAMES = {
 }
 
 
-def start_django(**env: str) -> subprocess.CompletedProcess[str]:
+def start_django(*, then: str = "print('started')", **env: str) -> subprocess.CompletedProcess[str]:
+    """Django set up in a fresh process with only `env` of the settings; `then` runs after."""
     clean = {k: v for k, v in os.environ.items() if k not in SETTING_NAMES}
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); print('started')"],
+        [sys.executable, "-c", f"import django; django.setup(); {then}"],
         cwd=ROOT,
         env={**clean, "DJANGO_SETTINGS_MODULE": "smarteros.settings", **env},
         capture_output=True,

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 from django.http import HttpRequest, HttpResponse
 from django.test import Client
 from django.urls import include, path
 
-from tests.processes import ROOT
+from tests.smarteros.test_settings import start_django
 from tests.tenants.console.conftest import World
 
 pytestmark = pytest.mark.django_db
@@ -40,20 +36,8 @@ def test_a_crash_is_the_consoles_500() -> None:
 
 
 def test_debug_is_off_unless_asked_for() -> None:
-    probe = "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"
+    probe = "from django.conf import settings; print(settings.DEBUG)"
     for env, expected in (({}, "False"), ({"DJANGO_DEBUG": "true"}, "True")):
-        result = _run(probe, env)
-        assert result.strip().endswith(expected), (env, result)
-
-
-def _run(code: str, env: dict[str, str]) -> str:
-    clean = {k: v for k, v in os.environ.items() if k != "DJANGO_DEBUG"}
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env={**clean, "DJANGO_SETTINGS_MODULE": "smarteros.settings", **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
+        result = start_django(then=probe, **env)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip().endswith(expected), (env, result.stdout)
