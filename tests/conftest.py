@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import faulthandler
 import os
 import secrets
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -58,6 +60,29 @@ def pytest_configure(config: pytest.Config) -> None:
     # The suite's refused requests all come from 127.0.0.1 (and share one Redis): the tests of
     # the per-source bucket lower this and use addresses of their own.
     settings.REFUSALS_PER_SOURCE_PER_MINUTE = SUITE_REFUSALS_PER_SOURCE
+
+
+# How long the process may take to exit once the run is over, before it is made to.
+EXIT_GRACE_SECONDS = 60
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run that is over always ends: if something a test left behind (a thread, a loop still
+    cancelling an application) keeps the interpreter from exiting, print what is still running
+    and exit with the run's own status instead of hanging until CI's time runs out."""
+
+    def exit_anyway() -> None:
+        time.sleep(EXIT_GRACE_SECONDS)
+        print(
+            f"\n[tests] the run finished but the process had not exited {EXIT_GRACE_SECONDS}s "
+            "later; still running:",
+            file=sys.stderr,
+            flush=True,
+        )
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        os._exit(int(exitstatus))
+
+    threading.Thread(target=exit_anyway, name="exit-watchdog", daemon=True).start()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

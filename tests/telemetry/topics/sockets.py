@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
+from asgiref.sync import async_to_sync
 from asgiref.testing import ApplicationCommunicator
 
 from smarteros.asgi import application
@@ -45,11 +47,36 @@ class WebsocketCommunicator(ApplicationCommunicator):  # type: ignore[misc]
         await self.wait(timeout)
 
 
+# Every socket opened by the running scenario: run_sockets ends each one in the scenario's loop.
+_OPEN: list[WebsocketCommunicator] = []
+
+
+T = TypeVar("T")
+
+
+def run_sockets(scenario: Callable[[], Awaitable[T]]) -> T:
+    """Run `scenario` and then disconnect every socket it opened and left open (one the server
+    closed included: its application still runs until it hears the disconnect). Left to the
+    loop's shutdown, such an application's cancellation can hang the test run for good."""
+
+    async def scenario_then_disconnect() -> T:
+        try:
+            return await scenario()
+        finally:
+            while _OPEN:
+                socket = _OPEN.pop()
+                if not socket.future.done():
+                    await socket.disconnect(timeout=2)
+
+    return async_to_sync(scenario_then_disconnect)()
+
+
 async def open_socket(cookie: str | None) -> WebsocketCommunicator:
     headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
     if cookie:
         headers.append((b"cookie", f"sessionid={cookie}".encode()))
     socket = WebsocketCommunicator(application, "/ws/topics/", headers=headers)
+    _OPEN.append(socket)
     connected, _ = await socket.connect(timeout=10)
     assert connected
     return socket

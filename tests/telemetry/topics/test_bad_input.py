@@ -8,10 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
 
 from tests.telemetry.topics.conftest import produce
-from tests.telemetry.topics.sockets import open_socket, receive
+from tests.telemetry.topics.sockets import open_socket, receive, run_sockets
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -104,4 +103,4 @@ def test_bad_numbers_over_the_socket_get_error_frames(world: Any) -> None:
         assert answer["type"] == "results" and len(answer["messages"]) == 1
         await socket.disconnect()
 
-    async_to_sync(scenario)()
+    run_sockets(scenario)

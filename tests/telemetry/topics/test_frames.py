@@ -11,7 +11,13 @@ from asgiref.sync import async_to_sync
 
 from smarteros.asgi import application
 from smarteros.websocket_origin import origin_allowed
-from tests.telemetry.topics.sockets import WebsocketCommunicator, open_socket, receive, until
+from tests.telemetry.topics.sockets import (
+    WebsocketCommunicator,
+    open_socket,
+    receive,
+    run_sockets,
+    until,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -62,7 +68,7 @@ def test_every_malformed_frame_is_answered_and_the_socket_stays_open(world: Any)
         await socket.disconnect()
         return answers
 
-    answers = async_to_sync(scenario)()
+    answers = run_sockets(scenario)
     assert answers[-1][1] == {"type": "paused"}  # still open and serving after all of them
     for (sent, answer), (_, field) in zip(answers, MALFORMED, strict=False):
         assert answer["type"] == "error", (sent, answer)
@@ -81,7 +87,7 @@ def test_a_depth_six_filter_is_refused_naming_the_limit(world: Any) -> None:
         await socket.disconnect()
         return answer
 
-    answer = async_to_sync(scenario)()
+    answer = run_sockets(scenario)
     assert answer["field"] == "cel"
     assert (
         "comprehensions (map, filter, all, exists, exists_one) may nest at most 2 deep"

@@ -6,12 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
 
 from tenants.models import AuditEvent
 from tenants.scope import dangerously_unscoped
 from tests.telemetry.topics.conftest import produce
-from tests.telemetry.topics.sockets import collect, open_socket, until
+from tests.telemetry.topics.sockets import collect, open_socket, run_sockets, until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -90,7 +89,7 @@ def test_globex_socket_gets_nothing_of_acme(world: Any) -> None:
         await socket.disconnect()
         return seen
 
-    assert SECRET not in repr(async_to_sync(scenario)())
+    assert SECRET not in repr(run_sockets(scenario))
 
 
 def test_globex_http_gets_nothing_of_acme(world: Any) -> None:

@@ -8,14 +8,13 @@ import time
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
 from pydantic import Field
 
 from smarteros.events.schemas import EventData, event_type
 from telemetry.topics.live import active_tails
 from telemetry.topics.masking import MASK
 from tests.telemetry.topics.conftest import envelope, produce
-from tests.telemetry.topics.sockets import collect, open_socket, receive, until
+from tests.telemetry.topics.sockets import collect, open_socket, receive, run_sockets, until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -57,7 +56,7 @@ def test_message_arrives_within_two_seconds_filtered_and_masked(world: Any) -> N
         assert not [f for f in await collect(socket, 0.5) if f.get("messages")]
         await socket.disconnect()
 
-    async_to_sync(scenario)()
+    run_sockets(scenario)
 
 
 def test_paused_client_sees_its_missed_count(world: Any, settings: Any) -> None:
@@ -80,7 +79,7 @@ def test_paused_client_sees_its_missed_count(world: Any, settings: Any) -> None:
         assert frames[-1]["missed"] == 15
         await socket.disconnect()
 
-    async_to_sync(scenario)()
+    run_sockets(scenario)
 
 
 def test_one_tail_per_topic_started_by_the_first_and_stopped_after_the_last(world: Any) -> None:
@@ -102,7 +101,7 @@ def test_one_tail_per_topic_started_by_the_first_and_stopped_after_the_last(worl
         await asyncio.sleep(0.2)
         assert active_tails() == {}
 
-    async_to_sync(scenario)()
+    run_sockets(scenario)
 
 
 def test_viewer_limit_per_user(world: Any, settings: Any) -> None:
@@ -124,7 +123,7 @@ def test_viewer_limit_per_user(world: Any, settings: Any) -> None:
         for socket in sockets[1:]:
             await socket.disconnect()
 
-    async_to_sync(scenario)()
+    run_sockets(scenario)
 
 
 def test_browse_over_the_socket_reports_results_and_bad_input(world: Any) -> None:
@@ -149,7 +148,7 @@ def test_browse_over_the_socket_reports_results_and_bad_input(world: Any) -> Non
         assert (await receive(socket))["field"] == "action"
         await socket.disconnect()
 
-    async_to_sync(scenario)()
+    run_sockets(scenario)
 
 
 def test_anonymous_socket_is_closed() -> None:
@@ -165,7 +164,7 @@ def test_anonymous_socket_is_closed() -> None:
         connected, code = await socket.connect(timeout=10)
         assert not connected and code == 4401
 
-    async_to_sync(scenario)()
+    run_sockets(scenario)
 
 
 def test_idle_socket_keeps_listening_past_the_layer_wait(world: Any) -> None:
@@ -181,7 +180,7 @@ def test_idle_socket_keeps_listening_past_the_layer_wait(world: Any) -> None:
         assert (await until(socket, "batch"))["messages"][0]["value"] == {"after": "idle"}
         await socket.disconnect()
 
-    async_to_sync(scenario)()
+    run_sockets(scenario)
 
 
 def test_removed_membership_ends_an_open_live_view(world: Any, monkeypatch: Any) -> None:
@@ -208,7 +207,7 @@ def test_removed_membership_ends_an_open_live_view(world: Any, monkeypatch: Any)
         assert active_tails() == {}
         await socket.disconnect()
 
-    async_to_sync(scenario)()
+    run_sockets(scenario)
 
 
 def test_viewer_limit_per_tenant_counts_every_operator(world: Any, settings: Any) -> None:

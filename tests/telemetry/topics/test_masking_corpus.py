@@ -10,12 +10,11 @@ import json
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
 from pydantic import Field, SecretStr
 
 from smarteros.events.schemas import PERSONAL, SECRET, EventData, event_type
 from tests.telemetry.topics.conftest import envelope, produce
-from tests.telemetry.topics.sockets import collect, open_socket, until
+from tests.telemetry.topics.sockets import collect, open_socket, run_sockets, until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -162,7 +161,7 @@ def browse_and_live(cookie: str) -> tuple[list[dict[str, Any]], list[dict[str, A
         await socket.disconnect()
         return browsed, live
 
-    return async_to_sync(scenario)()
+    return run_sockets(scenario)
 
 
 async def asyncio_run_in_thread(function: Any) -> None:

@@ -11,14 +11,13 @@ import time
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
 from confluent_kafka import Producer
 from django.conf import settings as django_settings
 
 from telemetry.topics.browse import scans_running
 from telemetry.topics.limits import work_acquire, work_release
 from tests.telemetry.topics.conftest import envelope
-from tests.telemetry.topics.sockets import collect, open_socket, until
+from tests.telemetry.topics.sockets import collect, open_socket, run_sockets, until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -77,7 +76,7 @@ def test_a_new_browse_ends_the_previous_scan_and_closes_its_consumer(
         assert not [f for f in await collect(socket, 1.0) if f["type"] == "results"]
         await socket.disconnect()
 
-    async_to_sync(scenario)()
+    run_sockets(scenario)
 
 
 def test_an_operator_runs_at_most_the_browse_limit_at_once(world: Any, settings: Any) -> None:
@@ -105,7 +104,7 @@ def test_an_operator_runs_at_most_the_browse_limit_at_once(world: Any, settings:
         for socket in sockets:
             await socket.disconnect()
 
-    async_to_sync(scenario)()
+    run_sockets(scenario)
 
 
 def test_sockets_beyond_the_limit_are_answered_and_closed(world: Any, settings: Any) -> None:
@@ -129,7 +128,7 @@ def test_sockets_beyond_the_limit_are_answered_and_closed(world: Any, settings: 
         for socket in (second, fourth):
             await socket.disconnect()
 
-    async_to_sync(scenario)()
+    run_sockets(scenario)
 
 
 def test_exports_beyond_the_limit_get_429(world: Any, settings: Any) -> None:
@@ -169,7 +168,7 @@ def test_a_slow_browse_filter_is_stopped_by_its_budget_off_the_loop(world: Any) 
         await socket.disconnect()
         return await probe
 
-    assert async_to_sync(scenario)() < 0.25
+    assert run_sockets(scenario) < 0.25
 
 
 def test_a_slow_live_filter_ends_the_live_view_off_the_loop(world: Any) -> None:
@@ -189,4 +188,4 @@ def test_a_slow_live_filter_ends_the_live_view_off_the_loop(world: Any) -> None:
         await socket.disconnect()
         return await probe
 
-    assert async_to_sync(scenario)() < 0.25
+    assert run_sockets(scenario) < 0.25
