@@ -274,3 +274,65 @@ def get_telemetry(ctx: OperationContext, params: TelemetryIn) -> TelemetryOut:
         window_minutes=params.window_minutes,
         operations=[OperationStats(**r) for r in rows],
     )
+
+
+class ToolSearchIn(Input):
+    query: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
+        description="Words describing what the tool should do (matched against tool names, "
+        "titles and descriptions).",
+        examples=["send a whatsapp message"],
+    )
+    limit: int = Field(10, ge=1, le=50, description="At most this many tools (1-50).")
+
+
+class FoundTool(Output):
+    name: str = Field(description="The tool's name, as tools/call takes it.")
+    title: str = Field(description="The tool's title.")
+    description: str = Field(description="What the tool does.")
+    calls: int = Field(description="The tenant's calls of this tool in the usage window.")
+    success_rate: float | None = Field(
+        description="Share of those calls that succeeded (0-1); null when there were none."
+    )
+
+
+class ToolSearchOut(Output):
+    tools: list[FoundTool] = Field(description="Matching tools this key may call, best first.")
+    ranking: Literal["usage", "words"] = Field(
+        description="'usage': ranked by the tenant's successful calls over the usage window, "
+        "then by the words; 'words': the telemetry store did not answer, ranked by the words only."
+    )
+    usage_window_days: int = Field(description="The window the usage figures cover.")
+
+
+@operation(service="tools", title="Search tools", permission="tools.search", read_only=True)
+def search(ctx: OperationContext, params: ToolSearchIn) -> ToolSearchOut:
+    """Find the tools this key may call whose name, title or description match the query,
+    the tenant's most used (successful calls over the last 30 days) first. Every key may call
+    it."""
+    from mcp_tools.executor import visible_operations
+    from mcp_tools.tool_search import USAGE_WINDOW_DAYS, Usage, tools_rank
+    from telemetry.queries import TelemetryUnavailable, operation_stats
+
+    ranking: Literal["usage", "words"] = "usage"
+    try:
+        rows = operation_stats(tenant=ctx.tenant.slug, window_minutes=USAGE_WINDOW_DAYS * 1440)
+        usage = {r["operation"]: Usage(r["calls"], r["errors"]) for r in rows}
+    except TelemetryUnavailable:
+        ranking, usage = "words", {}
+    matches = tools_rank(visible_operations(ctx.principal), params.query, usage, params.limit)
+    return ToolSearchOut(
+        tools=[
+            FoundTool(
+                name=m.op.name,
+                title=m.op.title,
+                description=m.op.description,
+                calls=m.usage.calls,
+                success_rate=round(m.usage.successful / m.usage.calls, 3)
+                if m.usage.calls
+                else None,
+            )
+            for m in matches
+        ],
+        ranking=ranking,
+        usage_window_days=USAGE_WINDOW_DAYS,
+    )

@@ -20,6 +20,8 @@ ALL_ORDINARY = "*"
 PLATFORM_SCOPE = "platform.admin"
 # Granted by name only, never by "*".
 ADMIN_PERMISSIONS = frozenset({"agent.admin", "tenant.admin"})
+# Held by every key without being granted: searching tools reveals only what tools/list shows.
+EVERY_KEY = "tools.search"
 # What a tenant's own first key carries: everything the tenant may do to itself.
 TENANT_OWNER_SCOPES = [ALL_ORDINARY, "agent.admin", "tenant.admin"]
 
@@ -37,7 +39,7 @@ def scope_allows(scopes: Iterable[str], op: Operation) -> bool:
         return True
     if op.platform or op.permission == PLATFORM_SCOPE:
         return False
-    if op.name in granted or op.permission in granted:
+    if op.name in granted or op.permission in (*granted, EVERY_KEY):
         return True
     return ALL_ORDINARY in granted and op.permission not in ADMIN_PERMISSIONS
 
@@ -67,7 +69,7 @@ def scope_choices(*, platform_allowed: bool = True) -> list[tuple[str, list[tupl
     covers: dict[str, list[str]] = {}
     service_of: dict[str, str] = {}
     for op in _operations():
-        if op.permission == PLATFORM_SCOPE or op.platform:
+        if op.permission in (PLATFORM_SCOPE, EVERY_KEY) or op.platform:
             continue
         covers.setdefault(op.permission, []).append(op.name)
         service_of.setdefault(op.permission, op.service)
@@ -89,7 +91,11 @@ def scope_choices(*, platform_allowed: bool = True) -> list[tuple[str, list[tupl
 
 def scope_presets() -> dict[str, list[str]]:
     """Named starting points for a new key, least privilege first."""
-    permissions = {op.permission: op.service for op in _operations() if not op.platform}
+    permissions = {
+        op.permission: op.service
+        for op in _operations()
+        if not op.platform and op.permission != EVERY_KEY
+    }
     return {
         "read only": sorted(p for p in permissions if p.endswith(".read")),
         "integrations": sorted(

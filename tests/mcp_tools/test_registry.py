@@ -42,16 +42,17 @@ EXPECTED = {
         "provision_resources",
         "get_metrics",
     },
+    "tools": {"search"},  # added: find a tool by what it does, ranked by the tenant's usage
 }
 
 
-def test_the_23_operations_of_the_design_and_get_effect_are_registered() -> None:
+def test_the_23_operations_of_the_design_and_the_added_ones_are_registered() -> None:
     names = {op.name for op in get_registry().all()}
     expected = {
         f"{service}_{action}" for service, actions in EXPECTED.items() for action in actions
     }
     assert names == expected
-    assert len(names) == 25
+    assert len(names) == 26
 
 
 def test_snapshot_matches_the_registry() -> None:
