@@ -33,7 +33,7 @@ def test_lists_and_calls_with_a_bearer_key(web_server: str, make_tenant: Any, mo
     async def main() -> None:
         async with http_client(web_server, acme.key, mode=mode) as client:
             tools = await all_tools(client)
-            assert len(tools) == 24
+            assert len(tools) == 25
             result = await client.call_tool("tenant_get_tenant", {})
             assert result.structured_content["slug"] == "acme"
             bad = await client.call_tool("tenant_get_metrics", {"window_minutes": 0})

@@ -64,7 +64,7 @@ def test_inspector_lists_and_calls_tools_on_mcp_serve(
     listed = inspector(server_env, acme.key, "--method", "tools/list")
     assert listed.returncode == 0, listed.stderr
     names = [tool["name"] for tool in json.loads(listed.stdout)["tools"]]
-    assert len(names) == 24 and "shopify_sync_products" in names
+    assert len(names) == 25 and "shopify_sync_products" in names
     called = inspector(
         server_env,
         acme.key,

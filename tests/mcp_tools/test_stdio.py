@@ -100,7 +100,7 @@ def test_lists_tools_in_both_protocol_eras(
 
     tools = anyio.run(main)
     names = [t.name for t in tools]
-    assert names == sorted(names) and len(names) == 24  # create_tenant needs the platform scope
+    assert names == sorted(names) and len(names) == 25  # create_tenant needs the platform scope
     assert "tenant_create_tenant" not in names
     product = next(t for t in tools if t.name == "shopify_get_product")
     assert product.title == "Get Shopify product"
@@ -116,7 +116,7 @@ def test_a_scoped_key_lists_and_calls_only_its_operations(
     async def main() -> None:
         async with stdio_client(server_env, reader.key) as client:
             names = sorted(t.name for t in await all_tools(client))
-            assert names == ["tenant_get_metrics", "tenant_get_tenant"]
+            assert names == ["tenant_get_metrics", "tenant_get_tenant", "tools_search"]
             refused = await client.call_tool("tenant_update_tenant", {"name": "x"})
             # A registered tool the key may not call names the scope it lacks.
             assert "permission_denied" in error_text(refused)
