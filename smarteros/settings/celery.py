@@ -16,4 +16,5 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
     "effects-requeue": {"task": "effects.requeue_lost", "schedule": 30.0},
     "telemetry-retention": {"task": "telemetry.enforce_retention", "schedule": 6 * 3600.0},
+    "oauth-clear-expired": {"task": "mcp_tools.oauth_clear_expired", "schedule": 24 * 3600.0},
 }
