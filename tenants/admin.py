@@ -215,7 +215,7 @@ class TenantAdmin(AuditedAdmin):
         "vault_namespace",
     ]
     # What the platform sells and relies on: only platform admins change these.
-    platform_fields = ["slug", "plan", "rate_limit_per_minute"]
+    platform_fields = ["slug", "plan", "rate_limit_per_minute", "llm_tokens_per_day"]
     inlines = [MembershipInline]
     actions = ["provision", "request_deletion", "cancel_deletion", "suspend", "resume"]
     tenant_lookup = "pk"

@@ -190,18 +190,28 @@ def _verb(action: str) -> str:
 
 
 def tenant_plan_set(
-    *, tenant: Tenant, actor: str, plan: str, rate_limit_per_minute: int | None, reason: str = ""
+    *,
+    tenant: Tenant,
+    actor: str,
+    plan: str,
+    rate_limit_per_minute: int | None,
+    llm_tokens_per_day: int | None = None,
+    reason: str = "",
 ) -> Tenant:
-    """Set what the platform sells a tenant: its plan and its per-minute limit (None: the
-    platform default). A platform admin's decision, never a tenant's own key's."""
+    """Set what the platform sells a tenant: its plan, its per-minute limit and its daily LLM
+    token budget (None: the platform default, the plan's budget). A platform admin's decision,
+    never a tenant's own key's."""
     if plan not in Tenant.Plan.values:
         raise LifecycleRefused(f"plan must be one of {', '.join(Tenant.Plan.values)}")
     with dangerously_unscoped():
         current = Tenant.objects.select_for_update().get(pk=tenant.pk)
-        before = {"plan": current.plan, "rate_limit_per_minute": current.rate_limit_per_minute}
-        Tenant.objects.filter(pk=tenant.pk).update(
-            plan=plan, rate_limit_per_minute=rate_limit_per_minute, updated_at=timezone.now()
-        )
+        limits = {
+            "plan": plan,
+            "rate_limit_per_minute": rate_limit_per_minute,
+            "llm_tokens_per_day": llm_tokens_per_day,
+        }
+        before = {field: getattr(current, field) for field in limits}
+        Tenant.objects.filter(pk=tenant.pk).update(**limits, updated_at=timezone.now())
         audit_record(
             actor=actor,
             action="tenant.plan_set",
@@ -210,7 +220,7 @@ def tenant_plan_set(
             details={
                 "reason": reason,
                 "from": before,
-                "to": {"plan": plan, "rate_limit_per_minute": rate_limit_per_minute},
+                "to": limits,
             },
         )
         current.refresh_from_db()

@@ -40,6 +40,12 @@ class Tenant(models.Model):
     rate_limit_per_minute = models.PositiveIntegerField(
         null=True, blank=True, help_text="Empty means the platform default."
     )
+    llm_tokens_per_day = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text="LLM tokens (input + output) this tenant may spend per UTC day; empty means "
+        "its plan's budget (LLM_TOKENS_PER_DAY_BY_PLAN), 0 means no budget.",
+    )
     contact_email = models.EmailField(blank=True)
     mask_personal_data = models.BooleanField(
         default=True,

@@ -127,17 +127,48 @@ def llm_tokens_spent_today(*, tenant: Tenant) -> int:
     return int(get_redis().get(_budget_key(tenant, datetime.now(UTC))) or 0)
 
 
-def _budget_check(tenant: Tenant, budget: int) -> None:
-    if budget <= 0:
+@dataclass(frozen=True)
+class TokenBudget:
+    tokens: int  # per UTC day; 0: no budget
+    set_by: str  # who set it, for the error and the console
+
+
+def llm_token_budget(*, tenant: Tenant, connection_budget: int) -> TokenBudget:
+    """The tenant's daily LLM token budget: the platform's (its plan's, or one a platform admin
+    set for it) unless its llm connection sets a lower one."""
+    if tenant.llm_tokens_per_day is not None:
+        platform = TokenBudget(tenant.llm_tokens_per_day, "the platform for this tenant")
+    else:
+        plan_budget = settings.LLM_TOKENS_PER_DAY_BY_PLAN.get(tenant.plan, 0)
+        platform = TokenBudget(plan_budget, f"its plan ({tenant.plan})")
+    connection = TokenBudget(connection_budget, "its llm connection")
+    budgets = [b for b in (platform, connection) if b.tokens > 0]
+    return min(budgets, key=lambda b: b.tokens) if budgets else TokenBudget(0, "")
+
+
+def llm_budget_use(*, tenant: Tenant) -> tuple[int, TokenBudget]:
+    """Tokens spent today and the budget, for the console (reads no credentials)."""
+    with tenant_read_scope(tenant.pk):
+        connection = IntegrationConnection.objects.filter(tenant=tenant, provider="llm").first()
+    config = connection.config if connection is not None else {}
+    budget = llm_token_budget(
+        tenant=tenant,
+        connection_budget=_int(config.get("daily_token_budget"), settings.LLM_DAILY_TOKEN_BUDGET),
+    )
+    return llm_tokens_spent_today(tenant=tenant), budget
+
+
+def _budget_check(tenant: Tenant, budget: TokenBudget) -> None:
+    if budget.tokens <= 0:
         return
     now = datetime.now(UTC)
     spent = int(get_redis().get(_budget_key(tenant, now)) or 0)
-    if spent >= budget:
+    if spent >= budget.tokens:
         midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
         seconds = max(1, int((midnight - now).total_seconds()))
         raise LlmBudgetExhausted(
-            f"tenant {tenant.slug} spent its daily LLM budget ({spent}/{budget} tokens); "
-            f"it renews at 00:00 UTC, in {seconds}s",
+            f"tenant {tenant.slug} spent its daily LLM budget ({spent}/{budget.tokens} tokens, "
+            f"set by {budget.set_by}); it renews at 00:00 UTC, in {seconds}s",
             retry_after=seconds,
         )
 
@@ -170,7 +201,9 @@ def llm_reply(
     from telemetry.recording import llm_usage_record
 
     config = llm_settings(tenant=tenant)
-    _budget_check(tenant, config.daily_token_budget)
+    _budget_check(
+        tenant, llm_token_budget(tenant=tenant, connection_budget=config.daily_token_budget)
+    )
     reply = llm_client(config).reply(
         LlmRequest(system=system, messages=messages, max_tokens=config.max_tokens)
     )
@@ -183,8 +216,8 @@ def llm_reply(
         origin=origin,
         trace_id=trace_id,
     )
-    if config.daily_token_budget > 0:
-        _budget_spend(tenant, reply.tokens_in + reply.tokens_out)
+    # Counted whatever the budget: the console shows the day's use.
+    _budget_spend(tenant, reply.tokens_in + reply.tokens_out)
     return reply
 
 

@@ -49,6 +49,13 @@ class PlanForm(forms.Form):
         required=False,
         help_text="Empty: the platform default.",
     )
+    llm_tokens_per_day = forms.IntegerField(
+        min_value=0,
+        max_value=10**12,
+        required=False,
+        label="LLM tokens per day",
+        help_text="Empty: the plan's budget; 0: no budget.",
+    )
     reason = forms.CharField(max_length=300, required=True)
 
 
@@ -135,7 +142,11 @@ def _context(
         "plan_form": plan_form
         or PlanForm(
             prefix="plan",
-            initial={"plan": tenant.plan, "rate_limit_per_minute": tenant.rate_limit_per_minute},
+            initial={
+                "plan": tenant.plan,
+                "rate_limit_per_minute": tenant.rate_limit_per_minute,
+                "llm_tokens_per_day": tenant.llm_tokens_per_day,
+            },
         ),
         "access": access,
         "tenant": tenant,
@@ -149,7 +160,7 @@ def _context(
 @login_required
 @require_http_methods(["POST"])
 def plan(request: HttpRequest, slug: str) -> HttpResponse:
-    """Plan and rate limit: a platform admin's decision, with a reason, audited."""
+    """Plan, rate limit and LLM budget: a platform admin's decision, with a reason, audited."""
     access = tenant_for(request, slug, action="tenant.plan_set", need=Role.PLATFORM)
     form = PlanForm(request.POST, prefix="plan")
     if form.is_valid():
@@ -158,6 +169,7 @@ def plan(request: HttpRequest, slug: str) -> HttpResponse:
             actor=actor_of(request),
             plan=form.cleaned_data["plan"],
             rate_limit_per_minute=form.cleaned_data["rate_limit_per_minute"],
+            llm_tokens_per_day=form.cleaned_data["llm_tokens_per_day"],
             reason=form.cleaned_data["reason"],
         )
         return redirect("console-lifecycle", slug=slug)

@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Max
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from redis.exceptions import RedisError
 
 from smarteros.events.catalog import tenant_topics
 from telemetry.queries import TelemetryUnavailable, TenantQuery, reader
@@ -118,6 +119,28 @@ def effects_summary(tenant: Tenant) -> dict[str, Any]:
     }
 
 
+# The share of a budget past which the console warns.
+BUDGET_WARNING_SHARE = 0.8
+
+
+def _llm_budget(tenant: Tenant) -> dict[str, Any] | None:
+    """Today's LLM tokens against the budget; None when Redis does not answer."""
+    from integrations.llm.services import llm_budget_use
+
+    try:
+        spent, budget = llm_budget_use(tenant=tenant)
+    except RedisError:
+        return None
+    share = spent / budget.tokens if budget.tokens else 0.0
+    return {
+        "spent": spent,
+        "tokens": budget.tokens,
+        "set_by": budget.set_by,
+        "percent": round(100 * share),
+        "warning": share >= BUDGET_WARNING_SHARE,
+    }
+
+
 @login_required
 def overview(request: HttpRequest, slug: str) -> HttpResponse:
     access = tenant_for(request, slug)
@@ -149,6 +172,7 @@ def overview(request: HttpRequest, slug: str) -> HttpResponse:
             "telemetry": telemetry,
             "rate_used": rate_limit_usage(tenant_slug=tenant.slug),
             "rate_limit": limit,
+            "llm_budget": _llm_budget(tenant),
             "integrations": integrations_health(tenant, (telemetry or {}).get("last_calls", {})),
             "keys": keys,
             "active_keys": active_keys,
