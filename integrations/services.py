@@ -103,3 +103,20 @@ def integration_connect(
             },
         )
     return connection
+
+
+def integration_disconnect(*, tenant: Tenant, provider: str) -> bool:
+    """Remove the tenant's connection to `provider`, its credentials' ciphertext with it: its
+    webhooks are refused and its operations answer `not_connected` from then on. False if
+    there was none."""
+    with tenant_scope(tenant.pk):
+        deleted, _ = IntegrationConnection.objects.filter(tenant=tenant, provider=provider).delete()
+    return bool(deleted)
+
+
+def integration_secrets_set(connection: IntegrationConnection) -> dict[str, bool]:
+    """Which of the connection's secrets hold a value (decrypted for this, never shown)."""
+    from integrations.connections import connection_credentials
+
+    stored = dict(connection_credentials(connection)) if connection.credentials_ciphertext else {}
+    return {name: bool(value) for name, value in stored.items()}

@@ -47,6 +47,11 @@ urlpatterns = [
         integrations.integration_test,
         name="console-integration-test",
     ),
+    path(
+        "tenants/<slug:slug>/integrations/<slug:provider>/disconnect/",
+        integrations.integration_disconnect_view,
+        name="console-integration-disconnect",
+    ),
     path("oauth/authorize/", oauth_consent.authorize, name="oauth-authorize"),
     path("login/", ThrottledLoginView.as_view(template_name="login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -1,5 +1,6 @@
-"""Integrations page: connect Shopify, WhatsApp, n8n and Clerk (secret fields are write-only: never
-rendered back), with each provider's webhook URL and the setup to do on its side."""
+"""Integrations page: connect, edit and disconnect Shopify, WhatsApp, n8n, Clerk and the LLM
+(secret fields are write-only: never rendered back, only whether each is set), with each
+provider's webhook URL and the setup to do on its side."""
 
 from __future__ import annotations
 
@@ -41,7 +42,16 @@ PROVIDERS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
         "In the Clerk Dashboard: Webhooks → Add Endpoint with the URL below; paste the "
         "endpoint's signing secret (whsec_...).",
     ),
+    "llm": (
+        ("provider", "base_url", "model", "max_tokens", "daily_token_budget"),
+        ("api_key",),
+        "The LLM that writes the bot's replies: provider anthropic or openai_compatible (then a "
+        "base_url), the model, and the tenant's own API key. Empty settings use the platform's; "
+        "daily_token_budget may only lower the platform's budget.",
+    ),
 }
+# Providers that deliver webhooks to SmarterOS (the LLM only answers calls).
+WEBHOOK_PROVIDERS = ("shopify", "whatsapp", "n8n", "clerk")
 
 
 def connect_form(provider: str, data: Any = None, *, editing: bool = False) -> forms.Form:
@@ -145,28 +155,39 @@ def _page(
     *,
     status: int = 200,
     probe: tuple[str, bool, str] | None = None,
+    disconnect_error: tuple[str, str] | None = None,
 ) -> HttpResponse:
     from integrations.models import IntegrationConnection
+    from integrations.services import integration_secrets_set
 
     slug = access.tenant.slug
     with tenant_read_scope(access.tenant.pk):
         connected = {
             c.provider: c for c in IntegrationConnection.objects.filter(tenant=access.tenant)
         }
+    secrets_set: dict[str, dict[str, bool]] = {}
     for p, connection in connected.items():
         form = forms_by_provider.get(p)
         if form is not None and not form.is_bound:  # show what is saved (secrets never)
             form.initial = {k: v for k, v in connection.config.items() if k in PROVIDERS[p][0]}
+        if p in PROVIDERS:
+            connection.tenant = access.tenant  # at hand: no read of the tenants table
+            stored = integration_secrets_set(connection)
+            secrets_set[p] = {name: stored.get(name, False) for name in PROVIDERS[p][1]}
     providers = [
         {
             "name": p,
             "form": forms_by_provider[p],
             "setup": PROVIDERS[p][2],
             "connection": connected.get(p),
-            "webhook_url": request.build_absolute_uri(
-                reverse(f"hook-{p}", kwargs={"tenant": slug})
-            ),
+            "secrets": secrets_set.get(p, {}),
+            "webhook_url": request.build_absolute_uri(reverse(f"hook-{p}", kwargs={"tenant": slug}))
+            if p in WEBHOOK_PROVIDERS
+            else "",
             "probe": probe[1:] if probe and probe[0] == p else None,
+            "disconnect_error": disconnect_error[1]
+            if disconnect_error and disconnect_error[0] == p
+            else "",
         }
         for p in PROVIDERS
     ]
@@ -202,3 +223,33 @@ def integration_test(request: HttpRequest, slug: str, provider: str) -> HttpResp
         )
     forms_by_provider = {p: connect_form(p) for p in PROVIDERS}
     return _page(request, access, forms_by_provider, probe=(provider, ok, answer))
+
+
+@login_required
+@require_POST
+def integration_disconnect_view(request: HttpRequest, slug: str, provider: str) -> HttpResponse:
+    """Remove a connection and its credentials, after the provider's name is typed."""
+    from integrations.services import integration_disconnect
+
+    access = tenant_for(request, slug, action="integration.disconnect", need=Role.ADMIN)
+    if provider not in PROVIDERS:
+        raise Http404(f"provider must be one of {', '.join(PROVIDERS)}")
+    if request.POST.get("confirm", "").strip() != provider:
+        forms_by_provider = {p: connect_form(p) for p in PROVIDERS}
+        return _page(
+            request,
+            access,
+            forms_by_provider,
+            status=400,
+            disconnect_error=(provider, f"Type {provider} to confirm."),
+        )
+    if integration_disconnect(tenant=access.tenant, provider=provider):
+        with tenant_scope(access.tenant.pk):
+            audit_record(
+                actor=actor_of(request),
+                action="integration.disconnect",
+                tenant=access.tenant,
+                target=f"integration:{provider}",
+                details={"provider": provider},
+            )
+    return redirect("console-integrations", slug=slug)
