@@ -34,7 +34,10 @@ from tenants.scope import dangerously_unscoped, scoped_connection, tenant_read_s
 
 log = logging.getLogger(__name__)
 
-_COLUMNS = "id, tenant_id, kind, key, payload, state, attempts, last_error, result, trace_id"
+_COLUMNS = (
+    "id, tenant_id, kind, key, payload, state, attempts, last_error, result, trace_id,"
+    " created_at, done_at"
+)
 _INSERT = (
     "INSERT INTO effects_effect (tenant_id, kind, key, payload, state, attempts, last_error,"
     " not_before, trace_id, created_at, updated_at)"

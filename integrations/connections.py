@@ -25,7 +25,8 @@ def connection_require(*, tenant: Tenant, provider: str) -> IntegrationConnectio
     if connection is None or not connection.credentials_ciphertext:
         raise NotConnected(
             f"{provider} is not connected for tenant {tenant.slug}; "
-            f"an operator connects it in the admin (Integration connections)"
+            f"a tenant admin connects it on the console's Integrations page "
+            f"(/tenants/{tenant.slug}/integrations/)"
         )
     return connection
 

@@ -79,8 +79,8 @@ def llm_error(provider: str, status: int, headers: Any, kind: str) -> OperationE
     detail = f"{name} answered {answer_reason(status)}" + (f" ({kind})" if kind else "")
     if status in (401, 403):
         return LlmCredentialsRejected(
-            f"{detail}; the tenant's LLM API key is refused: an operator replaces it "
-            "(the tenant's llm connection)"
+            f"{detail}; the tenant's LLM API key is refused: a tenant admin replaces the "
+            "api_key of its llm connection on the console's Integrations page"
         )
     if status == 429:
         seconds = _retry_after(headers, 60)

@@ -98,8 +98,9 @@ def llm_settings(*, tenant: Tenant) -> LlmSettings:
         api_key, config = "", {}
     if not api_key:
         raise NotConnected(
-            f"the LLM is not connected for tenant {tenant.slug}; an operator adds its llm "
-            "connection (provider, model, api_key) in the admin or the console"
+            f"the LLM is not connected for tenant {tenant.slug}; a tenant admin adds its llm "
+            "connection (provider, model, api_key) on the console's Integrations page "
+            f"(/tenants/{tenant.slug}/integrations/)"
         )
     return LlmSettings(
         provider=config.get("provider") or settings.LLM_PROVIDER,

@@ -155,6 +155,17 @@ def test_an_effect_whose_enqueue_was_lost_is_enqueued_again(
     with dangerously_unscoped():
         assert Effect.objects.get(pk=effect.pk).state == Effect.State.DONE
     assert effects_requeue_lost(older_than=timedelta(0)) == 0
+    # Recorded again with the same key: the first record, with its times (a repeated
+    # idempotent call answers what the first one did).
+    with tenant_scope(tk.tenant.pk):
+        again = effect_record(
+            tenant=tk.tenant,
+            kind="n8n.trigger_workflow",
+            key="event-1",
+            payload={"webhook_path": "order-created", "body": {"n": 1}},
+            inline=True,
+        )
+    assert again.pk == effect.pk and again.created_at is not None and again.done_at is not None
 
 
 @contextlib.contextmanager

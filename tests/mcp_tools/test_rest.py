@@ -20,7 +20,7 @@ def post(url: str, path: str, key: str | None, body: Any = None, **kwargs: Any) 
 def test_openapi_documents_every_operation(web_server: str) -> None:
     spec = httpx.get(f"{web_server}/api/v1/openapi.json").json()
     paths = {path for path in spec["paths"]}
-    assert len(paths) == 25
+    assert len(paths) == 26
     assert "/api/v1/shopify/get_product" in paths
     operation = spec["paths"]["/api/v1/shopify/get_product"]["post"]
     assert operation["operationId"] == "shopify_get_product"

@@ -366,7 +366,8 @@ def test_not_connected_integration_dead_letters_with_that_reason(
         .decode()
         .endswith(
             f"integration_not_connected: whatsapp is not connected for tenant {bare.slug}; "
-            "an operator connects it in the admin (Integration connections)"
+            "a tenant admin connects it on the console's Integrations page "
+            f"(/tenants/{bare.slug}/integrations/)"
         )
     )
 
