@@ -38,6 +38,8 @@ class _PrincipalCache:
         entry = self._entries.get(hash_api_key(secret))
         if entry is None or entry[0] <= time.monotonic():
             return None
+        if entry[1].api_key is not None and entry[1].api_key.is_expired:
+            return None  # expired since it was remembered: refused by the next lookup
         return entry[1]
 
     def put(self, secret: str, principal: Principal) -> None:

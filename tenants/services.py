@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -51,6 +51,7 @@ def api_key_create(
     name: str,
     scopes: list[str] | None = None,
     platform_allowed: bool = False,
+    expires_at: datetime | None = None,
 ) -> IssuedApiKey:
     """Issue a new key for `tenant`; the returned secret is the only copy. `scopes` (default
     `["*"]`, the ordinary permissions) must name registry permissions or operations; platform
@@ -67,6 +68,7 @@ def api_key_create(
         prefix=secret[: len(API_KEY_PREFIX) + 6],
         key_hash=hash_api_key(secret),
         scopes=granted,
+        expires_at=expires_at,
     )
     return IssuedApiKey(api_key=api_key, secret=secret)
 
@@ -92,6 +94,8 @@ def api_key_authenticate(*, secret: str) -> ApiKey:
         raise InvalidApiKey("unknown API key") from None
     if api_key.revoked_at is not None:
         raise InvalidApiKey("revoked API key")
+    if api_key.is_expired:
+        raise InvalidApiKey("expired API key")
     if api_key.tenant.status in (Tenant.Status.SUSPENDED, Tenant.Status.DELETED):
         raise InvalidApiKey(f"tenant {api_key.tenant.slug} is {api_key.tenant.status}")
     now = timezone.now()

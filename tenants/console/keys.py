@@ -1,7 +1,9 @@
-"""API keys page: list, create with scopes from the registry (secret shown once), revoke."""
+"""API keys page: list, create with scopes from the registry and an expiry (secret shown once),
+revoke."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -10,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -20,11 +23,29 @@ from tenants.scope import dangerously_unscoped, tenant_read_scope, tenant_scope
 from tenants.scopes import scope_choices, scope_presets
 from tenants.services import api_key_create, api_key_revoke
 
+# Days a new key lasts (0: never expires); a key that lives forever is a choice, not the default.
+EXPIRY_CHOICES = [
+    (7, "in 7 days"),
+    (30, "in 30 days"),
+    (90, "in 90 days"),
+    (365, "in a year"),
+    (0, "never"),
+]
+DEFAULT_EXPIRY_DAYS = 90
+
 
 class ApiKeyForm(forms.Form):
     """A new key: nothing is pre-selected; a preset adds its permissions to those ticked."""
 
     name = forms.CharField(max_length=100)
+    expires = forms.TypedChoiceField(
+        choices=EXPIRY_CHOICES,
+        coerce=int,
+        required=False,
+        empty_value=DEFAULT_EXPIRY_DAYS,
+        initial=DEFAULT_EXPIRY_DAYS,
+        help_text="After this the key is refused; issue a new one before.",
+    )
     preset = forms.ChoiceField(required=False)
     scopes = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, required=False)
 
@@ -97,13 +118,22 @@ def keys(request: HttpRequest, slug: str) -> HttpResponse:
                     name=form.cleaned_data["name"],
                     scopes=form.cleaned_data["scopes"],
                     platform_allowed=access.is_platform,
+                    expires_at=timezone.now() + timedelta(days=days)
+                    if (days := form.cleaned_data["expires"])
+                    else None,
                 )
                 audit_record(
                     actor=actor_of(request),
                     action="api_key.create",
                     tenant=access.tenant,
                     target=f"tenants.ApiKey:{issued.api_key.pk}",
-                    details={"prefix": issued.api_key.prefix, "scopes": issued.api_key.scopes},
+                    details={
+                        "prefix": issued.api_key.prefix,
+                        "scopes": issued.api_key.scopes,
+                        "expires_at": issued.api_key.expires_at.isoformat()
+                        if issued.api_key.expires_at
+                        else None,
+                    },
                 )
         except ValidationError as exc:
             for field, messages in exc.message_dict.items():
