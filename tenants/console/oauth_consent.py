@@ -23,6 +23,7 @@ from oauthlib.oauth2.rfc6749 import errors
 from mcp_tools.oauth.grants import CLOSED_STATES, mcp_resource_url, oauth_grant_create
 from mcp_tools.oauth.scopes import oauth_scopes, read_scopes, scopes_for_role
 from mcp_tools.oauth.views import has_nul
+from smarteros.csp import console_csp
 from tenants.audit import audit_refusal
 from tenants.console.access import actor_of, is_platform_admin, tenant_for
 from tenants.models import Membership, Tenant
@@ -62,7 +63,7 @@ def _page(
     status: int = 200,
 ) -> HttpResponse:
     ticked = set(read_scopes() if chosen is None else chosen)
-    return render(
+    response = render(
         request,
         "console/oauth_consent.html",
         {
@@ -76,6 +77,13 @@ def _page(
         },
         status=status,
     )
+    # The answer to Allow/Deny redirects to the client's (checked) redirect URI: the policy
+    # must let the form go there, or the browser stops on this page.
+    redirect_uri = credentials.get("redirect_uri", "")
+    response["Content-Security-Policy"] = console_csp(
+        form_targets=[redirect_uri] if redirect_uri else []
+    )
+    return response
 
 
 @never_cache

@@ -246,6 +246,9 @@ def test_a_remote_client_connects_end_to_end(base: str, make_tenant: Any) -> Non
     page = http.get(query)
     assert page.status_code == 200
     assert "MCP Inspector" in page.text and REDIRECT in page.text
+    # Browsers apply form-action to the redirect after Allow: the client's origin is allowed.
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(REDIRECT))
+    assert f"form-action 'self' {origin};" in page.headers["content-security-policy"]
     # Least privilege: only read scopes start ticked, even when more are requested.
     ticked = re.findall(r'name="grant_scope" value="([^"]+)" checked', page.text)
     assert ticked and all(s.endswith(".read") for s in ticked)
