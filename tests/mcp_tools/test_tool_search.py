@@ -4,48 +4,15 @@ over REST like any operation; every key may search, and finds only what it may c
 from __future__ import annotations
 
 import secrets
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
-from smarteros.infra.clickhouse import clickhouse_client
 from telemetry.schema import clickhouse_migrate
-from telemetry.sink import COLUMNS
+from tests.tenants.console.conftest import calls_insert
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def seed_calls(tenant: str, operation: str, *, ok: int, failed: int = 0) -> None:
-    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-    rows = [
-        (
-            str(uuid.uuid4()),
-            now,
-            tenant,
-            operation,
-            "tenant",
-            "rest",
-            status,
-            "" if status == "ok" else "UpstreamError",
-            1.5,
-            0,
-            0,
-            "",
-            0,
-            0,
-            "",
-            "",
-        )
-        for status in ["ok"] * ok + ["error"] * failed
-    ]
-    client = clickhouse_client()
-    try:
-        client.execute(f"INSERT INTO operation_calls ({', '.join(COLUMNS)}) VALUES", rows)
-    finally:
-        client.disconnect()
 
 
 def search(url: str, key: str, query: str, **extra: Any) -> httpx.Response:
@@ -66,10 +33,10 @@ def test_the_tenants_most_used_matching_tools_come_first(web_server: str, make_t
     clickhouse_migrate()
     shop, other = (make_tenant(f"ts{secrets.token_hex(3)}") for _ in range(2))
     # shop sends templates far more than plain messages, and its plain sends mostly fail.
-    seed_calls(shop.tenant.slug, "whatsapp_send_template", ok=9)
-    seed_calls(shop.tenant.slug, "whatsapp_send_message", ok=2, failed=6)
+    calls_insert(shop.tenant.slug, operation="whatsapp_send_template", ok=9, errors=0)
+    calls_insert(shop.tenant.slug, operation="whatsapp_send_message", ok=2, errors=6)
     # The other tenant's usage ranks nothing of shop's.
-    seed_calls(other.tenant.slug, "whatsapp_get_conversation", ok=50)
+    calls_insert(other.tenant.slug, operation="whatsapp_get_conversation", ok=50, errors=0)
 
     answer = search(web_server, shop.key, "whatsapp message")
     found = names(answer)
