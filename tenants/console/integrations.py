@@ -151,7 +151,7 @@ def integrations(request: HttpRequest, slug: str) -> HttpResponse:
 def _page(
     request: HttpRequest,
     access: TenantAccess,
-    forms_by_provider: dict[str, forms.Form],
+    forms_by_provider: dict[str, forms.Form] | None = None,
     *,
     status: int = 200,
     probe: tuple[str, bool, str] | None = None,
@@ -160,6 +160,7 @@ def _page(
     from integrations.models import IntegrationConnection
     from integrations.services import integration_secrets_set
 
+    forms_by_provider = forms_by_provider or {p: connect_form(p) for p in PROVIDERS}
     slug = access.tenant.slug
     with tenant_read_scope(access.tenant.pk):
         connected = {
@@ -199,6 +200,16 @@ def _page(
     )
 
 
+def _provider_access(
+    request: HttpRequest, slug: str, provider: str, *, action: str
+) -> TenantAccess:
+    """A tenant admin's access for `action` on one known provider (404 for another name)."""
+    access = tenant_for(request, slug, action=action, need=Role.ADMIN)
+    if provider not in PROVIDERS:
+        raise Http404(f"provider must be one of {', '.join(PROVIDERS)}")
+    return access
+
+
 @login_required
 @require_POST
 def integration_test(request: HttpRequest, slug: str, provider: str) -> HttpResponse:
@@ -206,9 +217,7 @@ def integration_test(request: HttpRequest, slug: str, provider: str) -> HttpResp
     from integrations.probe import integration_probe
     from smarteros.errors import OperationError
 
-    access = tenant_for(request, slug, action="integration.test", need=Role.ADMIN)
-    if provider not in PROVIDERS:
-        raise Http404(f"provider must be one of {', '.join(PROVIDERS)}")
+    access = _provider_access(request, slug, provider, action="integration.test")
     try:
         answer, ok = integration_probe(tenant=access.tenant, provider=provider), True
     except OperationError as exc:  # the provider's refusal (an expired token...), or not connected
@@ -221,8 +230,7 @@ def integration_test(request: HttpRequest, slug: str, provider: str) -> HttpResp
             target=f"integration:{provider}",
             details={"ok": ok, "answer": answer[:300]},
         )
-    forms_by_provider = {p: connect_form(p) for p in PROVIDERS}
-    return _page(request, access, forms_by_provider, probe=(provider, ok, answer))
+    return _page(request, access, probe=(provider, ok, answer))
 
 
 @login_required
@@ -231,15 +239,11 @@ def integration_disconnect_view(request: HttpRequest, slug: str, provider: str) 
     """Remove a connection and its credentials, after the provider's name is typed."""
     from integrations.services import integration_disconnect
 
-    access = tenant_for(request, slug, action="integration.disconnect", need=Role.ADMIN)
-    if provider not in PROVIDERS:
-        raise Http404(f"provider must be one of {', '.join(PROVIDERS)}")
+    access = _provider_access(request, slug, provider, action="integration.disconnect")
     if request.POST.get("confirm", "").strip() != provider:
-        forms_by_provider = {p: connect_form(p) for p in PROVIDERS}
         return _page(
             request,
             access,
-            forms_by_provider,
             status=400,
             disconnect_error=(provider, f"Type {provider} to confirm."),
         )
