@@ -42,7 +42,7 @@ class ApiKeyForm(forms.Form):
         choices=EXPIRY_CHOICES,
         coerce=int,
         required=False,
-        empty_value=DEFAULT_EXPIRY_DAYS,
+        empty_value=None,
         initial=DEFAULT_EXPIRY_DAYS,
         help_text="After this the key is refused; issue a new one before.",
     )
@@ -59,6 +59,10 @@ class ApiKeyForm(forms.Form):
         preset = self.fields["preset"]
         assert isinstance(preset, forms.ChoiceField)
         preset.choices = [("", "none"), *((name, name) for name in self.presets)]
+
+    def clean_expires(self) -> int:
+        days = self.cleaned_data.get("expires")
+        return DEFAULT_EXPIRY_DAYS if days is None else int(days)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
