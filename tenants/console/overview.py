@@ -119,6 +119,28 @@ def effects_summary(tenant: Tenant) -> dict[str, Any]:
     }
 
 
+def counts_freshness() -> dict[str, Any]:
+    """How current the topic counts are, from the topic counter's own reports (as /readyz reads
+    them): caught up as of its last report, or how far behind; `running` False if no member
+    reports (counts then stop where it stopped)."""
+    from smarteros.events.progress import consumer_groups_status
+    from telemetry.counter import GROUP
+
+    try:
+        status = next((s for s in consumer_groups_status() if s.group == GROUP), None)
+    except RedisError:
+        status = None
+    if status is None:
+        return {"running": False}
+    behind = status.lag > 0
+    return {
+        "running": True,
+        "lag": status.lag,
+        "seconds": round(status.last_progress_seconds if behind else status.silent_seconds),
+        "stalled": status.stalled,
+    }
+
+
 # The share of a budget past which the console warns.
 BUDGET_WARNING_SHARE = 0.8
 
@@ -169,6 +191,7 @@ def overview(request: HttpRequest, slug: str) -> HttpResponse:
             "tab": "overview",
             "steps": step_states(tenant),
             "topics": topics,
+            "counted": counts_freshness(),
             "telemetry": telemetry,
             "rate_used": rate_limit_usage(tenant_slug=tenant.slug),
             "rate_limit": limit,
