@@ -58,6 +58,9 @@ class EffectDefinition:
     payload_model: type[BaseModel]
     perform: Perform
     on_done: OnDone | None = None
+    # After OutcomeUnknown (the provider got the request, its answer was lost): try again only
+    # if the provider cannot act twice for one effect (an idempotency key, a lookup first).
+    retry_unknown: bool = True
 
 
 _definitions: dict[str, EffectDefinition] = {}
@@ -66,15 +69,20 @@ _lock = threading.Lock()
 
 
 def effect(
-    kind: str, *, payload: type[BaseModel], on_done: OnDone | None = None
+    kind: str,
+    *,
+    payload: type[BaseModel],
+    on_done: OnDone | None = None,
+    retry_unknown: bool = True,
 ) -> Callable[[Perform], Perform]:
-    """Declare the outside effect `kind`, whose payload is validated by `payload`."""
+    """Declare the outside effect `kind`, whose payload is validated by `payload`;
+    `retry_unknown=False` for a provider that could act twice (see EffectDefinition)."""
 
     def decorator(perform: Perform) -> Perform:
         known = _definitions.get(kind)
         if known is not None and known.perform is not perform:
             raise ValueError(f"effect {kind!r} is declared twice")
-        _definitions[kind] = EffectDefinition(kind, payload, perform, on_done)
+        _definitions[kind] = EffectDefinition(kind, payload, perform, on_done, retry_unknown)
         return perform
 
     return decorator

@@ -28,7 +28,13 @@ from pydantic import BaseModel, ValidationError
 from effects.models import Effect
 from effects.registry import EffectCall, effect_definition
 from smarteros.context import bound
-from smarteros.errors import Conflict, DependencyUnavailable, OperationError, UpstreamError
+from smarteros.errors import (
+    Conflict,
+    DependencyUnavailable,
+    OperationError,
+    OutcomeUnknown,
+    UpstreamError,
+)
 from tenants.models import Tenant
 from tenants.scope import dangerously_unscoped, scoped_connection, tenant_read_scope, tenant_scope
 
@@ -254,6 +260,12 @@ def effects_perform(*, effect_ids: list[int], tenant_id: int) -> dict[int, Outco
                 )
                 with tenant_read_scope(tenant_id):
                     performed.append((effect, call, definition.perform(call)))
+            except OutcomeUnknown as exc:
+                if effect_definition(effect.kind).retry_unknown:
+                    outcomes[effect.pk] = _failed(effect, exc, retryable=True)
+                else:
+                    # Sending again could act twice: an operator looks, then retries or not.
+                    outcomes[effect.pk] = _failed(effect, exc, retryable=False, suffix=UNKNOWN_HINT)
             except Exception as exc:
                 outcomes[effect.pk] = _failed(effect, exc, retryable=_may_pass(exc))
     shared.clear()
@@ -319,11 +331,24 @@ def _retry_after(exc: Exception) -> float:
     return float(seconds) if isinstance(seconds, int | float) and seconds > 0 else 0.0
 
 
-def _failed(effect: Effect, exc: Exception, *, retryable: bool, prefix: str = "") -> Outcome:
-    reason = prefix + (
-        f"{exc.code}: {exc.message}"
-        if isinstance(exc, OperationError)
-        else f"{type(exc).__name__}: {exc}"
+# What an operator reads on an effect that was not retried because it might have acted.
+UNKNOWN_HINT = (
+    "; not retried, since the provider may have acted: check whether it did (for a message, the "
+    "conversation), then retry the effect only if it did not"
+)
+
+
+def _failed(
+    effect: Effect, exc: Exception, *, retryable: bool, prefix: str = "", suffix: str = ""
+) -> Outcome:
+    reason = (
+        prefix
+        + (
+            f"{exc.code}: {exc.message}"
+            if isinstance(exc, OperationError)
+            else f"{type(exc).__name__}: {exc}"
+        )
+        + suffix
     )
     delays = settings.EFFECT_RETRY_DELAYS
     final = not retryable or effect.attempts > len(delays)

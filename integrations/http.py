@@ -12,10 +12,17 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from smarteros.errors import NotFound, OperationError, PermissionDenied, UpstreamError
+from smarteros.errors import (
+    NotFound,
+    OperationError,
+    OutcomeUnknown,
+    PermissionDenied,
+    UpstreamError,
+)
 from smarteros.infra.egress import (
     DEFAULT_TIMEOUT,
     MAX_BYTES_EXTENSION,
+    AnswerLost,
     EgressRefused,
     Response,
     ResponseTooLarge,
@@ -71,6 +78,11 @@ def request_response(
         raise egress_refused(provider, url_setting, exc) from None
     except ResponseTooLarge as exc:
         raise UpstreamError(f"{provider} answered too much: {exc}") from None
+    except AnswerLost as exc:
+        raise OutcomeUnknown(
+            f"{provider} got the request but its answer was lost ({type(exc).__name__}, "
+            f"timeout {kwargs['timeout']}s): it may have acted"
+        ) from None
     except TransportTimeout:
         raise UpstreamError(f"{provider} did not answer within {kwargs['timeout']}s") from None
     except TransportError as exc:

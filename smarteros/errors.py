@@ -92,6 +92,13 @@ class UpstreamError(OperationError):
     http_status = 502
 
 
+class OutcomeUnknown(UpstreamError):
+    """The request reached the provider and its answer was lost: it may have acted. Retried
+    where a retry cannot act twice (an idempotency key, a lookup first); not where it could."""
+
+    code = "outcome_unknown"
+
+
 class Cancelled(OperationError):
     code = "cancelled"
     http_status = 499

@@ -96,7 +96,13 @@ def _messages_sent(done: list[tuple[EffectCall, dict[str, Any]]]) -> None:
     )
 
 
-@effect("whatsapp.send_message", payload=SendMessagePayload, on_done=_messages_sent)
+# Meta documents no idempotency for sends: after a lost answer, a retry could send twice.
+@effect(
+    "whatsapp.send_message",
+    payload=SendMessagePayload,
+    on_done=_messages_sent,
+    retry_unknown=False,
+)
 def send_message(call: EffectCall) -> dict[str, Any]:
     p: SendMessagePayload = call.payload
     message_id = call.client("whatsapp", lambda: whatsapp_client(tenant=call.tenant)).send_text(
@@ -112,7 +118,12 @@ def _templates_sent(done: list[tuple[EffectCall, dict[str, Any]]]) -> None:
     )
 
 
-@effect("whatsapp.send_template", payload=SendTemplatePayload, on_done=_templates_sent)
+@effect(
+    "whatsapp.send_template",
+    payload=SendTemplatePayload,
+    on_done=_templates_sent,
+    retry_unknown=False,
+)
 def send_template(call: EffectCall) -> dict[str, Any]:
     """An approved template, sent once per key; Meta's refusals (a template that does not
     exist, a bad parameter) are permanent, its rate limits retried after their delay."""
@@ -132,7 +143,7 @@ def _replies_sent(done: list[tuple[EffectCall, dict[str, Any]]]) -> None:
     _store_sent(done[0][0].tenant, [s for s in sent if s[2]])
 
 
-@effect("whatsapp.bot_reply", payload=BotReplyPayload, on_done=_replies_sent)
+@effect("whatsapp.bot_reply", payload=BotReplyPayload, on_done=_replies_sent, retry_unknown=False)
 def bot_reply(call: EffectCall) -> dict[str, Any]:
     """The LLM writes the reply (an attempt after a crash may ask it again: a cost, not an
     effect); the send is keyed to the inbound message, so the customer gets one reply."""

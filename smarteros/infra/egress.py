@@ -49,6 +49,9 @@ Response = httpx2.Response
 AsyncClient = httpx2.AsyncClient
 TransportTimeout = httpx2.TimeoutException
 TransportError = httpx2.HTTPError
+# The request went out and no answer came back (read timed out, connection dropped mid-answer):
+# the other side may have acted. A connect failure, by contrast, sent nothing.
+AnswerLost = (httpx2.ReadTimeout, httpx2.ReadError, httpx2.RemoteProtocolError)
 
 
 class EgressRefused(Exception):

@@ -234,3 +234,23 @@ def test_a_send_to_retry_while_celerys_broker_is_down_answers_pending_not_an_err
     assert result.ok, result.error
     assert result.output["effect"]["state"] == "pending"
     assert len(_unreachable(said)) == 1
+
+
+def test_a_send_whose_answer_is_lost_is_not_sent_again(
+    make_tenant: Any, connect: Any, saas: Any, fast_retries: None
+) -> None:
+    """Meta documents no idempotency for sends: after it got the request and the answer was
+    lost, a retry could send the message twice; the effect fails at once, saying what to do."""
+    tk = make_tenant("lostanswer")
+    connect(tk.tenant, "whatsapp", saas.url)
+    saas.state.whatsapp.lose_answers_next = 1
+    sent = call(tk, "whatsapp_send_message", {"to": "+14155550100", "text": "hello"})
+    assert sent.ok and sent.output["effect"]["state"] == "failed", sent  # isError on MCP
+    assert sent.output["effect"]["last_error"].startswith("outcome_unknown:")
+    with dangerously_unscoped():
+        effect = Effect.objects.get(tenant=tk.tenant)
+    assert effect.state == Effect.State.FAILED and effect.attempts == 1
+    assert effect.last_error.startswith("outcome_unknown: WhatsApp Cloud API got the request")
+    assert "not retried" in effect.last_error and "check whether it did" in effect.last_error
+    assert effects_requeue_lost(older_than=timedelta(0)) == 0  # nothing left to retry by itself
+    assert [body["text"]["body"] for _, body in saas.state.applied_of("whatsapp")] == ["hello"]
