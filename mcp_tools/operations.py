@@ -310,15 +310,11 @@ def search(ctx: OperationContext, params: ToolSearchIn) -> ToolSearchOut:
     the tenant's most used (successful calls over the last 30 days) first. Every key may call
     it."""
     from mcp_tools.executor import visible_operations
-    from mcp_tools.tool_search import USAGE_WINDOW_DAYS, Usage, tools_rank
-    from telemetry.queries import TelemetryUnavailable, operation_stats
+    from mcp_tools.tool_search import USAGE_WINDOW_DAYS, tenant_usage, tools_rank
 
-    ranking: Literal["usage", "words"] = "usage"
-    try:
-        rows = operation_stats(tenant=ctx.tenant.slug, window_minutes=USAGE_WINDOW_DAYS * 1440)
-        usage = {r["operation"]: Usage(r["calls"], r["errors"]) for r in rows}
-    except TelemetryUnavailable:
-        ranking, usage = "words", {}
+    found = tenant_usage(ctx.tenant.slug)
+    ranking: Literal["usage", "words"] = "usage" if found is not None else "words"
+    usage = found or {}
     matches = tools_rank(visible_operations(ctx.principal), params.query, usage, params.limit)
     return ToolSearchOut(
         tools=[

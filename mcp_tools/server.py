@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
+from urllib.parse import parse_qs
 
 try:
     import sniffio
@@ -25,6 +26,7 @@ import anyio
 import anyio.from_thread
 import anyio.lowlevel
 import mcp_types as types
+from django.conf import settings
 from django.db import connections
 from mcp.server import Server
 from mcp.server.context import ServerRequestContext
@@ -195,11 +197,34 @@ def _sampler(ctx: ServerRequestContext[Any], loop_token: Any) -> SampleFn | None
     return sample
 
 
+def _listing(ctx: ServerRequestContext[Any], default: str) -> str:
+    """ "top" or "all": an HTTP client says which with `/mcp?tools=top`; stdio by its flag."""
+    request = getattr(ctx, "request", None)
+    if request is not None:
+        query = parse_qs(request.scope.get("query_string", b"").decode("latin-1"))
+        if query.get("tools") == ["top"]:
+            return "top"
+    return default
+
+
+def _top_tools(principal: Principal, ops: list[Operation]) -> list[Operation]:
+    from mcp_tools.tool_search import tenant_usage, tools_top
+
+    usage = tenant_usage(principal.tenant.slug) or {}
+    return tools_top(ops, usage, settings.MCP_TOP_TOOLS)
+
+
 def build_server(
-    resolve_principal: PrincipalResolver, *, surface: str, resolver_blocks: bool = True
+    resolve_principal: PrincipalResolver,
+    *,
+    surface: str,
+    resolver_blocks: bool = True,
+    listing: str = "all",
 ) -> Server[Any]:
     """The MCP server for `surface`. `resolver_blocks=False` says resolve_principal touches no
-    database (HTTP reads the request scope), so it runs on the event loop, without a thread."""
+    database (HTTP reads the request scope), so it runs on the event loop, without a thread.
+    `listing="top"` lists only the tenant's most used tools and tools_search (for clients with
+    small context windows); every tool the key may call can still be called."""
 
     async def list_tools(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
@@ -213,6 +238,8 @@ def build_server(
         except AuthenticationFailed as exc:
             raise MCPError(code=UNAUTHENTICATED, message=exc.message) from None
         ops = visible_operations(principal)
+        if _listing(ctx, listing) == "top":
+            ops = await in_operation_thread(_top_tools, principal, ops)
         page, next_cursor = _page(ops, params.cursor if params else None)
         tools = [_tool(op) for op in page]
         return types.ListToolsResult(tools=tools, next_cursor=next_cursor)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from mcp_tools.registry import Operation
 
 USAGE_WINDOW_DAYS = 30
+SEARCH_TOOL = "tools_search"
 # A word in the name counts more than one in the title, and that more than one in the text.
 WEIGHTS = (("name", 3), ("title", 2), ("description", 1))
 
@@ -79,3 +80,26 @@ def tools_rank(
     ]
     matches.sort(key=lambda m: (-m.usage.successful, -m.words, m.op.name))
     return matches[:limit]
+
+
+def tools_top(ops: list[Operation], usage: dict[str, Usage], count: int) -> list[Operation]:
+    """For clients with small context windows: the `count` tools the tenant used most
+    successfully (over the usage window), and `tools_search` to find the others."""
+    used = sorted(
+        (op for op in ops if usage.get(op.name, Usage(0, 0)).successful > 0),
+        key=lambda op: (-usage[op.name].successful, op.name),
+    )
+    search = [op for op in ops if op.name == SEARCH_TOOL]
+    return [*search, *[op for op in used if op.name != SEARCH_TOOL][:count]]
+
+
+def tenant_usage(tenant_slug: str) -> dict[str, Usage] | None:
+    """Each operation's calls and errors over the usage window; None if ClickHouse does not
+    answer."""
+    from telemetry.queries import TelemetryUnavailable, operation_stats
+
+    try:
+        rows = operation_stats(tenant=tenant_slug, window_minutes=USAGE_WINDOW_DAYS * 1440)
+    except TelemetryUnavailable:
+        return None
+    return {r["operation"]: Usage(r["calls"], r["errors"]) for r in rows}

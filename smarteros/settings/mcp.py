@@ -53,6 +53,9 @@ OPERATION_MAX_INPUT_BYTES = env_int("OPERATION_MAX_INPUT_BYTES", 262144, minimum
 UPSTREAM_MCP_TIMEOUT_SECONDS = env_int("UPSTREAM_MCP_TIMEOUT_SECONDS", 15, minimum=1)
 # tools/list page size (MCP pagination).
 MCP_TOOLS_PAGE_SIZE = env_int("MCP_TOOLS_PAGE_SIZE", 50, minimum=1)
+# With `/mcp?tools=top` (or `mcp_serve --tools top`): tools/list holds tools_search and this many
+# of the tenant's most used tools, for clients with small context windows.
+MCP_TOP_TOOLS = env_int("MCP_TOP_TOOLS", 8, minimum=1)
 # Threads per process that run MCP tool calls (each keeps one database connection).
 MCP_OPERATION_THREADS = env_int("MCP_OPERATION_THREADS", 8, minimum=1)
 # How long a web process reuses an API key it has checked (its tenant included) before it reads

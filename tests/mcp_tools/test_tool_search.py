@@ -3,6 +3,7 @@ over REST like any operation; every key may search, and finds only what it may c
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any
 
@@ -71,3 +72,39 @@ def test_every_key_may_search_and_finds_only_what_it_may_call(
     assert refused.status_code == 422 and "query" in refused.text
     assert search(web_server, narrow.key, "x" * 201).status_code == 422
     assert search(web_server, narrow.key, "shop", limit=0).status_code == 422
+
+
+def listed(url: str, key: str, query: str = "") -> list[str]:
+    answer = httpx.post(
+        f"{url}/mcp{query}",
+        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}},
+        headers={
+            "Accept": "application/json, text/event-stream",
+            "Content-Type": "application/json",
+            "MCP-Protocol-Version": "2025-11-25",
+            "Authorization": f"Bearer {key}",
+        },
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.text
+    if body.startswith(("event", "data")):
+        body = body.split("data: ", 1)[1].splitlines()[0]
+    return [tool["name"] for tool in json.loads(body)["result"]["tools"]]
+
+
+def test_small_context_clients_list_the_search_tool_and_the_most_used(
+    web_server: str, make_tenant: Any
+) -> None:
+    clickhouse_migrate()
+    shop = make_tenant(f"ts{secrets.token_hex(3)}")
+    assert listed(web_server, shop.key, "?tools=top") == ["tools_search"]  # nothing used yet
+    calls_insert(shop.tenant.slug, operation="tenant_get_tenant", ok=5, errors=0)
+    calls_insert(shop.tenant.slug, operation="whatsapp_send_message", ok=2, errors=9)
+    calls_insert(shop.tenant.slug, operation="n8n_list_workflows", ok=0, errors=3)  # never worked
+    assert listed(web_server, shop.key, "?tools=top") == [
+        "tools_search",
+        "tenant_get_tenant",
+        "whatsapp_send_message",
+    ]
+    assert len(listed(web_server, shop.key)) == 25  # without it: every tool the key may call

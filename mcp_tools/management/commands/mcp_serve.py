@@ -21,6 +21,13 @@ class Command(BaseCommand):
         parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")
         parser.add_argument("--host", default="127.0.0.1", help="HTTP only; loopback by default.")
         parser.add_argument("--port", type=int, default=8765, help="HTTP only.")
+        parser.add_argument(
+            "--tools",
+            choices=["all", "top"],
+            default="all",
+            help="tools/list: every tool the key may call, or only tools_search and the tenant's "
+            "most used (MCP_TOP_TOOLS), for clients with small context windows.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -36,19 +43,19 @@ class Command(BaseCommand):
             f"mcp_serve: serving tenant {bound_key.tenant_slug} over {options['transport']}\n"
         )
         if options["transport"] == "stdio":
-            anyio.run(_serve_stdio, bound_key)
+            anyio.run(_serve_stdio, bound_key, options["tools"])
         else:
             _serve_http(bound_key, options["host"], options["port"])
 
 
-async def _serve_stdio(bound_key: BoundKey) -> None:
+async def _serve_stdio(bound_key: BoundKey, listing: str = "all") -> None:
     from django.conf import settings
     from mcp.server.stdio import stdio_server
 
     from mcp_tools.server import build_server, in_operation_thread
     from mcp_tools.stdio_pipes import guarded_stdio
 
-    server = build_server(lambda ctx: bound_key.principal(), surface="mcp-stdio")
+    server = build_server(lambda ctx: bound_key.principal(), surface="mcp-stdio", listing=listing)
     options = server.create_initialization_options()
 
     async def count_refusal(message: str) -> None:
