@@ -11,5 +11,6 @@ urlpatterns = [
     path("topics/view/", topic_views.topic_view, name="topic-view"),
     path("topics/message/", topic_views.message_detail, name="topic-message"),
     path("topics/replay/", topic_views.replay, name="topic-replay"),
+    path("topics/replay-all/", topic_views.replay_all, name="topic-replay-all"),
     path("topics/export/", topic_views.export, name="topic-export"),
 ]

@@ -28,3 +28,5 @@ TOPICS_BROWSE_SECONDS = env_int("TOPICS_BROWSE_SECONDS", 10, minimum=1)
 TOPICS_BROWSE_MAX_BYTES = env_int("TOPICS_BROWSE_MAX_BYTES", 50_000_000, minimum=1024)
 # Largest export, in messages.
 TOPICS_EXPORT_MAX_MESSAGES = env_int("TOPICS_EXPORT_MAX_MESSAGES", 10000, minimum=1)
+# Dead letters one "Replay all" sends back at most (the rest wait for the next one).
+TOPICS_REPLAY_ALL_MAX = env_int("TOPICS_REPLAY_ALL_MAX", 500, minimum=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,8 @@ from smarteros.scrub import scrub_text
 from telemetry.topics.access import TopicGrant
 
 REPLAY_ACTION = "topics.dead_letter_replay"
+# How long a bulk replay reads one partition's dead letters at most.
+REPLAY_READ_SECONDS = 20.0
 EXPORT_ACTION = "topics.export"
 
 
@@ -90,14 +93,107 @@ def dead_letter_replay(
     """Re-produce a dead letter to the topic it came from (its `dlq.topic` header), with its key,
     value and original headers, plus `replay.of`; then write the audit record. A dead letter
     replayed before is refused unless `again`."""
+    _may_replay(grant)
+    target = f"{grant.topic}/{partition}/{offset}"
+    if not again and _already_replayed(grant, target):
+        raise ActionRefused("this dead letter was replayed already", status=409, field="offset")
+    return _replay(grant, user, _raw_message(grant.topic, partition, offset), target)
+
+
+@dataclass(frozen=True)
+class ReplayedAll:
+    replayed: int
+    skipped: int  # replayed before
+    refused: list[str]  # dead letters that could not be replayed, and why
+    more: bool  # stopped at the limit: more dead letters wait
+
+
+def dead_letters_replay_all(*, user: Any, grant: TopicGrant, limit: int) -> ReplayedAll:
+    """Replay every dead letter of the topic not replayed before, oldest first, at most `limit`
+    of them; each is audited as a single replay is."""
+    _may_replay(grant)
+    messages = _dead_letters(grant.topic, limit + 1)
+    more = len(messages) > limit
+    messages = messages[:limit]
+    targets = {f"{grant.topic}/{m.partition()}/{m.offset()}": m for m in messages}
+    done_before = _replayed_among(grant, list(targets))
+    replayed, refused = 0, []
+    for target, message in targets.items():
+        if target in done_before:
+            continue
+        try:
+            _replay(grant, user, message, target)
+        except ActionRefused as exc:
+            refused.append(f"{target}: {exc}")
+            continue
+        replayed += 1
+    return ReplayedAll(replayed, len(done_before), refused, more)
+
+
+def _may_replay(grant: TopicGrant) -> None:
     if not grant.is_dead_letter:
         raise ActionRefused("only dead-letter topics can be replayed", field="topic")
     if not grant.can_replay:
         raise ActionRefused("replaying needs the tenant admin role", status=403)
-    target = f"{grant.topic}/{partition}/{offset}"
-    if not again and _already_replayed(grant, target):
-        raise ActionRefused("this dead letter was replayed already", status=409, field="offset")
-    message = _raw_message(grant.topic, partition, offset)
+
+
+def _dead_letters(topic: str, count: int) -> list[Any]:
+    """Up to `count` dead letters of `topic`, oldest first per partition: read until the
+    partition has nothing more (not to its high watermark, which the local broker may give
+    one short)."""
+    from telemetry.topics.browse import TopicUnavailable, topic_partitions
+
+    consumer = Consumer(
+        client_config(
+            **{
+                "group.id": "smarteros-topic-viewer",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+            }
+        )
+    )
+    found: list[Any] = []
+    try:
+        try:
+            partitions = topic_partitions(consumer, topic)
+        except TopicUnavailable as exc:
+            raise ActionRefused(str(exc), status=404, field="topic") from None
+        for partition in partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=5)
+            if high <= low:
+                continue
+            consumer.assign([TopicPartition(topic, partition, low)])
+            deadline = time.monotonic() + REPLAY_READ_SECONDS
+            last = low - 1
+            while len(found) < count and time.monotonic() < deadline:
+                message = consumer.poll(0.5)
+                if message is None:
+                    if last >= high - 1:
+                        break  # at the end, and nothing more came
+                    continue
+                if not message.error():
+                    found.append(message)
+                    last = message.offset() or 0
+            if len(found) >= count:
+                break
+    finally:
+        consumer.close()
+    return found
+
+
+def _replayed_among(grant: TopicGrant, targets: list[str]) -> set[str]:
+    from tenants.models import AuditEvent
+    from tenants.scope import dangerously_unscoped, tenant_read_scope
+
+    rows = AuditEvent.objects.filter(action=REPLAY_ACTION, target__in=targets)
+    if grant.tenant_id is None:
+        with dangerously_unscoped():
+            return set(rows.values_list("target", flat=True))
+    with tenant_read_scope(grant.tenant_id):
+        return set(rows.values_list("target", flat=True))
+
+
+def _replay(grant: TopicGrant, user: Any, message: Any, target: str) -> Replayed:
     headers = [(k, v) for k, v in (message.headers() or [])]
     origin = next((v for k, v in headers if k == "dlq.topic"), b"").decode(errors="replace")
     # The header is data a consumer wrote; never let it point outside this dead letter's twin.

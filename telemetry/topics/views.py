@@ -29,6 +29,7 @@ from telemetry.topics.actions import (
     ActionRefused,
     dead_letter_replay,
     dead_letter_replayed,
+    dead_letters_replay_all,
     export_lines,
 )
 from telemetry.topics.browse import BrowseError, TopicUnavailable, browse, message_at, parse_start
@@ -177,6 +178,27 @@ def replay(request: HttpRequest) -> HttpResponse:
     if request.headers.get("HX-Request"):
         return render(request, "topics/replayed.html", {"done": done})
     return JsonResponse({"topic": done.topic, "partition": done.partition, "offset": done.offset})
+
+
+@login_required
+@require_POST
+def replay_all(request: HttpRequest) -> HttpResponse:
+    """Every dead letter of the topic not replayed before, after its name is typed."""
+    grant = _grant_or_404(request, request.POST.get("topic"))
+    if request.POST.get("confirm", "").strip() != grant.topic:
+        return render(
+            request,
+            "topics/replayed.html",
+            {"error": f"Type {grant.topic} to confirm."},
+            status=400,
+        )
+    try:
+        done = dead_letters_replay_all(
+            user=request.user, grant=grant, limit=settings.TOPICS_REPLAY_ALL_MAX
+        )
+    except ActionRefused as exc:
+        return render(request, "topics/replayed.html", {"error": str(exc)}, status=exc.status)
+    return render(request, "topics/replayed.html", {"all": done, "topic": grant.topic})
 
 
 @login_required

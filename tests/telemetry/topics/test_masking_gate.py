@@ -26,7 +26,7 @@ NOT_SHOWN = {
     ("smarteros/events/failures.py", "dead_letter"): "copies a failed event to its dead letters",
     ("telemetry/sink.py", "run"): "telemetry records go to ClickHouse, no payloads",
     ("telemetry/recording.py", "_on_delivery"): "a delivery report of our own record",
-    ("telemetry/topics/actions.py", "dead_letter_replay"): "re-produces a dead letter as it is",
+    ("telemetry/topics/actions.py", "_replay"): "re-produces a dead letter as it is",
 }
 # Pages of the topic viewer (URL names) and websocket actions: the ones that show messages are
 # read back by the masking corpus; the others show none.
@@ -35,6 +35,7 @@ SHOWS_NONE = {
     "topics": "topic names, sizes and lag",
     "topic-view": "the page shell; messages arrive over the socket",
     "topic-replay": "answers where the replayed copy went",
+    "topic-replay-all": "answers how many were replayed, and the offsets it could not replay",
     "ws:pause": "no content",
     "ws:resume": "sends what live buffered, built by message_record",
     "ws:stop": "no content",

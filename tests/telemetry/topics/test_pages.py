@@ -153,3 +153,42 @@ def test_platform_admin_replay_is_audited_under_the_topic_tenant(world: Any) -> 
     assert response.status_code == 200, response.content
     [audit] = audits("topics.dead_letter_replay")
     assert audit.actor == "user:root" and audit.tenant_id == world.acme.pk
+
+
+def test_admin_replays_every_dead_letter_not_replayed_before(world: Any) -> None:
+    for n in range(3):
+        dead_letter({"n": f"bulk-{n}"})
+    client = world.client("acme-admin")
+    assert (
+        client.post("/topics/replay/", {"topic": DLQ, "partition": 0, "offset": 1}).status_code
+        == 200
+    )
+    view = client.get("/topics/view/", {"topic": DLQ}).content.decode()
+    assert 'id="replay-all"' in view
+    unconfirmed = client.post("/topics/replay-all/", {"topic": DLQ, "confirm": "yes"})
+    assert (
+        unconfirmed.status_code == 400 and f"Type {DLQ} to confirm." in unconfirmed.content.decode()
+    )
+    assert (
+        world.client("acme-viewer")
+        .post("/topics/replay-all/", {"topic": DLQ, "confirm": DLQ})
+        .status_code
+        == 403
+    )
+    done = client.post("/topics/replay-all/", {"topic": DLQ, "confirm": DLQ})
+    assert done.status_code == 200, done.content
+    assert (
+        "Replayed 2 dead letters" in done.content.decode()
+        and "1 replayed before" in done.content.decode()
+    )
+    values = sorted(json.loads(m.value())["n"] for m in read_all(ORIGIN))
+    assert values == ["bulk-0", "bulk-1", "bulk-2"]  # each once: offset 1 by hand, the others now
+    assert sorted(a.target for a in audits("topics.dead_letter_replay")) == [
+        f"{DLQ}/0/0",
+        f"{DLQ}/0/1",
+        f"{DLQ}/0/2",
+    ]
+    again = client.post("/topics/replay-all/", {"topic": DLQ, "confirm": DLQ})
+    assert "Replayed 0 dead letters" in again.content.decode() and len(read_all(ORIGIN)) == 3
+    not_dlq = client.post("/topics/replay-all/", {"topic": ORIGIN, "confirm": ORIGIN})
+    assert not_dlq.status_code == 400
