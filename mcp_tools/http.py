@@ -17,6 +17,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from mcp_tools.auth import BoundKey, bearer_token, cached_principal, principal_from_mcp_bearer
 from mcp_tools.context import Principal
 from mcp_tools.server import UNAUTHENTICATED, build_server, in_operation_thread
+from mcp_tools.stdio_pipes import call_params_refusal
 from smarteros.client_address import scope_client_address
 from smarteros.errors import AuthenticationFailed, RateLimited
 
@@ -102,6 +103,18 @@ def _answerable_as_json(scope: Scope, body: bytes) -> bool:
     params = message.get("params")
     meta = params.get("_meta") if isinstance(params, dict) else None
     return not (isinstance(meta, dict) and "progressToken" in meta)
+
+
+def _call_params_refusal(body: bytes | None) -> dict[str, Any] | None:
+    """A tools/call with a bad name or arguments, answered naming the field (stdio does the
+    same per line)."""
+    if body is None:
+        return None
+    try:
+        message = pydantic_core.from_json(body)
+    except ValueError:
+        return None  # the SDK answers what it cannot parse
+    return call_params_refusal(message)
 
 
 async def _send_json(
@@ -224,6 +237,10 @@ class McpHttpApp:
             return
         if scope.get("method") == "POST":
             body, receive = await _peek_body(receive)
+            refusal = _call_params_refusal(body)
+            if refusal is not None:
+                await _send_json(send, 200, refusal, [])
+                return
             if body is not None and _answerable_as_json(scope, body):
                 await self.json_manager.handle_request(scope, receive, send)
                 return

@@ -218,11 +218,53 @@ def line_refusal(line: str) -> dict[str, Any] | None:
             raw_id if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else None
         )
         return _error(request_id, types.INVALID_REQUEST, "Invalid Request: not a JSON-RPC message")
+    return call_params_refusal(message)
+
+
+def call_params_refusal(message: Any) -> dict[str, Any] | None:
+    """The error for a tools/call whose name or arguments the SDK would refuse with a bare
+    -32602 and no data: this one names the field and the rule. None for anything else."""
+    if not isinstance(message, dict) or message.get("method") != "tools/call":
+        return None
+    raw_id = message.get("id")
+    if not isinstance(raw_id, str | int) or isinstance(raw_id, bool):
+        return None  # a notification or a malformed id: the SDK's own answer stands
+    params = message.get("params")
+    if not isinstance(params, dict):
+        return _error(
+            raw_id,
+            types.INVALID_PARAMS,
+            "params: must be an object holding the tool's name and its arguments",
+            field="params",
+        )
+    if not isinstance(params.get("name"), str):
+        return _error(
+            raw_id, types.INVALID_PARAMS, "name: must be a tool's name (a string)", field="name"
+        )
+    arguments = params.get("arguments")
+    if arguments is not None and not isinstance(arguments, dict):
+        return _error(
+            raw_id,
+            types.INVALID_PARAMS,
+            f"arguments: must be an object of the tool's parameters (by name), not "
+            f"{_json_type(arguments)}; the tool's inputSchema in tools/list describes them",
+            field="arguments",
+        )
     return None
 
 
-def _error(request_id: str | int | None, code: int, message: str) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
+def _json_type(value: Any) -> str:
+    names = {str: "a string", list: "an array", bool: "a boolean", int: "a number"}
+    return next((name for kind, name in names.items() if isinstance(value, kind)), "a number")
+
+
+def _error(
+    request_id: str | int | None, code: int, message: str, *, field: str = ""
+) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if field:
+        error["data"] = {"field": field}
+    return {"jsonrpc": "2.0", "id": request_id, "error": error}
 
 
 class GuardedLines:
