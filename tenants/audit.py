@@ -28,7 +28,9 @@ def audit_refusal(
     transaction of its own, so it stays when the refused change is rolled back."""
     from tenants.scope import dangerously_unscoped
 
-    reason, target, refused = reason[:500], target[:300], f"{action}.refused"
+    # What a refused client sent may hold anything, NUL included, which PostgreSQL text refuses.
+    reason, target = _text(reason)[:500], _text(target)[:300]
+    refused = f"{_text(action)}.refused"
     with dangerously_unscoped():
         recent = AuditEvent.objects.filter(
             actor=actor,
@@ -58,6 +60,11 @@ def _count_on(event: AuditEvent, counter: str) -> AuditEvent:
     AuditEvent.objects.filter(pk=event.pk).update(details=details)
     event.details = details
     return event
+
+
+def _text(value: str) -> str:
+    """Text PostgreSQL stores: a NUL (which it refuses) shown as U+FFFD."""
+    return value.replace("\x00", "\ufffd")
 
 
 def audit_record(

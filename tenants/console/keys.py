@@ -61,8 +61,8 @@ class ApiKeyForm(forms.Form):
         preset.choices = [("", "none"), *((name, name) for name in self.presets)]
 
     def clean_expires(self) -> int:
-        days = self.cleaned_data.get("expires")
-        return DEFAULT_EXPIRY_DAYS if days is None else int(days)
+        days: int | None = self.cleaned_data.get("expires")  # coerced by the field
+        return DEFAULT_EXPIRY_DAYS if days is None else days
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

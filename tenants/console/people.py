@@ -63,7 +63,9 @@ def people(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "GET":
         return _render(request, tenant_for(request, slug), InviteForm())
     action = request.POST.get("action", "invite")
-    access = tenant_for(request, slug, action=f"member.{action}"[:60], need=Role.ADMIN)
+    # Audited, refused or not: only a name this page knows goes into the record.
+    known = action if action in ("invite", "role", "remove") else "unknown"
+    access = tenant_for(request, slug, action=f"member.{known}", need=Role.ADMIN)
     actor = actor_of(request)
     form = InviteForm(request.POST if action == "invite" else None)
     try:

@@ -95,7 +95,9 @@ def test_an_order_whose_answer_was_lost_is_found_on_retry_not_made_twice(
     args = {**ORDER, "idempotency_key": "order-lost"}
     first = call(tk, "shopify_create_order", args)
     assert first.output["effect"]["state"] == "pending", first.output
-    assert first.output["effect"]["last_error"].startswith("outcome_unknown: Shopify got the request")
+    assert first.output["effect"]["last_error"].startswith(
+        "outcome_unknown: Shopify got the request"
+    )
     assert len(saas.state.shopify.orders) == 1
     time.sleep(1.1)  # the retry's backoff
     retry = call(tk, "shopify_create_order", args)

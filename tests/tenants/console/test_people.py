@@ -100,3 +100,14 @@ def test_the_last_admin_stays_and_bad_input_is_a_clear_400(world: World) -> None
     assert _member(world, "acme-admin").role == "admin"  # type: ignore[union-attr]
     assert Client().get("/invite/MQ/not-a-token/").status_code == 404
     assert Client().get("/invite/%C2%B2/x/").status_code == 404
+
+
+def test_a_refused_post_holding_nul_is_a_403_and_audited_readably(world: World) -> None:
+    """Found by the console fuzzer: a viewer's refused post with a NUL in `action` was written
+    into the refusal's audit record, which PostgreSQL refuses: a 500."""
+    url = f"/tenants/{world.acme.slug}/people/"
+    answer = world.client("viewer").post(url, {"action": "\x00", "member": "5", "role": "admin"})
+    assert answer.status_code == 403
+    with dangerously_unscoped():
+        refused = AuditEvent.objects.filter(action="member.unknown.refused").first()
+    assert refused is not None
