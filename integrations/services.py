@@ -54,15 +54,9 @@ def integration_credentials_edit(
     """The credentials an edit of the tenant's `provider` connection saves: the stored ones
     kept, each replaced when given anew, removed when named in `clear` (a secret left blank is
     kept, never erased by accident)."""
-    from integrations.connections import connection_credentials
-
     with tenant_read_scope(tenant.pk):
         connection = IntegrationConnection.objects.filter(tenant=tenant, provider=provider).first()
-        stored = (
-            dict(connection_credentials(connection))
-            if connection is not None and connection.credentials_ciphertext
-            else {}
-        )
+        stored = _stored_credentials(connection) if connection is not None else {}
     cleared = set(clear)
     return {**{k: v for k, v in stored.items() if k not in cleared}, **replace}
 
@@ -116,7 +110,13 @@ def integration_disconnect(*, tenant: Tenant, provider: str) -> bool:
 
 def integration_secrets_set(connection: IntegrationConnection) -> dict[str, bool]:
     """Which of the connection's secrets hold a value (decrypted for this, never shown)."""
+    return {name: bool(value) for name, value in _stored_credentials(connection).items()}
+
+
+def _stored_credentials(connection: IntegrationConnection) -> dict[str, str]:
+    """The connection's secrets, decrypted; empty if none are stored."""
     from integrations.connections import connection_credentials
 
-    stored = dict(connection_credentials(connection)) if connection.credentials_ciphertext else {}
-    return {name: bool(value) for name, value in stored.items()}
+    if not connection.credentials_ciphertext:
+        return {}
+    return dict(connection_credentials(connection))

@@ -131,18 +131,17 @@ def integrations(request: HttpRequest, slug: str) -> HttpResponse:
             except ValueError as exc:
                 form.add_error(None, str(exc))
             else:
-                with tenant_scope(access.tenant.pk):
-                    audit_record(
-                        actor=actor_of(request),
-                        action="integration.connect",
-                        tenant=access.tenant,
-                        target=f"integration:{provider}",
-                        details={
-                            "config": sorted(config),
-                            "secrets_replaced": sorted(secrets),
-                            "secrets_cleared": sorted(cleared),
-                        },
-                    )
+                _audit(
+                    request,
+                    access,
+                    "integration.connect",
+                    provider,
+                    {
+                        "config": sorted(config),
+                        "secrets_replaced": sorted(secrets),
+                        "secrets_cleared": sorted(cleared),
+                    },
+                )
                 return redirect("console-integrations", slug=slug)
         status = 400
     return _page(request, access, forms_by_provider, status=status)
@@ -200,6 +199,19 @@ def _page(
     )
 
 
+def _audit(
+    request: HttpRequest, access: TenantAccess, action: str, provider: str, details: dict[str, Any]
+) -> None:
+    with tenant_scope(access.tenant.pk):
+        audit_record(
+            actor=actor_of(request),
+            action=action,
+            tenant=access.tenant,
+            target=f"integration:{provider}",
+            details=details,
+        )
+
+
 def _provider_access(
     request: HttpRequest, slug: str, provider: str, *, action: str
 ) -> TenantAccess:
@@ -222,14 +234,7 @@ def integration_test(request: HttpRequest, slug: str, provider: str) -> HttpResp
         answer, ok = integration_probe(tenant=access.tenant, provider=provider), True
     except OperationError as exc:  # the provider's refusal (an expired token...), or not connected
         answer, ok = str(exc), False
-    with tenant_scope(access.tenant.pk):
-        audit_record(
-            actor=actor_of(request),
-            action="integration.test",
-            tenant=access.tenant,
-            target=f"integration:{provider}",
-            details={"ok": ok, "answer": answer[:300]},
-        )
+    _audit(request, access, "integration.test", provider, {"ok": ok, "answer": answer[:300]})
     return _page(request, access, probe=(provider, ok, answer))
 
 
@@ -248,12 +253,5 @@ def integration_disconnect_view(request: HttpRequest, slug: str, provider: str) 
             disconnect_error=(provider, f"Type {provider} to confirm."),
         )
     if integration_disconnect(tenant=access.tenant, provider=provider):
-        with tenant_scope(access.tenant.pk):
-            audit_record(
-                actor=actor_of(request),
-                action="integration.disconnect",
-                tenant=access.tenant,
-                target=f"integration:{provider}",
-                details={"provider": provider},
-            )
+        _audit(request, access, "integration.disconnect", provider, {"provider": provider})
     return redirect("console-integrations", slug=slug)
