@@ -78,5 +78,5 @@ def audit_record(
     """Record one change; call it inside the transaction that makes the change."""
     clean = {k: v for k, v in (details or {}).items() if k not in SECRET_FIELDS}
     return AuditEvent.objects.create(
-        tenant=tenant, actor=actor, action=action, target=target[:300], details=clean
+        tenant=tenant, actor=actor, action=_text(action), target=_text(target)[:300], details=clean
     )
