@@ -13,6 +13,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 from tests.mcp_tools.clients import http_client, stdio_client
+from tests.mcp_tools.test_oauth import base  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -290,3 +291,25 @@ def test_a_tenant_key_cannot_reach_admin_or_platform_operations_or_raise_its_lim
         acme = Tenant.objects.get(slug="acme")
         assert not Tenant.objects.filter(slug="stolen").exists()
     assert (acme.plan, acme.rate_limit_per_minute) == ("free", None)
+
+
+def test_an_oauth_token_reaches_no_other_tenant(world: dict[str, Any], base: str) -> None:  # noqa: F811
+    """The same probes with an OAuth access token (a person's consent for acme, scope `*`),
+    over /mcp and REST: the token acts for acme only, as an API key does."""
+    from tests.mcp_tools.test_oauth import _call, _person, _result, _token_for
+
+    _person("isolation-ann", world["acme"].tenant, "admin")
+    token = _token_for(base, "isolation-ann", "acme", ["*"])["access_token"]
+    for victim_index, victim in enumerate(SLUGS[1:], start=1):
+        for name, args in probes(victim, f"+1415555010{victim_index}"):
+            text = json.dumps(_result(_call(base, token, name, args)))
+            assert_no_leak("acme", victim, text)
+            service, action = name.split("_", 1)
+            response = httpx.post(
+                f"{base}/api/v1/{service}/{action}",
+                json=args,
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert_no_leak("acme", victim, response.text)
+    own = _result(_call(base, token, "tenant_get_tenant"))["structuredContent"]
+    assert own["slug"] == "acme"
