@@ -6,7 +6,8 @@ ports, DATABASE_URL): it sends that stack's supervisor the signal of a Ctrl-C, t
 starts `scripts/devstack.py run` again in the background (its output in the run folder's
 logs/restart_loss.log; it keeps running after this script) and times it until /readyz answers.
 `--tenants N` first adds tenants (rows and topics) until there are N `bench-*` tenants and puts
-`--messages` records on each one's topics, dead-letter topics included.
+`--messages` records on each one's topics, and on the dead-letter topics of every tenth one (a
+tenant's dead-letter topics exist once it had a dead letter).
 
 Usage: .venv/bin/python bench/restart_loss.py [--tenants 1000] [--messages 4]
 """
@@ -43,7 +44,7 @@ from django.conf import settings  # noqa: E402
 
 from smarteros.events.backup import scan_partitions_parallel  # noqa: E402
 from smarteros.events.backup_generations import high_water_marks  # noqa: E402
-from smarteros.events.catalog import tenant_topics  # noqa: E402
+from smarteros.events.catalog import tenant_dead_letter_topics, tenant_topics  # noqa: E402
 from smarteros.infra.kafka import admin_client, topics_create  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
 from tenants.scope import dangerously_unscoped  # noqa: E402
@@ -55,7 +56,7 @@ def say(line: str) -> None:
 
 def seed(tenants: int, messages: int) -> None:
     """Tenants `bench-0000`... up to `tenants`, their topics, and `messages` records on each
-    of their topics (dead-letter topics too)."""
+    of their topics (and on the dead-letter topics of every tenth)."""
     slugs = [f"bench-{n:04d}" for n in range(tenants)]
     with dangerously_unscoped():
         have = set(Tenant.objects.filter(slug__in=slugs).values_list("slug", flat=True))
@@ -66,7 +67,13 @@ def seed(tenants: int, messages: int) -> None:
                 if slug not in have
             ]
         )
-    specs = [spec for slug in slugs if slug not in have for spec in tenant_topics(slug)]
+
+    def topics_of(number: int, slug: str) -> list[Any]:
+        return tenant_topics(slug) + (tenant_dead_letter_topics(slug) if number % 10 == 0 else [])
+
+    specs = [
+        spec for n, slug in enumerate(slugs) if slug not in have for spec in topics_of(n, slug)
+    ]
     started = time.monotonic()
     topics_create(
         admin_client(),
@@ -80,7 +87,7 @@ def seed(tenants: int, messages: int) -> None:
         f"{len(slugs) - len(have)} tenants added, {len(specs)} topics in {time.monotonic() - started:.1f}s"
     )
     producer = Producer({"bootstrap.servers": os.environ["KAFKA_BOOTSTRAP_SERVERS"]})
-    names = [spec.name for slug in slugs for spec in tenant_topics(slug)]
+    names = [spec.name for n, slug in enumerate(slugs) for spec in topics_of(n, slug)]
     for name in names:
         for n in range(messages):
             producer.produce(name, key=f"k{n}".encode(), value=b'{"bench": true}')

@@ -19,7 +19,7 @@ from typing import Any
 
 from confluent_kafka import Consumer
 
-from smarteros.events.catalog import platform_topics, tenant_topics
+from smarteros.events.catalog import platform_topics, tenant_every_topic
 from smarteros.events.consumers import tenant_consumer_config
 from smarteros.events.progress import GroupProgress
 from smarteros.events.subscriptions import ExplicitSubscription
@@ -33,9 +33,11 @@ GROUP = "topic-counter"
 
 
 def counted_topics(slugs: Iterable[str]) -> list[str]:
-    """The platform's catalog topics and those of the tenants `slugs`, dead letters included."""
+    """The platform's catalog topics and those of the tenants `slugs`, dead letters included:
+    a tenant's dead-letter topic is subscribed before it exists, and read from its start once
+    its first dead letter created it (the next metadata refresh, within 30 s)."""
     names = [spec.name for spec in platform_topics()]
-    per_tenant = [spec.name for spec in tenant_topics("{slug}")]
+    per_tenant = [spec.name for spec in tenant_every_topic("{slug}")]
     return names + [name.replace("{slug}", slug, 1) for slug in slugs for name in per_tenant]
 
 

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from smarteros.events.catalog import tenant_topics
+from smarteros.events.catalog import tenant_every_topic, tenant_topics
 from smarteros.events.envelope import Envelope
 from smarteros.events.outbox import outbox_emit
 from smarteros.events.subscriptions import (
@@ -164,7 +164,7 @@ def tenants_deprovision_due() -> list[str]:
             log.warning("deprovisioning waits for consumers still reading: %s", ", ".join(behind))
             return []
     for tenant in due:
-        names = topics_delete(spec.name for spec in tenant_topics(tenant.slug))
+        names = topics_delete(spec.name for spec in tenant_every_topic(tenant.slug))
         try:
             tenant_vault_remove(slug=tenant.slug)
         except Exception as exc:  # this tenant waits for the next run; the others go on

@@ -203,7 +203,7 @@ def saas() -> Iterator[Any]:
 @pytest.fixture
 def broker(settings: Any) -> Iterator[Any]:
     """A fresh Kafka-API broker for this test, with the catalog's platform topics."""
-    from smarteros.events import outbox
+    from smarteros.events import failures, outbox
     from smarteros.events.catalog import platform_topics
     from smarteros.events.topics import topics_sync
     from smarteros.infra.kafka import forget_producers
@@ -214,10 +214,12 @@ def broker(settings: Any) -> Iterator[Any]:
         settings.KAFKA_CONSUMER_GROUP_PREFIX = f"test{secrets.token_hex(3)}"
         forget_producers()
         outbox._known_topics.clear()
+        failures._known_dead_letter_topics.clear()
         topics_sync(platform_topics())
         yield server
         forget_producers()
         outbox._known_topics.clear()
+        failures._known_dead_letter_topics.clear()
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from smarteros.dr.common import DrError, Progress
-from smarteros.events.catalog import tenant_topics
+from smarteros.events.catalog import tenant_dead_letter_topics, tenant_topics
 from smarteros.events.replay import BULK_PRODUCER_CONFIG
 from smarteros.infra.clickhouse import clickhouse_client
 from smarteros.infra.kafka import client_config
@@ -148,11 +148,16 @@ def _seed_telemetry(slugs: list[str]) -> None:
 
 def _seed_messages(slugs: list[str], count: int, progress: Progress) -> None:
     """`count` event envelopes spread round-robin over every topic and partition of the tenants
-    (dead-letter topics included), keyed and with a header, as the relay would publish them."""
+    (and the dead-letter topics of the first, created as its first dead letter would), keyed
+    and with a header, as the relay would publish them."""
+    from smarteros.events.topics import topics_sync
+
+    dead_letters = tenant_dead_letter_topics(slugs[0]) if slugs else []
+    topics_sync(dead_letters)
     targets = [
         (spec.name, partition, slug)
         for slug in slugs
-        for spec in tenant_topics(slug)
+        for spec in tenant_topics(slug) + (dead_letters if slug == slugs[0] else [])
         for partition in range(spec.partitions)
     ]
     producer = Producer(client_config(**BULK_PRODUCER_CONFIG))

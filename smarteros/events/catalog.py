@@ -1,7 +1,9 @@
 """The topic catalog as code: every topic SmarterOS uses, with partitions and retention.
 
 Platform topics are created once; tenant topics are created per tenant as `{slug}.{name}` at
-provisioning. Each topic has a dead-letter twin `{name}.dlq` for what its consumers cannot handle.
+provisioning. Each topic has a dead-letter twin `{name}.dlq` for what its consumers cannot handle:
+the platform's are created with it, a tenant's on its first dead letter (most tenants never have
+one, and the local broker's topic creation slows with every topic it holds: see docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -129,22 +131,23 @@ def platform_topics() -> list[TopicSpec]:
 
 
 def tenant_topics(slug: str) -> list[TopicSpec]:
-    """The topics of one tenant, named `{slug}.{topic}`, dead-letter topics included."""
-    specs = [spec for spec in catalog() if spec.per_tenant]
-    specs = specs + [spec.dead_letter() for spec in specs]
-    return [
-        TopicSpec(
-            name=f"{slug}.{spec.name}",
-            description=spec.description,
-            partitions=spec.partitions,
-            retention_ms=spec.retention_ms,
-            compacted=spec.compacted,
-            per_tenant=True,
-            max_message_bytes=spec.max_message_bytes,
-            extra_config=spec.extra_config,
-        )
-        for spec in specs
-    ]
+    """The topics created for one tenant at provisioning, named `{slug}.{topic}`."""
+    return [_for_tenant(slug, spec) for spec in catalog() if spec.per_tenant]
+
+
+def tenant_dead_letter_topics(slug: str) -> list[TopicSpec]:
+    """The dead-letter twins of a tenant's topics: each exists once its first dead letter was
+    parked (smarteros.events.failures), so a reader must expect it to be missing."""
+    return [_for_tenant(slug, spec.dead_letter()) for spec in catalog() if spec.per_tenant]
+
+
+def tenant_every_topic(slug: str) -> list[TopicSpec]:
+    """Every topic a tenant may have: its topics and their dead-letter twins."""
+    return tenant_topics(slug) + tenant_dead_letter_topics(slug)
+
+
+def _for_tenant(slug: str, spec: TopicSpec) -> TopicSpec:
+    return dataclasses.replace(spec, name=f"{slug}.{spec.name}", per_tenant=True)
 
 
 def spec_for(topic: str) -> TopicSpec | None:
@@ -154,7 +157,7 @@ def spec_for(topic: str) -> TopicSpec | None:
             return spec
     slug, _, rest = topic.partition(".")
     if rest:
-        for spec in tenant_topics(slug):
+        for spec in tenant_every_topic(slug):
             if spec.name == topic:
                 return spec
     return None

@@ -13,6 +13,9 @@ from smarteros.infra.kafka import get_dead_letter_producer
 
 log = logging.getLogger(__name__)
 
+# Dead-letter topics this process knows exist (created by it or found already there).
+_known_dead_letter_topics: set[str] = set()
+
 
 class DeadLetterFailed(Exception):
     """The broker did not acknowledge a dead letter: the offset must not move past it."""
@@ -50,6 +53,11 @@ def dead_letter(message: Message, reason: str, *, group: str = "") -> None:
         ("dlq.offset", str(message.offset()).encode()),
     ]
     where = f"{message.topic()}[{message.partition()}]@{message.offset()}"
+    target = f"{message.topic()}.dlq"
+    try:
+        dead_letter_topic_ensure(target)
+    except KafkaException as exc:
+        raise DeadLetterFailed(f"dead letter of {where}: {target} not created: {exc}") from exc
     producer = get_dead_letter_producer()
     errors: list[str] = []
 
@@ -59,7 +67,7 @@ def dead_letter(message: Message, reason: str, *, group: str = "") -> None:
 
     try:
         producer.produce(
-            f"{message.topic()}.dlq",
+            target,
             value=message.value(),
             key=message.key(),
             headers=headers,
@@ -72,7 +80,25 @@ def dead_letter(message: Message, reason: str, *, group: str = "") -> None:
     if remaining or errors:
         producer.purge()  # what is still queued would be retried and might land twice
         get_dead_letter_producer.cache_clear()  # the next attempt starts from a fresh one
+        _known_dead_letter_topics.discard(target)  # a broker that came back empty lacks it
         raise DeadLetterFailed(
             f"dead letter of {where} not acknowledged: {errors[:1] or 'timed out'}"
         )
     log.warning("dead-lettered %s: %s", where, reason)
+
+
+def dead_letter_topic_ensure(name: str) -> None:
+    """Create the dead-letter topic `name` with its catalog configs unless this process knows it
+    exists: a tenant's are created on its first dead letter, not at provisioning. One creation
+    request the first time per process (an existing topic is left as it is); then nothing."""
+    from smarteros.events.catalog import spec_for
+    from smarteros.events.topics import topics_sync
+
+    if name in _known_dead_letter_topics:
+        return
+    spec = spec_for(name)
+    # A topic the catalog does not know is the broker's to create. The topic counter, which
+    # subscribed to the name before it existed, finds it at its next metadata refresh.
+    if spec is not None and any(c.action == "created" for c in topics_sync([spec])):
+        log.info("created dead-letter topic %s", name)
+    _known_dead_letter_topics.add(name)

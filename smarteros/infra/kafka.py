@@ -27,7 +27,9 @@ def client_config(**overrides: Any) -> dict[str, Any]:
 
 
 def admin_client(**overrides: Any) -> AdminClient:
-    return AdminClient(client_config(**overrides))
+    # An admin handle is a producer to librdkafka, which lets a metadata request for one topic
+    # create it (the local broker does): asking whether a dead-letter topic exists must not.
+    return AdminClient(client_config(**{"allow.auto.create.topics": False, **overrides}))
 
 
 def _idempotent_config(linger_ms: int) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from smarteros.events.catalog import tenant_topics
+from smarteros.events.catalog import tenant_every_topic
 
 PLATFORM = "platform"
 _TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}", re.ASCII)
@@ -73,7 +73,7 @@ def _tenant_slugs(only: str | None = None) -> dict[str, tuple[int, bool]]:
 def _platform_grant(topic: str, slugs: dict[str, tuple[int, bool]]) -> TopicGrant:
     """A platform admin's grant: of the tenant whose catalog topic this is, if any."""
     slug = topic.partition(".")[0]
-    if slug in slugs and topic in {spec.name for spec in tenant_topics(slug)}:
+    if slug in slugs and topic in {spec.name for spec in tenant_every_topic(slug)}:
         tenant_id, mask = slugs[slug]
         return TopicGrant(topic, tenant_id, slug, PLATFORM, mask_personal_data=mask)
     return TopicGrant(topic, None, None, PLATFORM)
@@ -88,7 +88,7 @@ def topic_grants(user: Any, *, broker_topics: list[str] | None = None) -> list[T
         return [_platform_grant(name, slugs) for name in sorted(broker_topics or [])]
     grants = []
     for tenant_id, slug, role, mask in sorted(_memberships(user), key=lambda m: m[1]):
-        for spec in tenant_topics(slug):
+        for spec in tenant_every_topic(slug):
             grants.append(TopicGrant(spec.name, tenant_id, slug, role, mask_personal_data=mask))
     return grants
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from smarteros.events.catalog import platform_topics, tenant_topics
+from smarteros.events.catalog import platform_topics, tenant_every_topic
 from smarteros.parsing import InvalidValue, parse_page, parse_text
 from telemetry.topics.access import PLATFORM, TopicGrant, topic_grants
 
@@ -83,7 +83,7 @@ def _all_topics(query: TopicQuery) -> list[TopicGrant]:
             for spec in sorted(platform_topics(), key=lambda spec: spec.name)
             if _wanted(query, spec.name, None)
         ]
-    suffixes = sorted(spec.name.partition(".")[2] for spec in tenant_topics("t"))
+    suffixes = sorted(spec.name.partition(".")[2] for spec in tenant_every_topic("t"))
     with dangerously_unscoped():
         tenants = Tenant.objects.filter(deprovisioned_at__isnull=True)
         if query.tenant:

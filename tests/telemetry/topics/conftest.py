@@ -13,7 +13,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from smarteros.events.catalog import tenant_topics
+from smarteros.events.catalog import tenant_every_topic
 from smarteros.events.envelope import Envelope
 from smarteros.events.topics import topics_sync
 
@@ -44,7 +44,7 @@ def world(broker: Any, make_tenant: Callable[..., Any]) -> World:
 
     acme = make_tenant("acme").tenant
     globex = make_tenant("globex").tenant
-    topics_sync(tenant_topics("acme") + tenant_topics("globex"))
+    topics_sync(tenant_every_topic("acme") + tenant_every_topic("globex"))  # with dead letters
     User = get_user_model()
     users = {
         "acme-viewer": User.objects.create_user("acme-viewer", password="pw-acme-viewer"),
