@@ -94,8 +94,9 @@ def execute(
     A surface that refuses the request before it has arguments (an unparseable or oversized
     body) passes `refusal`: the call is then counted by the rate limit and recorded in telemetry
     like any other refused call, and nothing runs."""
-    trace_id = current_trace_id.get() or new_trace_id()
-    ctx = context or OperationContext(principal=principal, surface=surface, trace_id=trace_id)
+    ctx = context or OperationContext(
+        principal=principal, surface=surface, trace_id=current_trace_id.get() or new_trace_id()
+    )
     ctx.progress = ctx.progress or progress
     started = time.perf_counter()
     too_deep = _deeper_than(arguments, settings.OPERATION_MAX_INPUT_DEPTH)

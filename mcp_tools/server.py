@@ -156,11 +156,13 @@ def call_result(result: CallResult) -> types.CallToolResult:
     )
 
 
+# Built once: the check runs on every tools/call, and building these models costs more than it.
+_SAMPLING = types.ClientCapabilities(sampling=types.SamplingCapability())
+
+
 def _sampler(ctx: ServerRequestContext[Any], loop_token: Any) -> SampleFn | None:
     """MCP sampling for an operation thread, if the client declared it; None otherwise."""
-    if not ctx.session.check_client_capability(
-        types.ClientCapabilities(sampling=types.SamplingCapability())
-    ):
+    if not ctx.session.check_client_capability(_SAMPLING):
         return None
 
     async def create(system: str, messages: list[dict[str, str]], max_tokens: int) -> Any:
