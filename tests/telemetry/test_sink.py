@@ -229,3 +229,76 @@ def test_a_replayed_batch_is_not_inserted_twice(clickhouse: ClickHouseServer) ->
         ) == [(50, 50)]
     finally:
         client.disconnect()
+
+
+def test_malformed_records_are_dead_lettered_and_the_batch_goes_in(
+    clickhouse: ClickHouseServer, settings: Any
+) -> None:
+    """A record that cannot be stored (not JSON, a byte count outside UInt32) is parked on the
+    dead-letter topic with its reason; the records beside it are inserted, including ones the
+    fast decoder refuses but the sink always coerced (a number sent as a string)."""
+    from confluent_kafka import Consumer, Producer
+    from confluent_kafka.admin import NewTopic
+
+    from smarteros.events.envelope import Envelope
+    from smarteros.infra.kafka import admin_client, client_config
+
+    topic = f"_test.telemetry.{secrets.token_hex(4)}"
+    admin = admin_client()
+    for future in admin.create_topics([NewTopic(topic, 1, 1)]).values():
+        future.result()
+
+    def call(**data: Any) -> bytes:
+        base = {"operation": "op", "service": "s", "surface": "rest", "status": "ok"}
+        return Envelope(
+            type="operation.called", source="t", tenant="badrecords", data={**base, **data}
+        ).to_bytes()
+
+    usage = Envelope(
+        type="llm.usage",
+        source="t",
+        tenant="badrecords",
+        data={"provider": "p", "model": "m", "tokens_in": 3, "tokens_out": 4},
+    ).to_bytes()
+    producer = Producer(client_config())
+    for value in (call(), b"not json", call(input_bytes=-5), call(input_bytes="12"), usage):
+        producer.produce(topic, value=value)
+    producer.flush(10)
+    sink = TelemetrySink(
+        topic=topic, batch_size=100, batch_seconds=0.5, **{"group.id": f"bad-{topic}"}
+    )
+    thread = threading.Thread(target=sink.run, daemon=True)
+    thread.start()
+
+    def stored() -> tuple[list[Any], list[Any]]:
+        client = clickhouse_client()
+        try:
+            return client.execute(
+                "SELECT input_bytes FROM operation_calls WHERE tenant = 'badrecords' "
+                "ORDER BY input_bytes"
+            ), client.execute("SELECT tokens_in, tokens_out FROM llm_usage")
+        finally:
+            client.disconnect()
+
+    try:
+        wait_for(lambda: all(stored()), timeout=60)
+        calls, tokens = stored()
+        assert calls == [(0,), (12,)] and tokens == [(3, 4)]
+        reader = Consumer(
+            client_config(**{"group.id": f"dlq-{topic}", "auto.offset.reset": "earliest"})
+        )
+        reader.subscribe([f"{topic}.dlq"])
+        parked: list[Any] = []
+        wait_for(
+            lambda: bool(parked.extend(reader.consume(10, timeout=0.5))) or len(parked) >= 2,
+            timeout=30,
+        )
+        reader.close()
+        reasons = sorted(dict(m.headers())["dlq.reason"].decode() for m in parked)
+        assert [r.split(":")[0] for r in reasons] == ["malformed telemetry event"] * 2
+        assert "UInt32" in reasons[0] + reasons[1]
+    finally:
+        sink.stop()
+        thread.join(timeout=30)
+        for future in admin.delete_topics([topic, f"{topic}.dlq"]).values():
+            future.exception()
