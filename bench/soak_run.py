@@ -27,6 +27,7 @@ from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
 from integrations.models import N8nTrigger  # noqa: E402
 from integrations.services import integration_connect  # noqa: E402
 from smarteros.events.catalog import tenant_topics  # noqa: E402
+from smarteros.events.subscriptions import subscriptions_changed, subscriptions_wait  # noqa: E402
 from smarteros.events.topics import topics_sync  # noqa: E402
 from tenants.demo import demo_seed  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
@@ -80,6 +81,8 @@ def tenants_prepare(saas_url: str) -> tuple[list[soak_traffic.TenantTraffic], st
                 tenant=tenant, topic="shopify.webhooks", webhook_path=f"soak-{slug}"
             )
         prepared.append(soak_traffic.TenantTraffic(slug, key, phone_number_id))
+    # The forwarding group reads only topics with a trigger: wait until it reads these.
+    subscriptions_wait(subscriptions_changed(), timeout=60)
     operator = get_user_model().objects.get(username=data.operator_username)
     session = SessionStore()
     session["_auth_user_id"] = str(operator.pk)

@@ -163,6 +163,7 @@ def connect_flows(slug: str, saas_url: str) -> None:
     """Shopify and n8n at the stand-in, with a workflow on the tenant's shopify.webhooks."""
     from integrations.models import N8nTrigger
     from integrations.services import integration_connect
+    from smarteros.events.subscriptions import subscriptions_changed, subscriptions_wait
     from tenants.models import Tenant
     from tenants.scope import dangerously_unscoped, tenant_scope
     from tests.fixtures import deliveries
@@ -189,6 +190,8 @@ def connect_flows(slug: str, saas_url: str) -> None:
         N8nTrigger.objects.get_or_create(
             tenant=tenant, topic="shopify.webhooks", webhook_path=f"scale-{slug}"
         )
+    # The forwarding group reads only topics with a trigger: wait until it reads this one.
+    subscriptions_wait(subscriptions_changed(), timeout=60)
 
 
 def webhook_to_n8n(web: Any, saas: Any, slug: str, samples: int) -> list[float]:

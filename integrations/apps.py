@@ -3,3 +3,8 @@ from django.apps import AppConfig
 
 class IntegrationsConfig(AppConfig):
     name = "integrations"
+
+    def ready(self) -> None:
+        from integrations.n8n import triggers
+
+        triggers.consumers_follow_triggers()

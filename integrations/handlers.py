@@ -59,11 +59,15 @@ def _require_connected(tenant: Tenant, provider: str) -> None:
 
 
 def n8n_forward(*, tenant: Tenant, topic: str, envelope: Envelope) -> int:
-    """Record a post of `envelope` to every n8n workflow subscribed to `topic`, each once per
-    event and workflow; returns how many."""
+    """Record a post of `envelope` to every n8n workflow subscribed to `topic` when the event
+    happened, each once per event and workflow; returns how many. (A topic is read from its
+    start when its first trigger makes the group subscribe: older events are not forwarded.)"""
     triggers = list(
         N8nTrigger.objects.filter(
-            tenant=tenant, topic=topic, event_type__in=["", envelope.type]
+            tenant=tenant,
+            topic=topic,
+            event_type__in=["", envelope.type],
+            created_at__lte=envelope.time,
         ).order_by("pk")
     )
     if not triggers:
@@ -90,9 +94,26 @@ def _n8n_forwarder(topic: str) -> Callable[[Envelope], None]:
     return forward
 
 
+def _tenants_with_triggers(topic: str) -> Callable[[], frozenset[str]]:
+    """The tenants with a trigger on `topic`: the forwarding group reads only their topic, not
+    every tenant's (n8n_create_trigger tells the consumers when that changes)."""
+
+    def slugs() -> frozenset[str]:
+        from tenants.scope import dangerously_unscoped
+
+        with dangerously_unscoped():
+            return frozenset(
+                N8nTrigger.objects.filter(topic=topic).values_list("tenant__slug", flat=True)
+            )
+
+    return slugs
+
+
 # Every topic a trigger may watch, every event type (a trigger's own filter picks its types).
 for _topic in FORWARDED_TOPICS:
-    handles(f"*.{_topic}", group=FORWARD_GROUP)(_n8n_forwarder(_topic))
+    handles(f"*.{_topic}", group=FORWARD_GROUP, needed_by=_tenants_with_triggers(_topic))(
+        _n8n_forwarder(_topic)
+    )
 
 
 @handles("*.n8n.automation.result", "n8n.workflow.result", group="flow-n8n-whatsapp")

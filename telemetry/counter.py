@@ -1,7 +1,7 @@
 """Messages per topic per minute, for the console's topic chart: a consumer group over every
-catalog topic (the platform's, and those of every tenant in the directory, subscribed by name so
-a new tenant is counted within seconds) that only reads headers, batch-inserted into ClickHouse's
-topic_messages (summed there).
+catalog topic (the platform's, and those of every tenant in the directory and the dead-letter
+topics that exist, subscribed by name so a new tenant is counted within seconds) that only reads
+headers, batch-inserted into ClickHouse's topic_messages (summed there).
 
 At-least-once: a batch replayed after a crash is counted twice, which a per-minute chart
 tolerates; the exact figures of operation calls come from operation_calls instead.
@@ -19,12 +19,16 @@ from typing import Any
 
 from confluent_kafka import Consumer
 
-from smarteros.events.catalog import platform_topics, tenant_every_topic
+from smarteros.events.catalog import platform_topics, tenant_topics, topic_tenant
 from smarteros.events.consumers import tenant_consumer_config
 from smarteros.events.progress import GroupProgress
-from smarteros.events.subscriptions import ExplicitSubscription
+from smarteros.events.subscriptions import (
+    ExplicitSubscription,
+    dead_letter_topics,
+    dead_letter_topics_add,
+)
 from smarteros.infra.clickhouse import clickhouse_client
-from smarteros.infra.kafka import commit_or_read_again
+from smarteros.infra.kafka import admin_client, commit_or_read_again
 from telemetry.sink import insert_until_stopped
 
 log = logging.getLogger(__name__)
@@ -33,12 +37,24 @@ GROUP = "topic-counter"
 
 
 def counted_topics(slugs: Iterable[str]) -> list[str]:
-    """The platform's catalog topics and those of the tenants `slugs`, dead letters included:
-    a tenant's dead-letter topic is subscribed before it exists, and read from its start once
-    its first dead letter created it (the next metadata refresh, within 30 s)."""
+    """The platform's catalog topics, those of the tenants `slugs`, and their dead-letter topics
+    that exist (recorded as their first dead letter creates them, which moves the directory:
+    the counter then reads the new one from its start)."""
+    slugs = set(slugs)
     names = [spec.name for spec in platform_topics()]
-    per_tenant = [spec.name for spec in tenant_every_topic("{slug}")]
-    return names + [name.replace("{slug}", slug, 1) for slug in slugs for name in per_tenant]
+    per_tenant = [spec.name for spec in tenant_topics("{slug}")]
+    names += [name.replace("{slug}", slug, 1) for slug in slugs for name in per_tenant]
+    return names + sorted(t for t in dead_letter_topics() if topic_tenant(t) in slugs)
+
+
+def _dead_letter_topics_seed() -> None:
+    """Record the tenants' dead-letter topics the broker holds (one listing when the counter
+    starts): a restored broker has them, a fresh Redis does not know them."""
+    try:
+        listed = admin_client().list_topics(timeout=30).topics
+        dead_letter_topics_add(t for t in listed if t.endswith(".dlq") and topic_tenant(t))
+    except Exception as exc:  # counted from their next dead letter instead
+        log.warning("topic counter: dead-letter topics not listed: %s", exc)
 
 
 def minute_of(timestamp_ms: int) -> datetime:
@@ -54,6 +70,7 @@ class TopicCounter:
 
     def run(self) -> None:
         subscription = self.subscription
+        _dead_letter_topics_seed()
         subscription.start()
         progress = GroupProgress(self.consumer, GROUP)
         try:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -57,10 +57,17 @@ class Registration:
     event_type: str  # "*" for every type on the topic
     group: str
     handler: Handler
+    # For a "*.name" topic: the tenants whose topic has work for the handler (None: every
+    # consumed tenant). Asked when the tenant directory moves; whatever changes its answer
+    # calls subscriptions_changed().
+    needed_by: Callable[[], Collection[str]] | None = None
 
     def subscription(self, slugs: Iterable[str]) -> list[str]:
         """The concrete topics this registration reads, given the consumed tenants."""
         if self.topic.startswith("*."):
+            if self.needed_by is not None:
+                needed = set(self.needed_by())
+                slugs = [slug for slug in slugs if slug in needed]
             return [f"{slug}.{self.topic[2:]}" for slug in slugs]
         return [self.topic]
 
@@ -75,12 +82,20 @@ class Registration:
 _registry: list[Registration] = []
 
 
-def handles(topic: str, event_type: str = "*", *, group: str) -> Callable[[Handler], Handler]:
+def handles(
+    topic: str,
+    event_type: str = "*",
+    *,
+    group: str,
+    needed_by: Callable[[], Collection[str]] | None = None,
+) -> Callable[[Handler], Handler]:
     """Register `handler` for events of `event_type` on `topic` ("*.whatsapp.inbound" for every
-    tenant's topic), consumed by consumer group `group`."""
+    tenant's topic), consumed by consumer group `group`; `needed_by` narrows a tenant topic to
+    the tenants it names (a group then reads only topics that have work, whatever the number
+    of tenants)."""
 
     def decorator(handler: Handler) -> Handler:
-        _registry.append(Registration(topic, event_type, group, handler))
+        _registry.append(Registration(topic, event_type, group, handler, needed_by))
         return handler
 
     return decorator

@@ -92,13 +92,18 @@ def dead_letter_topic_ensure(name: str) -> None:
     exists: a tenant's are created on its first dead letter, not at provisioning. One creation
     request the first time per process (an existing topic is left as it is); then nothing."""
     from smarteros.events.catalog import spec_for
+    from smarteros.events.subscriptions import dead_letter_topics_add
     from smarteros.events.topics import topics_sync
 
     if name in _known_dead_letter_topics:
         return
     spec = spec_for(name)
-    # A topic the catalog does not know is the broker's to create. The topic counter, which
-    # subscribed to the name before it existed, finds it at its next metadata refresh.
+    # A topic the catalog does not know is the broker's to create.
     if spec is not None and any(c.action == "created" for c in topics_sync([spec])):
         log.info("created dead-letter topic %s", name)
+    try:
+        dead_letter_topics_add([name])  # the topic counter counts it from now on
+    except Exception as exc:  # Redis away: the counter finds it when it next starts
+        log.warning("dead-letter topic %s not recorded: %s", name, exc)
+        return
     _known_dead_letter_topics.add(name)

@@ -64,6 +64,20 @@ def tenants_left(slugs: Iterable[str]) -> None:
         get_redis().srem(_key("leaving"), *slugs)
 
 
+def dead_letter_topics_add(names: Iterable[str]) -> None:
+    """Record dead-letter topics that exist (a tenant's are created by its first dead letter),
+    telling the consumers when one is new: the topic counter reads only those that exist."""
+    names = list(names)
+    if names and get_redis().sadd(_key("dead-letter-topics"), *names):
+        subscriptions_changed()
+
+
+def dead_letter_topics() -> frozenset[str]:
+    """The dead-letter topics recorded by dead_letter_topics_add."""
+    members = get_redis().smembers(_key("dead-letter-topics"))
+    return frozenset(m.decode() if isinstance(m, bytes) else m for m in members)
+
+
 def subscription_acks() -> dict[str, dict[str, Any]]:
     """Each live consumer's acknowledged version and when it last said so."""
     now = time.time()
@@ -170,6 +184,7 @@ class ExplicitSubscription:
         self.subscribed_at = 0.0  # monotonic time of the last subscribe()
         self._seen: tuple[int, frozenset[str] | None] = (-1, None)
         self._wanted: tuple[int, list[str]] = (-1, [])
+        self._failing = False
 
     def start(self, **subscribe_options: Any) -> None:
         self.subscribe_options = subscribe_options
@@ -187,8 +202,20 @@ class ExplicitSubscription:
         seen_version, seen_slugs = self._seen
         # The directory hands out the same set until it re-reads the table: compare identity.
         if version != seen_version or slugs is not seen_slugs:
+            try:
+                wanted = sorted(self.topics_for(slugs))
+            except Exception as exc:  # the database away: keep the list, ask again next time
+                if first:
+                    raise
+                if not self._failing:
+                    log.warning(
+                        "%s: topics not re-read: %s: %s", self.field, type(exc).__name__, exc
+                    )
+                self._failing = True
+                return
+            self._failing = False
             self._seen = (version, slugs)
-            self._wanted = (version, sorted(self.topics_for(slugs)))
+            self._wanted = (version, wanted)
         wanted_version, topics = self._wanted
         if topics != self.topics:
             now = time.monotonic()

@@ -161,6 +161,19 @@ def test_events_of_other_topics_or_types_are_not_forwarded(acme: Principal, saas
         assert n8n_forward(tenant=acme.tenant, topic="whatsapp.outbound", envelope=status) == 1
 
 
+def test_a_new_trigger_gets_events_from_its_creation_on_not_the_topic_s_history(
+    acme: Principal,
+) -> None:
+    # The forwarding group starts reading a topic when its first trigger appears, from the
+    # topic's start: what happened before the trigger existed is not posted to the workflow.
+    earlier = Envelope(type="shopify.webhook.received", source="test", tenant="acme", data={})
+    call(acme, "n8n_create_trigger", {"topic": "shopify.webhooks", "webhook_path": "orders"})
+    later = Envelope(type="shopify.webhook.received", source="test", tenant="acme", data={})
+    with tenant_scope(acme.tenant.pk):
+        assert n8n_forward(tenant=acme.tenant, topic="shopify.webhooks", envelope=earlier) == 0
+        assert n8n_forward(tenant=acme.tenant, topic="shopify.webhooks", envelope=later) == 1
+
+
 def test_trigger_workflow_sends_and_returns_large_ids_as_strings(
     acme: Principal, saas: Any
 ) -> None:

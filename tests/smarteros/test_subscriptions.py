@@ -146,3 +146,48 @@ def test_deprovisioning_deletes_topics_only_after_every_consumer_left_them(
     after = produce(staying.slug, 2)
     wait_for(lambda: after in worker.handled, timeout=30)
     assert worker.thread.is_alive()
+
+
+def test_the_forwarding_group_reads_only_topics_with_a_trigger(broker: Any) -> None:
+    from integrations.models import N8nTrigger
+    from integrations.n8n.topics import FORWARD_GROUP
+    from smarteros.events.consumers import registrations
+
+    with_trigger, without = new_tenant(), new_tenant()
+    slugs = {with_trigger.slug, without.slug}
+    forward = GroupWorker(FORWARD_GROUP, [r for r in registrations() if r.group == FORWARD_GROUP])
+    version = lambda: int(get_redis().get(subscriptions._key("version")) or 0)  # noqa: E731
+    try:
+        assert forward.topics(slugs) == []  # seven topics per tenant, none with work
+        before = version()
+        with dangerously_unscoped():  # as the admin or the operation would
+            trigger = N8nTrigger.objects.create(
+                tenant=with_trigger, topic="shopify.webhooks", webhook_path="orders"
+            )
+        assert version() > before  # the consumers are told once it commits
+        assert forward.topics(slugs) == [f"{with_trigger.slug}.shopify.webhooks"]
+        before = version()
+        with dangerously_unscoped():
+            trigger.delete()
+        assert version() > before and forward.topics(slugs) == []
+    finally:
+        forward.consumer.close()
+
+
+def test_the_topic_counter_reads_the_dead_letter_topics_that_exist() -> None:
+    from telemetry.counter import counted_topics
+
+    slug, other = f"c{secrets.token_hex(3)}", f"c{secrets.token_hex(3)}"
+    counted = counted_topics({slug})
+    assert f"{slug}.shopify.webhooks" in counted and not any(
+        t.endswith(".dlq") for t in counted if t.startswith(f"{slug}.")
+    )
+    before = int(get_redis().get(subscriptions._key("version")) or 0)
+    subscriptions.dead_letter_topics_add(
+        [f"{slug}.whatsapp.inbound.dlq", f"{other}.whatsapp.inbound.dlq"]
+    )
+    assert int(get_redis().get(subscriptions._key("version")) or 0) > before
+    counted = counted_topics({slug})
+    assert (
+        f"{slug}.whatsapp.inbound.dlq" in counted and f"{other}.whatsapp.inbound.dlq" not in counted
+    )

@@ -289,10 +289,12 @@ def test_malformed_records_are_dead_lettered_and_the_batch_goes_in(
         )
         reader.subscribe([f"{topic}.dlq"])
         parked: list[Any] = []
-        wait_for(
-            lambda: bool(parked.extend(reader.consume(10, timeout=0.5))) or len(parked) >= 2,
-            timeout=30,
-        )
+
+        def both_parked() -> bool:
+            parked.extend(reader.consume(10, timeout=0.5))
+            return len(parked) >= 2
+
+        wait_for(both_parked, timeout=30)
         reader.close()
         reasons = sorted(dict(m.headers())["dlq.reason"].decode() for m in parked)
         assert [r.split(":")[0] for r in reasons] == ["malformed telemetry event"] * 2
