@@ -24,6 +24,12 @@ from smarteros.infra.redis import get_redis
 log = logging.getLogger(__name__)
 
 REPORT_SECONDS = 5.0
+# The lag is re-read over every assigned partition, one librdkafka lookup each that is linear in
+# the client's topics: with thousands of tenants' partitions assigned (the topic counter's),
+# that is done every LAG_PARTITIONS_PER_SECOND-th of a second per partition, up to once a
+# minute, while the report itself (the member is alive) still goes out every REPORT_SECONDS.
+LAG_PARTITIONS_PER_SECOND = 500
+LAG_MAX_SECONDS = 60.0
 # An entry nobody refreshed for this long belongs to a process that is gone for good.
 FORGET_SECONDS = 600.0
 
@@ -43,6 +49,7 @@ class GroupProgress:
         self.progress_at = time.time()
         self.reported_at = 0.0
         self.lag = 0
+        self.lag_at = 0.0
         self._assigned: set[tuple[str, int]] = set()
         self._committed: dict[tuple[str, int], int] = {}
 
@@ -54,7 +61,10 @@ class GroupProgress:
             return
         self.reported_at = now
         try:
-            self.lag = self._lag()
+            partitions = len(self._assigned)
+            due = min(LAG_MAX_SECONDS, max(REPORT_SECONDS, partitions / LAG_PARTITIONS_PER_SECOND))
+            if now - self.lag_at >= due:
+                self.lag, self.lag_at = self._lag(), now
             if not self.lag:
                 self.progress_at = now  # caught up: nothing to handle is not a stall
             record = {"group": self.group, "lag": self.lag, "progress_at": self.progress_at}
