@@ -5,6 +5,6 @@ class IntegrationsConfig(AppConfig):
     name = "integrations"
 
     def ready(self) -> None:
-        from integrations.n8n import triggers
+        from integrations.subscribed import consumers_follow_integrations
 
-        triggers.consumers_follow_triggers()
+        consumers_follow_integrations()

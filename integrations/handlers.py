@@ -21,6 +21,7 @@ from effects.services import effect_record
 from integrations.connections import connection_require
 from integrations.models import N8nTrigger
 from integrations.n8n.topics import FORWARD_GROUP, FORWARDED_TOPICS
+from integrations.subscribed import tenants_connected, tenants_with_triggers
 from smarteros.events.consumers import handles
 from smarteros.events.envelope import Envelope
 from tenants.models import Tenant
@@ -94,29 +95,20 @@ def _n8n_forwarder(topic: str) -> Callable[[Envelope], None]:
     return forward
 
 
-def _tenants_with_triggers(topic: str) -> Callable[[], frozenset[str]]:
-    """The tenants with a trigger on `topic`: the forwarding group reads only their topic, not
-    every tenant's (n8n_create_trigger tells the consumers when that changes)."""
-
-    def slugs() -> frozenset[str]:
-        from tenants.scope import dangerously_unscoped
-
-        with dangerously_unscoped():
-            return frozenset(
-                N8nTrigger.objects.filter(topic=topic).values_list("tenant__slug", flat=True)
-            )
-
-    return slugs
-
-
 # Every topic a trigger may watch, every event type (a trigger's own filter picks its types).
 for _topic in FORWARDED_TOPICS:
-    handles(f"*.{_topic}", group=FORWARD_GROUP, needed_by=_tenants_with_triggers(_topic))(
+    handles(f"*.{_topic}", group=FORWARD_GROUP, needed_by=tenants_with_triggers(_topic))(
         _n8n_forwarder(_topic)
     )
 
 
-@handles("*.n8n.automation.result", "n8n.workflow.result", group="flow-n8n-whatsapp")
+# Results come from n8n's webhook, inbound messages from WhatsApp's: only connected tenants have any.
+@handles(
+    "*.n8n.automation.result",
+    "n8n.workflow.result",
+    group="flow-n8n-whatsapp",
+    needed_by=tenants_connected("n8n"),
+)
 def n8n_result_to_whatsapp(envelope: Envelope) -> None:
     from integrations.whatsapp.services import whatsapp_message_send
 
@@ -134,7 +126,12 @@ def n8n_result_to_whatsapp(envelope: Envelope) -> None:
         )
 
 
-@handles("*.whatsapp.inbound", "whatsapp.message.received", group="flow-whatsapp-bot")
+@handles(
+    "*.whatsapp.inbound",
+    "whatsapp.message.received",
+    group="flow-whatsapp-bot",
+    needed_by=tenants_connected("whatsapp"),
+)
 def whatsapp_inbound_to_bot(envelope: Envelope) -> None:
     from integrations.whatsapp.services import bot_configured, whatsapp_bot_reply_record
 

@@ -1,10 +1,11 @@
-"""Messages per topic per minute, for the console's topic chart: a consumer group over every
-catalog topic (the platform's, and those of every tenant in the directory and the dead-letter
-topics that exist, subscribed by name so a new tenant is counted within seconds) that only reads
-headers, batch-inserted into ClickHouse's topic_messages (summed there).
+"""Messages per topic per minute, for the console's topic charts, into ClickHouse's
+topic_messages (summed there): a consumer group over the platform's few catalog topics that only
+reads headers, plus the tenants' topics' counts taken where they were published
+(smarteros.events.tally: the relay, the dead-letter path, the console's replay), drained from
+Redis each batch. No consumer reads every tenant's topics to count them.
 
-At-least-once: a batch replayed after a crash is counted twice, which a per-minute chart
-tolerates; the exact figures of operation calls come from operation_calls instead.
+At-least-once on the platform's topics: a batch replayed after a crash is counted twice, which a
+per-minute chart tolerates; the exact figures of operation calls come from operation_calls.
 """
 
 from __future__ import annotations
@@ -19,16 +20,13 @@ from typing import Any
 
 from confluent_kafka import Consumer
 
-from smarteros.events.catalog import platform_topics, tenant_topics, topic_tenant
+from smarteros.events.catalog import platform_topics
 from smarteros.events.consumers import tenant_consumer_config
 from smarteros.events.progress import GroupProgress
-from smarteros.events.subscriptions import (
-    ExplicitSubscription,
-    dead_letter_topics,
-    dead_letter_topics_add,
-)
+from smarteros.events.subscriptions import ExplicitSubscription
+from smarteros.events.tally import Tally, published_drain, published_restore
 from smarteros.infra.clickhouse import clickhouse_client
-from smarteros.infra.kafka import admin_client, commit_or_read_again
+from smarteros.infra.kafka import commit_or_read_again
 from telemetry.sink import insert_until_stopped
 
 log = logging.getLogger(__name__)
@@ -37,24 +35,9 @@ GROUP = "topic-counter"
 
 
 def counted_topics(slugs: Iterable[str]) -> list[str]:
-    """The platform's catalog topics, those of the tenants `slugs`, and their dead-letter topics
-    that exist (recorded as their first dead letter creates them, which moves the directory:
-    the counter then reads the new one from its start)."""
-    slugs = set(slugs)
-    names = [spec.name for spec in platform_topics()]
-    per_tenant = [spec.name for spec in tenant_topics("{slug}")]
-    names += [name.replace("{slug}", slug, 1) for slug in slugs for name in per_tenant]
-    return names + sorted(t for t in dead_letter_topics() if topic_tenant(t) in slugs)
-
-
-def _dead_letter_topics_seed() -> None:
-    """Record the tenants' dead-letter topics the broker holds (one listing when the counter
-    starts): a restored broker has them, a fresh Redis does not know them."""
-    try:
-        listed = admin_client().list_topics(timeout=30).topics
-        dead_letter_topics_add(t for t in listed if t.endswith(".dlq") and topic_tenant(t))
-    except Exception as exc:  # counted from their next dead letter instead
-        log.warning("topic counter: dead-letter topics not listed: %s", exc)
+    """The topics the counter reads: the platform's (tenants' topics are counted where they are
+    published, whatever `slugs` the directory holds)."""
+    return [spec.name for spec in platform_topics()]
 
 
 def minute_of(timestamp_ms: int) -> datetime:
@@ -73,7 +56,6 @@ class TopicCounter:
 
     def run(self) -> None:
         subscription = self.subscription
-        _dead_letter_topics_seed()
         subscription.start()
         progress = GroupProgress(self.consumer, GROUP)
         try:
@@ -97,20 +79,41 @@ class TopicCounter:
                                 message.topic() or "",
                             )
                         ] += 1
+                read = counts.total()
+                published = self._drain()
+                for (minute, tenant, topic), n in published.items():
+                    counts[
+                        (datetime.fromtimestamp(minute, UTC).replace(tzinfo=None), tenant, topic)
+                    ] += n
                 if counts:
                     if not self._insert(counts):
+                        self._restore(published)
                         log.warning(
                             "topic counter: stopping with uncounted messages; "
                             "they are counted when a counter next runs"
                         )
                         return  # offsets stay uncommitted
-                    commit_or_read_again(self.consumer, who="topic counter")
-                    progress.tick(sum(counts.values()))
+                    if read:
+                        commit_or_read_again(self.consumer, who="topic counter")
+                    progress.tick(counts.total())
         finally:
             subscription.close()
             if sys.exc_info()[0] is None:  # a member that failed must show as stalled
                 progress.close()
             self.consumer.close()
+
+    def _drain(self) -> Tally:
+        try:
+            return published_drain()
+        except Exception as exc:  # Redis away: the counts wait there for the next batch
+            log.debug("topic counter: published counts not drained: %s", exc)
+            return Counter()
+
+    def _restore(self, published: Tally) -> None:
+        try:
+            published_restore(published)
+        except Exception as exc:
+            log.warning("topic counter: %d published count(s) lost: %s", published.total(), exc)
 
     def _insert(self, counts: Counter[tuple[datetime, str, str]]) -> bool:
         rows = [

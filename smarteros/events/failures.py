@@ -9,6 +9,7 @@ from typing import Any
 from confluent_kafka import KafkaException, Message
 from django.db import InterfaceError, OperationalError
 
+from smarteros.events.tally import published_tally
 from smarteros.infra.kafka import get_dead_letter_producer
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ def dead_letter(message: Message, reason: str, *, group: str = "") -> None:
         raise DeadLetterFailed(
             f"dead letter of {where} not acknowledged: {errors[:1] or 'timed out'}"
         )
+    published_tally([target])
     log.warning("dead-lettered %s: %s", where, reason)
 
 
@@ -92,7 +94,6 @@ def dead_letter_topic_ensure(name: str) -> None:
     exists: a tenant's are created on its first dead letter, not at provisioning. One creation
     request the first time per process (an existing topic is left as it is); then nothing."""
     from smarteros.events.catalog import spec_for
-    from smarteros.events.subscriptions import dead_letter_topics_add
     from smarteros.events.topics import topics_sync
 
     if name in _known_dead_letter_topics:
@@ -101,9 +102,4 @@ def dead_letter_topic_ensure(name: str) -> None:
     # A topic the catalog does not know is the broker's to create.
     if spec is not None and any(c.action == "created" for c in topics_sync([spec])):
         log.info("created dead-letter topic %s", name)
-    try:
-        dead_letter_topics_add([name])  # the topic counter counts it from now on
-    except Exception as exc:  # Redis away: the counter finds it when it next starts
-        log.warning("dead-letter topic %s not recorded: %s", name, exc)
-        return
     _known_dead_letter_topics.add(name)

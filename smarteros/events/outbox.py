@@ -21,6 +21,7 @@ from smarteros.events.emitted import note_emitted
 from smarteros.events.envelope import Envelope
 from smarteros.events.relay_errors import is_message_fault
 from smarteros.events.schemas import EventTooLarge, InvalidEvent, validate_event_data
+from smarteros.events.tally import published_tally
 from smarteros.infra.kafka import get_producer
 from smarteros.models import OutboxCommit, OutboxEvent
 
@@ -234,6 +235,7 @@ def relay_batch(*, limit: int = 2000, flush_timeout: float = 30.0) -> int:
                 if row[0] in refused and (reason := _publish_alone(row, flush_timeout))
             }
         _mark(cursor, rows, refused)
+        published_tally(row[1] for row in rows if row[0] not in refused)  # the topics' counts
         return len(rows) - len(refused)
 
 

@@ -64,20 +64,6 @@ def tenants_left(slugs: Iterable[str]) -> None:
         get_redis().srem(_key("leaving"), *slugs)
 
 
-def dead_letter_topics_add(names: Iterable[str]) -> None:
-    """Record dead-letter topics that exist (a tenant's are created by its first dead letter),
-    telling the consumers when one is new: the topic counter reads only those that exist."""
-    names = list(names)
-    if names and get_redis().sadd(_key("dead-letter-topics"), *names):
-        subscriptions_changed()
-
-
-def dead_letter_topics() -> frozenset[str]:
-    """The dead-letter topics recorded by dead_letter_topics_add."""
-    members = get_redis().smembers(_key("dead-letter-topics"))
-    return frozenset(m.decode() if isinstance(m, bytes) else m for m in members)
-
-
 def subscription_acks() -> dict[str, dict[str, Any]]:
     """Each live consumer's acknowledged version and when it last said so."""
     now = time.time()

@@ -9,6 +9,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
+from smarteros.events.tally import published_tally
 from smarteros.infra.kafka import client_config, get_producer
 from smarteros.scrub import scrub_text
 from telemetry.topics.access import TopicGrant
@@ -217,6 +218,7 @@ def _replay(grant: TopicGrant, user: Any, message: Any, target: str) -> Replayed
     if outcome.get("error") is not None or "msg" not in outcome:
         raise ActionRefused(f"the broker did not take it: {outcome.get('error')}", status=503)
     sent = outcome["msg"]
+    published_tally([origin])
     replayed = Replayed(origin, sent.partition(), sent.offset())
     _audit(
         grant,

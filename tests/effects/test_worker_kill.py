@@ -100,6 +100,7 @@ def test_sigkilled_workers_neither_repeat_nor_drop_an_effect(
     tenant = make_tenant(f"kill{random.randrange(10**6)}").tenant
     topics_sync(tenant_topics(tenant.slug))
     connect(tenant, "whatsapp", saas.url)
+    connect(tenant, "n8n", saas.url)  # results come from n8n: the flow reads connected tenants'
     saas.state.write_delay = 0.02  # effects take a while, so kills land among them
     env = {
         **server_env,

@@ -174,20 +174,62 @@ def test_the_forwarding_group_reads_only_topics_with_a_trigger(broker: Any) -> N
         forward.consumer.close()
 
 
-def test_the_topic_counter_reads_the_dead_letter_topics_that_exist() -> None:
+def test_tenant_topics_are_counted_where_published_not_read_by_the_counter(broker: Any) -> None:
+    from smarteros.events.catalog import platform_topics
+    from smarteros.events.outbox import relay_batch, tenant_event_emit
+    from smarteros.events.tally import published_drain
     from telemetry.counter import counted_topics
+    from tenants.scope import tenant_scope
 
-    slug, other = f"c{secrets.token_hex(3)}", f"c{secrets.token_hex(3)}"
-    counted = counted_topics({slug})
-    assert f"{slug}.shopify.webhooks" in counted and not any(
-        t.endswith(".dlq") for t in counted if t.startswith(f"{slug}.")
-    )
-    before = int(get_redis().get(subscriptions._key("version")) or 0)
-    subscriptions.dead_letter_topics_add(
-        [f"{slug}.whatsapp.inbound.dlq", f"{other}.whatsapp.inbound.dlq"]
-    )
-    assert int(get_redis().get(subscriptions._key("version")) or 0) > before
-    counted = counted_topics({slug})
+    # The counter reads the platform's topics only, however many tenants there are.
+    assert counted_topics({"a", "b"}) == [spec.name for spec in platform_topics()]
+    tenant = new_tenant()
+    tenant_provision(tenant=tenant)
+    while relay_batch(flush_timeout=10):  # what provisioning itself queued
+        pass
+    published_drain()
+    with tenant_scope(tenant.pk):
+        for n in range(3):
+            tenant_event_emit(
+                tenant=tenant,
+                topic="shopify.webhooks",
+                event_type="shopify.webhook.received",
+                data={"topic": "orders/create", "webhook_id": f"w{n}", "payload": {"n": n}},
+                key="k",
+                source="test",
+                trace_id="0" * 32,
+            )
+    assert relay_batch(flush_timeout=10) == 3
+    drained = published_drain()
+    topic = f"{tenant.slug}.shopify.webhooks"
     assert (
-        f"{slug}.whatsapp.inbound.dlq" in counted and f"{other}.whatsapp.inbound.dlq" not in counted
+        sum(n for (_, slug, name), n in drained.items() if (slug, name) == (tenant.slug, topic))
+        == 3
     )
+    assert not any(topic in counted_topics(set()) for _, _, topic in drained)
+    assert published_drain() == {}  # drained once
+
+
+def test_the_whatsapp_flows_read_only_connected_tenants_topics(broker: Any) -> None:
+    from integrations.models import IntegrationConnection
+    from smarteros.events.consumers import registrations
+
+    connected, other = new_tenant(), new_tenant()
+    slugs = {connected.slug, other.slug}
+    bot = GroupWorker(
+        "flow-whatsapp-bot", [r for r in registrations() if r.group == "flow-whatsapp-bot"]
+    )
+    try:
+        assert bot.topics(slugs) == []
+        with dangerously_unscoped():  # as the console's connect (or the admin) would
+            connection = IntegrationConnection.objects.create(
+                tenant=connected, provider="whatsapp", credentials_ciphertext="vault:v1:x"
+            )
+        assert bot.topics(slugs) == [f"{connected.slug}.whatsapp.inbound"]
+        before = int(get_redis().get(subscriptions._key("version")) or 0)
+        with dangerously_unscoped():  # disconnected: the group leaves the topic
+            connection.delete()
+        assert int(get_redis().get(subscriptions._key("version")) or 0) > before
+        assert bot.topics(slugs) == []
+    finally:
+        bot.consumer.close()
