@@ -3,10 +3,6 @@
 Offsets are committed only after ClickHouse accepted the batch (at-least-once); a replayed batch
 is harmless because queries collapse duplicates by event id. While ClickHouse is down the sink
 backs off and retries the same batch; events wait in Kafka.
-
-One batch is inserted (on a second thread) while the next is read and decoded, so at most two
-batches are held; offsets are committed batch by batch, in order, each after its own insert.
-Records are decoded by telemetry/sink_rows.py; one it cannot store goes to the dead-letter topic.
 """
 
 from __future__ import annotations
@@ -15,33 +11,95 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, NamedTuple
+from datetime import datetime
+from typing import Any
 
-from clickhouse_driver import Client
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+import orjson
+from confluent_kafka import Consumer, Message
 from django.conf import settings
 
 from smarteros.events.consumers import dead_letter, group_id
 from smarteros.events.progress import GroupProgress
 from smarteros.infra.clickhouse import clickhouse_client
-from smarteros.infra.kafka import client_config
-from telemetry.sink_rows import (
-    COLUMNS,
-    USAGE_COLUMNS,
-    USAGE_TYPE,
-    Rows,
-    as_columns,
-    row_from_envelope,
-)
-
-__all__ = ["COLUMNS", "USAGE_COLUMNS", "USAGE_TYPE", "TelemetrySink", "row_from_envelope"]
+from smarteros.infra.kafka import client_config, commit_or_read_again
 
 log = logging.getLogger(__name__)
 
 TOPIC = "mcp.agent.telemetry"
 GROUP = "telemetry-sink"
-CONSUME_CHUNK = 500  # messages taken from the consumer at a time (see TelemetrySink._collect)
+COLUMNS = (
+    "event_id",
+    "time",
+    "tenant",
+    "operation",
+    "service",
+    "surface",
+    "status",
+    "error_type",
+    "latency_ms",
+    "input_bytes",
+    "output_bytes",
+    "model",
+    "tokens_in",
+    "tokens_out",
+    "session_id",
+    "trace_id",
+)
+# Token usage of every LLM reply (an operation's or an effect's), by provider and model.
+USAGE_TYPE = "llm.usage"
+USAGE_COLUMNS = (
+    "event_id",
+    "time",
+    "tenant",
+    "provider",
+    "model",
+    "origin",
+    "tokens_in",
+    "tokens_out",
+    "trace_id",
+)
+
+
+def usage_row(envelope: dict[str, Any]) -> tuple[Any, ...]:
+    """One llm_usage row (in USAGE_COLUMNS order) from an `llm.usage` envelope."""
+    data = envelope["data"]
+    return (
+        str(envelope["id"]),
+        datetime.fromisoformat(envelope["time"][:19]),
+        str(envelope["tenant"]),
+        str(data["provider"]),
+        str(data["model"]),
+        str(data.get("origin", "")),
+        int(data["tokens_in"]),
+        int(data["tokens_out"]),
+        str(envelope.get("trace_id", "")),
+    )
+
+
+def row_from_envelope(raw: bytes | None) -> tuple[Any, ...]:
+    """One operation_calls row (in COLUMNS order) from a telemetry envelope."""
+    envelope = orjson.loads(raw or b"")
+    data = envelope["data"]
+    # Envelope times are always UTC ("...Z" or "+00:00"); ClickHouse DateTime has second precision.
+    when = datetime.fromisoformat(envelope["time"][:19])
+    return (
+        str(envelope["id"]),
+        when,
+        str(envelope["tenant"]),
+        str(data["operation"]),
+        str(data.get("service", "")),
+        str(data.get("surface", "")),
+        str(data["status"]),
+        str(data.get("error_type", "")),
+        float(data.get("latency_ms", 0)),
+        int(data.get("input_bytes", 0)),
+        int(data.get("output_bytes", 0)),
+        str(data.get("model", "")),
+        int(data.get("tokens_in", 0)),
+        int(data.get("tokens_out", 0)),
+        str(data.get("session_id", "")),
+        str(envelope.get("trace_id", "")),
+    )
 
 
 def insert_until_stopped(
@@ -63,12 +121,6 @@ def insert_until_stopped(
             )
             time.sleep(backoff)
             backoff = min(backoff * 2, 30.0)
-
-
-class _Pending(NamedTuple):
-    inserted: Future[bool]
-    offsets: list[TopicPartition]
-    messages: int
 
 
 class TelemetrySink:
@@ -94,10 +146,6 @@ class TelemetrySink:
                     "enable.auto.commit": False,
                     "auto.offset.reset": "earliest",
                     "session.timeout.ms": settings.KAFKA_SESSION_TIMEOUT_MS,
-                    # Fetches of up to 8 MB a partition (librdkafka's default is 1 MB): a batch
-                    # arrives in a few round trips. The prefetch stays bounded by
-                    # queued.max.messages.kbytes.
-                    "max.partition.fetch.bytes": 8 * 1024 * 1024,
                     **overrides,
                 }
             )
@@ -109,145 +157,97 @@ class TelemetrySink:
         *,
         table: str = "operation_calls",
         columns: tuple[str, ...] = COLUMNS,
-        client: Client | None = None,
     ) -> None:
         """Insert the rows ClickHouse does not hold yet. A batch is replayed only when the sink
         stopped between its insert and its offset commit; checking the batch's event ids first
         (cheap: the table is ordered by tenant, time, event id) keeps the table free of
         duplicates, so queries need no FINAL."""
-        own = client is None
-        client = client or clickhouse_client(timeout=10)
+        client = clickhouse_client(timeout=10)
         try:
-            ids, times, tenants, *_ = data = as_columns(rows, len(columns))
             # The batch's ids travel as an external table: an IN list would outgrow max_query_size.
             present = {
                 row[0]
                 for row in client.execute(
                     f"SELECT event_id FROM {table} WHERE tenant IN %(tenants)s "
-                    "AND time BETWEEN toDateTime(%(first)s) AND toDateTime(%(last)s) "
-                    "AND event_id IN batch_ids",
-                    {"tenants": tuple(set(tenants)), "first": min(times), "last": max(times)},
+                    "AND time BETWEEN %(first)s AND %(last)s AND event_id IN batch_ids",
+                    {
+                        "tenants": tuple({r[2] for r in rows}),
+                        "first": min(r[1] for r in rows),
+                        "last": max(r[1] for r in rows),
+                    },
                     external_tables=[
                         {
                             "name": "batch_ids",
                             "structure": [("event_id", "String")],
-                            "data": [(event_id,) for event_id in ids],
+                            "data": [{"event_id": r[0]} for r in rows],
                         }
                     ],
                 )
             }
-            if present:
-                fresh = [r for r in rows if r[0] not in present]
-                if not fresh:
-                    return
-                data = as_columns(fresh, len(columns))
-            client.execute(
-                f"INSERT INTO {table} ({', '.join(columns)}) VALUES", data, columnar=True
-            )
+            fresh = [r for r in rows if r[0] not in present] if present else rows
+            if fresh:
+                client.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES", fresh)
         finally:
-            if own:
-                client.disconnect()
+            client.disconnect()
 
-    def _collect(self) -> Rows:
-        """Read and decode one batch. Records are decoded as they arrive, a few hundred at a
-        time, so the consumer's message objects die young: held for a whole batch, every one
-        of them was promoted by the garbage collector and full collections walked the heap
-        several times per batch."""
-        batch = Rows()
+    def _collect(self) -> list[Message]:
+        messages: list[Message] = []
         deadline = time.monotonic() + self.batch_seconds
-        while self.running and batch.read < self.batch_size and time.monotonic() < deadline:
-            for message in self.consumer.consume(
-                num_messages=min(self.batch_size - batch.read, CONSUME_CHUNK), timeout=0.2
-            ):
-                if message.error() is not None:
-                    continue
-                batch.read += 1
-                try:
-                    batch.add(message.value())
-                except (ValueError, KeyError, TypeError) as exc:
-                    dead_letter(message, f"malformed telemetry event: {type(exc).__name__}: {exc}")
-        return batch
+        while self.running and len(messages) < self.batch_size and time.monotonic() < deadline:
+            got = self.consumer.consume(num_messages=self.batch_size - len(messages), timeout=0.2)
+            messages.extend(m for m in got if m.error() is None)
+        return messages
 
     def run(self, *, max_idle_batches: int | None = None) -> None:
-        """Consume until stopped. A batch is inserted on a second thread while the next one is
-        read and decoded (ClickHouse works on its insert meanwhile); at most two batches are
-        held. A batch's offsets are committed only after its insert, in batch order."""
         if self.on_assign is not None:
             self.consumer.subscribe([self.topic], on_assign=self.on_assign)
         else:
             self.consumer.subscribe([self.topic])
         idle = 0
         progress = GroupProgress(self.consumer, GROUP)
-        pending: _Pending | None = None
-        inserter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="telemetry-insert")
         try:
             while self.running:
                 progress.tick()
-                batch = self._collect()
-                if not batch.read:
-                    if pending is not None:
-                        settled, pending = pending, None
-                        if not self._settle(settled, progress):
-                            return
+                messages = self._collect()
+                if not messages:
                     idle += 1
                     if max_idle_batches is not None and idle >= max_idle_batches:
                         return
                     continue
                 idle = 0
-                if pending is not None:
-                    settled, pending = pending, None
-                    if not self._settle(settled, progress):
-                        return
-                pending = _Pending(
-                    inserter.submit(self._insert_with_backoff, batch.calls, batch.usage),
-                    # The consumer's position now: one past the last message read from each
-                    # partition, this batch's and (in flight or committed) earlier ones'.
-                    [
-                        tp
-                        for tp in self.consumer.position(self.consumer.assignment())
-                        if tp.offset >= 0
-                    ],
-                    batch.read,
-                )
-            if pending is not None:  # stopped: the batch in flight is committed if it went in
-                self._settle(pending, progress)
+                rows: list[tuple[Any, ...]] = []
+                usage: list[tuple[Any, ...]] = []
+                for message in messages:
+                    try:
+                        envelope = orjson.loads(message.value() or b"")
+                        if envelope.get("type") == USAGE_TYPE:
+                            usage.append(usage_row(envelope))
+                        else:
+                            rows.append(row_from_envelope(message.value()))
+                    except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
+                        dead_letter(
+                            message, f"malformed telemetry event: {type(exc).__name__}: {exc}"
+                        )
+                if not self._insert_with_backoff(rows, usage):
+                    log.warning(
+                        "telemetry sink: stopping with a batch not inserted; it is read again"
+                    )
+                    return  # offsets stay uncommitted
+                commit_or_read_again(self.consumer, who="telemetry sink")
+                progress.tick(len(messages))
         finally:
-            failed = sys.exc_info()[0] is not None
-            if failed:
-                self.running = False  # an insert retrying in flight gives up; nothing commits
-            inserter.shutdown(wait=True)
-            if not failed:  # a member that failed must show as stalled
+            if sys.exc_info()[0] is None:  # a member that failed must show as stalled
                 progress.close()
             self.consumer.close()
-
-    def _settle(self, pending: _Pending, progress: GroupProgress) -> bool:
-        """Wait for a batch's insert, then commit its offsets; False if the sink stopped with
-        the batch not inserted (its offsets stay uncommitted: it is read again)."""
-        if not pending.inserted.result():
-            log.warning("telemetry sink: stopping with a batch not inserted; it is read again")
-            return False
-        # Not commit() of the current position: the consumer has read the next batch already.
-        try:
-            self.consumer.commit(offsets=pending.offsets, asynchronous=False)
-        except KafkaException as exc:
-            log.warning(
-                "telemetry sink: offsets not committed (%s); the batch will be read again", exc
-            )
-        progress.tick(pending.messages)
-        return True
 
     def _insert_with_backoff(
         self, rows: list[tuple[Any, ...]], usage: list[tuple[Any, ...]] | None = None
     ) -> bool:
         def attempt() -> None:
-            client = clickhouse_client(timeout=10)
-            try:
-                if rows:
-                    self.insert(rows, client=client)
-                if usage:
-                    self.insert(usage, table="llm_usage", columns=USAGE_COLUMNS, client=client)
-            finally:
-                client.disconnect()
+            if rows:
+                self.insert(rows)
+            if usage:
+                self.insert(usage, table="llm_usage", columns=USAGE_COLUMNS)
             if self.on_insert is not None:
                 self.on_insert(len(rows) + len(usage or ()))
 

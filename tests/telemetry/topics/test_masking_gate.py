@@ -24,7 +24,7 @@ NOT_SHOWN = {
     ("smarteros/events/consumers.py", "parse"): "consumer groups parse events to handle them",
     ("smarteros/events/dead_letters.py", "_envelope"): "lists ids and types, replays via outbox",
     ("smarteros/events/failures.py", "dead_letter"): "copies a failed event to its dead letters",
-    ("telemetry/sink.py", "_collect"): "telemetry records go to ClickHouse, no payloads",
+    ("telemetry/sink.py", "run"): "telemetry records go to ClickHouse, no payloads",
     ("telemetry/recording.py", "_on_delivery"): "a delivery report of our own record",
     ("telemetry/topics/actions.py", "_replay"): "re-produces a dead letter as it is",
 }
