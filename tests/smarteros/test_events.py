@@ -355,8 +355,14 @@ def test_poison_messages_and_failing_handlers_are_dead_lettered(
 def test_not_connected_integration_dead_letters_with_that_reason(
     broker: Any, make_tenant: Any
 ) -> None:
+    from integrations.models import IntegrationConnection
+
     bare = make_tenant(f"bare{secrets.token_hex(3)}").tenant
     topics_sync(tenant_topics(bare.slug))
+    with dangerously_unscoped():  # connected to n8n (results come from it), not to WhatsApp
+        IntegrationConnection.objects.create(
+            tenant=bare, provider="n8n", credentials_ciphertext="vault:v1:unused"
+        )
     n8n_result(bare, 1)
     relay_all()
     with running(worker("flow-n8n-whatsapp")):
