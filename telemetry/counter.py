@@ -82,9 +82,7 @@ class TopicCounter:
                 read = counts.total()
                 published = self._drain()
                 for (minute, tenant, topic), n in published.items():
-                    counts[
-                        (datetime.fromtimestamp(minute, UTC).replace(tzinfo=None), tenant, topic)
-                    ] += n
+                    counts[(minute_of(minute * 1000), tenant, topic)] += n
                 if counts:
                     if not self._insert(counts):
                         self._restore(published)

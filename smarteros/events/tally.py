@@ -36,14 +36,12 @@ def published_tally(topics: Iterable[str], *, at: float | None = None) -> None:
     (now); platform topics are left to the topic counter. Never raises: Redis away loses the
     count, not the message."""
     minute = int((at if at is not None else time.time()) // 60 * 60)
-    counts = Counter(topic for topic in topics if topic_tenant(topic))
-    if not counts:
-        return
+    counts: Tally = Counter()
+    for topic in topics:
+        if tenant := topic_tenant(topic):
+            counts[(minute, tenant, topic)] += 1
     try:
-        pipe = get_redis().pipeline(transaction=False)
-        for topic, n in counts.items():
-            pipe.hincrby(_key(), f"{minute}|{topic_tenant(topic)}|{topic}", n)
-        pipe.execute()
+        _add(counts)
     except Exception as exc:
         log.warning("topic tally: %d message(s) not counted: %s", counts.total(), exc)
 
@@ -64,9 +62,13 @@ def published_drain() -> Tally:
 
 def published_restore(drained: Tally) -> None:
     """Put drained counts back (the counter could not store them)."""
-    if not drained:
+    _add(drained)
+
+
+def _add(counts: Tally) -> None:
+    if not counts:
         return
     pipe = get_redis().pipeline(transaction=False)
-    for (minute, tenant, topic), n in drained.items():
+    for (minute, tenant, topic), n in counts.items():
         pipe.hincrby(_key(), f"{minute}|{tenant}|{topic}", n)
     pipe.execute()
