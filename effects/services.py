@@ -23,6 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.module_loading import autodiscover_modules
 from pydantic import BaseModel, ValidationError
 
 from effects.models import Effect
@@ -124,12 +125,20 @@ def _hand_over(items: list[tuple[int, int]], *, countdown: float = 0) -> None:
         )
 
 
+# The Celery task that performs effects (effects.tasks, which calls this module) registers under
+# this name; enqueueing finds it in Celery's registry rather than importing it back.
+PERFORM_TASK = "effects.perform"
+
+
 def effects_enqueue(items: list[tuple[int, int]], *, countdown: float = 0) -> None:
     """Hand (tenant id, effect id) pairs to Celery workers, in tasks of up to EFFECT_BATCH_SIZE
     effects of one tenant, over one broker connection."""
-    from effects.tasks import perform
     from smarteros.celery import app
 
+    if PERFORM_TASK not in app.tasks:
+        # Workers discover the apps' task modules at start; other processes (web, tests) now.
+        autodiscover_modules("tasks")
+    perform = app.tasks[PERFORM_TASK]
     per_tenant: dict[int, list[int]] = {}
     for tenant_id, effect_id in items:
         per_tenant.setdefault(tenant_id, []).append(effect_id)

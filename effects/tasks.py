@@ -1,9 +1,9 @@
 from celery import shared_task
 
-from effects.services import effects_enqueue, effects_perform, effects_requeue_lost
+from effects.services import PERFORM_TASK, effects_enqueue, effects_perform, effects_requeue_lost
 
 
-@shared_task(name="effects.perform")
+@shared_task(name=PERFORM_TASK)
 def perform(effect_ids: list[int], tenant_id: int) -> dict[str, int]:
     """Perform recorded effects of one tenant; schedules the retries of those whose failure may
     pass. Returns how many ended in each status."""

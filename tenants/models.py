@@ -144,14 +144,6 @@ class ApiKey(models.Model):
 
         return self.expires_at is not None and self.expires_at <= timezone.now()
 
-    def allows(self, operation: str) -> bool:
-        """Whether this key may call the registered operation named `operation`."""
-        from mcp_tools.registry import get_registry
-        from tenants.scopes import scope_allows
-
-        op = get_registry().get(operation)
-        return op is not None and scope_allows(self.scopes or [], op)
-
 
 class AuditEvent(models.Model):
     """Who changed what: every write by an API key (through the executor) or a person (admin)."""
