@@ -21,7 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 from django.utils.module_loading import autodiscover_modules
 from pydantic import BaseModel, ValidationError
@@ -41,10 +41,12 @@ from tenants.scope import dangerously_unscoped, scoped_connection, tenant_read_s
 
 log = logging.getLogger(__name__)
 
-_COLUMNS = (
-    "id, tenant_id, kind, key, payload, state, attempts, last_error, result, trace_id,"
-    " created_at, done_at"
-)
+# Statements that return effects return every column of the model, so the Effect built from a
+# row is whole and follows the model's changes.
+_FIELDS = Effect._meta.concrete_fields
+_COLUMNS = ", ".join(connection.ops.quote_name(str(field.column)) for field in _FIELDS)
+_ATTNAMES = [field.attname for field in _FIELDS]
+_JSON = [field.attname for field in _FIELDS if isinstance(field, models.JSONField)]
 _INSERT = (
     "INSERT INTO effects_effect (tenant_id, kind, key, payload, state, attempts, last_error,"
     " not_before, trace_id, created_at, updated_at)"
@@ -154,11 +156,10 @@ def effects_enqueue(items: list[tuple[int, int]], *, countdown: float = 0) -> No
 
 
 def _from_row(row: Any) -> Effect:
-    names = [c.strip() for c in _COLUMNS.split(",")]
-    values = dict(zip(names, row, strict=True))
-    for field in ("payload", "result"):
-        if isinstance(values[field], str):
-            values[field] = json.loads(values[field])
+    values = dict(zip(_ATTNAMES, row, strict=True))
+    for name in _JSON:  # raw cursors return jsonb as text
+        if isinstance(values[name], str):
+            values[name] = json.loads(values[name])
     return Effect(**values)
 
 

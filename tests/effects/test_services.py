@@ -168,6 +168,22 @@ def test_an_effect_whose_enqueue_was_lost_is_enqueued_again(
     assert again.pk == effect.pk and again.created_at is not None and again.done_at is not None
 
 
+def test_an_effect_built_from_its_row_is_the_one_the_orm_reads(make_tenant: Any) -> None:
+    tenant = make_tenant("wholeshop").tenant
+    payload = {"webhook_path": "order-created", "body": {"n": 1}}
+    with tenant_scope(tenant.pk):
+        recorded = effect_record(
+            tenant=tenant, kind="n8n.trigger_workflow", key="k", payload=payload, inline=True
+        )
+        again = effect_record(
+            tenant=tenant, kind="n8n.trigger_workflow", key="k", payload=payload, inline=True
+        )
+        read = Effect.objects.get(pk=recorded.pk)
+    whole = {f.attname: getattr(read, f.attname) for f in Effect._meta.concrete_fields}
+    for built in (recorded, again):  # from the INSERT's RETURNING, then from the SELECT
+        assert {name: getattr(built, name) for name in whole} == whole
+
+
 @contextlib.contextmanager
 def celery_broker_unreachable() -> Iterator[list[logging.LogRecord]]:
     """Celery's broker at an address nobody listens on, tasks sent to it rather than run inline
