@@ -15,41 +15,34 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.db.models.signals import post_delete, post_save
 
 from integrations.models import IntegrationConnection, N8nTrigger
+from tenants.scope import dangerously_unscoped
 
 log = logging.getLogger(__name__)
 
 
-def tenants_with_triggers(topic: str) -> Callable[[], frozenset[str]]:
-    """The tenants with an n8n trigger on catalog topic `topic`."""
+def _slugs_of(queryset: QuerySet[Any]) -> Callable[[], frozenset[str]]:
+    """The slugs of the tenants owning `queryset`'s rows, read afresh across all tenants (by the
+    platform's login) at each call."""
 
     def slugs() -> frozenset[str]:
-        from tenants.scope import dangerously_unscoped
-
         with dangerously_unscoped():
-            return frozenset(
-                N8nTrigger.objects.filter(topic=topic).values_list("tenant__slug", flat=True)
-            )
+            return frozenset(queryset.values_list("tenant__slug", flat=True))
 
     return slugs
+
+
+def tenants_with_triggers(topic: str) -> Callable[[], frozenset[str]]:
+    """The tenants with an n8n trigger on catalog topic `topic`."""
+    return _slugs_of(N8nTrigger.objects.filter(topic=topic))
 
 
 def tenants_connected(provider: str) -> Callable[[], frozenset[str]]:
     """The tenants connected to `provider` (their webhooks are what fill the flow's topic)."""
-
-    def slugs() -> frozenset[str]:
-        from tenants.scope import dangerously_unscoped
-
-        with dangerously_unscoped():
-            return frozenset(
-                IntegrationConnection.objects.filter(provider=provider).values_list(
-                    "tenant__slug", flat=True
-                )
-            )
-
-    return slugs
+    return _slugs_of(IntegrationConnection.objects.filter(provider=provider))
 
 
 def consumers_told() -> None:
