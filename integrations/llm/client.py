@@ -20,6 +20,7 @@ from integrations.llm.errors import (
     LlmOverloaded,
     LlmRateLimited,
 )
+from integrations.llm.models import budget_field
 from smarteros.errors import OperationError, UpstreamError
 from smarteros.infra.egress import EgressRefused, ResponseTooLarge, egress_client
 
@@ -174,7 +175,7 @@ class OpenAICompatibleLlm:
             headers={"Authorization": f"Bearer {self.api_key}"},
             json={
                 "model": self.model,
-                "max_tokens": request.max_tokens,
+                budget_field(self.model): request.max_tokens,
                 "messages": [{"role": "system", "content": request.system}, *request.messages],
             },
             timeout=self.timeout,

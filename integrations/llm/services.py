@@ -1,7 +1,8 @@
 """Which LLM a tenant's replies use, and one call to it with its token usage recorded.
 
 A tenant's `llm` connection (settings: provider, base_url, model, max_tokens, daily_token_budget;
-secret: api_key) overrides the platform defaults (LLM_* settings). A tenant without one falls back
+secret: api_key) overrides the platform defaults (LLM_* settings); `max_tokens` defaults to, and
+may not exceed, what integrations/llm/models.py gives for the model. A tenant without one falls back
 to the LLM fields of its WhatsApp connection (llm_api_key, llm_base_url, llm_model), the older way
 of configuring the bot.
 """
@@ -25,6 +26,7 @@ from integrations.llm.client import (
     OpenAICompatibleLlm,
 )
 from integrations.llm.errors import LlmBudgetExhausted
+from integrations.llm.models import max_tokens_limit, model_family, reply_budget
 from integrations.models import IntegrationConnection
 from smarteros.errors import NotConnected
 from smarteros.infra.redis import get_redis
@@ -34,7 +36,6 @@ from tenants.scope import tenant_read_scope
 if TYPE_CHECKING:
     from mcp_tools.context import SampleFn
 
-MAX_TOKENS_LIMIT = 64_000
 MCP_SAMPLING = "mcp_sampling"  # the reply's provider when the MCP client's model wrote it
 
 
@@ -57,8 +58,9 @@ def llm_config_validate(config: dict[str, Any]) -> None:
     base_url = str(config.get("base_url") or "")
     if provider == OPENAI_COMPATIBLE and not (base_url or settings.LLM_BASE_URL):
         raise ValueError("base_url is required for an openai_compatible provider")
+    model = str(config.get("model") or settings.LLM_MODEL)
     for name, low, high in (
-        ("max_tokens", 1, MAX_TOKENS_LIMIT),
+        ("max_tokens", 1, max_tokens_limit(model)),
         ("daily_token_budget", 0, 10**12),
     ):
         if config.get(name) in (None, ""):
@@ -68,7 +70,10 @@ def llm_config_validate(config: dict[str, Any]) -> None:
         except (TypeError, ValueError):
             raise ValueError(f"{name} must be a whole number") from None
         if not low <= value <= high:
-            raise ValueError(f"{name} must be between {low} and {high}")
+            why = ""
+            if name == "max_tokens" and model_family(model):
+                why = f", the most output tokens the model {model} is documented to write"
+            raise ValueError(f"{name} must be between {low} and {high}{why}")
 
 
 def _int(value: Any, default: int) -> int:
@@ -102,11 +107,16 @@ def llm_settings(*, tenant: Tenant) -> LlmSettings:
             "connection (provider, model, api_key) on the console's Integrations page "
             f"(/tenants/{tenant.slug}/integrations/)"
         )
+    model = config.get("model") or settings.LLM_MODEL
     return LlmSettings(
         provider=config.get("provider") or settings.LLM_PROVIDER,
         base_url=config.get("base_url") or settings.LLM_BASE_URL,
-        model=config.get("model") or settings.LLM_MODEL,
-        max_tokens=_int(config.get("max_tokens"), settings.LLM_MAX_TOKENS),
+        model=model,
+        # Refused above the model's limit when saved; capped here too, for a budget saved before
+        # the platform's default model changed.
+        max_tokens=min(
+            _int(config.get("max_tokens"), reply_budget(model)), max_tokens_limit(model)
+        ),
         daily_token_budget=_int(config.get("daily_token_budget"), settings.LLM_DAILY_TOKEN_BUDGET),
         api_key=api_key,
     )

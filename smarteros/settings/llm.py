@@ -7,6 +7,8 @@ LLM_PROVIDER = env_choice("LLM_PROVIDER", "anthropic", choices=("anthropic", "op
 LLM_BASE_URL = env_str("LLM_BASE_URL", "")
 # claude-sonnet-4-5 reaches end-of-life on 2026-11-30 (the SDK warns on every call).
 LLM_MODEL = env_str("LLM_MODEL", "claude-sonnet-5-5")
+# The reply budget for a model integrations/llm/models.py does not know (a known model's is
+# sized there, with room for thinking).
 LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 512, minimum=1)
 # Tokens (input + output) one tenant may spend per UTC day; 0 = no budget.
 LLM_DAILY_TOKEN_BUDGET = env_int("LLM_DAILY_TOKEN_BUDGET", 0, minimum=0)

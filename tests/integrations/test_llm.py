@@ -360,3 +360,129 @@ def test_the_bot_answers_its_message_when_a_reply_stored_before_it_carries_a_lat
         )
     effect = _bot_reply_effect(shop, saas)
     assert effect.state == Effect.State.DONE, effect.last_error
+
+
+# The reply budget is sized for the model (integrations/llm/models.py): its default when the
+# connection sets none, and the model's documented output limit as the most it may set.
+
+
+@pytest.mark.parametrize(
+    ("model", "budget", "limit"),
+    [
+        ("claude-sonnet-5-5", 16_000, 128_000),  # adaptive thinking on by default
+        ("claude-opus-5-5", 16_000, 128_000),
+        ("anthropic/claude-haiku-5.5", 16_000, 128_000),  # a gateway's spelling
+        ("claude-opus-4-6", 16_000, 128_000),
+        ("claude-haiku-4-5-20251001", 4_096, 64_000),
+        ("claude-sonnet-4-5@20250929", 4_096, 64_000),
+        ("claude-opus-4-1-20250805", 4_096, 32_000),
+        ("gpt-5.5", 25_000, 128_000),  # reasons by default
+        ("gpt-5.1-chat-latest", 4_096, 16_384),
+        ("o4-mini", 25_000, 100_000),
+        ("gpt-4.1-mini", 4_096, 32_768),
+        ("gpt-4o", 4_096, 16_384),
+    ],
+)
+def test_the_reply_budget_and_its_limit_follow_the_model(
+    make_tenant: Any, saas: Any, model: str, budget: int, limit: int
+) -> None:
+    shop = make_tenant(f"llmm{secrets.token_hex(3)}").tenant
+    connect_llm(shop, saas, model=model)
+    with tenant_scope(shop.pk):
+        assert llm_settings(tenant=shop).max_tokens == budget
+
+    connect_llm(shop, saas, model=model, max_tokens=limit)  # the documented limit is allowed
+    with pytest.raises(ValueError) as refused:
+        connect_llm(shop, saas, model=model, max_tokens=limit + 1)
+    assert str(refused.value) == (
+        f"max_tokens must be between 1 and {limit}, the most output tokens the model {model} "
+        "is documented to write"
+    )
+    with dangerously_unscoped():
+        assert shop.integrations.get(provider="llm").config["max_tokens"] == limit
+
+
+def test_a_model_the_table_does_not_know_keeps_the_platform_budget_and_limit(
+    make_tenant: Any, saas: Any, settings: Any
+) -> None:
+    settings.LLM_MAX_TOKENS = 700
+    shop = make_tenant(f"llmu{secrets.token_hex(3)}").tenant
+    connect_llm(shop, saas, "openai_compatible", model="llama3.1:8b")
+    with tenant_scope(shop.pk):
+        assert llm_settings(tenant=shop).max_tokens == 700
+    reply(shop)
+    assert saas.state.llm.requests[-1][2]["max_tokens"] == 700
+    connect_llm(shop, saas, "openai_compatible", model="llama3.1:8b", max_tokens=64_000)
+    with pytest.raises(ValueError, match=r"^max_tokens must be between 1 and 64000$"):
+        connect_llm(shop, saas, "openai_compatible", model="llama3.1:8b", max_tokens=64_001)
+
+
+def test_the_platform_model_sizes_the_budget_of_a_connection_that_names_none(
+    make_tenant: Any, saas: Any, settings: Any
+) -> None:
+    settings.LLM_MODEL = "claude-haiku-4-5"
+    shop = make_tenant(f"llmp{secrets.token_hex(3)}").tenant
+    with pytest.raises(ValueError, match=r"between 1 and 64000, .* claude-haiku-4-5 "):
+        integration_connect(
+            tenant=shop,
+            provider="llm",
+            config={"base_url": saas.url, "max_tokens": 100_000},
+            credentials={"api_key": LLM_KEY},
+        )
+    integration_connect(
+        tenant=shop,
+        provider="llm",
+        config={"base_url": saas.url, "max_tokens": 60_000},
+        credentials={"api_key": LLM_KEY},
+    )
+    # The platform then moves to a model that writes less: the saved budget is capped to it.
+    settings.LLM_MODEL = "claude-opus-4-1"
+    with tenant_scope(shop.pk):
+        assert llm_settings(tenant=shop).max_tokens == 32_000
+
+
+def test_a_sonnet_5_reply_asks_for_room_to_think_before_it_writes(
+    make_tenant: Any, saas: Any
+) -> None:
+    shop = make_tenant(f"llms{secrets.token_hex(3)}").tenant
+    connect_llm(shop, saas, model="claude-sonnet-5-5")
+    assert reply(shop).text == "Thanks! You said: Is the blue mug in stock?"
+    assert saas.state.llm.requests[-1][2]["max_tokens"] == 16_000
+
+
+def test_an_openai_reasoning_model_gets_its_budget_as_max_completion_tokens(
+    make_tenant: Any, saas: Any
+) -> None:
+    shop = make_tenant(f"llmr{secrets.token_hex(3)}").tenant
+    connect_llm(shop, saas, "openai_compatible", model="gpt-5.5")
+    assert reply(shop).text == "Thanks! You said: Is the blue mug in stock?"
+    body = saas.state.llm.requests[-1][2]
+    assert body["max_completion_tokens"] == 25_000 and "max_tokens" not in body
+    # The stand-in refuses the older field for it, as OpenAI does.
+    refused = httpx.post(
+        f"{saas.url}/v1/chat/completions",
+        json={"model": "gpt-5.5", "max_tokens": 10, "messages": HELLO},
+        headers={"Authorization": f"Bearer {LLM_KEY}"},
+    )
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "unsupported_parameter"
+
+
+def test_the_admin_refuses_a_max_tokens_above_the_models_limit(make_tenant: Any, saas: Any) -> None:
+    from integrations.admin import IntegrationConnectionForm
+    from integrations.models import IntegrationConnection
+
+    shop = make_tenant(f"llmg{secrets.token_hex(3)}").tenant
+    connect_llm(shop, saas)
+    with dangerously_unscoped():
+        connection = IntegrationConnection.objects.get(tenant=shop, provider="llm")
+        form = IntegrationConnectionForm(
+            data={
+                "tenant": shop.pk,
+                "provider": "llm",
+                "config": '{"model": "gpt-4o", "max_tokens": 20000}',
+            },
+            instance=connection,
+        )
+        assert not form.is_valid()
+    assert "max_tokens must be between 1 and 16384" in form.errors["config"][0]

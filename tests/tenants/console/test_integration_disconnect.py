@@ -37,6 +37,11 @@ def test_the_llm_is_connected_in_the_console_and_its_secret_shown_as_set(world: 
     # A setting the LLM cannot work with is refused on save, naming it.
     bad = admin.post(url, {**form, "llm-max_tokens": "many"})
     assert bad.status_code == 400 and "max_tokens must be a whole number" in bad.content.decode()
+    # ...and a reply budget above what the model is documented to write, naming the limit.
+    too_much = admin.post(
+        url, {**form, "llm-model": "claude-haiku-4-5", "llm-max_tokens": "64001"}
+    ).content.decode()
+    assert "max_tokens must be between 1 and 64000, the most output tokens the model " in too_much
 
 
 def test_disconnect_needs_the_typed_name_and_an_admin(world: World) -> None:
