@@ -3,6 +3,7 @@ of the topics an operator may see."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,11 +11,12 @@ from confluent_kafka import (
     ConsumerGroupTopicPartitions,
     KafkaError,
     KafkaException,
-    TopicCollection,
     TopicPartition,
 )
 from confluent_kafka.admin import OffsetSpec
+from django.conf import settings
 
+from smarteros.events.catalog import spec_for
 from smarteros.infra.kafka import admin_client
 from telemetry.topics.access import TopicGrant
 
@@ -64,55 +66,77 @@ class Overview:
     groups_supported: bool  # False: the broker does not report consumer groups
 
 
-def _partitions(admin: Any, names: list[str], timeout: float) -> dict[str, list[int]]:
-    """The partitions of each named topic that exists, from a metadata request for those
-    topics alone (a page's, not the broker's every topic)."""
-    if not names:
-        return {}
+# Answers for a partition the broker does not hold (_NOENT: none of the request's partitions
+# has a leader, as when every topic asked about is missing).
+_NOT_HELD = (
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._UNKNOWN_TOPIC,
+    KafkaError._UNKNOWN_PARTITION,
+    KafkaError._NOENT,
+)
+_admin_lock = threading.Lock()
+_admins: dict[str, Any] = {}
+
+
+def _page_admin() -> Any:
+    """One admin client per process (and broker) for the page: librdkafka keeps the metadata
+    of topics it was asked about, and the local broker's metadata answer grows with every topic
+    it holds (~1 ms a topic at 10,000), so a page seen again costs its offsets alone."""
+    with _admin_lock:
+        servers = settings.KAFKA_BOOTSTRAP_SERVERS
+        if servers not in _admins:
+            _admins[servers] = admin_client()
+        return _admins[servers]
+
+
+def _catalog_partitions(grants: list[TopicGrant]) -> dict[str, list[int]]:
+    """Each topic's partitions as the catalog declares them (`topics sync` makes the broker
+    agree), instead of a metadata request for the page's topics."""
     found = {}
-    futures = admin.describe_topics(TopicCollection(names), request_timeout=timeout)
-    for name, future in futures.items():
-        try:
-            found[name] = sorted(p.id for p in future.result(timeout=timeout).partitions)
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
-                raise
+    for grant in grants:
+        spec = spec_for(grant.topic)
+        found[grant.topic] = list(range(spec.partitions if spec else 1))
     return found
 
 
 def topics_overview(grants: list[TopicGrant], *, timeout: float = 5.0) -> Overview:
     """Figures for each granted topic (one page of them); topics missing on the broker are
-    listed as such."""
-    admin = admin_client()
-    metadata = _partitions(admin, [g.topic for g in grants], timeout)
-    infos = [TopicInfo(grant=g, exists=g.topic in metadata) for g in grants]
+    listed as such. Requests for the page's topics alone, none naming every topic."""
+    admin = _page_admin()
+    declared = _catalog_partitions(grants)
+    partitions = [TopicPartition(topic, p) for topic, ids in declared.items() for p in ids]
+    # Two ListOffsets requests for the whole page, not two round trips per partition; a topic
+    # the broker does not hold answers "unknown topic" for its partitions.
+    lows, highs = (_offsets(admin, partitions, spec, timeout) for spec in ("earliest", "latest"))
+    infos = [TopicInfo(grant=g, exists=(g.topic, 0) in highs) for g in grants]
     present = [info for info in infos if info.exists]
     _configs(admin, present, timeout)
-    partitions = [
-        TopicPartition(i.grant.topic, p) for i in present for p in metadata[i.grant.topic]
-    ]
-    # Two ListOffsets requests for the whole page, not two round trips per partition.
-    lows, highs = (_offsets(admin, partitions, spec, timeout) for spec in ("earliest", "latest"))
     by_name = {info.grant.topic: info for info in present}
     for tp in partitions:
         key = (tp.topic, tp.partition)
-        by_name[tp.topic].partitions.append(PartitionInfo(tp.partition, lows[key], highs[key]))
-    supported = _group_lags(admin, {info.grant.topic: info for info in present}, timeout)
+        if tp.topic in by_name and key in lows and key in highs:
+            by_name[tp.topic].partitions.append(PartitionInfo(tp.partition, lows[key], highs[key]))
+    supported = _group_lags(admin, by_name, timeout)
     return Overview(infos, supported)
 
 
 def _offsets(
     admin: Any, partitions: list[TopicPartition], spec: str, timeout: float
 ) -> dict[tuple[str, int], int]:
-    """The earliest or latest offset of each partition, in one request."""
+    """The earliest or latest offset of each partition, in one request; partitions of topics
+    the broker does not hold are left out."""
     if not partitions:
         return {}
     offset = OffsetSpec.earliest() if spec == "earliest" else OffsetSpec.latest()
     futures = admin.list_offsets({tp: offset for tp in partitions}, request_timeout=timeout)
-    return {
-        (tp.topic, tp.partition): future.result(timeout=timeout).offset
-        for tp, future in futures.items()
-    }
+    found = {}
+    for tp, future in futures.items():
+        try:
+            found[(tp.topic, tp.partition)] = future.result(timeout=timeout).offset
+        except KafkaException as exc:
+            if exc.args[0].code() not in _NOT_HELD:
+                raise
+    return found
 
 
 def _configs(admin: Any, infos: list[TopicInfo], timeout: float) -> None:
