@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 
 from smarteros.events.tally import published_tally
-from smarteros.infra.kafka import client_config, get_producer
+from smarteros.infra.kafka import get_producer
 from smarteros.scrub import scrub_text
 from telemetry.topics.access import TopicGrant
+from telemetry.topics.records import read_to_end, viewer_consumer
 
 REPLAY_ACTION = "topics.dead_letter_replay"
 # How long a bulk replay reads one partition's dead letters at most.
@@ -38,9 +38,7 @@ class Replayed:
 
 
 def _raw_message(topic: str, partition: int, offset: int) -> Any:
-    consumer = Consumer(
-        client_config(**{"group.id": "smarteros-topic-viewer", "enable.auto.commit": False})
-    )
+    consumer = viewer_consumer()
     try:
         consumer.assign([TopicPartition(topic, partition, offset)])
         for _ in range(20):
@@ -139,20 +137,12 @@ def _may_replay(grant: TopicGrant) -> None:
 
 
 def _dead_letters(topic: str, count: int) -> list[Any]:
-    """Up to `count` dead letters of `topic`, oldest first per partition: read until the
-    partition has nothing more (not to its high watermark, which the local broker may give
-    one short)."""
+    """Up to `count` dead letters of `topic`, oldest first per partition: each partition read
+    until the broker says it has nothing more (`read_to_end`), not to its listed high watermark,
+    which the local broker may give short."""
     from telemetry.topics.browse import TopicUnavailable, topic_partitions
 
-    consumer = Consumer(
-        client_config(
-            **{
-                "group.id": "smarteros-topic-viewer",
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-            }
-        )
-    )
+    consumer = viewer_consumer(**{"auto.offset.reset": "earliest"})
     found: list[Any] = []
     try:
         try:
@@ -162,19 +152,13 @@ def _dead_letters(topic: str, count: int) -> list[Any]:
         for partition in partitions:
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=5)
             if high <= low:
-                continue
-            consumer.assign([TopicPartition(topic, partition, low)])
-            deadline = time.monotonic() + REPLAY_READ_SECONDS
-            last = low - 1
-            while len(found) < count and time.monotonic() < deadline:
-                message = consumer.poll(0.5)
-                if message is None:
-                    if last >= high - 1:
-                        break  # at the end, and nothing more came
-                    continue
-                if not message.error():
-                    found.append(message)
-                    last = message.offset() or 0
+                continue  # empty (a listed watermark may be short, but not of a first message)
+            for message in read_to_end(
+                consumer, topic, {partition: low}, seconds=REPLAY_READ_SECONDS
+            ):
+                found.append(message)
+                if len(found) >= count:
+                    break
             if len(found) >= count:
                 break
     finally:

@@ -1,7 +1,9 @@
 """Browse a topic with a short-lived consumer: assigned partitions, no group, no commits.
 
 Each request scans forward from a start position until it has `limit` matches, reaches the end
-of every partition (the high watermarks taken when it began), or spends its time or bytes budget.
+of every partition (where each ended when the scan began: read to the broker's partition EOF, not
+taken from a listed high watermark, which the local broker may give short), or spends its time or
+bytes budget.
 The cursor it returns (`next`) resumes the scan: "load more" goes on forward, or, after `newest`,
 back in time (`before:` cursors: the `limit` messages before each partition's position).
 """
@@ -18,7 +20,6 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from django.conf import settings
 
 from smarteros.infra.evaluator import request_budget
-from smarteros.infra.kafka import client_config
 from smarteros.parsing import (
     InvalidValue,
     parse_iso_time,
@@ -28,7 +29,7 @@ from smarteros.parsing import (
 )
 from telemetry.topics.filters import MessageFilter
 from telemetry.topics.masking import Masker
-from telemetry.topics.records import message_record
+from telemetry.topics.records import END_SECONDS, message_record, partition_ends, viewer_consumer
 
 MAX_PARTITIONS_PER_REQUEST = 1024
 FILTER_SLICE = 50  # records judged between two checks of cancel and the time budget
@@ -130,24 +131,13 @@ class BrowseResult:
     scanned: int
     matched: int
     next: Start
-    done: bool  # every partition read up to where it ended when the scan began
+    done: bool  # every partition read to where it ended when the scan began
     stopped: str  # "limit", "end", "time budget", "bytes budget"
     partitions: list[int]
 
 
 def _consumer() -> Consumer:
-    return Consumer(
-        client_config(
-            **{
-                # Never joins: partitions are assigned; the id only satisfies the client.
-                "group.id": "smarteros-topic-viewer",
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                "auto.offset.reset": "earliest",
-                "fetch.max.bytes": 5_000_000,
-            }
-        )
-    )
+    return viewer_consumer(**{"auto.offset.reset": "earliest", "fetch.max.bytes": 5_000_000})
 
 
 def topic_partitions(consumer: Any, topic: str, timeout: float = 5.0) -> list[int]:
@@ -225,6 +215,7 @@ def browse(
         slot.release()
         raise
     _count_scan(1)
+    began = time.monotonic()
     try:
         partitions = topic_partitions(consumer, topic)
         if partition is not None:
@@ -234,15 +225,15 @@ def browse(
         if start.kind in ("cursor", "before") and not set(start.cursor) <= set(partitions):
             raise BrowseError("start", "cursor names a partition outside the view")
         lows: dict[int, int] = {}
-        ends: dict[int, int] = {}
+        highs: dict[int, int] = {}
+        for p in partitions:
+            lows[p], highs[p] = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)
+        ends = partition_ends(consumer, topic, highs, seconds=min(END_SECONDS, seconds))
         positions: dict[int, int] = {}
         for p in partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)
-            lows[p] = low
-            ends[p] = high
             if start.kind == "before":
-                ends[p] = min(max(start.cursor.get(p, high), low), high)
-            positions[p] = _start_offset(consumer, topic, p, start, low, ends[p], limit)
+                ends[p] = min(max(start.cursor.get(p, ends[p]), lows[p]), ends[p])
+            positions[p] = _start_offset(consumer, topic, p, start, lows[p], ends[p], limit)
         return _scan(
             consumer,
             topic,
@@ -251,7 +242,7 @@ def browse(
             positions,
             ends,
             limit,
-            seconds,
+            max(0.0, seconds - (time.monotonic() - began)),
             max_bytes,
             progress,
             backward=lows if start.kind in ("newest", "before") else None,

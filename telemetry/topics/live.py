@@ -24,9 +24,8 @@ import orjson
 from channels.layers import get_channel_layer
 from confluent_kafka import OFFSET_END, Consumer, KafkaException, TopicPartition
 
-from smarteros.infra.kafka import client_config
 from telemetry.topics.masking import Masker
-from telemetry.topics.records import message_record
+from telemetry.topics.records import message_record, partition_ends, viewer_consumer
 
 logger = logging.getLogger(__name__)
 
@@ -73,25 +72,16 @@ class TopicTail:
         self._executor.shutdown(wait=False)
 
     def _open(self) -> None:
-        consumer = Consumer(
-            client_config(
-                **{
-                    "group.id": "smarteros-topic-viewer",
-                    "enable.auto.commit": False,
-                    "enable.auto.offset.store": False,
-                    "queued.max.messages.kbytes": 8192,
-                    "fetch.wait.max.ms": 50,
-                }
-            )
-        )
+        consumer = viewer_consumer(**{"queued.max.messages.kbytes": 8192})
         metadata = consumer.list_topics(self.topic, timeout=5)
         entry = metadata.topics.get(self.topic)
         partitions = sorted(entry.partitions) if entry and entry.error is None else []
-        ends = []
+        highs = {}
         for p in partitions:
-            _, high = consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=5)
-            ends.append(TopicPartition(self.topic, p, high if high >= 0 else OFFSET_END))
-        consumer.assign(ends)
+            _, highs[p] = consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=5)
+        # From the real end: a listed watermark short of it would show old messages as new.
+        ends = partition_ends(consumer, self.topic, {p: h for p, h in highs.items() if h >= 0})
+        consumer.assign([TopicPartition(self.topic, p, ends.get(p, OFFSET_END)) for p in highs])
         self._consumer = consumer
 
     def _poll(self) -> tuple[list[tuple[int, str]], int]:
