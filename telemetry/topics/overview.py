@@ -46,11 +46,7 @@ class TopicInfo:
     cleanup: str = ""
     retention_ms: int | None = None
     groups: list[GroupLag] = field(default_factory=list)
-
-    @property
-    def messages(self) -> int:
-        """Between the watermarks: on a compacted topic an upper bound."""
-        return sum(p.messages for p in self.partitions)
+    published: int = 0  # messages in the last 24 h (telemetry.topics.published)
 
     @property
     def retention(self) -> str:

@@ -24,6 +24,7 @@ from smarteros.parsing import (
     parse_partition_or_all,
     parse_text,
 )
+from telemetry.queries import TelemetryUnavailable
 from telemetry.topics.access import TopicDenied, TopicGrant, topic_grant
 from telemetry.topics.actions import (
     ActionRefused,
@@ -38,6 +39,7 @@ from telemetry.topics.limits import ViewerLimitReached, work_acquire, work_relea
 from telemetry.topics.listing import KINDS, topic_query_parse, topics_list
 from telemetry.topics.masking import Masker
 from telemetry.topics.overview import topics_overview
+from telemetry.topics.published import Published, topics_published
 
 
 def _grant_or_404(request: HttpRequest, topic: Any) -> TopicGrant:
@@ -75,7 +77,7 @@ def topics_page(request: HttpRequest) -> HttpResponse:
     except InvalidValue as exc:
         return _bad(exc)
     listing = topics_list(request.user, query)
-    error = ""
+    error = counts_error = ""
     overview = None
     try:
         overview = topics_overview(listing.grants)
@@ -85,6 +87,12 @@ def topics_page(request: HttpRequest) -> HttpResponse:
         if not isinstance(exc, KafkaException):
             raise
         error = f"Kafka unavailable: {exc}"
+    try:
+        published = topics_published(listing.grants)
+    except TelemetryUnavailable as exc:
+        published, counts_error = Published(), f"Message counts unavailable: {exc}"
+    for info in overview.topics if overview else []:
+        info.published = published.of(info.grant.topic)
     pager = {
         page: urlencode(query.params(page=page))
         for page in (query.page - 1, query.page + 1)
@@ -92,7 +100,9 @@ def topics_page(request: HttpRequest) -> HttpResponse:
     }
     context = {
         "overview": overview,
+        "published": published,
         "error": error,
+        "counts_error": counts_error,
         "listing": listing,
         "query": query,
         "kinds": KINDS,

@@ -9,6 +9,8 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from django.conf import settings
 
+from telemetry.topics.access import TopicGrant
+from telemetry.topics.published import topics_published
 from tenants.models import AuditEvent
 from tenants.scope import dangerously_unscoped
 from tests.telemetry.topics.conftest import envelope, produce
@@ -56,19 +58,54 @@ def audits(action: str) -> list[AuditEvent]:
         return list(AuditEvent.objects.filter(action=action))
 
 
+def counted(tenant: str, topic: str, messages: int, minutes_ago: int = 0) -> None:
+    """Messages counted on a topic, as the places that publish them and the counter write it."""
+    from datetime import UTC, datetime, timedelta
+
+    from smarteros.infra.clickhouse import clickhouse_client
+
+    minute = datetime.now(UTC).replace(second=0, microsecond=0, tzinfo=None)
+    client = clickhouse_client()
+    try:
+        client.execute(
+            "INSERT INTO topic_messages (minute, tenant, topic, messages) VALUES",
+            [(minute - timedelta(minutes=minutes_ago), tenant, topic, messages)],
+        )
+    finally:
+        client.disconnect()
+
+
 def test_topics_page_lists_counts_retention_and_degrades_without_groups(world: Any) -> None:
     produce(ORIGIN, {"n": 1}, partition=0)
-    produce(ORIGIN, {"n": 2}, partition=1)
+    # The counts are the platform's records of the last 24 hours, not the broker's watermarks
+    # (the telemetry store outlives a test: counts are compared with those before it).
+    before = topics_published(
+        [
+            TopicGrant(ORIGIN, 1, "acme", "viewer"),
+            TopicGrant("smarteros.events", None, None, "platform"),
+        ]
+    )
+    counted("acme", ORIGIN, 2)
+    counted("acme", ORIGIN, 5, minutes_ago=25 * 60)
+    counted("globex", "globex.shopify.webhooks", 7)
+    counted("acme", "smarteros.events", 3)
+    counted("globex", "smarteros.events", 4)
     page = world.client("acme-viewer").get("/topics/")
     html = page.content.decode()
     assert page.status_code == 200
     row = html[html.index('data-topic="acme.shopify.webhooks"') :]
     row = row[: row.index("</tr>")]
-    assert '<td class="messages">2</td>' in row and "3 days" in row and "delete" in row
+    expected = before.of(ORIGIN) + 2
+    assert f'<td class="messages">{expected}</td>' in row and "3 days" in row and "delete" in row
+    assert "messages counted up to" in html and "globex" not in html
     assert "compacted" in html  # acme.shopify.products
     assert "not reported by the broker" in html  # the local broker lists no groups
     root = world.client("root").get("/topics/").content.decode()
     assert "smarteros.events" in root and "globex.shopify.webhooks" in root
+    # A platform topic's count adds up every tenant's messages on it.
+    platform_row = root[root.index('data-topic="smarteros.events"') :]
+    expected = before.of("smarteros.events") + 7
+    assert f'<td class="messages">{expected}</td>' in platform_row[: platform_row.index("</tr>")]
 
 
 def test_detail_shows_envelope_trace_link_headers_and_dlq_reason(world: Any) -> None:
