@@ -71,42 +71,71 @@ def _wanted(query: TopicQuery, topic: str, tenant_slug: str | None) -> bool:
     return not query.kind or query.kind == _kind_of(topic, tenant_slug)
 
 
-def _all_topics(query: TopicQuery) -> list[TopicGrant]:
-    """A platform admin's view: the platform's topics and every current tenant's, by name."""
+def _platform_grants(query: TopicQuery) -> list[TopicGrant]:
+    if query.tenant and query.tenant not in "platform":
+        return []
+    return [
+        TopicGrant(spec.name, None, None, PLATFORM)
+        for spec in sorted(platform_topics(), key=lambda spec: spec.name)
+        if _wanted(query, spec.name, None)
+    ]
+
+
+def _tenants(query: TopicQuery) -> Any:
+    """Current tenants matching the search, by slug (a queryset; the caller scopes it)."""
     from tenants.models import Tenant
+
+    tenants = Tenant.objects.filter(deprovisioned_at__isnull=True)
+    if query.tenant:
+        tenants = tenants.filter(slug__contains=query.tenant)
+    return tenants.order_by("slug")
+
+
+def _tenant_grants(rows: list[tuple[int, str]], query: TopicQuery) -> list[TopicGrant]:
+    suffixes = sorted(spec.name.partition(".")[2] for spec in tenant_every_topic("t"))
+    return [
+        TopicGrant(f"{slug}.{suffix}", tenant_id, slug, PLATFORM)
+        for tenant_id, slug in rows
+        for suffix in suffixes
+        if _wanted(query, f"{slug}.{suffix}", slug)
+    ]
+
+
+def _all_topics_page(query: TopicQuery, per_page: int) -> TopicPage:
+    """A platform admin's view: the platform's topics, then every current tenant's, by name.
+    Without a name search every tenant has the same topics, so the page is counted out and
+    only its tenants are read; a name search reads every matching tenant's slug."""
     from tenants.scope import dangerously_unscoped
 
-    grants = []
-    if not query.tenant or query.tenant in "platform":
-        grants = [
-            TopicGrant(spec.name, None, None, PLATFORM)
-            for spec in sorted(platform_topics(), key=lambda spec: spec.name)
-            if _wanted(query, spec.name, None)
-        ]
-    suffixes = sorted(spec.name.partition(".")[2] for spec in tenant_every_topic("t"))
+    platform = _platform_grants(query)
+    start = (query.page - 1) * per_page
     with dangerously_unscoped():
-        tenants = Tenant.objects.filter(deprovisioned_at__isnull=True)
-        if query.tenant:
-            tenants = tenants.filter(slug__contains=query.tenant)
-        rows = list(tenants.order_by("slug").values_list("pk", "slug"))
-    for tenant_id, slug in rows:
-        for suffix in suffixes:
-            name = f"{slug}.{suffix}"
-            if _wanted(query, name, slug):
-                grants.append(TopicGrant(name, tenant_id, slug, PLATFORM))
-    return grants
+        tenants = _tenants(query)
+        if query.name:
+            grants = platform + _tenant_grants(list(tenants.values_list("pk", "slug")), query)
+            return TopicPage(grants[start : start + per_page], len(grants), query, per_page)
+        each = len(_tenant_grants([(0, "t")], query))  # topics a tenant has on this search
+        total = len(platform) + tenants.count() * each
+        first = max(0, start - len(platform))  # the page's first tenant topic, by index
+        end = start + per_page - len(platform)
+        rows = []
+        if each and end > 0:
+            wanted = tenants[first // each : -(-end // each)]
+            rows = list(wanted.values_list("pk", "slug"))
+    tenant_grants = _tenant_grants(rows, query)[first % each if each else 0 :]
+    grants = (platform[start:] + tenant_grants)[:per_page]
+    return TopicPage(grants, total, query, per_page)
 
 
 def topics_list(user: Any, query: TopicQuery, *, per_page: int = PER_PAGE) -> TopicPage:
     """The page of topics `user` may see that match `query`, and how many match in all."""
     if getattr(user, "is_superuser", False):
-        matching = _all_topics(query)
-    else:
-        matching = [
-            grant
-            for grant in topic_grants(user)
-            if (not query.tenant or query.tenant in (grant.tenant_slug or ""))
-            and _wanted(query, grant.topic, grant.tenant_slug)
-        ]
+        return _all_topics_page(query, per_page)
+    matching = [
+        grant
+        for grant in topic_grants(user)
+        if (not query.tenant or query.tenant in (grant.tenant_slug or ""))
+        and _wanted(query, grant.topic, grant.tenant_slug)
+    ]
     start = (query.page - 1) * per_page
     return TopicPage(matching[start : start + per_page], len(matching), query, per_page)
