@@ -97,12 +97,51 @@ def last_active(prefix: str, count: int) -> str:
         return max(slugs)
 
 
+PROBE_EVERY = 10  # tenants between two timings of the broker's CreateTopics alone
+PROBE_TOPICS: list[str] = []  # made by broker_create_seconds, deleted by probes_delete
+
+
+def broker_create_seconds(prefix: str, index: int) -> float:
+    """The baseline: the seconds the broker takes to create a tenant's topics (same names'
+    shape, partitions and configs) for a raw admin client, none of the product's code around
+    it. The probe topics are deleted at the end (probes_delete)."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+    from django.conf import settings
+
+    from smarteros.events.catalog import tenant_topics
+
+    admin = AdminClient({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS})
+    topics = [
+        NewTopic(spec.name, spec.partitions, 1, config=spec.config())
+        for spec in tenant_topics(f"{prefix}probe{index:04d}")
+    ]
+    PROBE_TOPICS.extend(topic.topic for topic in topics)
+    started = time.perf_counter()
+    for future in admin.create_topics(topics, operation_timeout=30).values():
+        try:
+            future.result()
+        except Exception as exc:  # left by an interrupted run: that one is not timed
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise
+    return time.perf_counter() - started
+
+
+def probes_delete() -> None:
+    from smarteros.events.topics import topics_delete
+
+    topics_delete(PROBE_TOPICS)
+
+
 def provision_all(
-    prefix: str, count: int, steps: dict[str, list[float]] | None = None
+    prefix: str,
+    count: int,
+    steps: dict[str, list[float]] | None = None,
+    probes: list[float] | None = None,
 ) -> list[float]:
     """Make and provision the tenants `{prefix}{i:04d}` not provisioned yet; the seconds each
     provisioning took, in order (a resumed run times only the ones it made). `steps` collects
-    each step's seconds, in the same order."""
+    each step's seconds, in the same order; `probes` the broker's own CreateTopics time for a
+    tenant's topics, every PROBE_EVERY tenants."""
     from tenants.models import Tenant
     from tenants.provisioning import tenant_provision
     from tenants.scope import dangerously_unscoped
@@ -128,6 +167,8 @@ def provision_all(
         started = time.perf_counter()
         tenant_provision(tenant=tenant, on_step=step)
         timings.append(time.perf_counter() - started)
+        if probes is not None and len(timings) % PROBE_EVERY == 1:
+            probes.append(broker_create_seconds(prefix, index))
         if len(timings) % 100 == 0:
             say(f"  {index + 1} tenants, last provisioning {timings[-1]:.3f}s")
     return timings
@@ -326,7 +367,8 @@ def main() -> None:
     web = httpx.Client(base_url=args.url, timeout=120)
     say(f"provisioning {args.tenants} tenants ({args.prefix}0000...)")
     steps: dict[str, list[float]] = {}
-    timings = provision_all(args.prefix, args.tenants, steps)
+    probes: list[float] = []
+    timings = provision_all(args.prefix, args.tenants, steps, probes)
     first = statistics.median(timings[:100]) if timings else float("nan")
     last = statistics.median(timings[-100:]) if timings else float("nan")
     ratio = last / first if timings else float("nan")
@@ -336,6 +378,16 @@ def main() -> None:
             f"  step {name} p50: first 100 {statistics.median(seconds[:100]):.3f}s, "
             f"last 100 {statistics.median(seconds[-100:]):.3f}s"
         )
+    if len(probes) >= 2:
+        # The same tenant's topics created by a raw client, timed beside ours: how much of the
+        # growth is the broker's.
+        span = max(1, len(probes) // 10)
+        probe_first, probe_last = (statistics.median(p) for p in (probes[:span], probes[-span:]))
+        say(
+            f"  broker CreateTopics alone (raw client, {len(probes)} probes): first "
+            f"{probe_first:.3f}s, last {probe_last:.3f}s, ratio {probe_last / probe_first:.2f}"
+        )
+        probes_delete()
     say(f"provision ratio: {ratio:.2f}")
 
     with SaasServer() as saas:

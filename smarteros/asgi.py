@@ -16,6 +16,13 @@ from django.core.asgi import get_asgi_application
 
 django_app = get_asgi_application()
 
+# Import every view now, while the worker starts, rather than in its first request: resolving
+# the first URL imports the whole URLconf (seconds on a busy machine), which an operator's
+# first click or a load balancer's first probe would otherwise wait for.
+from django.urls import get_resolver  # noqa: E402
+
+get_resolver().url_patterns  # noqa: B018
+
 from smarteros.routing import http_mounts, lifespan_hooks, websocket_app  # noqa: E402
 
 _router = ProtocolTypeRouter({"http": django_app, "websocket": websocket_app})
