@@ -165,7 +165,6 @@ def test_platform_admin_creates_and_provisions_live_with_a_retry(
     calls_insert(world.acme.slug, ok=12, errors=0, operation="agent_create_session")
     page.goto(f"{web_server}/tenants/{world.acme.slug}/")
     assert "55 calls, 3 errors." in page.inner_text("#calls")
-    # The README's docs/console-overview.png is a copy of this one.
     page.screenshot(path=str(ARTIFACTS / "console-overview.png"), full_page=True)
 
     # Suspend with a reason, confirming with the slug; resume.
