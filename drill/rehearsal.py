@@ -25,8 +25,8 @@ from typing import Any
 
 from django.conf import settings
 
+from drill.stack import LocalStack, local_stack_start
 from smarteros.dr.common import MANIFEST, DrError, Progress
-from smarteros.dr.localstack import LocalStack, local_stack_start
 
 
 @dataclass

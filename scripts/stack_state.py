@@ -1,4 +1,4 @@
-"""State of the local stack that outlives `make run` (standard library only).
+"""State of the local stack that outlives `make run` (standard library and localstack/ only).
 
 OpenBao keeps its data in files under the run folder (integrated storage): initialised once, unsealed on every start.
 Its unseal key and root token are kept beside the data, readable by the owner only: this is a
@@ -16,108 +16,50 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+
+from localstack.openbao import (
+    openbao_initialise,
+    openbao_request,
+    openbao_token_create,
+    openbao_unseal,
+    openbao_wait_active,
+)
 
 # --- OpenBao ----------------------------------------------------------------------------------
-
-
-def vault_config(home: Path, port: int, cluster_port: int) -> Path:
-    """Write the server's configuration (integrated storage under `home`) and return its path.
-    Integrated (raft) storage: OpenBao 2 dropped the plain file backend; one node is enough."""
-    (home / "data").mkdir(parents=True, exist_ok=True)
-    config = home / "config.hcl"
-    config.write_text(
-        f'storage "raft" {{\n  path = "{home / "data"}"\n  node_id = "local"\n}}\n'
-        f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n'
-        f'  cluster_address = "127.0.0.1:{cluster_port}"\n}}\n'
-        f'api_addr = "http://127.0.0.1:{port}"\n'
-        f'cluster_addr = "http://127.0.0.1:{cluster_port}"\n'
-    )
-    return config
-
-
-def _vault(
-    port: int, method: str, path: str, body: dict[str, Any] | None = None, token: str = ""
-) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/v1/{path}",
-        method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"X-Vault-Token": token} if token else {},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else {}
-    except urllib.error.HTTPError as exc:
-        raw = exc.read()
-        return exc.code, json.loads(raw) if raw.strip().startswith(b"{") else {}
-
-
-def vault_answers(port: int) -> Callable[[], bool]:
-    """Ready once the API answers at all (sealed and uninitialised servers answer too)."""
-
-    def check() -> bool:
-        try:
-            return _vault(port, "GET", "sys/seal-status")[0] == 200
-        except OSError:
-            return False
-
-    return check
 
 
 def vault_open(port: int, home: Path, app_token: str, say: Callable[[str], None]) -> None:
     """Initialise (first start only), unseal, and make sure `app_token` is a valid token."""
     keys_file = home / "init.json"
-    status = _vault(port, "GET", "sys/seal-status")[1]
+    status = openbao_request(port, "GET", "sys/seal-status")[1]
     if not status.get("initialized"):
         if keys_file.exists():
             raise RuntimeError(
                 f"{keys_file} exists but the server is not initialised: its data folder was "
                 "removed; run `make clean-state` to start afresh"
             )
-        code, init = _vault(port, "PUT", "sys/init", {"secret_shares": 1, "secret_threshold": 1})
-        if code != 200:
-            raise RuntimeError(f"vault init failed ({code}): {init}")
+        init = openbao_initialise(port)
         keys_file.touch(mode=0o600)
         keys_file.write_text(
             json.dumps({"unseal_key": init["keys"][0], "root_token": init["root_token"]})
         )
         say(f"vault: initialised; unseal key and root token in {keys_file} (local use only)")
-        status = _vault(port, "GET", "sys/seal-status")[1]
+        status = openbao_request(port, "GET", "sys/seal-status")[1]
     if not keys_file.exists():
         return  # a server of someone else's: it keeps its own keys
     keys = json.loads(keys_file.read_text())
     if status.get("sealed"):
-        code, answer = _vault(port, "PUT", "sys/unseal", {"key": keys["unseal_key"]})
-        if code != 200 or answer.get("sealed"):
-            raise RuntimeError(f"vault unseal failed ({code}): {answer}")
-    # Unsealed, the node still has to elect itself leader before it serves requests.
-    deadline = time.monotonic() + 30
-    while _vault(port, "GET", "sys/health")[0] != 200:
-        if time.monotonic() > deadline:
-            raise RuntimeError("vault did not become active within 30s of unsealing")
-        time.sleep(0.25)
-    if _vault(port, "GET", "auth/token/lookup-self", token=app_token)[0] != 200:
-        code, answer = _vault(
+        openbao_unseal(port, keys["unseal_key"])
+    openbao_wait_active(port)
+    if openbao_request(port, "GET", "auth/token/lookup-self", token=app_token)[0] != 200:
+        openbao_token_create(
             port,
-            "POST",
-            "auth/token/create",
-            {
-                "id": app_token,
-                "policies": ["root"],
-                "no_parent": True,
-                "display_name": "smarteros-local-app",
-            },
-            token=keys["root_token"],
+            root_token=keys["root_token"],
+            token_id=app_token,
+            display_name="smarteros-local-app",
         )
-        if code != 200:
-            raise RuntimeError(f"vault: could not create the configured token ({code}): {answer}")
         say("vault: created the configured VAULT_TOKEN")
 
 

@@ -34,6 +34,8 @@ INSTALLED_APPS = [
     # Before mcp_tools, whose admin module unregisters its token admins.
     "oauth2_provider",
     "mcp_tools",
+    # `manage.py dr_drill`: local tooling outside the application, which never imports it.
+    "drill",
 ]
 
 MIDDLEWARE = [

@@ -1,6 +1,6 @@
 """dr_backup's manifest, and dr_restore's refusals: a backup that does not match its manifest,
 a target that is not empty; and --force, which replaces what the target holds. On a stack of
-the test's own (smarteros.dr.localstack), never the shared services."""
+the test's own (drill.stack), never the shared services."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from drill.stack import LocalStack, local_stack_start
 from smarteros.dr.common import file_sha256
-from smarteros.dr.localstack import LocalStack, local_stack_start
 from tests.processes import ROOT
 
 MESSAGES = 300

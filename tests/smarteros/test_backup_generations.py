@@ -18,6 +18,7 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from localstack.services import tansu_argv
 from smarteros.events import backup_generations
 from smarteros.events.backup import backup_consumer, read_partitions
 from smarteros.events.backup_generations import (
@@ -27,7 +28,7 @@ from smarteros.events.backup_generations import (
 )
 from smarteros.events.generations_restore import generations_restore
 from smarteros.infra import kafka
-from tests.processes import ServerProcess, free_port, kafka_broker, tansu_binary
+from tests.processes import ServerProcess, free_port, kafka_broker
 
 TOPICS = 120  # tenant-like topics, a third of them dead-letter topics
 CREATE_TOPICS = 19  # Kafka API key
@@ -88,19 +89,7 @@ def _exactly(sock: socket.socket, size: int) -> bytes:
 def cut_broker(allowed: int) -> Iterator[str]:
     """A fresh broker reached only through a CreateTopicsCutter (it advertises the proxy)."""
     port, proxy_port = free_port(), free_port()
-    server = ServerProcess(
-        [
-            tansu_binary(),
-            "broker",
-            "--listener-url",
-            f"tcp://127.0.0.1:{port}",
-            "--advertised-listener-url",
-            f"tcp://127.0.0.1:{proxy_port}",
-            "--storage-engine",
-            "memory://tansu/",
-        ],
-        port=port,
-    )
+    server = ServerProcess(tansu_argv(port, advertised_port=proxy_port), port=port)
     cutter = CreateTopicsCutter(listen=proxy_port, target=port, allowed=allowed)
     try:
         yield f"127.0.0.1:{proxy_port}"

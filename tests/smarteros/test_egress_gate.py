@@ -58,9 +58,13 @@ EXCEPTIONS: dict[str, tuple[set[str], str]] = {
         {"requests"},
         "backup and restore tooling: the platform's own Vault, from its settings",
     ),
-    "smarteros/dr/localstack.py": (
-        {"requests", "urllib.request"},
-        "the drill's local stack: readiness pings of services it started itself",
+    "localstack/processes.py": (
+        {"urllib.request"},
+        "the local stack's launcher: readiness pings of services it started itself",
+    ),
+    "localstack/openbao.py": (
+        {"urllib.request"},
+        "the local stack's launcher: first start of OpenBao servers it started itself",
     ),
 }
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from drill.rehearsal import dr_drill
 from smarteros.dr.common import DrError, Timer
-from smarteros.dr.drill import dr_drill
 
 
 class Command(BaseCommand):

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from drill.steps import drill_check, drill_seed
 from smarteros.dr.common import DrError
-from smarteros.dr.drill_steps import drill_check, drill_seed
 
 
 class Command(BaseCommand):
