@@ -4,6 +4,7 @@ from django.urls import path
 from smarteros.login_throttle import ThrottledLoginView
 from tenants.console import (
     audit,
+    effects,
     health,
     integrations,
     keys,
@@ -35,6 +36,12 @@ urlpatterns = [
     path("tenants/<slug:slug>/plan/", lifecycle.plan, name="console-plan"),
     path("tenants/<slug:slug>/keys/", keys.keys, name="console-keys"),
     path("tenants/<slug:slug>/people/", people.people, name="console-people"),
+    path("tenants/<slug:slug>/effects/", effects.effects, name="console-effects"),
+    path(
+        "tenants/<slug:slug>/effects/<int:effect_id>/retry/",
+        effects.effect_retry_view,
+        name="console-effect-retry",
+    ),
     path("invite/<str:uid>/<str:token>/", people.invite_accept, name="console-invite"),
     path(
         "tenants/<slug:slug>/keys/<int:key_id>/revoke/", keys.key_revoke, name="console-key-revoke"

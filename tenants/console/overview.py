@@ -12,9 +12,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from redis.exceptions import RedisError
 
-from smarteros.events.catalog import tenant_topics
+from smarteros.events.catalog import tenant_dead_letter_topics, tenant_topics
 from telemetry.queries import TelemetryUnavailable, TenantQuery, reader
 from tenants.console.access import tenant_for
+from tenants.console.queries import CallStats, call_stats, calls_freshness, counts_freshness
 from tenants.console.steps import step_states
 from tenants.models import ApiKey, Tenant
 from tenants.ratelimit import rate_limit_usage
@@ -25,10 +26,12 @@ PROVIDERS = ("shopify", "whatsapp", "n8n")
 
 
 def _telemetry(slug: str) -> dict[str, Any] | None:
-    """Topic counts, per-operation figures, recent errors and each provider's last call, over
-    one ClickHouse connection; None when the store is unavailable."""
+    """Topic counts, the calls, errors and dead letters the tenants list shows (the same
+    query), per-operation figures, recent errors and each provider's last call, over one
+    ClickHouse connection; None when the store is unavailable."""
     try:
         with reader() as client:
+            stats = call_stats(slugs=[slug], window_seconds=DAY, client=client)
             topics = TenantQuery([slug], DAY, table="topic_messages", time_column="minute").run(
                 "topic, sum(messages)", group_by="topic", client=client
             )
@@ -56,19 +59,50 @@ def _telemetry(slug: str) -> dict[str, Any] | None:
             )
     except TelemetryUnavailable:
         return None
+    if stats is None:
+        return None
+    totals = stats.get(slug, CallStats())
     return {
         "topics": {name: int(count) for name, count in topics},
         "operations": [
             {"operation": o, "calls": int(c), "errors": int(e), "p95_ms": round(float(p), 1)}
             for o, c, e, p in operations
         ],
-        "calls": sum(int(c) for _, c, _, _ in operations),
-        "errors": sum(int(e) for _, _, e, _ in operations),
+        "calls": totals.calls,
+        "errors": totals.errors,
+        "last_call": totals.last_call,
+        "dead_letters": totals.dead_letters,
         "recent_errors": [
             {"time": t, "operation": o, "status": s, "error_type": e} for t, o, s, e in errors
         ],
         "last_calls": {service: (last, status) for service, last, status in providers},
     }
+
+
+def topic_rows(slug: str, counts: dict[str, int]) -> list[dict[str, Any]]:
+    """The tenant's topics, each followed by its dead-letter twin when that received messages
+    in the window (`counts`, per topic name): a twin exists only once something was parked on
+    it, and an empty one is noise beside the topic it serves."""
+    rows = []
+    for spec, twin in zip(tenant_topics(slug), tenant_dead_letter_topics(slug), strict=True):
+        rows.append(
+            {
+                "name": spec.name,
+                "description": spec.description,
+                "dead_letter": False,
+                "messages": counts.get(spec.name),
+            }
+        )
+        if counts.get(twin.name):
+            rows.append(
+                {
+                    "name": twin.name,
+                    "description": twin.description,
+                    "dead_letter": True,
+                    "messages": counts[twin.name],
+                }
+            )
+    return rows
 
 
 def integrations_health(tenant: Tenant, last_calls: dict[str, Any]) -> list[dict[str, Any]]:
@@ -96,8 +130,8 @@ def integrations_health(tenant: Tenant, last_calls: dict[str, Any]) -> list[dict
 
 
 def effects_summary(tenant: Tenant) -> dict[str, Any]:
-    """How many of the tenant's outside effects wait or failed, and the latest of them (an
-    operator retries a failed one in the admin)."""
+    """How many of the tenant's outside effects wait or failed, and the latest of them (a
+    tenant admin retries a failed one on the effects page)."""
     from django.db.models import Count
 
     from effects.models import Effect
@@ -116,28 +150,6 @@ def effects_summary(tenant: Tenant) -> dict[str, Any]:
         "pending": counts.get(Effect.State.PENDING, 0),
         "failed": counts.get(Effect.State.FAILED, 0),
         "latest": latest,
-    }
-
-
-def counts_freshness() -> dict[str, Any]:
-    """How current the topic counts are, from the topic counter's own reports (as /readyz reads
-    them): caught up as of its last report, or how far behind; `running` False if no member
-    reports (counts then stop where it stopped)."""
-    from smarteros.events.progress import consumer_groups_status
-    from telemetry.counter import GROUP
-
-    try:
-        status = next((s for s in consumer_groups_status() if s.group == GROUP), None)
-    except RedisError:
-        status = None
-    if status is None:
-        return {"running": False}
-    behind = status.lag > 0
-    return {
-        "running": True,
-        "lag": status.lag,
-        "seconds": round(status.last_progress_seconds if behind else status.silent_seconds),
-        "stalled": status.stalled,
     }
 
 
@@ -168,16 +180,7 @@ def overview(request: HttpRequest, slug: str) -> HttpResponse:
     access = tenant_for(request, slug)
     tenant = access.tenant
     telemetry = _telemetry(tenant.slug)
-    counts = (telemetry or {}).get("topics", {})
-    topics = [
-        {
-            "name": spec.name,
-            "description": spec.description,
-            "dead_letter": spec.name.endswith(".dlq"),
-            "messages": counts.get(spec.name),
-        }
-        for spec in tenant_topics(tenant.slug)
-    ]
+    topics = topic_rows(tenant.slug, (telemetry or {}).get("topics", {}))
     with tenant_read_scope(tenant.pk):
         keys = list(ApiKey.objects.filter(tenant=tenant).order_by("-created_at")[:5])
         active_keys = ApiKey.objects.filter(tenant=tenant, revoked_at__isnull=True).count()
@@ -192,6 +195,7 @@ def overview(request: HttpRequest, slug: str) -> HttpResponse:
             "steps": step_states(tenant),
             "topics": topics,
             "counted": counts_freshness(),
+            "calls_counted": calls_freshness(last_call=(telemetry or {}).get("last_call")),
             "telemetry": telemetry,
             "rate_used": rate_limit_usage(tenant_slug=tenant.slug),
             "rate_limit": limit,

@@ -3,12 +3,14 @@ person may see), figures from ClickHouse (one grouped query per page, never one 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.core.paginator import Page, Paginator
 from django.db.models import OuterRef, Q, QuerySet, Subquery
+from redis.exceptions import RedisError
 
 from telemetry.queries import TelemetryUnavailable, TenantQuery, reader
 from tenants.models import ApiKey, Membership, Tenant
@@ -81,15 +83,18 @@ def tenants_page(
 
 
 def call_stats(
-    *, slugs: list[str], window_seconds: int = DAY_SECONDS
+    *, slugs: list[str], window_seconds: int = DAY_SECONDS, client: Any = None
 ) -> dict[str, CallStats] | None:
     """Calls, errors and the last call per tenant over the window (one grouped query), and the
-    messages its dead-letter topics received (another); None
-    when the telemetry store is unavailable (the page says so rather than showing zeros)."""
+    messages its dead-letter topics received (another): the figures the tenants list, the
+    overview and the health page all show. Over `client` if given (a page's one connection);
+    None when the telemetry store is unavailable (the page says so rather than showing zeros)."""
     if not slugs:
         return {}
     try:
-        with reader() as client:
+        with contextlib.ExitStack() as stack:
+            if client is None:
+                client = stack.enter_context(reader())
             rows = TenantQuery(slugs, window_seconds).run(
                 "tenant, count(), countIf(status != 'ok'), max(time)",
                 group_by="tenant",
@@ -108,3 +113,48 @@ def call_stats(
     for tenant, messages in dead:
         stats[tenant].dead_letters = int(messages)
     return stats
+
+
+def group_freshness(group: str) -> dict[str, Any]:
+    """How current the figures a consumer group writes are, from its members' own reports (as
+    /readyz reads them): caught up as of its last report, or how far behind; `running` False
+    if no member reports (its figures then stop where it stopped). The topic counter's group
+    stands behind topic and dead-letter counts, the telemetry sink's behind calls and errors."""
+    from smarteros.events.progress import consumer_groups_status
+
+    try:
+        status = next((s for s in consumer_groups_status() if s.group == group), None)
+    except RedisError:
+        status = None
+    if status is None:
+        return {"running": False}
+    behind = status.lag > 0
+    return {
+        "running": True,
+        "lag": status.lag,
+        "seconds": round(status.last_progress_seconds if behind else status.silent_seconds),
+        "stalled": status.stalled,
+    }
+
+
+def counts_freshness() -> dict[str, Any]:
+    """How current topic and dead-letter counts are (the topic counter's reports)."""
+    from telemetry.counter import GROUP
+
+    return group_freshness(GROUP)
+
+
+def calls_freshness(*, last_call: datetime | None) -> dict[str, Any]:
+    """How current call and error figures are (the telemetry sink's reports). When the sink
+    does not report, `last_call` (the newest call among the figures shown) is the latest
+    moment they are known to reach, as `last_seconds` ago."""
+    from django.utils import timezone
+
+    from telemetry.sink import GROUP
+
+    fresh = group_freshness(GROUP)
+    if not fresh["running"] and last_call is not None:
+        if timezone.is_naive(last_call):
+            last_call = timezone.make_aware(last_call, timezone.get_current_timezone())
+        fresh["last_seconds"] = max(0, round((timezone.now() - last_call).total_seconds()))
+    return fresh

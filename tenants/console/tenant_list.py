@@ -10,7 +10,13 @@ from django.shortcuts import render
 
 from smarteros.parsing import parse_page, parse_text
 from tenants.console.access import is_platform_admin
-from tenants.console.queries import SORTS, call_stats, tenants_page
+from tenants.console.queries import (
+    SORTS,
+    call_stats,
+    calls_freshness,
+    counts_freshness,
+    tenants_page,
+)
 from tenants.models import Tenant
 
 
@@ -39,12 +45,15 @@ def tenant_list(request: HttpRequest) -> HttpResponse:
         {"tenant": t, "stats": None if stats is None else stats.get(t.slug)}
         for t in page.object_list
     ]
+    last_calls = [s.last_call for s in (stats or {}).values() if s.last_call is not None]
     context = {
         "page": page,
         "rows": rows,
         "params": params,
         "query": urlencode({k: v for k, v in params.items() if v}),
         "telemetry_available": stats is not None,
+        "calls_counted": calls_freshness(last_call=max(last_calls, default=None)),
+        "counted": counts_freshness(),
         "statuses": Tenant.Status.values,
         "plans": Tenant.Plan.values,
         "sorts": [

@@ -33,6 +33,7 @@ def pages(slug: str) -> list[str]:
         f"/tenants/{slug}/lifecycle/",
         f"/tenants/{slug}/keys/",
         f"/tenants/{slug}/integrations/",
+        f"/tenants/{slug}/effects/",
     ]
 
 
@@ -434,8 +435,94 @@ def test_overview_shows_pending_and_failed_outside_effects_of_its_tenant_only(wo
     admin_view = world.client("admin").get(f"/tenants/{world.acme.slug}/").content.decode()
     assert "1 pending, 1 failed." in admin_view
     assert "whatsapp answered HTTP 500" in admin_view and "evt-3" not in admin_view
-    assert "retry failed ones" in admin_view  # a tenant admin may retry, in the admin
+    assert "retry failed ones" in admin_view
+    assert "/admin/effects/" not in admin_view  # the console's own page, open to tenant admins
     viewer = world.client("viewer").get(f"/tenants/{world.acme.slug}/").content.decode()
     assert "1 pending, 1 failed." in viewer and "retry failed ones" not in viewer
+    assert f'href="/tenants/{world.acme.slug}/effects/"' in viewer
     globex = world.client("globex").get(f"/tenants/{world.globex.slug}/").content.decode()
     assert "0 pending, 0 failed." in globex and "evt-1" not in globex
+
+
+def test_effects_page_lists_a_tenants_effects_and_its_admin_retries_a_failed_one(
+    world: World,
+) -> None:
+    from effects.models import Effect
+    from tenants.scope import tenant_scope
+
+    with tenant_scope(world.acme.pk):
+        failed = Effect.objects.create(
+            tenant=world.acme,
+            kind="whatsapp.send_message",
+            key="evt-1",
+            payload={},
+            state=Effect.State.FAILED,
+            attempts=4,
+            last_error="upstream_error: whatsapp answered HTTP 500",
+        )
+        done = Effect.objects.create(
+            tenant=world.acme,
+            kind="n8n.trigger_workflow",
+            key="evt-2",
+            payload={},
+            state=Effect.State.DONE,
+        )
+    url = f"/tenants/{world.acme.slug}/effects/"
+    retry = f"{url}{failed.pk}/retry/"
+
+    viewer = world.client("viewer")
+    listed = viewer.get(url).content.decode()
+    assert "evt-1" in listed and "evt-2" in listed and "HTTP 500" in listed
+    assert retry not in listed
+    assert "evt-2" not in viewer.get(url, {"state": "failed"}).content.decode()
+    assert viewer.post(retry).status_code == 403
+    assert refusals("effect.retry") == 1
+    globex = world.client("globex")
+    assert globex.get(url).status_code == 403 and globex.post(retry).status_code == 403
+
+    admin = world.client("admin")
+    assert retry in admin.get(url).content.decode()
+    assert admin.post(f"{url}{done.pk}/retry/").status_code == 302  # not failed: left alone
+    assert admin.post(f"{url}999999/retry/").status_code == 404
+    answer = admin.post(retry)
+    assert answer.status_code == 302 and answer["Location"] == f"{url}?state=failed"
+    with dangerously_unscoped():
+        failed.refresh_from_db()
+        done.refresh_from_db()
+        entries = list(AuditEvent.objects.filter(action="effect.retry"))
+    # Attempts from zero and queued again: performed once more (tasks run inline in tests),
+    # where its empty payload fails again.
+    assert failed.attempts == 1 and "ValidationError" in failed.last_error
+    assert done.state == Effect.State.DONE
+    assert [(e.actor, e.target) for e in entries] == [
+        ("user:acme-admin", "whatsapp.send_message:evt-1")
+    ]
+
+
+def test_overview_shows_the_dead_letters_the_tenants_list_counts(world: World) -> None:
+    """The tenants list's dead-letter figure, on the overview from the same query, and the
+    twin topic that received them listed under the topic it serves."""
+    slug = world.acme.slug
+    dead_letters_insert(slug, 3)
+    client = world.client("viewer")
+    listing = client.get("/tenants/").content.decode()
+    assert '<td class="num">3</td>' in listing
+    overview = client.get(f"/tenants/{slug}/").content.decode()
+    assert "3 dead letters in 24 h" in overview
+    topics = overview.split('id="topics"')[1]
+    assert topics.index(f"{slug}.shopify.webhooks<") < topics.index(f"{slug}.shopify.webhooks.dlq")
+    assert f"{slug}.whatsapp.inbound.dlq" not in topics  # an empty twin is not listed
+    quiet = world.client("globex").get(f"/tenants/{world.globex.slug}/").content.decode()
+    assert "0 dead letters in 24 h" in quiet and ".dlq<" not in quiet
+
+
+def test_overview_counts_every_call_as_the_tenants_list_does(world: World) -> None:
+    """More operations than the per-operation table shows: the calls figure still counts all
+    of them, as the tenants list does."""
+    slug = world.acme.slug
+    for n in range(12):
+        calls_insert(slug, ok=1, errors=1 if n == 0 else 0, operation=f"tenant_op{n}")
+    client = world.client("viewer")
+    row = client.get("/tenants/").content.decode().split(f'data-slug="{slug}"')[1]
+    assert '<td class="num">13</td>' in row
+    assert "13 calls, 1 errors." in client.get(f"/tenants/{slug}/").content.decode()
