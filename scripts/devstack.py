@@ -15,6 +15,11 @@ the application is pointed at.
 SMARTEROS_SERVICES and SMARTEROS_PROCESSES choose which services and application processes to
 run (comma-separated; default all). SMARTEROS_KAFKA_BACKUP_SECONDS: periodic topic backup while
 running (default 60; 0 = only on stop; each one reads only what changed since the last).
+
+Here: the commands and the application processes (PROCESSES). Beside it: stack_config.py
+(ports and folders), stack_services.py (the services), stack_prepare.py (database, manage.py,
+the application's environment), stack_state.py (what outlives a run), stack_supervisor.py
+(restarts and process status).
 """
 
 from __future__ import annotations
@@ -57,7 +62,7 @@ from stack_supervisor import ProcessSpec, ProcessSupervisor, RedisStatus, say, s
 
 from localstack import port_open
 
-# What the soak (bench/soak_stack.py) and the benchmarks use of the stack, besides the above.
+# What the soak (bench/soak_stack.py) and the benchmarks take from this module.
 __all__ = [
     "KAFKA_BACKUP",
     "KAFKA_PORT",
