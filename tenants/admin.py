@@ -9,8 +9,11 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 
+from tenants import admin_users  # noqa: F401  (registers the audited user admin)
+from tenants.admin_audit import form_changes, inline_changes
 from tenants.audit import audit_record, audit_refusal
 from tenants.models import ApiKey, AuditEvent, Membership, Tenant
+from tenants.roles import Capability, roles_with
 from tenants.scope import dangerously_unscoped
 from tenants.scopes import scope_choices, scopes_validate
 from tenants.selectors import tenant_ids_of
@@ -26,7 +29,7 @@ def administered_tenant_ids(request: HttpRequest) -> list[int] | None:
     cached = getattr(request, "_administered_tenant_ids", None)
     if cached is None:
         cached = (
-            tenant_ids_of(user_id=int(user.pk), roles=(Membership.Role.ADMIN,))
+            tenant_ids_of(user_id=int(user.pk), roles=roles_with(Capability.DJANGO_ADMIN))
             if user.is_authenticated and user.pk is not None
             else []
         )
@@ -171,20 +174,46 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
 
 class AuditedAdmin(TenantScopedAdmin):
-    """Records every change a person makes here in the audit log."""
+    """Records every change a person makes here in the audit log: the fields changed and their
+    values (secrets only as set or changed), and each row its inlines add, change or delete
+    (memberships as the console's member.* entries)."""
 
     def _tenant_of(self, obj: Any) -> Tenant | None:
         return obj if isinstance(obj, Tenant) else getattr(obj, "tenant", None)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
+        if change and not form.changed_data:
+            return  # saved as it was (its inlines, if any, are audited on their own)
         audit_record(
             actor=f"user:{request.user.get_username()}",
             action="admin.change" if change else "admin.add",
             tenant=self._tenant_of(obj),
             target=f"{obj._meta.label}:{obj.pk}",
-            details={"fields": sorted(form.changed_data)},
+            details=form_changes(form, adding=not change),
         )
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        changes = inline_changes(formset)
+        # A deleted row's names are read before it goes.
+        targets = {id(f): self._inline_target(f.instance) for kind, f, _ in changes}
+        super().save_formset(request, form, formset, change)
+        actor = f"user:{request.user.get_username()}"
+        for kind, inline_form, details in changes:
+            row = inline_form.instance
+            tenant = self._tenant_of(row) or self._tenant_of(form.instance)
+            target = targets[id(inline_form)] or self._inline_target(row)
+            if isinstance(row, Membership):
+                action, details = _membership_entry(kind, row, details)
+            else:
+                action = f"admin.{kind}"
+            audit_record(actor=actor, action=action, tenant=tenant, target=target, details=details)
+
+    def _inline_target(self, row: Any) -> str:
+        if isinstance(row, Membership):
+            user = getattr(row, "user", None) if row.user_id else None
+            return f"user:{user.get_username()}" if user is not None else ""
+        return f"{row._meta.label}:{row.pk}" if row.pk is not None else ""
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         audit_record(
@@ -194,6 +223,21 @@ class AuditedAdmin(TenantScopedAdmin):
             target=f"{obj._meta.label}:{obj.pk}",
         )
         super().delete_model(request, obj)
+
+
+def _membership_entry(
+    kind: str, membership: Membership, details: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """A membership changed in the admin, audited as the console's people page audits it."""
+    via = {"via": "django admin"}
+    if kind == "add":
+        return "member.add", {"role": membership.role, **via}
+    if kind == "delete":
+        return "member.remove", {"role": membership.role, **via}
+    role = details.pop("role", None)
+    entry = {"from": role["from"], "to": role["to"]} if isinstance(role, dict) else {}
+    # Anything else changed on the row (another person chosen) is named as well.
+    return "member.role" if entry else "admin.change", {**entry, **details, **via}
 
 
 class MembershipInline(admin.TabularInline):

@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from tenants.models import Membership
+from tenants.roles import Capability, roles_with
 from tenants.scope import dangerously_unscoped, tenant_scope
 from tenants.selectors import tenant_ids_of
 
@@ -28,7 +28,7 @@ class PlatformAdminScopeMiddleware:
         if user.is_superuser:
             with dangerously_unscoped():
                 return self.get_response(request)
-        administered = tenant_ids_of(user_id=user.pk, roles=(Membership.Role.ADMIN,))
+        administered = tenant_ids_of(user_id=user.pk, roles=roles_with(Capability.DJANGO_ADMIN))
         if len(administered) == 1:
             with tenant_scope(administered[0]):
                 return self.get_response(request)

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
+from tenants import roles
+
 # Slugs become Kafka topic prefixes ("{slug}.{topic}") and Vault key names, so they are limited
 # to characters legal in both, and short enough that every catalog topic stays under 249 chars.
 SLUG_RE = r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$"
@@ -88,11 +90,14 @@ class Tenant(models.Model):
 
 
 class Membership(models.Model):
-    """An operator's role within one tenant. Platform admins (superusers) need none."""
+    """A person's role within one tenant (what each may do: tenants.roles). Platform admins
+    (superusers) need none."""
 
     class Role(models.TextChoices):
-        ADMIN = "admin", "Tenant admin"
-        VIEWER = "viewer", "Tenant viewer"
+        # Least to most: the order the console offers them in.
+        VIEWER = roles.VIEWER, "Tenant viewer"
+        OPERATOR = roles.OPERATOR, "Tenant operator"
+        ADMIN = roles.ADMIN, "Tenant admin"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"

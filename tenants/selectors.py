@@ -35,7 +35,7 @@ def tenant_ids_of(*, user_id: int, roles: tuple[str, ...] | None = None) -> list
 
     with dangerously_unscoped():
         memberships = Membership.objects.filter(user_id=user_id)
-        if roles:
+        if roles is not None:  # an empty tuple: no role, no tenant
             memberships = memberships.filter(role__in=roles)
         return list(memberships.values_list("tenant_id", flat=True))
 

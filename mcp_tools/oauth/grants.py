@@ -83,7 +83,7 @@ def grant_refusal(grant: OAuthGrant) -> str | None:
     )
     if role is None:
         return "the person who consented is no longer a member of the tenant"
-    if scopes_for_role(api_key.scopes or [], can_change=role == Membership.Role.ADMIN):
+    if scopes_for_role(api_key.scopes or [], role=role):
         return "the person who consented may no longer grant these scopes"
     return None
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from oauth2_provider.scopes import BaseScopes
 
-from tenants.scopes import scope_choices
+from tenants.roles import Capability, Rank, rank_may, rank_of
+from tenants.scopes import ADMIN_PERMISSIONS, scope_choices
 
 
 def oauth_scopes() -> dict[str, str]:
@@ -24,13 +25,30 @@ def read_scopes() -> list[str]:
     return sorted(s for s in oauth_scopes() if s.endswith(".read"))
 
 
-def scopes_for_role(scopes: Iterable[str], *, can_change: bool) -> list[str]:
-    """The scopes a person of this role may not grant: a tenant admin (or platform admin) any
-    tenant scope, a viewer only read ones."""
-    if can_change:
+def _rank(role: str | Rank) -> Rank | None:
+    return role if isinstance(role, Rank) else rank_of(role)
+
+
+def scopes_for_role(scopes: Iterable[str], *, role: str | Rank) -> list[str]:
+    """The scopes a person of `role` (a membership role, `platform`, or a rank) may not grant: a
+    tenant admin or platform admin any tenant scope; an operator any but the admin permissions;
+    a viewer (or a role tenants.roles does not know) only read ones."""
+    if rank_may(_rank(role), Capability.GRANT_ADMIN_SCOPES):
         return []
-    allowed = set(read_scopes())
+    if rank_may(_rank(role), Capability.GRANT_WRITE_SCOPES):
+        allowed = {s for s in oauth_scopes() if s not in ADMIN_PERMISSIONS}
+    else:
+        allowed = set(read_scopes())
     return [s for s in scopes if s not in allowed]
+
+
+def scopes_note(role: str | Rank) -> str:
+    """What a person of `role` may grant, when it is not everything: shown beside the tenant."""
+    if rank_may(_rank(role), Capability.GRANT_ADMIN_SCOPES):
+        return ""
+    if rank_may(_rank(role), Capability.GRANT_WRITE_SCOPES):
+        return "no admin scopes"
+    return "read scopes only"
 
 
 class RegistryScopes(BaseScopes):

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from smarteros.events.catalog import tenant_every_topic
+from tenants.roles import PLATFORM, Capability, role_may
 
-PLATFORM = "platform"
+__all__ = ["PLATFORM", "TopicDenied", "TopicGrant", "topic_grant", "topic_grants"]
 _TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}", re.ASCII)
 
 
@@ -27,7 +28,7 @@ class TopicGrant:
     topic: str
     tenant_id: int | None  # None: a platform topic
     tenant_slug: str | None
-    role: str  # "viewer", "admin" or "platform"
+    role: str  # a membership role ("viewer", "operator", "admin") or "platform"
     # The tenant's choice on contact data in what the viewer shows (platform topics: masked).
     mask_personal_data: bool = True
 
@@ -37,11 +38,11 @@ class TopicGrant:
 
     @property
     def can_replay(self) -> bool:
-        return self.is_dead_letter and self.role in ("admin", PLATFORM)
+        return self.is_dead_letter and role_may(self.role, Capability.REPLAY)
 
     @property
     def can_export(self) -> bool:
-        return self.role in ("admin", PLATFORM)
+        return role_may(self.role, Capability.EXPORT)
 
 
 def _memberships(user: Any) -> list[tuple[int, str, str, bool]]:

@@ -133,7 +133,7 @@ def _may_replay(grant: TopicGrant) -> None:
     if not grant.is_dead_letter:
         raise ActionRefused("only dead-letter topics can be replayed", field="topic")
     if not grant.can_replay:
-        raise ActionRefused("replaying needs the tenant admin role", status=403)
+        raise ActionRefused("replaying needs the operator or tenant admin role", status=403)
 
 
 def _dead_letters(topic: str, count: int) -> list[Any]:
@@ -230,7 +230,7 @@ def export_lines(
 ) -> str:
     """JSON lines of masked records, audited; refused for viewers."""
     if not grant.can_export:
-        raise ActionRefused("exporting needs the tenant admin role", status=403)
+        raise ActionRefused("exporting needs the operator or tenant admin role", status=403)
     _audit(
         grant,
         user=user,

@@ -222,7 +222,9 @@ async def export(request: HttpRequest) -> HttpResponse:
 def _export_within_limit(request: HttpRequest) -> HttpResponse:
     grant = _grant_or_404(request, request.GET.get("topic"))
     if not grant.can_export:
-        return JsonResponse({"error": "exporting needs the tenant admin role"}, status=403)
+        return JsonResponse(
+            {"error": "exporting needs the operator or tenant admin role"}, status=403
+        )
     user_id, lease = request.user.pk, f"export:{uuid.uuid4().hex}"
     assert user_id is not None  # login_required
     try:

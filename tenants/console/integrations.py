@@ -14,7 +14,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tenants.audit import audit_record
-from tenants.console.access import Role, TenantAccess, actor_of, tenant_for
+from tenants.console.access import TenantAccess, actor_of, tenant_for
+from tenants.roles import Capability
 from tenants.scope import tenant_read_scope, tenant_scope
 
 # provider -> (settings fields, secret fields, provider-side setup)
@@ -95,7 +96,7 @@ def integrations(request: HttpRequest, slug: str) -> HttpResponse:
         request,
         slug,
         action="integration.connect" if posting else "",
-        need=Role.ADMIN if posting else Role.VIEWER,
+        need=Capability.INTEGRATIONS if posting else Capability.READ,
     )
     forms_by_provider = {p: connect_form(p) for p in PROVIDERS}
     status = 200
@@ -215,8 +216,8 @@ def _audit(
 def _provider_access(
     request: HttpRequest, slug: str, provider: str, *, action: str
 ) -> TenantAccess:
-    """A tenant admin's access for `action` on one known provider (404 for another name)."""
-    access = tenant_for(request, slug, action=action, need=Role.ADMIN)
+    """An operator's (or admin's) access for `action` on one known provider (404 for another name)."""
+    access = tenant_for(request, slug, action=action, need=Capability.INTEGRATIONS)
     if provider not in PROVIDERS:
         raise Http404(f"provider must be one of {', '.join(PROVIDERS)}")
     return access

@@ -17,8 +17,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tenants.audit import audit_record
-from tenants.console.access import Role, TenantAccess, actor_of, tenant_for
+from tenants.console.access import TenantAccess, actor_of, tenant_for
 from tenants.models import ApiKey, AuditEvent
+from tenants.roles import Capability
 from tenants.scope import dangerously_unscoped, tenant_read_scope, tenant_scope
 from tenants.scopes import scope_choices, scope_presets
 from tenants.services import api_key_create, api_key_revoke
@@ -112,7 +113,7 @@ def keys(request: HttpRequest, slug: str) -> HttpResponse:
         access = tenant_for(request, slug)
         form = ApiKeyForm(platform_allowed=access.is_platform)
         return render(request, "console/keys.html", _page(request, access, form))
-    access = tenant_for(request, slug, action="api_key.create", need=Role.ADMIN)
+    access = tenant_for(request, slug, action="api_key.create", need=Capability.KEYS)
     form = ApiKeyForm(request.POST, platform_allowed=access.is_platform)
     if form.is_valid():
         try:
@@ -154,7 +155,7 @@ def keys(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def key_revoke(request: HttpRequest, slug: str, key_id: int) -> HttpResponse:
-    access = tenant_for(request, slug, action="api_key.revoke", need=Role.ADMIN)
+    access = tenant_for(request, slug, action="api_key.revoke", need=Capability.KEYS)
     with tenant_scope(access.tenant.pk):
         api_key = ApiKey.objects.filter(tenant=access.tenant, pk=key_id).first()
         if api_key is None:

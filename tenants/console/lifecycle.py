@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from tenants.audit import audit_refusal
-from tenants.console.access import Role, TenantAccess, actor_of, tenant_for
+from tenants.console.access import TenantAccess, actor_of, tenant_for
 from tenants.lifecycle import (
     TRANSITIONS,
     Action,
@@ -24,21 +24,23 @@ from tenants.lifecycle import (
 )
 from tenants.models import Tenant
 from tenants.operations import RATE_LIMIT_MAX
+from tenants.roles import Capability
 
 # Destructive actions ask for the slug to be typed.
 CONFIRM = {Action.SUSPEND, Action.REQUEST_DELETION}
 ACTIONS = {action.value: action in CONFIRM for action in Action}
 
 
-def _actor(role: Role) -> Actor:
-    return Actor.PLATFORM if role == Role.PLATFORM else Actor.TENANT_ADMIN
+def _actor(access: TenantAccess) -> Actor:
+    """Who the lifecycle table sees; only asked of people who hold Capability.LIFECYCLE."""
+    return Actor.PLATFORM if access.is_platform else Actor.TENANT_ADMIN
 
 
-def _role_needed(action: str) -> Role:
-    """The least console role the lifecycle table lets make `action` in some state; the table
-    then decides for the tenant's actual state."""
+def _capability_needed(action: str) -> Capability:
+    """What the lifecycle table asks of whoever makes `action` in some state (a tenant admin's
+    or only a platform admin's); the table then decides for the tenant's actual state."""
     who = set().union(*(row.who for row in TRANSITIONS if row.action == action))
-    return Role.ADMIN if Actor.TENANT_ADMIN in who else Role.PLATFORM
+    return Capability.LIFECYCLE if Actor.TENANT_ADMIN in who else Capability.PLATFORM
 
 
 class PlanForm(forms.Form):
@@ -78,7 +80,7 @@ class LifecycleForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 def lifecycle(request: HttpRequest, slug: str) -> HttpResponse:
     posted = request.POST.get("action", "") if request.method == "POST" else ""
-    need = _role_needed(posted) if posted in ACTIONS else Role.VIEWER
+    need = _capability_needed(posted) if posted in ACTIONS else Capability.READ
     access = tenant_for(request, slug, action=f"tenant.{posted}" if posted else "", need=need)
     forms_by_action = {
         name: LifecycleForm(prefix=name, slug=slug, needs_confirm=confirm)
@@ -103,7 +105,7 @@ def lifecycle(request: HttpRequest, slug: str) -> HttpResponse:
         tenant_lifecycle_apply(
             tenant=access.tenant,
             action=posted,
-            actor=_actor(access.role),
+            actor=_actor(access),
             actor_name=actor_of(request),
             reason=form.cleaned_data["reason"],
         )
@@ -133,8 +135,8 @@ def _context(
 ) -> dict[str, object]:
     tenant = access.tenant
     offered = (
-        [a.value for a in lifecycle_actions(tenant=tenant, actor=_actor(access.role))]
-        if access.can_change
+        [a.value for a in lifecycle_actions(tenant=tenant, actor=_actor(access))]
+        if access.may(Capability.LIFECYCLE)
         else []
     )
     return {
@@ -161,7 +163,7 @@ def _context(
 @require_http_methods(["POST"])
 def plan(request: HttpRequest, slug: str) -> HttpResponse:
     """Plan, rate limit and LLM budget: a platform admin's decision, with a reason, audited."""
-    access = tenant_for(request, slug, action="tenant.plan_set", need=Role.PLATFORM)
+    access = tenant_for(request, slug, action="tenant.plan_set", need=Capability.PLATFORM)
     form = PlanForm(request.POST, prefix="plan")
     if form.is_valid():
         tenant_plan_set(

@@ -1,7 +1,8 @@
 """The OAuth consent page: a signed-in person lets an MCP client act for one of their tenants.
 
 The client's name and redirect URI are shown; the person picks the tenant and the scopes (only
-read scopes are ticked at first; a viewer may grant read scopes only). Errors before the client
+read scopes are ticked at first; a viewer may grant read scopes only, an operator any but the
+admin scopes: mcp_tools.oauth.scopes.scopes_for_role). Errors before the client
 and its redirect URI are known are shown here, never sent to an unchecked address.
 """
 
@@ -21,12 +22,13 @@ from oauth2_provider.oauth2_backends import get_oauthlib_core
 from oauthlib.oauth2.rfc6749 import errors
 
 from mcp_tools.oauth.grants import CLOSED_STATES, mcp_resource_url, oauth_grant_create
-from mcp_tools.oauth.scopes import oauth_scopes, read_scopes, scopes_for_role
+from mcp_tools.oauth.scopes import oauth_scopes, read_scopes, scopes_for_role, scopes_note
 from mcp_tools.oauth.views import has_nul
 from smarteros.csp import console_csp
 from tenants.audit import audit_refusal
 from tenants.console.access import actor_of, is_platform_admin, tenant_for
 from tenants.models import Membership, Tenant
+from tenants.roles import PLATFORM
 from tenants.scope import dangerously_unscoped
 
 # A platform admin picks among this many tenants here; others are reached by their slug.
@@ -37,19 +39,19 @@ def _redirect_error(error: errors.OAuth2Error, redirect_uri: str) -> HttpRespons
     return HttpResponseRedirect(error.in_uri(redirect_uri))
 
 
-def _tenants(user: Any) -> list[tuple[str, str, bool]]:
-    """(slug, name, may grant write scopes) of the tenants this person may grant."""
+def _tenants(user: Any) -> list[tuple[str, str, str]]:
+    """(slug, name, what the person may not grant there or "") of the tenants they may grant."""
     with dangerously_unscoped():
         if is_platform_admin(user):
             rows = Tenant.objects.exclude(status__in=CLOSED_STATES).order_by("slug")
-            return [(t.slug, t.name, True) for t in rows[:MAX_TENANTS_LISTED]]
+            return [(t.slug, t.name, scopes_note(PLATFORM)) for t in rows[:MAX_TENANTS_LISTED]]
         members = (
             Membership.objects.filter(user_id=user.pk)
             .exclude(tenant__status__in=CLOSED_STATES)
             .select_related("tenant")
             .order_by("tenant__slug")
         )
-        return [(m.tenant.slug, m.tenant.name, m.role == Membership.Role.ADMIN) for m in members]
+        return [(m.tenant.slug, m.tenant.name, scopes_note(m.role)) for m in members]
 
 
 def _page(
@@ -129,9 +131,12 @@ def authorize(request: HttpRequest) -> HttpResponse:
         return _redirect_error(errors.AccessDeniedError(state=state), redirect_uri)
     chosen = list(dict.fromkeys(request.POST.getlist("grant_scope")))
     access = tenant_for(request, request.POST.get("tenant", ""), action="oauth.grant")
-    refused = scopes_for_role(chosen, can_change=access.can_change)
+    refused = scopes_for_role(chosen, role=access.role)
     if refused:
-        reason = f"Your role for {access.tenant.slug} is read-only: it may grant read scopes only"
+        reason = (
+            f"Your role for {access.tenant.slug} is {access.role_label}: "
+            f"it may grant {scopes_note(access.role)}"
+        )
         audit_refusal(
             actor=actor_of(request),
             action="oauth.grant",

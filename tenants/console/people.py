@@ -22,9 +22,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from smarteros.parsing import INT64_MAX, InvalidValue, parse_int
-from tenants.console.access import Role, TenantAccess, actor_of, tenant_for
+from tenants.console.access import TenantAccess, actor_of, tenant_for
 from tenants.models import Membership
 from tenants.people import member_invite, member_remove, member_role_set, members_list
+from tenants.roles import Capability
 from tenants.scope import dangerously_unscoped
 
 
@@ -65,7 +66,7 @@ def people(request: HttpRequest, slug: str) -> HttpResponse:
     action = request.POST.get("action", "invite")
     # Audited, refused or not: only a name this page knows goes into the record.
     known = action if action in ("invite", "role", "remove") else "unknown"
-    access = tenant_for(request, slug, action=f"member.{known}", need=Role.ADMIN)
+    access = tenant_for(request, slug, action=f"member.{known}", need=Capability.PEOPLE)
     actor = actor_of(request)
     form = InviteForm(request.POST if action == "invite" else None)
     try:

@@ -16,11 +16,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from mcp_tools.management.commands.mcp_config import claude_desktop_entry
 from tenants.audit import audit_record
-from tenants.console.access import Role, actor_of, require_platform, tenant_for
+from tenants.console.access import actor_of, require_platform, tenant_for
 from tenants.console.progress import first_key_take, first_key_waiting
 from tenants.console.steps import step_states
 from tenants.models import Tenant
 from tenants.operations import RATE_LIMIT_MAX
+from tenants.roles import Capability
 from tenants.scope import dangerously_unscoped
 from tenants.services import tenant_create
 
@@ -105,7 +106,7 @@ def provision_page(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def provision_retry(request: HttpRequest, slug: str) -> HttpResponse:
-    access = tenant_for(request, slug, action="tenant.provision", need=Role.PLATFORM)
+    access = tenant_for(request, slug, action="tenant.provision", need=Capability.PLATFORM)
     if access.tenant.status == Tenant.Status.DELETED:
         return render(
             request,
@@ -128,7 +129,7 @@ def provision_retry(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def first_key(request: HttpRequest, slug: str) -> HttpResponse:
     """The first API key and its Claude Desktop entry, shown once."""
-    access = tenant_for(request, slug, action="tenant.first_key", need=Role.PLATFORM)
+    access = tenant_for(request, slug, action="tenant.first_key", need=Capability.PLATFORM)
     secret = first_key_take(tenant=access.tenant)
     if secret is not None:
         with dangerously_unscoped():

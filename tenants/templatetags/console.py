@@ -19,6 +19,9 @@ def _text(value: Any) -> str:
         return str(value)
     if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
         return ", ".join(str(v) for v in value) or "none"
+    if isinstance(value, dict) and set(value) == {"from", "to"}:
+        # A field an admin changed.
+        return f"{_text(value['from'])} → {_text(value['to'])}"
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 

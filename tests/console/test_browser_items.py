@@ -450,7 +450,6 @@ def test_4_people_invite_role_remove_audited(world: World, pages: Pages) -> None
     shot(viewer, "4-people-viewer")
 
 
-@pytest.mark.xfail(strict=True, reason="people have two roles, admin and viewer: no operator")
 def test_4_roles_include_operator(world: World, pages: Pages) -> None:
     admin = pages.signed_in("admin")
     admin.goto(f"{pages.base}/tenants/{world.acme.slug}/people/")
@@ -458,11 +457,6 @@ def test_4_roles_include_operator(world: World, pages: Pages) -> None:
     assert len(roles) == 3 and any("operator" in r.lower() for r in roles), roles
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Django admin's user pages are not audited: creating a user or making one staff "
-    "leaves no entry in the console's audit trail",
-)
 def test_4_a_user_made_in_the_admin_is_audited(world: World, pages: Pages) -> None:
     platform = pages.signed_in("platform")
     platform.goto(f"{pages.base}/admin/auth/user/add/")
