@@ -4,7 +4,8 @@ Every member (one consumer thread of one process) writes, every REPORT_SECONDS, 
 assigned partitions (from the high watermarks its own fetches bring back: no request per topic)
 and when it last handled something. A group is stalled when it has lag and has handled nothing
 for CONSUMER_GROUP_STALL_SECONDS, or when a member stopped reporting for that long (its loop is
-stuck or its thread died): a stalled group turns /readyz degraded, naming it.
+stuck or its thread died) and no other member has taken its partitions since: a stalled group
+turns /readyz degraded, naming it.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class GroupProgress:
         self.lag_at = 0.0
         self._assigned: set[tuple[str, int]] = set()
         self._committed: dict[tuple[str, int], int] = {}
+        self.assigned_at = 0.0  # when its assignment last changed, as its lag reads saw it
 
     def tick(self, handled: int = 0) -> None:
         now = time.time()
@@ -67,18 +69,25 @@ class GroupProgress:
                 self.lag, self.lag_at = self._lag(), now
             if not self.lag:
                 self.progress_at = now  # caught up: nothing to handle is not a stall
-            record = {"group": self.group, "lag": self.lag, "progress_at": self.progress_at}
+            record = {
+                "group": self.group,
+                "lag": self.lag,
+                "progress_at": self.progress_at,
+                "partitions": len(self._assigned),
+                "assigned_at": self.assigned_at,
+            }
             get_redis().hset(_key(), self.field, json.dumps({**record, "reported_at": now}))
         except Exception as exc:  # Redis away: /readyz says so; the consumer keeps consuming
             log.debug("progress of %s: %s", self.group, exc)
 
     def _lag(self) -> int:
         assignment = self.consumer.assignment()
-        if not assignment:
-            return 0
         assigned = {(tp.topic, tp.partition) for tp in assignment}
         if assigned != self._assigned:
             self._assigned, self._committed = assigned, {}
+            self.assigned_at = time.time()
+        if not assignment:
+            return 0
         lag = 0
         unread = []  # fetched, but nothing consumed from them since they were assigned
         for tp in self.consumer.position(assignment):
@@ -129,26 +138,41 @@ def consumer_groups_status() -> list[GroupStatus]:
     """Each reporting group's lag, last progress and, if stalled, why."""
     now = time.time()
     limit = settings.CONSUMER_GROUP_STALL_SECONDS
-    members: dict[str, list[dict[str, Any]]] = {}
+    quiet = max(limit, 3 * REPORT_SECONDS)
+    members: dict[str, dict[Any, dict[str, Any]]] = {}  # group -> Redis field -> report
     gone = []
     for field, raw in get_redis().hgetall(_key()).items():
         entry = json.loads(raw)
         if now - entry["reported_at"] > FORGET_SECONDS:
             gone.append(field)
             continue
-        members.setdefault(entry["group"], []).append(entry)
-    if gone:
-        get_redis().hdel(_key(), *gone)
+        members.setdefault(entry["group"], {})[field] = entry
     statuses = []
-    for group, entries in sorted(members.items()):
-        lag = sum(e["lag"] for e in entries)
+    for group, reports in sorted(members.items()):
+        live = {f: e for f, e in reports.items() if now - e["reported_at"] <= quiet}
+        # A member that stopped reporting holds its partitions until the group takes them
+        # from it: a dead process's after the session timeout, a stuck loop's after
+        # max.poll.interval.ms. Once a live member's assignment changed after its last report,
+        # or if it held none, it is gone (a killed worker, restarted under a new pid), not stuck.
+        stuck = {
+            f: e
+            for f, e in reports.items()
+            if f not in live
+            and e.get("partitions", 1)
+            and not any(m.get("assigned_at", 0) > e["reported_at"] for m in live.values())
+        }
+        gone.extend(f for f in reports if f not in live and f not in stuck)
+        counted = [*live.values(), *stuck.values()]
+        lag = sum(e["lag"] for e in counted)
         # Per member: one member stuck on its partitions stalls them while the others run.
-        since_progress = max(now - e["progress_at"] for e in entries if e["lag"]) if lag else 0.0
-        silent = now - min(e["reported_at"] for e in entries)
+        since_progress = max(now - e["progress_at"] for e in counted if e["lag"]) if lag else 0.0
+        silent = now - min(e["reported_at"] for e in counted) if counted else 0.0
         stalled = ""
-        if silent > max(limit, 3 * REPORT_SECONDS):
+        if stuck:
             stalled = f"a member has not reported for {silent:.0f}s"
         elif since_progress > limit:
             stalled = f"lag {lag}, nothing handled for {since_progress:.0f}s"
-        statuses.append(GroupStatus(group, len(entries), lag, since_progress, silent, stalled))
+        statuses.append(GroupStatus(group, len(counted), lag, since_progress, silent, stalled))
+    if gone:
+        get_redis().hdel(_key(), *gone)
     return statuses
