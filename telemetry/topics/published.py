@@ -49,6 +49,6 @@ def topics_published(grants: list[TopicGrant]) -> Published:
     query.where("topic IN %(topics)s", topics=tuple(grant.topic for grant in grants))
     rows = query.run("topic, sum(messages), max(minute)", group_by="topic")
     return Published(
-        counts={topic: int(total) for topic, total, _ in rows},
+        counts={topic: total for topic, total, _ in rows},  # UInt64 sums: ints already
         newest=max((newest for _, _, newest in rows), default=None),
     )
