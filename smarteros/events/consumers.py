@@ -33,6 +33,7 @@ from smarteros.context import bound
 from smarteros.events.catalog import topic_tenant
 from smarteros.events.envelope import Envelope
 from smarteros.events.failures import dead_letter, is_infrastructure_error
+from smarteros.events.pending import PendingRetry, pending_retry
 from smarteros.events.progress import GroupProgress
 from smarteros.events.schemas import InvalidEvent, UnknownEventType, validate_event_data
 from smarteros.events.subscriptions import ExplicitSubscription
@@ -307,6 +308,22 @@ class GroupWorker:
                     self._run_with_retries(reg, envelope, message)
 
     def _run_with_retries(self, reg: Registration, envelope: Envelope, message: Message) -> None:
+        # Between attempts the console lists the event as a pending dead letter; it leaves that
+        # list however the retries end.
+        with pending_retry(
+            group=self.group,
+            topic=message.topic() or "",
+            partition=message.partition() or 0,
+            offset=message.offset() or 0,
+            event_id=envelope.id,
+            event_type=envelope.type,
+            attempts=len(self.retry_delays) + 1,
+        ) as pending:
+            self._attempts(reg, envelope, message, pending)
+
+    def _attempts(
+        self, reg: Registration, envelope: Envelope, message: Message, pending: PendingRetry
+    ) -> None:
         from smarteros.errors import OperationError, UpstreamError
 
         for attempt in range(len(self.retry_delays) + 1):
@@ -332,7 +349,11 @@ class GroupWorker:
                         attempt + 1,
                     )
             if attempt < len(self.retry_delays) and self.running:
-                time.sleep(self.retry_delays[attempt])
+                delay = self.retry_delays[attempt]
+                pending.failed(
+                    attempt=attempt + 1, error=f"{reg.handler.__name__}: {reason}", delay=delay
+                )
+                time.sleep(delay)
         dead_letter(message, f"{reg.handler.__name__}: {reason}", group=self.group)
 
     def run(self, *, max_idle_polls: int | None = None, batch_size: int = 500) -> None:

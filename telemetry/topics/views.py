@@ -39,6 +39,7 @@ from telemetry.topics.limits import ViewerLimitReached, work_acquire, work_relea
 from telemetry.topics.listing import KINDS, topic_query_parse, topics_list
 from telemetry.topics.masking import Masker
 from telemetry.topics.overview import topics_overview
+from telemetry.topics.pending import topic_pending
 from telemetry.topics.published import Published, topics_published
 
 
@@ -125,10 +126,19 @@ def topic_view(request: HttpRequest) -> HttpResponse:
         "cel": request.GET.get("cel", ""),
         "mode": "live" if request.GET.get("mode") == "live" else "browse",
     }
+    pending = topic_pending(grant)
+    if pending is not None and request.headers.get("HX-Target") == "dead-letters-pending":
+        # The pending list refreshing itself: only its own fragment.
+        return render(request, "topics/_pending.html", {"grant": grant, "pending": pending})
     return render(
         request,
         "topics/view.html",
-        {"grant": grant, "state": state, "max_results": settings.TOPICS_BROWSE_MAX_RESULTS},
+        {
+            "grant": grant,
+            "state": state,
+            "max_results": settings.TOPICS_BROWSE_MAX_RESULTS,
+            "pending": pending,
+        },
     )
 
 
