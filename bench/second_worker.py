@@ -5,8 +5,9 @@ Run it with the environment of the running `scripts/devstack.py run` it measures
 ports, SMARTEROS_RUN_DIR, DATABASE_URL). It starts a second worker with the stack's own command
 line and environment (the `worker` ProcessSpec and `stack_env()` of scripts/devstack.py; only its
 heartbeat name differs: `worker-2`), its output in the run folder's logs/worker-2.log, and shows
-each consumer group's members before and after, as the members report them in Redis and as the
-broker describes the group (the local broker reports no members or assignment).
+each consumer group's members before and after, as the members report them in Redis (with the
+partitions each holds) and as the broker describes the group (the local broker reports no
+members or assignment).
 
 Then two rounds of signed webhooks for --tenants tenants (Shopify orders, which the
 flow-n8n-forward group hands to an n8n workflow at a loopback stand-in, and n8n workflow results,
@@ -16,8 +17,8 @@ the first, the stack's own worker in the second (the stack's supervisor restarts
 and takes partitions back). Per flow it prints the events sent, handled (processed-event marks of
 the flow's group), what reached the stand-in (the workflow runs and messages it carried out, one
 per idempotency key, and the posts it got again with the same key), lost and duplicated; which
-partitions stopped at the kill (the killed worker's) and the seconds until another member
-handled them again. Last line: `lost: N duplicated: N`.
+partitions stopped at the kill (the killed worker's), the seconds until another member handled
+them again, and /readyz once every effect is done. Last line: `lost: N duplicated: N`.
 
 Tenants `{prefix}0000...` are provisioned once and kept: a run resumes. The second worker is
 stopped on exit, Ctrl-C included; one left by an interrupted run is stopped first.
@@ -142,12 +143,19 @@ class SecondWorker:
         PID_FILE.unlink(missing_ok=True)
 
     @staticmethod
-    def stop_leftover() -> None:
+    def stop_leftover(stack_pid: int) -> None:
+        """Stop the second worker an interrupted run left (never the stack's, should its pid
+        have been reused)."""
         try:
             pid = int(PID_FILE.read_text())
         except (OSError, ValueError):
             return
-        if _alive(pid) and "celery" in _cmdline(pid) and " worker" in _cmdline(pid):
+        if (
+            pid != stack_pid
+            and _alive(pid)
+            and "celery" in _cmdline(pid)
+            and " worker" in _cmdline(pid)
+        ):
             say(f"stopping the second worker an interrupted run left (pid {pid})")
             kill_group(pid, signal.SIGTERM)
             deadline = time.monotonic() + 60
@@ -170,16 +178,19 @@ def stack_worker(web: Any) -> tuple[int, int]:
 # --- the groups' members ----------------------------------------------------------------------
 
 
-def members() -> dict[str, dict[int, float]]:
-    """group -> {pid: seconds since that member last reported}, from the members' reports."""
+def members(partitions: dict[tuple[str, int], int] | None = None) -> dict[str, dict[int, float]]:
+    """group -> {pid: seconds since that member last reported}, from the members' reports;
+    `partitions` collects how many partitions each (group, pid) reported holding."""
     from smarteros.events.progress import _key as progress_key
     from smarteros.infra.redis import get_redis
 
     now, found = time.time(), dict[str, dict[int, float]]()
     for name, raw in get_redis().hgetall(progress_key()).items():
         entry = json.loads(raw)  # the field is "group@host:pid"
-        pids = found.setdefault(entry["group"], {})
-        pids[int(str(name).rsplit(":", 1)[1])] = now - entry["reported_at"]
+        pid = int(str(name).rsplit(":", 1)[1])
+        found.setdefault(entry["group"], {})[pid] = now - entry["reported_at"]
+        if partitions is not None and "partitions" in entry:
+            partitions[(entry["group"], pid)] = entry["partitions"]
     return found
 
 
@@ -223,9 +234,15 @@ def broker_view() -> dict[str, str]:
 def show_members(title: str, who: dict[int, str]) -> None:
     say(title)
     broker = broker_view()
-    for group, pids in sorted(members().items()):
-        shown = ", ".join(who.get(pid, f"pid {pid}") for pid in sorted(live(pids)))
-        # A killed member's last report stays until forgotten (progress.FORGET_SECONDS).
+    held: dict[tuple[str, int], int] = {}
+    for group, pids in sorted(members(held).items()):
+        shown = ", ".join(
+            who.get(pid, f"pid {pid}")
+            + (f" ({held[(group, pid)]} partitions)" if (group, pid) in held else "")
+            for pid in sorted(live(pids))
+        )
+        # A killed member's last report stays until the group took its partitions (or it is
+        # forgotten after progress.FORGET_SECONDS).
         silent = ", ".join(
             f"{pid} {s:.0f}s" for pid, s in sorted(pids.items()) if pid not in live(pids)
         )
@@ -246,6 +263,19 @@ def wait_joined(pid: int, timeout: float = 120.0) -> float:
             return time.monotonic() - started
         time.sleep(0.5)
     raise RuntimeError(f"pid {pid} did not join every consumer group within {timeout:.0f}s")
+
+
+def wait_partitions(pid: int, timeout: float = 120.0) -> str:
+    """Seconds until `pid` reports holding partitions in both flows' groups (the cooperative
+    rebalance hands them over in a second step)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        held: dict[tuple[str, int], int] = {}
+        members(held)
+        if all(held.get((group, pid), 0) for group in FLOWS.values()):
+            return f"{time.monotonic() - started:.1f}s"
+        time.sleep(1.0)
+    return f"not within {timeout:.0f}s"
 
 
 # --- traffic ------------------------------------------------------------------------------
@@ -527,6 +557,8 @@ def play_round(
     number: int, args: argparse.Namespace, saas: Any, slugs: list[str], victim: str, kill: Any
 ) -> Figures:
     """Traffic for --seconds, `kill()` --kill-after seconds in; the figures of both flows."""
+    import httpx
+
     traffic, began = Traffic(), time.time()
     sender = threading.Thread(
         target=drive, args=(args.url, slugs, args.rate, args.seconds, traffic), daemon=True
@@ -568,6 +600,10 @@ def play_round(
         for name in vars(total):
             setattr(total, name, getattr(total, name) + getattr(got, name))
     say(f"  all at the stand-in and every effect done {drained:.0f}s after the traffic stopped")
+    ready = httpx.get(f"{args.url}/readyz", timeout=30).json()
+    say(
+        f"  /readyz {time.time() - killed_at:.0f}s after the kill: {ready['status']} {ready['degraded']}"
+    )
     return total
 
 
@@ -605,9 +641,9 @@ def main() -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)
-    SecondWorker.stop_leftover()
-    second = SecondWorker()
     web = httpx.Client(base_url=args.url, timeout=30)
+    SecondWorker.stop_leftover(stack_worker(web)[0])
+    second = SecondWorker()
     slugs = [f"{args.prefix}{i:04d}" for i in range(args.tenants)]
     provision_all(args.prefix, args.tenants)
     totals: list[Figures] = []
@@ -622,7 +658,7 @@ def main() -> int:
             pid = second.start()
             who[pid] = f"worker 2 {pid}"
             say(f"second worker started (pid {pid}); in every group after {wait_joined(pid):.1f}s")
-            time.sleep(10)  # its rebalances settle
+            say(f"  holding partitions of both flows' groups after {wait_partitions(pid)} more")
             show_members("after the second worker joined", who)
             totals.append(play_round(1, args, saas, slugs, f"worker 2 {pid}", second.kill))
             show_members("after round 1", who)
@@ -632,7 +668,7 @@ def main() -> int:
             say(
                 f"second worker started again (pid {pid}); in every group after {wait_joined(pid):.1f}s"
             )
-            time.sleep(10)
+            say(f"  holding partitions of both flows' groups after {wait_partitions(pid)} more")
             stack_pid, _ = stack_worker(web)
             restart: list[str] = []
 
