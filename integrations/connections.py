@@ -5,18 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from integrations.models import IntegrationConnection
+from integrations.providers import provider_spec
 from smarteros.errors import NotConnected
 from smarteros.infra.egress import url_refusal
 from tenants.models import Tenant
 from tenants.secrets import secret_decrypt
-
-# The settings of each provider that are URLs SmarterOS calls.
-URL_SETTINGS: dict[str, tuple[str, ...]] = {
-    "shopify": ("api_base_url",),
-    "whatsapp": ("api_base_url", "llm_base_url"),
-    "n8n": ("base_url",),
-    "llm": ("base_url",),
-}
 
 
 def connection_require(*, tenant: Tenant, provider: str) -> IntegrationConnection:
@@ -33,31 +26,22 @@ def connection_require(*, tenant: Tenant, provider: str) -> IntegrationConnectio
 
 def connection_config_check(*, provider: str, config: dict[str, Any]) -> dict[str, Any]:
     """The settings to store for a connection to `provider`; ValueError naming the setting that
-        cannot be used (a Shopify api_version outside the supported list, a URL the egress gate
-    refuses). Every path that saves a
-        connection (the service, the console form, the admin) goes through this."""
+    cannot be used (a URL the egress gate refuses, or what the provider's own check refuses: a
+    Shopify api_version outside the supported list). Every path that saves a connection (the
+    service, the console form, the admin) goes through this."""
     if not isinstance(config, dict):
         raise ValueError("config: must be a JSON object of settings")
+    spec = provider_spec(provider)
     checked = dict(config)
-    for name in URL_SETTINGS.get(provider, ()):
+    for name in spec.url_settings:
         url = str(checked.get(name) or "").strip()
         # Calls to this URL carry the tenant's credentials and return what it answers: no
         # loopback, private, metadata or platform address in any spelling (checked again at
         # every connection by the egress gate).
         if url and (refusal := url_refusal(url, resolve=True)):
             raise ValueError(f"{name} is refused: {refusal}")
-    if provider == "shopify" and checked.get("api_version") not in (None, ""):
-        from integrations.shopify.versions import api_version_check
-
-        checked["api_version"] = api_version_check(checked["api_version"])
-    if provider == "llm":
-        from integrations.llm.services import llm_config_validate
-
-        llm_config_validate(checked)
-    if provider == "n8n":
-        from integrations.n8n.client import n8n_config_validate
-
-        n8n_config_validate(checked)
+    if spec.check_config is not None:
+        checked = spec.check_config(checked)
     return checked
 
 

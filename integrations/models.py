@@ -2,22 +2,17 @@ from __future__ import annotations
 
 from django.db import models
 
+from integrations.providers import provider_choices
 from tenants.models import Tenant
 
 
 class IntegrationConnection(models.Model):
-    """A tenant's connection to Shopify, WhatsApp, n8n or Clerk: settings plus Vault-encrypted
+    """A tenant's connection to a provider (integrations.providers): settings plus Vault-encrypted
     secrets."""
 
-    class Provider(models.TextChoices):
-        SHOPIFY = "shopify"
-        WHATSAPP = "whatsapp"
-        N8N = "n8n"
-        CLERK = "clerk"
-        LLM = "llm"  # the LLM that writes bot replies (integrations/llm)
-
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="integrations")
-    provider = models.CharField(max_length=20, choices=Provider.choices)
+    # Any declared provider (integrations.providers): a new one needs no migration.
+    provider = models.CharField(max_length=20, choices=provider_choices)
     # Non-secret settings: shop domain, phone number id, n8n base URL, API version.
     config = models.JSONField(default=dict, blank=True)
     # Access tokens, app secrets, API keys: Vault Transit ciphertext only.
@@ -114,7 +109,7 @@ class WebhookDelivery(models.Model):
     events, so a delivery whose first attempt failed leaves no mark and its retry is accepted."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="webhook_deliveries")
-    provider = models.CharField(max_length=20, choices=IntegrationConnection.Provider.choices)
+    provider = models.CharField(max_length=20, choices=provider_choices)
     delivery_id = models.CharField(max_length=255)
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

@@ -2,50 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
 from integrations.connections import connection_config_check
 from integrations.models import IntegrationConnection
+from integrations.providers import provider_spec
 from tenants.models import Tenant
 from tenants.scope import tenant_read_scope, tenant_scope
 from tenants.secrets import secret_encrypt
-
-REQUIRED = {
-    "shopify": ({"shop_domain"}, {"access_token"}),
-    "whatsapp": ({"phone_number_id"}, {"access_token"}),
-    "n8n": ({"base_url"}, {"api_key"}),
-    "clerk": (set(), {"signing_secret"}),
-    "llm": (set(), {"api_key"}),
-}
-EXTERNAL_ID = {
-    "shopify": "shop_domain",
-    "whatsapp": "phone_number_id",
-    "n8n": "base_url",
-    "clerk": "instance_id",  # optional: when set, deliveries of another instance get 403
-}
-# How each provider names the connection in its deliveries; webhooks compare with these.
-EXTERNAL_ID_PATTERN = {
-    "shopify": re.compile(r"^[a-z0-9][a-z0-9-]{0,99}\.myshopify\.com$"),
-    "whatsapp": re.compile(r"^[0-9]{1,30}$"),
-    "clerk": re.compile(r"^(ins_[A-Za-z0-9]{1,60})?$"),
-}
 
 
 def external_id_of(provider: str, config: dict[str, Any]) -> str:
     """The connection's provider-side id (shop domain, phone number id), normalised as the
     provider sends it in webhooks; ValueError naming the setting if it cannot be one."""
-    if provider not in EXTERNAL_ID:
-        return ""  # nothing inbound to match (the LLM)
-    name = EXTERNAL_ID[provider]
-    value = str(config.get(name, "")).strip()
-    if provider == "shopify":
-        value = value.lower()
-    pattern = EXTERNAL_ID_PATTERN.get(provider)
-    if pattern is not None and not pattern.fullmatch(value):
-        raise ValueError(f"{name} {value!r} is not a valid {provider} {name.replace('_', ' ')}")
-    return value
+    return provider_spec(provider).external_id_of(config)
 
 
 def integration_credentials_edit(
@@ -66,23 +37,17 @@ def integration_connect(
 ) -> IntegrationConnection:
     """Create or replace the tenant's connection to `provider`; credentials go through Vault.
     Its external id (the shop domain, the phone number id) is what webhooks are matched with."""
-    if provider not in REQUIRED:
-        raise ValueError(f"provider must be one of {', '.join(REQUIRED)}")
-    config_keys, secret_keys = REQUIRED[provider]
-    missing = sorted((config_keys - set(config)) | (secret_keys - set(credentials)))
+    spec = provider_spec(provider)
+    missing = sorted(
+        (set(spec.required_settings) - set(config))
+        | (set(spec.required_secrets) - set(credentials))
+    )
     if missing:
         raise ValueError(f"{provider} needs: {', '.join(missing)}")
     config = connection_config_check(provider=provider, config=config)
-    external_id = external_id_of(provider, config)
-    if provider == "clerk":
-        from integrations.clerk.signatures import svix_secret_key
-
-        try:
-            svix_secret_key(credentials["signing_secret"])
-        except ValueError as exc:
-            raise ValueError(
-                f"signing_secret: {exc} (copy it from Clerk's endpoint page)"
-            ) from None
+    external_id = spec.external_id_of(config)
+    if spec.check_credentials is not None:
+        spec.check_credentials(credentials)
     ciphertext = secret_encrypt(
         slug=tenant.slug, purpose=f"integration:{provider}", value=credentials
     )

@@ -278,3 +278,19 @@ def clerk_webhook(request: HttpRequest, tenant: str) -> HttpResponse:
     within CLERK_WEBHOOK_TOLERANCE_SECONDS of now, and the event's instance_id the connected
     instance's (when the connection names one); one event per svix-id."""
     return _receive(request, tenant, CLERK, _clerk_parse, _clerk_accept)
+
+
+@csrf_exempt
+def provider_webhook(request: HttpRequest, provider: str, tenant: str) -> HttpResponse:
+    """Deliveries to `/hooks/<provider>/<tenant>/`, handed to the provider's declared view; 404
+    for a name no provider declares or one that sends no webhooks."""
+    from integrations.providers import providers
+
+    spec = providers().get(provider)
+    if spec is None or spec.webhook is None:
+        return JsonResponse(
+            {"error": "not_found", "message": "no declared provider receives webhooks here"},
+            status=404,
+        )
+    response: HttpResponse = spec.webhook(request, tenant)
+    return response

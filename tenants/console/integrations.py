@@ -18,53 +18,22 @@ from tenants.console.access import TenantAccess, actor_of, tenant_for
 from tenants.roles import Capability
 from tenants.scope import tenant_read_scope, tenant_scope
 
-# provider -> (settings fields, secret fields, provider-side setup)
-PROVIDERS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
-    "shopify": (
-        ("shop_domain", "api_version", "api_base_url"),
-        ("access_token", "app_secret"),
-        "In the Shopify admin: Settings → Notifications → Webhooks, add the URL below (JSON) "
-        "for the topics you need; the app secret signs them.",
-    ),
-    "whatsapp": (
-        ("phone_number_id", "verify_token", "api_base_url", "llm_base_url", "llm_model"),
-        ("access_token", "app_secret", "llm_api_key"),
-        "In the Meta developer console: WhatsApp → Configuration, set the callback URL below and "
-        "the verify token, and subscribe to messages; the app secret signs deliveries.",
-    ),
-    "n8n": (
-        ("base_url", "webhook_prefix", "api_prefix"),
-        ("api_key", "webhook_secret"),
-        "In n8n: add an HTTP Request node posting to the URL below, signed with the webhook secret.",
-    ),
-    "clerk": (
-        ("instance_id",),
-        ("signing_secret",),
-        "In the Clerk Dashboard: Webhooks → Add Endpoint with the URL below; paste the "
-        "endpoint's signing secret (whsec_...).",
-    ),
-    "llm": (
-        ("provider", "base_url", "model", "max_tokens", "daily_token_budget"),
-        ("api_key",),
-        "The LLM that writes the bot's replies: provider anthropic or openai_compatible (then a "
-        "base_url), the model, and the tenant's own API key. Empty settings use the platform's; "
-        "daily_token_budget may only lower the platform's budget.",
-    ),
-}
-# Providers that deliver webhooks to SmarterOS (the LLM only answers calls).
-WEBHOOK_PROVIDERS = ("shopify", "whatsapp", "n8n", "clerk")
+
+def _providers() -> dict[str, Any]:
+    """The declared providers (integrations.providers), in the console's order."""
+    from integrations.providers import providers
+
+    return providers()
 
 
 def connect_form(provider: str, data: Any = None, *, editing: bool = False) -> forms.Form:
     """The provider's form: its settings, its secrets (write-only: editing, blank keeps the
     stored one), and for each optional secret a box to clear it explicitly."""
-    settings_fields, secret_fields, _ = PROVIDERS[provider]
-    from integrations.services import REQUIRED
-
-    required_settings, required_secrets = REQUIRED[provider]
+    spec = _providers()[provider]
+    required_secrets = spec.required_secrets
     fields: dict[str, forms.Field] = {
-        name: forms.CharField(max_length=300, required=name in required_settings)
-        for name in settings_fields
+        name: forms.CharField(max_length=300, required=name in spec.required_settings)
+        for name in spec.settings
     }
     fields.update(
         {
@@ -73,13 +42,13 @@ def connect_form(provider: str, data: Any = None, *, editing: bool = False) -> f
                 required=name in required_secrets and not editing,
                 widget=forms.PasswordInput(render_value=False),
             )
-            for name in secret_fields
+            for name in spec.secrets
         }
     )
     fields.update(
         {
             f"clear_{name}": forms.BooleanField(required=False, label=f"Clear {name}")
-            for name in secret_fields
+            for name in spec.secrets
             if name not in required_secrets
         }
     )
@@ -98,15 +67,16 @@ def integrations(request: HttpRequest, slug: str) -> HttpResponse:
         action="integration.connect" if posting else "",
         need=Capability.INTEGRATIONS if posting else Capability.READ,
     )
-    forms_by_provider = {p: connect_form(p) for p in PROVIDERS}
+    specs = _providers()
+    forms_by_provider = {p: connect_form(p) for p in specs}
     status = 200
     if request.method == "POST":
         provider = request.POST.get("provider", "")
-        if provider not in PROVIDERS:
+        if provider not in specs:
             return render(
                 request,
                 "403.html",
-                {"exception": f"provider must be one of {', '.join(PROVIDERS)}"},
+                {"exception": f"provider must be one of {', '.join(specs)}"},
                 status=400,
             )
         from integrations.models import IntegrationConnection
@@ -117,7 +87,7 @@ def integrations(request: HttpRequest, slug: str) -> HttpResponse:
             ).exists()
         form = forms_by_provider[provider] = connect_form(provider, request.POST, editing=editing)
         if form.is_valid():
-            settings_fields, secret_fields, _ = PROVIDERS[provider]
+            settings_fields, secret_fields = specs[provider].settings, specs[provider].secrets
             config = {k: form.cleaned_data[k] for k in settings_fields if form.cleaned_data.get(k)}
             secrets = {k: form.cleaned_data[k] for k in secret_fields if form.cleaned_data.get(k)}
             cleared = [k for k in secret_fields if form.cleaned_data.get(f"clear_{k}")]
@@ -160,7 +130,8 @@ def _page(
     from integrations.models import IntegrationConnection
     from integrations.services import integration_secrets_set
 
-    forms_by_provider = forms_by_provider or {p: connect_form(p) for p in PROVIDERS}
+    specs = _providers()
+    forms_by_provider = forms_by_provider or {p: connect_form(p) for p in specs}
     slug = access.tenant.slug
     with tenant_read_scope(access.tenant.pk):
         connected = {
@@ -170,27 +141,29 @@ def _page(
     for p, connection in connected.items():
         form = forms_by_provider.get(p)
         if form is not None and not form.is_bound:  # show what is saved (secrets never)
-            form.initial = {k: v for k, v in connection.config.items() if k in PROVIDERS[p][0]}
-        if p in PROVIDERS:
+            form.initial = {k: v for k, v in connection.config.items() if k in specs[p].settings}
+        if p in specs:
             connection.tenant = access.tenant  # at hand: no read of the tenants table
             stored = integration_secrets_set(connection)
-            secrets_set[p] = {name: stored.get(name, False) for name in PROVIDERS[p][1]}
+            secrets_set[p] = {name: stored.get(name, False) for name in specs[p].secrets}
     providers = [
         {
             "name": p,
             "form": forms_by_provider[p],
-            "setup": PROVIDERS[p][2],
+            "setup": spec.setup,
             "connection": connected.get(p),
             "secrets": secrets_set.get(p, {}),
-            "webhook_url": request.build_absolute_uri(reverse(f"hook-{p}", kwargs={"tenant": slug}))
-            if p in WEBHOOK_PROVIDERS
+            "webhook_url": request.build_absolute_uri(
+                reverse("hook", kwargs={"provider": p, "tenant": slug})
+            )
+            if spec.webhook is not None
             else "",
             "probe": probe[1:] if probe and probe[0] == p else None,
             "disconnect_error": disconnect_error[1]
             if disconnect_error and disconnect_error[0] == p
             else "",
         }
-        for p in PROVIDERS
+        for p, spec in specs.items()
     ]
     return render(
         request,
@@ -218,8 +191,8 @@ def _provider_access(
 ) -> TenantAccess:
     """An operator's (or admin's) access for `action` on one known provider (404 for another name)."""
     access = tenant_for(request, slug, action=action, need=Capability.INTEGRATIONS)
-    if provider not in PROVIDERS:
-        raise Http404(f"provider must be one of {', '.join(PROVIDERS)}")
+    if provider not in _providers():
+        raise Http404(f"provider must be one of {', '.join(_providers())}")
     return access
 
 

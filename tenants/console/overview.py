@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from redis.exceptions import RedisError
 
+from integrations.providers import providers
 from smarteros.events.catalog import tenant_dead_letter_topics, tenant_topics
 from telemetry.queries import TelemetryUnavailable, TenantQuery, reader
 from tenants.console.access import tenant_for
@@ -22,7 +23,6 @@ from tenants.ratelimit import rate_limit_usage
 from tenants.scope import tenant_read_scope
 
 DAY = 86400
-PROVIDERS = ("shopify", "whatsapp", "n8n")
 
 
 def _telemetry(slug: str) -> dict[str, Any] | None:
@@ -52,9 +52,9 @@ def _telemetry(slug: str) -> dict[str, Any] | None:
                     client=client,
                 )
             )
-            providers = (
+            last_calls = (
                 TenantQuery([slug], 30 * DAY)
-                .where("service IN %(providers)s", providers=PROVIDERS)
+                .where("service IN %(providers)s", providers=tuple(providers()))
                 .run("service, max(time), argMax(status, time)", group_by="service", client=client)
             )
     except TelemetryUnavailable:
@@ -75,7 +75,7 @@ def _telemetry(slug: str) -> dict[str, Any] | None:
         "recent_errors": [
             {"time": t, "operation": o, "status": s, "error_type": e} for t, o, s, e in errors
         ],
-        "last_calls": {service: (last, status) for service, last, status in providers},
+        "last_calls": {service: (last, status) for service, last, status in last_calls},
     }
 
 
