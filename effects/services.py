@@ -269,7 +269,13 @@ def effects_perform(*, effect_ids: list[int], tenant_id: int) -> dict[int, Outco
                     shared=shared,
                 )
                 with tenant_read_scope(tenant_id):
-                    performed.append((effect, call, definition.perform(call)))
+                    result = definition.perform(call)
+                if definition.retry_unknown:
+                    performed.append((effect, call, result))
+                else:
+                    # A repeat could act twice (no de-duplication documented): recorded at once,
+                    # so a worker that dies mid-batch repeats at most the call in flight.
+                    outcomes.update(_record_done(tenant_id, [(effect, call, result)]))
             except OutcomeUnknown as exc:
                 if effect_definition(effect.kind).retry_unknown:
                     outcomes[effect.pk] = _failed(effect, exc, retryable=True)
