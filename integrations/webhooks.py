@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, DataError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from integrations.inbound import (
@@ -288,9 +288,6 @@ def provider_webhook(request: HttpRequest, provider: str, tenant: str) -> HttpRe
 
     spec = providers().get(provider)
     if spec is None or spec.webhook is None:
-        return JsonResponse(
-            {"error": "not_found", "message": "no declared provider receives webhooks here"},
-            status=404,
-        )
+        raise Http404("no declared provider receives webhooks here")
     response: HttpResponse = spec.webhook(request, tenant)
     return response

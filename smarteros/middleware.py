@@ -5,7 +5,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 
 from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 
 from smarteros.context import current_trace_id, new_trace_id
 
@@ -70,6 +70,8 @@ class JsonErrorMiddleware:
             return None
         if isinstance(exception, RequestDataTooBig):
             return _json_error(413, current_trace_id.get() or "")
+        if isinstance(exception, Http404):  # a view's "no such thing", not a failure
+            return _json_error(404, current_trace_id.get() or "")
         if isinstance(exception, SuspiciousOperation | BadRequest):
             log.warning("bad request to %s: %s", request.path, exception)
             return _json_error(400, current_trace_id.get() or "")

@@ -56,6 +56,8 @@ def test_an_unhandled_error_is_a_bare_json_500(client: Client, where: str, caplo
 def test_other_error_pages_under_api_and_hooks_are_json(client: Client) -> None:
     missing = client.get("/hooks/no-such-provider/acme/")
     assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+    nowhere = client.get("/hooks/no/such/path/")  # no route at all
+    assert nowhere.status_code == 404 and nowhere.json()["code"] == "not_found"
     big = client.post("/hooks/big/", data=b"x" * 3_000_000, content_type="application/json")
     assert big.status_code == 413 and big.json()["code"] == "too_large"
 
