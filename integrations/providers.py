@@ -38,8 +38,9 @@ class ProviderSpec:
     check_credentials: Callable[[dict[str, str]], None] | None = None
     # One harmless read with the stored settings and credentials: a line for the operator.
     probe: Callable[[Config, Any], str] | None = None
-    # The view deliveries are posted to (`/hooks/<name>/<tenant>/`); None: it sends none.
-    webhook: Callable[..., Any] | None = None
+    # The view deliveries are posted to (`/hooks/<name>/<tenant>/`), or its dotted path (imported
+    # on the first delivery); None: it sends none.
+    webhook: Callable[..., Any] | str | None = None
 
     def external_id_of(self, config: Config) -> str:
         """The connection's provider-side id, normalised as deliveries carry it; ValueError

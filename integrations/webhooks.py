@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, DataError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.module_loading import import_string
 from django.views.decorators.csrf import csrf_exempt
 
 from integrations.inbound import (
@@ -289,5 +290,6 @@ def provider_webhook(request: HttpRequest, provider: str, tenant: str) -> HttpRe
     spec = providers().get(provider)
     if spec is None or spec.webhook is None:
         raise Http404("no declared provider receives webhooks here")
-    response: HttpResponse = spec.webhook(request, tenant)
+    view = import_string(spec.webhook) if isinstance(spec.webhook, str) else spec.webhook
+    response: HttpResponse = view(request, tenant)
     return response

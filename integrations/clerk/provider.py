@@ -30,12 +30,6 @@ def _probe(config: Config, credentials: Any) -> str:
     return "Clerk: the signing secret is a valid whsec_ secret (Clerk only sends webhooks)"
 
 
-def _webhook(request: Any, tenant: str) -> Any:
-    from integrations.webhooks import clerk_webhook
-
-    return clerk_webhook(request, tenant)
-
-
 CLERK = provider_register(
     ProviderSpec(
         name="clerk",
@@ -50,6 +44,6 @@ CLERK = provider_register(
         external_id_pattern=re.compile(r"^(ins_[A-Za-z0-9]{1,60})?$"),
         check_credentials=_check_credentials,
         probe=_probe,
-        webhook=_webhook,
+        webhook="integrations.webhooks.clerk_webhook",
     )
 )

@@ -24,12 +24,6 @@ def _probe(config: Config, credentials: Any) -> str:
     return f"n8n: workflows {shown(names) or '(none)'}"
 
 
-def _webhook(request: Any, tenant: str) -> Any:
-    from integrations.webhooks import n8n_webhook
-
-    return n8n_webhook(request, tenant)
-
-
 N8N = provider_register(
     ProviderSpec(
         name="n8n",
@@ -45,6 +39,6 @@ N8N = provider_register(
         external_id="base_url",
         check_config=_check_config,
         probe=_probe,
-        webhook=_webhook,
+        webhook="integrations.webhooks.n8n_webhook",
     )
 )

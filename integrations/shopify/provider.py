@@ -26,12 +26,6 @@ def _probe(config: Config, credentials: Any) -> str:
     return f"Shopify: shop {shown(shop['name'])!r} ({shown(shop['myshopifyDomain'])})"
 
 
-def _webhook(request: Any, tenant: str) -> Any:
-    from integrations.webhooks import shopify_webhook
-
-    return shopify_webhook(request, tenant)
-
-
 SHOPIFY = provider_register(
     ProviderSpec(
         name="shopify",
@@ -48,6 +42,6 @@ SHOPIFY = provider_register(
         external_id_lower=True,
         check_config=_check_config,
         probe=_probe,
-        webhook=_webhook,
+        webhook="integrations.webhooks.shopify_webhook",
     )
 )

@@ -24,12 +24,6 @@ def _probe(config: Config, credentials: Any) -> str:
     )
 
 
-def _webhook(request: Any, tenant: str) -> Any:
-    from integrations.webhooks import whatsapp_webhook
-
-    return whatsapp_webhook(request, tenant)
-
-
 WHATSAPP = provider_register(
     ProviderSpec(
         name="whatsapp",
@@ -44,6 +38,6 @@ WHATSAPP = provider_register(
         external_id="phone_number_id",
         external_id_pattern=re.compile(r"^[0-9]{1,30}$"),
         probe=_probe,
-        webhook=_webhook,
+        webhook="integrations.webhooks.whatsapp_webhook",
     )
 )
