@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -64,6 +65,10 @@ class PendingDeadLetter:
     failed_at: float  # epoch seconds
     next_at: float  # when the next attempt is due, epoch seconds
     expires_at: float
+
+    @property
+    def next_at_time(self) -> datetime:
+        return datetime.fromtimestamp(self.next_at, UTC)
 
     def due_in(self, now: float | None = None) -> float:
         """Seconds until the next attempt (0 when it is due or running)."""

@@ -6,9 +6,7 @@ letters' reasons are."""
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
 
 from smarteros.events.pending import PendingDeadLetter, pending_dead_letters
 from telemetry.topics.access import TopicGrant
@@ -19,42 +17,11 @@ log = logging.getLogger(__name__)
 MAX_SHOWN = 50
 
 
-@dataclass(frozen=True)
-class PendingRow:
-    topic: str
-    partition: int
-    offset: int
-    event_id: str
-    event_type: str
-    group: str
-    attempt: int
-    attempts: int
-    error: str
-    next_at: datetime
-    due_in: float  # seconds; 0 when the next attempt is due or running
-
-
 @dataclass
 class Pending:
-    rows: list[PendingRow] = field(default_factory=list)
+    rows: list[PendingDeadLetter] = field(default_factory=list)  # their errors masked
     total: int = 0
     error: str = ""  # the list could not be read
-
-
-def _row(entry: PendingDeadLetter, masker: Masker, now: float) -> PendingRow:
-    return PendingRow(
-        topic=entry.topic,
-        partition=entry.partition,
-        offset=entry.offset,
-        event_id=entry.event_id,
-        event_type=entry.event_type,
-        group=entry.group,
-        attempt=entry.attempt,
-        attempts=entry.attempts,
-        error=masker.text(entry.error),
-        next_at=datetime.fromtimestamp(entry.next_at, UTC),
-        due_in=entry.due_in(now),
-    )
 
 
 def topic_pending(grant: TopicGrant) -> Pending | None:
@@ -68,5 +35,6 @@ def topic_pending(grant: TopicGrant) -> Pending | None:
     except Exception as exc:  # Redis away: the page says so rather than failing
         log.info("pending dead letters of %s: %s", grant.topic, exc)
         return Pending(error=f"Retrying events unavailable: {type(exc).__name__}")
-    masker, now = Masker.for_grant(grant), time.time()
-    return Pending(rows=[_row(e, masker, now) for e in entries[:MAX_SHOWN]], total=len(entries))
+    masker = Masker.for_grant(grant)
+    rows = [replace(e, error=masker.text(e.error)) for e in entries[:MAX_SHOWN]]
+    return Pending(rows=rows, total=len(entries))

@@ -167,9 +167,6 @@ ALLOWED = {
     ("telemetry/topics/views.py", "datetime.fromtimestamp(record['timestamp'] / 1000, tz=UTC)"): (
         "the broker's record time of a message being shown"
     ),
-    ("telemetry/topics/pending.py", "datetime.fromtimestamp(entry.next_at, UTC)"): (
-        "a retry's due time a consumer of this platform wrote to Redis"
-    ),
     ("tenants/admin.py", "int(user.pk)"): "the signed-in user's primary key",
     ("tenants/admin.py", "int(obj.pk)"): "a saved row's primary key",
     ("tenants/console/audit.py", "int(request.user.pk or 0)"): "the signed-in user's key",
